@@ -1,0 +1,61 @@
+# Sluice — every install step lives here, so a fresh clone needs only Python 3.11+, Node.js/npm
+# and make. Targets are idempotent: they reinstall only when the lock files change.
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+VENV_STAMP := $(VENV)/.installed
+TOOLS_STAMP := tools/node_modules/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install tools run test test-unit lint format typecheck coverage contracts clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+$(VENV_STAMP): requirements.lock pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed (found " + sys.version.split()[0] + ")")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $@
+
+$(TOOLS_STAMP): tools/package.json tools/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is needed (Node.js 18+): see README.md"; exit 1; }
+	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV_STAMP) tools ## Create .venv and install Python dependencies and tools
+
+tools: $(TOOLS_STAMP) ## Install the pinned Anvil and solc into tools/node_modules
+
+run: install ## Start Sluice locally: Anvil, API and workers (Ctrl-C stops)
+	$(BIN)/sluice dev
+
+test: install ## Run every test (unit, integration, end-to-end)
+	$(BIN)/pytest -q
+
+test-unit: $(VENV_STAMP) ## Run the unit tests only (no I/O)
+	$(BIN)/pytest -q tests/unit
+
+lint: $(VENV_STAMP) ## ruff (lint and format check) and mypy --strict
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(VENV_STAMP) ## Format the code
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+typecheck: $(VENV_STAMP) ## mypy --strict
+	$(BIN)/mypy
+
+coverage: install ## Run the tests with a coverage report
+	$(BIN)/pytest -q --cov --cov-report=term-missing:skip-covered
+
+contracts: tools ## Recompile contracts/ with the pinned solc (rewrites the committed artifacts)
+	node contracts/build.mjs
+
+clean: ## Remove the virtualenv, tools, caches and local dev data
+	rm -rf $(VENV) tools/node_modules .sluice .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -1,0 +1,46 @@
+"""The FastAPI application factory."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from sluice import __version__
+from sluice.api import admin, health, ledger, problems, withdrawals
+from sluice.api.auth import KeyCache
+from sluice.api.middleware import BodyGuard, RequestContext
+from sluice.bootstrap import Container
+
+DESCRIPTION = """
+Sluice pays users out on-chain: it checks each request, holds the user's funds, signs with a hot
+wallet key it never exposes, broadcasts, and follows the transaction to finality.
+
+Every endpoint except `/health`, `/ready` and `/metrics` needs `Authorization: Bearer <api key>`.
+Errors are `application/problem+json` with a stable `code`.
+"""
+
+
+def create_app(container: Container) -> FastAPI:
+    """An app serving one container's services."""
+    app = FastAPI(
+        title="Sluice",
+        version=__version__,
+        description=DESCRIPTION,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.container = container
+    app.state.key_cache = KeyCache()
+    problems.install(app)
+    for module in (health, withdrawals, ledger, admin):
+        app.include_router(module.router)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    # Outermost first: the request id must exist before the body guard can answer with it.
+    app.add_middleware(BodyGuard, max_bytes=container.settings.max_body_bytes)
+    app.add_middleware(RequestContext)
+    return app

@@ -1,0 +1,63 @@
+"""Ledger routes: operator credits and balance reads."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Request, Response
+
+from sluice.api.auth import container_of, require
+from sluice.api.schemas import BalanceOut, CreditCreate, CreditOut
+from sluice.domain.access import Scope
+
+router = APIRouter(tags=["ledger"])
+
+_ERRORS: dict[int | str, dict[str, object]] = {
+    status: {"description": "problem+json", "content": {"application/problem+json": {}}}
+    for status in (400, 401, 403, 409, 413, 415, 422)
+}
+
+
+@router.post(
+    "/v1/admin/ledger/credits",
+    response_model=CreditOut,
+    status_code=201,
+    dependencies=[Depends(require(Scope.ADMIN))],
+    responses={200: {"description": "Credited before (no-op)", "model": CreditOut}, **_ERRORS},
+    summary="Credit a user's available balance (once per reference)",
+)
+async def credit(body: CreditCreate, request: Request, response: Response) -> CreditOut:
+    """Until deposits are tracked by the platform, operators credit balances here.
+
+    A repeated `reference` with the same body is a no-op (200); with a different body, 409.
+    """
+    container = container_of(request)
+    async with container.uow() as uow:
+        credited = await container.ledger.credit(
+            uow,
+            user_id=body.user_id,
+            network=body.network,
+            token_address=body.token_address,
+            amount=body.amount,
+            reference=body.reference,
+        )
+        await uow.commit()
+    response.status_code = 201 if credited else 200
+    return CreditOut(reference=body.reference, credited=credited)
+
+
+@router.get(
+    "/v1/users/{user_id}/balances",
+    response_model=list[BalanceOut],
+    dependencies=[Depends(require(Scope.WITHDRAWALS_READ))],
+    responses=_ERRORS,
+    summary="A user's balances",
+)
+async def balances(
+    user_id: Annotated[str, Path(max_length=128)], request: Request
+) -> list[BalanceOut]:
+    """Available and held, per network and asset, as decimal strings."""
+    container = container_of(request)
+    async with container.uow() as uow:
+        items = await container.ledger.balances(uow, user_id)
+    return [BalanceOut.of(item) for item in items]

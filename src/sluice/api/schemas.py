@@ -1,0 +1,212 @@
+"""Request and response bodies. Field names follow the seed's TypeScript types (camelCase).
+
+Amounts are strings on the wire in both directions, so no JSON client can turn them into floats;
+a JSON number where an amount belongs is refused.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic.alias_generators import to_camel
+
+from sluice.domain.amounts import format_amount
+from sluice.domain.assets import Asset
+from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
+from sluice.services.ledger import AssetBalance
+
+ClientId = Annotated[
+    StrictStr,
+    Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        description="Client-chosen id, also the idempotency key: 1-64 of A-Z a-z 0-9 _ . : -",
+    ),
+]
+UserId = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+AmountText = Annotated[
+    StrictStr,
+    Field(
+        max_length=100,
+        description='Decimal string in token units, e.g. "1.5"',
+        examples=["1.5"],
+    ),
+]
+AddressText = Annotated[StrictStr, Field(max_length=64, examples=["0x" + "ab" * 20])]
+NetworkName = Annotated[StrictStr, Field(min_length=1, max_length=64, examples=["anvil"])]
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", alias_generator=to_camel, populate_by_name=False)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+
+class WithdrawalCreate(_In):
+    """A withdrawal request."""
+
+    id: ClientId | None = None
+    user_id: UserId
+    amount: AmountText
+    to_address: AddressText
+    token_address: AddressText | None = None
+    network: NetworkName
+
+
+class WithdrawalOut(_Out):
+    """A withdrawal as the API shows it."""
+
+    id: str
+    user_id: str
+    amount: str
+    symbol: str | None
+    to_address: str
+    token_address: str | None
+    network: str
+    status: WithdrawalStatus
+    transaction_hash: str | None = None
+    block_number: int | None = None
+    error: str | None = None
+    error_code: str | None = None
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, withdrawal: Withdrawal, asset: Asset | None) -> WithdrawalOut:
+        """Render a domain withdrawal (amount in base units → decimal string)."""
+        amount = (
+            format_amount(withdrawal.amount, asset.decimals)
+            if asset is not None
+            else str(withdrawal.amount)
+        )
+        return cls(
+            id=withdrawal.id,
+            user_id=withdrawal.user_id,
+            amount=amount,
+            symbol=asset.symbol if asset is not None else None,
+            to_address=withdrawal.to_address,
+            token_address=withdrawal.token_address,
+            network=withdrawal.network,
+            status=withdrawal.status,
+            transaction_hash=withdrawal.transaction_hash,
+            block_number=withdrawal.block_number,
+            error=withdrawal.error,
+            error_code=withdrawal.error_code,
+            created_at=withdrawal.created_at,
+            updated_at=withdrawal.updated_at,
+        )
+
+
+class WithdrawalPage(_Out):
+    """A page of withdrawals, newest first."""
+
+    items: list[WithdrawalOut]
+    next_cursor: str | None
+
+
+class EventOut(_Out):
+    """One entry of a withdrawal's status history."""
+
+    from_status: WithdrawalStatus | None
+    status: WithdrawalStatus
+    at: datetime
+    reason: str
+    error_code: str | None = None
+    request_id: str | None = None
+    data: dict[str, str] | None = None
+
+    @classmethod
+    def of(cls, change: StatusChange) -> EventOut:
+        """Render a domain status change."""
+        return cls(
+            from_status=change.from_status,
+            status=change.to_status,
+            at=change.at,
+            reason=change.reason,
+            error_code=change.error_code,
+            request_id=change.request_id,
+            data=change.data,
+        )
+
+
+class EventList(_Out):
+    """A withdrawal's status history, oldest first."""
+
+    withdrawal_id: str
+    events: list[EventOut]
+
+
+class CreditCreate(_In):
+    """An operator's credit to a user's available balance."""
+
+    user_id: UserId
+    network: NetworkName
+    token_address: AddressText | None = None
+    amount: AmountText
+    reference: Annotated[StrictStr, Field(min_length=1, max_length=128)]
+
+
+class CreditOut(_Out):
+    """The outcome of a credit."""
+
+    reference: str
+    credited: bool = Field(description="False when the reference was credited before (no-op)")
+
+
+class BalanceOut(_Out):
+    """One balance, in token units."""
+
+    network: str
+    token_address: str | None
+    symbol: str | None
+    available: str
+    held: str
+
+    @classmethod
+    def of(cls, item: AssetBalance) -> BalanceOut:
+        """Render a balance (base units → decimal strings)."""
+        asset = item.asset
+        if asset is None:  # the network or token is no longer configured: show base units
+            return cls(
+                network=item.network,
+                token_address=None if item.asset_key == "native" else item.asset_key,
+                symbol=None,
+                available=str(item.balance.available),
+                held=str(item.balance.held),
+            )
+        return cls(
+            network=item.network,
+            token_address=asset.token_address,
+            symbol=asset.symbol,
+            available=format_amount(item.balance.available, asset.decimals),
+            held=format_amount(item.balance.held, asset.decimals),
+        )
+
+
+class DeadLetterOut(_Out):
+    """A message in the dead-letter queue."""
+
+    id: str
+    job: str
+    payload: dict[str, object]
+    attempts: int
+    reason: str
+    last_error: str | None
+    dead_at: datetime
+
+
+class Check(_Out):
+    """One readiness check."""
+
+    ok: bool
+    detail: str
+
+
+class Readiness(_Out):
+    """Whether this process can do its work."""
+
+    status: str
+    checks: dict[str, Check]

@@ -1,0 +1,151 @@
+"""The composition root: settings → adapters → services. Nothing else constructs adapters."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sluice.chains.evm import EvmChainClient
+from sluice.clock import SystemClock
+from sluice.config import NetworkConfig, Settings
+from sluice.db.engine import create_engine, migrate
+from sluice.db.unit_of_work import SqlUnitOfWorkFactory
+from sluice.errors import ConfigurationError
+from sluice.ports import ChainClient, Clock, Queue, Signer
+from sluice.queue.memory import MemoryQueue
+from sluice.services.api_keys import ApiKeyService
+from sluice.services.broadcast import BroadcastService
+from sluice.services.confirmation import ConfirmationService
+from sluice.services.ledger import LedgerService
+from sluice.services.recovery import recover
+from sluice.services.registry import NetworkEntry, NetworkRegistry
+from sluice.services.signing import SigningService
+from sluice.services.validation import ValidationService
+from sluice.services.withdrawals import WithdrawalService
+from sluice.signers.keystore import KeystoreSigner
+from sluice.worker.handlers import StageHandlers
+from sluice.worker.runner import Worker
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class Container:
+    """Every long-lived object of one Sluice process."""
+
+    settings: Settings
+    engine: AsyncEngine
+    queue: Queue
+    registry: NetworkRegistry
+    uow: SqlUnitOfWorkFactory
+    clock: Clock
+    withdrawals: WithdrawalService
+    ledger: LedgerService
+    api_keys: ApiKeyService
+    handlers: StageHandlers
+    _closables: list[ChainClient] = field(default_factory=list)
+
+    def worker(self) -> Worker:
+        """A worker over this container's queue and stage handlers."""
+        s = self.settings
+        return Worker(
+            self.queue,
+            self.handlers.table(),
+            concurrency=s.worker_concurrency,
+            max_attempts=s.max_attempts,
+            retry_base_s=s.retry_base_s,
+            retry_max_s=s.retry_max_s,
+        )
+
+    async def recover(self) -> dict[str, int]:
+        """Re-create queued work from the database (after a restart)."""
+        async with self.uow() as uow:
+            counts = await recover(uow)
+            await uow.commit()
+        log.info("recovered work from the database", **counts)
+        return counts
+
+    async def reconcile_nonces(self) -> None:
+        """Make each hot wallet's nonce counter at least the chain's pending transaction count."""
+        for entry in self.registry:
+            for signer in entry.signers:
+                chain_count = await entry.chain.transaction_count(signer.address, pending=True)
+                async with self.uow() as uow:
+                    nonce = await uow.transactions.reconcile_nonce(
+                        entry.network.name, signer.address, chain_count
+                    )
+                    await uow.commit()
+                log.info(
+                    "nonce counter reconciled",
+                    network=entry.network.name,
+                    hot_wallet=signer.address,
+                    chain_count=chain_count,
+                    next_nonce=nonce,
+                )
+
+    async def close(self) -> None:
+        """Release every connection."""
+        await self.queue.close()
+        for chain in self._closables:
+            await chain.close()
+        await self.engine.dispose()
+
+
+def make_queue(url: str) -> Queue:
+    """The queue adapter for a URL."""
+    if url.startswith("memory://"):
+        return MemoryQueue()
+    raise ConfigurationError(f"unsupported queue URL scheme: {url.split(':', 1)[0]!r}")
+
+
+def load_signer(config: NetworkConfig, settings: Settings) -> Signer:
+    """The hot wallet signer of a network."""
+    if settings.keystore_passphrase is None:
+        raise ConfigurationError("SLUICE_KEYSTORE_PASSPHRASE is not set")
+    return KeystoreSigner.from_file(
+        config.hot_wallet_keystore, settings.keystore_passphrase.get_secret_value()
+    )
+
+
+async def build(settings: Settings, *, run_migrations: bool = True) -> Container:
+    """Wire a container from settings."""
+    if run_migrations:
+        await migrate(settings.database_url)
+    clock = SystemClock()
+    engine = create_engine(settings.database_url)
+    queue = make_queue(settings.queue_url)
+    entries: dict[str, NetworkEntry] = {}
+    chains: list[ChainClient] = []
+    for name, config in settings.networks().items():
+        signer = load_signer(config, settings)
+        chain = EvmChainClient(config.rpc_urls[0])
+        chains.append(chain)
+        entries[name] = NetworkEntry(
+            network=config.to_domain(name, hot_wallets=(signer.address,)),
+            chain=chain,
+            signers=(signer,),
+        )
+    registry = NetworkRegistry(entries)
+    uow = SqlUnitOfWorkFactory(engine, queue)
+    handlers = StageHandlers(
+        uow,
+        validation=ValidationService(registry, clock),
+        signing=SigningService(registry, clock),
+        broadcast=BroadcastService(registry, clock),
+        confirmation=ConfirmationService(registry, clock),
+    )
+    return Container(
+        settings=settings,
+        engine=engine,
+        queue=queue,
+        registry=registry,
+        uow=uow,
+        clock=clock,
+        withdrawals=WithdrawalService(registry, clock),
+        ledger=LedgerService(registry, clock),
+        api_keys=ApiKeyService(clock),
+        handlers=handlers,
+        _closables=chains,
+    )

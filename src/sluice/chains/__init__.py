@@ -1,0 +1,1 @@
+"""Chain adapters: `ChainClient` implementations that talk to a network's JSON-RPC endpoint."""

@@ -1,0 +1,431 @@
+"""`ChainClient` for EVM networks, over JSON-RPC through web3's async HTTP provider.
+
+The RPC URL is treated as a secret, since hosted providers put the API key in its path or query:
+it never appears in an exception message, a ``repr`` or a log line. `EvmChainClient.redacted_url`
+(``scheme://host[:port]``) is what callers may log. web3 itself logs the URL at debug level, so
+the provider is given a logger that drops everything; and errors are raised ``from None`` so
+tracebacks do not carry aiohttp's messages, which quote the URL.
+
+Calls go to the provider as raw JSON-RPC and every answer is validated here: a malformed answer
+(a negative or non-hex quantity, a receipt status other than 0 or 1, a hash that does not match
+the transaction sent) is a broken node, reported like an unreachable one, as `ChainRpcError`.
+web3 retries nothing: retrying is the worker's job, with its backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import warnings
+from typing import Any, Final
+from urllib.parse import urlsplit
+
+import aiohttp
+from eth_utils.crypto import keccak
+
+from sluice.domain.addresses import Address
+from sluice.domain.transaction import Fees
+from sluice.errors import ChainUnavailableError, ConfigurationError
+from sluice.ports import Receipt, SendResult
+
+with warnings.catch_warnings():
+    # web3 7 imports `websockets.legacy`, which websockets >= 14 deprecates on import.
+    warnings.filterwarnings(
+        "ignore", message="websockets.legacy is deprecated", category=DeprecationWarning
+    )
+    from web3 import AsyncHTTPProvider, AsyncWeb3
+    from web3.types import RPCEndpoint
+
+__all__ = ["DEFAULT_PRIORITY_FEE", "ChainRpcError", "EvmChainClient"]
+
+#: The tip used when the node cannot suggest one (1 gwei).
+DEFAULT_PRIORITY_FEE: Final = 10**9
+
+#: How much of a node's error text an exception message may quote.
+_MAX_DETAIL_CHARS: Final = 160
+
+_QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
+_DATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
+_HASH = re.compile(r"0x[0-9a-f]{64}")
+_URLISH = re.compile(
+    r"[a-zA-Z][a-zA-Z0-9+.-]*://\S*"  # anything with a scheme
+    r"|\b(?:[\w-]+\.)+[a-zA-Z]{2,}(?::\d+)?/\S*"  # host.name/path without one
+)
+
+# Refusals of eth_sendRawTransaction meaning "this transaction (or another with its nonce) is
+# already in the pool or mined": the send counts as done and confirmation tracking takes over.
+# Matched against the lowercased message with "_" read as " " (Besu says NONCE_TOO_LOW).
+_ALREADY_SENT: Final = (
+    (re.compile(r"\balready known\b|\balreadyknown\b|\bknown transaction\b"), "already_known"),
+    (re.compile(r"\balready imported\b"), "already_known"),
+    (re.compile(r"\bnonce too low\b|\boldnonce\b"), "nonce_too_low"),
+    (
+        re.compile(r"\breplacement transaction underpriced\b|\breplacement underpriced\b"),
+        "replacement_underpriced",
+    ),
+)
+
+# Other refusals worth naming; all are raised (retryable: a wallet can be topped up, the base fee
+# can fall, a gap in nonces can fill). Anything unmatched is "rejected".
+_REFUSED: Final = (
+    (re.compile(r"\binsufficient funds\b|\bupfront cost exceeds\b"), "insufficient_funds"),
+    (re.compile(r"\bexecution reverted\b|\brevert"), "execution_reverted"),
+    (re.compile(r"\bnonce too high\b"), "nonce_too_high"),
+    (re.compile(r"\bintrinsic gas too low\b"), "gas_too_low"),
+    (re.compile(r"\bexceeds block gas limit\b"), "gas_limit_too_high"),
+    (re.compile(r"\bbase fee\b|\bunderpriced\b|\bfee cap\b"), "fee_too_low"),
+)
+
+
+def _silenced_logger() -> logging.Logger:
+    """A logger that drops every record: web3 logs the endpoint URL at debug level."""
+    logger = logging.getLogger("sluice.chains.evm.web3")
+    logger.setLevel(logging.CRITICAL + 1)
+    logger.propagate = False
+    if not logger.handlers:
+        logger.addHandler(logging.NullHandler())
+    return logger
+
+
+_SILENCED: Final = _silenced_logger()
+
+
+class ChainRpcError(ChainUnavailableError):
+    """The node could not be reached, did not answer in time, answered nonsense, or refused.
+
+    ``reason`` is a short classification (``timeout``, ``connection_failed``, ``http_503``,
+    ``malformed_response``, ``insufficient_funds``, ``rpc_error``...); ``method`` is the JSON-RPC
+    method. The message holds both and at most a short, sanitised excerpt of the node's error
+    text; never the RPC URL.
+    """
+
+    def __init__(self, method: str, reason: str, detail: str = "") -> None:
+        message = f"{method} failed: {reason}"
+        if detail:
+            message = f"{message} ({detail})"
+        super().__init__(message)
+        self.method = method
+        self.reason = reason
+
+
+class _NodeRefusalError(Exception):
+    """A JSON-RPC error answer, before the caller decides what it means."""
+
+    def __init__(self, code: object, message: str) -> None:
+        super().__init__(message)
+        self.rpc_code = code
+        self.message = message
+
+
+class _PrivateAsyncHTTPProvider(AsyncHTTPProvider):
+    """web3's async HTTP provider, minus the ways it shows its URL, and without retries."""
+
+    logger = _SILENCED
+
+    def __init__(self, rpc_url: str, *, redacted_url: str, timeout_s: float) -> None:
+        super().__init__(
+            rpc_url,
+            request_kwargs={"timeout": aiohttp.ClientTimeout(total=timeout_s)},
+            exception_retry_configuration=None,
+        )
+        self._redacted_url = redacted_url
+        # The session manager logs the endpoint URL at debug level too.
+        self._request_session_manager.logger = _SILENCED
+
+    def __str__(self) -> str:
+        return f"RPC connection {self._redacted_url}"
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self._redacted_url}>"
+
+    async def close(self) -> None:
+        """Close the cached aiohttp sessions and the session manager's lock thread pool."""
+        await self.disconnect()
+        self._request_session_manager.session_pool.shutdown(wait=False)
+
+
+def _redact(rpc_url: str) -> tuple[str, tuple[str, ...]]:
+    """``scheme://host[:port]`` of an RPC URL, and its secret-bearing fragments for scrubbing."""
+    try:
+        parts = urlsplit(rpc_url)
+        port = parts.port
+    except ValueError:
+        raise ConfigurationError("the RPC URL is malformed") from None
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ConfigurationError("the RPC URL must be an http:// or https:// URL with a host")
+    host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+    redacted = f"{parts.scheme}://{host}" + (f":{port}" if port is not None else "")
+    fragments = (rpc_url, parts.netloc, parts.path, parts.query, parts.username, parts.password)
+    # Short fragments ("/", "v3") are not secrets and would mangle unrelated text.
+    secrets = tuple(sorted({f for f in fragments if f and len(f) >= 6}, key=len, reverse=True))
+    return redacted, secrets
+
+
+class EvmChainClient:
+    """One EVM network's JSON-RPC endpoint (implements `sluice.ports.ChainClient`).
+
+    Every failure to get a useful answer, whether network, timeout, HTTP status, a malformed
+    answer or a refusal the caller can do nothing about now, raises `ChainRpcError`, a
+    `ChainUnavailableError`: the worker retries it with backoff.
+    """
+
+    def __init__(self, rpc_url: str, *, timeout_s: float = 10.0) -> None:
+        if timeout_s <= 0:
+            raise ConfigurationError("the RPC timeout must be positive")
+        self._redacted_url, self._secrets = _redact(rpc_url)
+        self._provider = _PrivateAsyncHTTPProvider(
+            rpc_url, redacted_url=self._redacted_url, timeout_s=timeout_s
+        )
+        self._w3 = AsyncWeb3(self._provider)
+        self._closed = False
+
+    @property
+    def redacted_url(self) -> str:
+        """The endpoint as ``scheme://host[:port]``: safe to log, unlike the URL itself."""
+        return self._redacted_url
+
+    def __repr__(self) -> str:
+        return f"EvmChainClient({self._redacted_url!r})"
+
+    # ── ChainClient ───────────────────────────────────────────────────────────────────────────
+
+    async def chain_id(self) -> int:
+        """The chain id the node reports."""
+        method = "eth_chainId"
+        chain_id = _quantity(await self._checked(method, []), method, "chain id")
+        if chain_id == 0:
+            raise ChainRpcError(method, "malformed_response", "chain id 0")
+        return chain_id
+
+    async def block_number(self) -> int:
+        """The latest block number."""
+        method = "eth_blockNumber"
+        return _quantity(await self._checked(method, []), method, "block number")
+
+    async def fees(self) -> Fees:
+        """EIP-1559 fees for a transaction sent now.
+
+        The tip is the node's ``eth_maxPriorityFeePerGas`` (1 gwei if the node does not support
+        it). The fee cap is ``2 * base fee + tip``: the base fee can rise by 12.5% per full
+        block, so doubling it keeps the transaction includable through about six consecutive
+        full blocks, while only the actual base fee plus the tip is ever charged.
+        """
+        method = "eth_maxPriorityFeePerGas"
+        try:
+            tip = _quantity(await self._call(method, []), method, "priority fee")
+        except _NodeRefusalError:
+            tip = DEFAULT_PRIORITY_FEE
+        method = "eth_getBlockByNumber"
+        block = await self._checked(method, ["latest", False])
+        if not isinstance(block, dict):
+            raise ChainRpcError(method, "malformed_response", "no latest block")
+        base_fee = block.get("baseFeePerGas")
+        if base_fee is None:
+            raise ChainRpcError(method, "no_base_fee", "the network does not support EIP-1559")
+        base = _quantity(base_fee, method, "base fee")
+        return Fees(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip)
+
+    async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
+        """Gas a call is expected to use; a call that would revert raises ``execution_reverted``."""
+        method = "eth_estimateGas"
+        call = {"from": sender, "to": to, "value": hex(value), "data": "0x" + data.hex()}
+        try:
+            answer = await self._call(method, [call])
+        except _NodeRefusalError as refusal:
+            raise self._refused(method, refusal) from None
+        gas = _quantity(answer, method, "gas")
+        if gas == 0:
+            raise ChainRpcError(method, "malformed_response", "gas estimate 0")
+        return gas
+
+    async def code_size(self, address: Address) -> int:
+        """Bytes of contract code at an address (0 for an account)."""
+        method = "eth_getCode"
+        return len(_data(await self._checked(method, [address, "latest"]), method, "code"))
+
+    async def send_raw_transaction(self, raw: bytes) -> SendResult:
+        """Send a signed transaction, classifying the node's answer.
+
+        Returns:
+            ``accepted=True`` with an empty note on success, or with a note (``already_known``,
+            ``nonce_too_low``, ``replacement_underpriced``) when the node's refusal means this
+            transaction, or another with its nonce, is already pooled or mined.
+
+        Raises:
+            ChainRpcError: Unreachable, timed out, a malformed answer, or any other refusal
+                (``insufficient_funds``, ``fee_too_low``, ``rejected``...).
+        """
+        method = "eth_sendRawTransaction"
+        expected_hash = "0x" + keccak(raw).hex()
+        try:
+            answer = await self._call(method, ["0x" + raw.hex()])
+        except _NodeRefusalError as refusal:
+            text = _normalise(refusal.message)
+            for pattern, note in _ALREADY_SENT:
+                if pattern.search(text):
+                    return SendResult(accepted=True, note=note)
+            raise self._refused(method, refusal) from None
+        if not isinstance(answer, str) or answer.lower() != expected_hash:
+            raise ChainRpcError(method, "malformed_response", "unexpected transaction hash")
+        return SendResult(accepted=True)
+
+    async def receipt(self, transaction_hash: str) -> Receipt | None:
+        """The receipt of a mined transaction, or None if the node has none (yet)."""
+        method = "eth_getTransactionReceipt"
+        tx_hash = _require_hash(transaction_hash)
+        try:
+            answer = await self._call(method, [tx_hash])
+        except _NodeRefusalError as refusal:
+            if _says_not_found(refusal):
+                return None
+            raise self._refused(method, refusal) from None
+        if answer is None:
+            return None
+        if not isinstance(answer, dict):
+            raise ChainRpcError(method, "malformed_response", "receipt is not an object")
+        if answer.get("blockHash") is None or answer.get("blockNumber") is None:
+            return None  # some nodes answer for pooled transactions: not mined yet
+        if not isinstance(answer.get("transactionHash"), str) or (
+            answer["transactionHash"].lower() != tx_hash
+        ):
+            raise ChainRpcError(method, "malformed_response", "receipt of another transaction")
+        status = answer.get("status")
+        if status not in {"0x0", "0x1"}:
+            raise ChainRpcError(method, "malformed_response", "receipt status is not 0 or 1")
+        block_hash = answer["blockHash"]
+        if not isinstance(block_hash, str) or not _HASH.fullmatch(block_hash.lower()):
+            raise ChainRpcError(method, "malformed_response", "block hash")
+        return Receipt(
+            transaction_hash=tx_hash,
+            succeeded=status == "0x1",
+            block_number=_quantity(answer["blockNumber"], method, "block number"),
+            block_hash=block_hash.lower(),
+            gas_used=_quantity(answer.get("gasUsed"), method, "gas used"),
+        )
+
+    async def is_known(self, transaction_hash: str) -> bool:
+        """Whether the node knows the transaction (in its pool or mined)."""
+        method = "eth_getTransactionByHash"
+        tx_hash = _require_hash(transaction_hash)
+        try:
+            answer = await self._call(method, [tx_hash])
+        except _NodeRefusalError as refusal:
+            if _says_not_found(refusal):
+                return False
+            raise self._refused(method, refusal) from None
+        if answer is None:
+            return False
+        if not isinstance(answer, dict):
+            raise ChainRpcError(method, "malformed_response", "transaction is not an object")
+        return True
+
+    async def balance(self, address: Address) -> int:
+        """Native balance in wei, at the latest block."""
+        method = "eth_getBalance"
+        return _quantity(await self._checked(method, [address, "latest"]), method, "balance")
+
+    async def transaction_count(self, address: Address, *, pending: bool = False) -> int:
+        """Transactions sent from an address: mined ones, or including the node's pool."""
+        method = "eth_getTransactionCount"
+        block = "pending" if pending else "latest"
+        return _quantity(await self._checked(method, [address, block]), method, "nonce")
+
+    async def close(self) -> None:
+        """Close the HTTP session. The client cannot be used afterwards."""
+        if self._closed:
+            return
+        self._closed = True
+        await self._provider.close()
+
+    # ── JSON-RPC ──────────────────────────────────────────────────────────────────────────────
+
+    async def _call(self, method: str, params: list[Any]) -> object:
+        """One JSON-RPC call: its result, or `_NodeRefusalError` for an error answer.
+
+        Raises:
+            ChainRpcError: No usable answer (network, timeout, HTTP status, not JSON-RPC).
+            _NodeRefusalError: The node answered with a JSON-RPC error.
+        """
+        if self._closed:
+            raise RuntimeError("the chain client is closed")
+        try:
+            response: object = await self._w3.provider.make_request(RPCEndpoint(method), params)
+        except TimeoutError:
+            raise ChainRpcError(method, "timeout") from None
+        except aiohttp.ClientResponseError as exc:
+            raise ChainRpcError(method, f"http_{exc.status}") from None
+        except (aiohttp.ClientConnectionError, OSError):
+            raise ChainRpcError(method, "connection_failed") from None
+        except aiohttp.ClientError:
+            raise ChainRpcError(method, "http_error") from None
+        except ValueError:  # the body was not JSON (a proxy's HTML error page, say)
+            raise ChainRpcError(method, "malformed_response", "not JSON") from None
+        if not isinstance(response, dict):
+            raise ChainRpcError(method, "malformed_response", "not a JSON-RPC response")
+        error = response.get("error")
+        if error is not None:
+            if isinstance(error, dict):
+                message = error.get("message")
+                raise _NodeRefusalError(
+                    error.get("code"), message if isinstance(message, str) else ""
+                )
+            raise _NodeRefusalError(None, error if isinstance(error, str) else "")
+        if "result" not in response:
+            raise ChainRpcError(method, "malformed_response", "no result")
+        result: object = response["result"]
+        return result
+
+    async def _checked(self, method: str, params: list[Any]) -> object:
+        """`_call`, with any JSON-RPC error raised as `ChainRpcError`."""
+        try:
+            return await self._call(method, params)
+        except _NodeRefusalError as refusal:
+            raise self._refused(method, refusal) from None
+
+    def _refused(self, method: str, refusal: _NodeRefusalError) -> ChainRpcError:
+        """Classify a JSON-RPC error, quoting a sanitised excerpt of the node's message."""
+        text = _normalise(refusal.message)
+        reason = next((name for pattern, name in _REFUSED if pattern.search(text)), "rejected")
+        if method != "eth_sendRawTransaction" and reason == "rejected":
+            reason = "rpc_error"
+        return ChainRpcError(method, reason, _sanitise(refusal.message, self._secrets))
+
+
+def _normalise(message: str) -> str:
+    return message.lower().replace("_", " ")
+
+
+def _sanitise(text: str, secrets: tuple[str, ...]) -> str:
+    """A node's error text made safe to quote: no URLs, printable, one line, bounded."""
+    for secret in secrets:
+        text = text.replace(secret, "<redacted>")
+    text = _URLISH.sub("<url>", text)
+    text = " ".join("".join(c if c.isprintable() else " " for c in text).split())
+    if len(text) > _MAX_DETAIL_CHARS:
+        text = text[: _MAX_DETAIL_CHARS - 1] + "…"
+    return text
+
+
+def _says_not_found(refusal: _NodeRefusalError) -> bool:
+    return "not found" in _normalise(refusal.message)
+
+
+def _require_hash(transaction_hash: str) -> str:
+    tx_hash = transaction_hash.lower()
+    if not _HASH.fullmatch(tx_hash):
+        raise ValueError("a transaction hash is 0x followed by 64 hexadecimal digits")
+    return tx_hash
+
+
+def _quantity(value: object, method: str, what: str) -> int:
+    """A JSON-RPC QUANTITY (0x-prefixed hex, at most 256 bits), validated."""
+    if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
+        raise ChainRpcError(method, "malformed_response", f"{what} is not a hex quantity")
+    return int(value, 16)
+
+
+def _data(value: object, method: str, what: str) -> bytes:
+    """A JSON-RPC DATA value (0x-prefixed, whole bytes), validated."""
+    if not isinstance(value, str) or not _DATA.fullmatch(value):
+        raise ChainRpcError(method, "malformed_response", f"{what} is not hex data")
+    return bytes.fromhex(value[2:])

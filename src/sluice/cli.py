@@ -1,0 +1,264 @@
+"""The `sluice` command line."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from sluice import __version__
+from sluice.config import Settings
+from sluice.domain.access import ALL_SCOPES, Scope
+from sluice.errors import SluiceError
+from sluice.observability import configure_logging
+
+app = typer.Typer(
+    help="Sluice: a withdrawal engine for custodial crypto platforms.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+apikey_app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
+app.add_typer(apikey_app, name="apikey")
+
+console = Console()
+
+
+def _settings() -> Settings:
+    settings = Settings()
+    configure_logging(fmt=settings.log_format, level=settings.log_level)
+    return settings
+
+
+def _fail(exc: SluiceError) -> typer.Exit:
+    console.print(f"[red]error:[/] {exc.detail}")
+    return typer.Exit(2)
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def dev(
+    port: Annotated[int, typer.Option(help="API port on 127.0.0.1.")] = 8000,
+    anvil_port: Annotated[int, typer.Option(help="Anvil JSON-RPC port on 127.0.0.1.")] = 8545,
+    block_time: Annotated[float, typer.Option(help="Seconds between Anvil blocks.")] = 1.0,
+    confirmations: Annotated[int, typer.Option(help="Blocks before a payout is final.")] = 2,
+) -> None:
+    """Run everything locally: an Anvil chain, the API and the workers, on embedded defaults.
+
+    Deploys a demo token, funds a hot wallet, credits a demo user, makes an API key, and writes
+    .sluice/dev.json. Ctrl-C stops it; running it again resumes on the same data.
+    """
+    from sluice.devnet.anvil import AnvilError  # noqa: PLC0415 - keeps other commands fast
+    from sluice.devnet.dev import DevOptions, run_dev  # noqa: PLC0415 - as above
+
+    settings = _settings()
+    options = DevOptions(
+        host="127.0.0.1",
+        port=port,
+        anvil_port=anvil_port,
+        block_time_s=block_time,
+        confirmations=confirmations,
+    )
+    try:
+        asyncio.run(run_dev(settings, options, console))
+    except SluiceError as exc:
+        raise _fail(exc) from None
+    except AnvilError as exc:
+        console.print(f"[red]error:[/] cannot start Anvil: {exc}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (SLUICE_HOST).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (SLUICE_PORT).")] = None,
+    workers: Annotated[bool, typer.Option(help="Run the workers in this process too.")] = True,
+) -> None:
+    """Run the API (and, by default, the workers) against the configured networks."""
+    from sluice import runtime  # noqa: PLC0415 - keeps other commands fast
+    from sluice.bootstrap import build  # noqa: PLC0415 - as above
+
+    settings = _settings()
+
+    async def main() -> None:
+        container = await build(settings)
+        try:
+            await runtime.run(
+                container,
+                workers=workers,
+                host=host or settings.host,
+                port=port if port is not None else settings.port,
+            )
+        finally:
+            await container.close()
+
+    try:
+        asyncio.run(main())
+    except SluiceError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def worker() -> None:
+    """Run the workers only (needs a shared queue backend to be useful beside `serve`)."""
+    from sluice import runtime  # noqa: PLC0415 - keeps other commands fast
+    from sluice.bootstrap import build  # noqa: PLC0415 - as above
+
+    settings = _settings()
+
+    async def main() -> None:
+        container = await build(settings)
+        try:
+            await runtime.run(container, api=False)
+        finally:
+            await container.close()
+
+    try:
+        asyncio.run(main())
+    except SluiceError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
+def demo(
+    dev_file: Annotated[Path, typer.Option(help="Written by `sluice dev`.")] = Path(
+        ".sluice/dev.json"
+    ),
+    asset: Annotated[
+        list[str] | None, typer.Option(help="ETH or DEMO; repeat for both (default: both).")
+    ] = None,
+    amount: Annotated[str, typer.Option(help="Amount per withdrawal, in token units.")] = "0.25",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for each to finish.")] = 120,
+) -> None:
+    """Send withdrawals to the running `sluice dev` and follow them live until final."""
+    from sluice.devnet.demo import run_demo  # noqa: PLC0415 - keeps other commands fast
+
+    ok = run_demo(
+        console, dev_file, assets=asset or ["ETH", "DEMO"], amount=amount, timeout_s=timeout
+    )
+    raise typer.Exit(0 if ok else 1)
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date (SLUICE_DATABASE_URL)."""
+    from sluice.db.engine import migrate as run_migrations  # noqa: PLC0415 - fast start
+
+    settings = _settings()
+    asyncio.run(run_migrations(settings.database_url))
+    console.print("database is up to date")
+
+
+def _parse_scopes(values: list[str] | None) -> frozenset[Scope]:
+    if not values:
+        return ALL_SCOPES
+    try:
+        return frozenset(Scope(v) for v in values)
+    except ValueError:
+        choices = ", ".join(s.value for s in Scope)
+        raise typer.BadParameter(f"scopes are: {choices}") from None
+
+
+@apikey_app.command("create")
+def apikey_create(
+    name: Annotated[str, typer.Option(help="Who or what the key is for.")],
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(help="withdrawals:write, withdrawals:read or admin; repeat (default: all)."),
+    ] = None,
+) -> None:
+    """Make an API key. It is shown once; only its hash is stored."""
+    from sluice.clock import SystemClock  # noqa: PLC0415 - fast start
+    from sluice.db.engine import create_engine  # noqa: PLC0415
+    from sluice.db.engine import migrate as run_migrations  # noqa: PLC0415
+    from sluice.db.unit_of_work import SqlUnitOfWorkFactory  # noqa: PLC0415
+    from sluice.queue.memory import MemoryQueue  # noqa: PLC0415
+    from sluice.services.api_keys import ApiKeyService  # noqa: PLC0415
+
+    settings = _settings()
+    scopes = _parse_scopes(scope)
+
+    async def main() -> str:
+        await run_migrations(settings.database_url)
+        engine = create_engine(settings.database_url)
+        try:
+            async with SqlUnitOfWorkFactory(engine, MemoryQueue())() as uow:
+                token, _key = await ApiKeyService(SystemClock()).create(
+                    uow, name=name, scopes=scopes
+                )
+                await uow.commit()
+            return token
+        finally:
+            await engine.dispose()
+
+    token = asyncio.run(main())
+    console.print(f"API key for {name!r} ({', '.join(sorted(scopes))}):")
+    print(token)  # plain stdout, so scripts can capture the key
+
+
+@apikey_app.command("list")
+def apikey_list() -> None:
+    """List API keys (never their secrets)."""
+    from sluice.db.engine import create_engine  # noqa: PLC0415 - fast start
+    from sluice.db.unit_of_work import SqlUnitOfWorkFactory  # noqa: PLC0415
+    from sluice.queue.memory import MemoryQueue  # noqa: PLC0415
+
+    settings = _settings()
+
+    async def main() -> list[tuple[str, str, str, str, str]]:
+        engine = create_engine(settings.database_url)
+        try:
+            async with SqlUnitOfWorkFactory(engine, MemoryQueue())() as uow:
+                keys = await uow.api_keys.all()
+        finally:
+            await engine.dispose()
+        return [
+            (
+                k.id,
+                k.name,
+                ",".join(sorted(k.scopes)),
+                k.created_at.isoformat(timespec="seconds"),
+                "revoked" if k.revoked_at else "live",
+            )
+            for k in keys
+        ]
+
+    table = Table("id", "name", "scopes", "created", "state")
+    for row in asyncio.run(main()):
+        table.add_row(*row)
+    console.print(table)
+
+
+@apikey_app.command("revoke")
+def apikey_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see list).")]) -> None:
+    """Revoke an API key (effective within a few seconds everywhere)."""
+    from sluice.clock import SystemClock  # noqa: PLC0415 - fast start
+    from sluice.db.engine import create_engine  # noqa: PLC0415
+    from sluice.db.unit_of_work import SqlUnitOfWorkFactory  # noqa: PLC0415
+    from sluice.queue.memory import MemoryQueue  # noqa: PLC0415
+    from sluice.services.api_keys import ApiKeyService  # noqa: PLC0415
+
+    settings = _settings()
+
+    async def main() -> bool:
+        engine = create_engine(settings.database_url)
+        try:
+            async with SqlUnitOfWorkFactory(engine, MemoryQueue())() as uow:
+                revoked = await ApiKeyService(SystemClock()).revoke(uow, key_id)
+                await uow.commit()
+            return revoked
+        finally:
+            await engine.dispose()
+
+    if not asyncio.run(main()):
+        console.print(f"[red]no live key {key_id!r}[/]")
+        raise typer.Exit(1)
+    console.print(f"revoked {key_id}")

@@ -1,0 +1,127 @@
+"""Configuration: environment variables (prefix ``SLUICE_``) and a networks file.
+
+One `Settings` object is built at the entry point and passed down; nothing imports a global.
+Secrets (the keystore passphrase) come from the environment only and are held as `SecretStr`.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from sluice.domain.addresses import Address, parse_address
+from sluice.domain.assets import Asset, Network
+from sluice.errors import ConfigurationError, InvalidAddressError
+
+
+class TokenConfig(BaseModel):
+    """An ERC-20 token a network pays out."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    symbol: Annotated[str, Field(min_length=1, max_length=16)]
+    address: str
+    decimals: Annotated[int, Field(ge=0, le=36)]
+
+    @field_validator("address")
+    @classmethod
+    def _checksum(cls, value: str) -> str:
+        try:
+            return parse_address(value)
+        except InvalidAddressError as exc:
+            raise ValueError(exc.detail) from exc
+
+
+class NetworkConfig(BaseModel):
+    """One EVM network: where its node is, how deep to wait, which assets and hot wallet."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    chain_id: Annotated[int, Field(gt=0)]
+    rpc_urls: Annotated[list[str], Field(min_length=1)]
+    confirmations: Annotated[int, Field(ge=1, le=1000)] = 12
+    poll_interval_s: Annotated[float, Field(gt=0, le=600)] = 2.0
+    native_symbol: str = "ETH"
+    native_decimals: Annotated[int, Field(ge=0, le=36)] = 18
+    hot_wallet_keystore: Path
+    tokens: list[TokenConfig] = Field(default_factory=list)
+
+    def to_domain(self, name: str, hot_wallets: tuple[Address, ...] = ()) -> Network:
+        """The domain's view of this network."""
+        return Network(
+            name=name,
+            chain_id=self.chain_id,
+            native=Asset(network=name, symbol=self.native_symbol, decimals=self.native_decimals),
+            tokens=tuple(
+                Asset(
+                    network=name,
+                    symbol=t.symbol,
+                    decimals=t.decimals,
+                    token_address=Address(t.address),
+                )
+                for t in self.tokens
+            ),
+            confirmations=self.confirmations,
+            poll_interval_s=self.poll_interval_s,
+            hot_wallets=hot_wallets,
+        )
+
+
+class NetworksFile(BaseModel):
+    """The networks file: ``[networks.<name>]`` tables."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    networks: dict[str, NetworkConfig]
+
+
+def load_networks(path: Path) -> dict[str, NetworkConfig]:
+    """Read and validate a networks TOML file.
+
+    Raises:
+        ConfigurationError: The file is missing or invalid.
+    """
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        return NetworksFile.model_validate(raw).networks
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"networks file {path} does not exist") from exc
+    except (tomllib.TOMLDecodeError, ValidationError) as exc:
+        raise ConfigurationError(f"networks file {path} is invalid: {exc}") from exc
+
+
+class Settings(BaseSettings):
+    """Everything Sluice reads from the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="ignore")
+
+    database_url: str = "sqlite+aiosqlite:///.sluice/sluice.db"
+    """SQLAlchemy async URL: SQLite (default) or PostgreSQL (postgresql+asyncpg://…)."""
+    queue_url: str = "memory://"
+    """Where work is queued; ``memory://`` keeps it in the process."""
+    networks_file: Path = Path(".sluice/networks.toml")
+    """TOML file describing the networks served (see docs/operations.md)."""
+    keystore_passphrase: SecretStr | None = None
+    """Passphrase of the hot wallets' keystore files."""
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8000
+    log_format: Literal["auto", "json", "console"] = "auto"
+    """``auto``: readable in a terminal, JSON otherwise."""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    worker_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
+    """Messages one worker process handles at once."""
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
+    """Deliveries of one message before it goes to the dead-letter queue."""
+    retry_base_s: Annotated[float, Field(gt=0)] = 0.5
+    retry_max_s: Annotated[float, Field(gt=0)] = 60.0
+    max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    data_dir: Path = Path(".sluice")
+    """Where ``sluice dev`` keeps its database, chain state, keys and dev.json."""
+
+    def networks(self) -> dict[str, NetworkConfig]:
+        """The configured networks."""
+        return load_networks(self.networks_file)

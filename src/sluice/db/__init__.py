@@ -1,0 +1,1 @@
+"""The database adapter: SQLAlchemy tables, the unit of work, repositories. All SQL lives here."""

@@ -1,0 +1,58 @@
+"""Stored API keys (hashes only)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sluice.db.tables import api_keys
+from sluice.domain.access import ApiKey, Scope
+
+
+def _to_key(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        name=row.name,
+        scopes=frozenset(Scope(s) for s in row.scopes.split(",") if s),
+        secret_hash=row.secret_hash,
+        created_at=row.created_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlApiKeyRepository:
+    """API keys in SQL."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, key: ApiKey) -> None:
+        await self._c.execute(
+            insert(api_keys).values(
+                id=key.id,
+                name=key.name,
+                scopes=",".join(sorted(key.scopes)),
+                secret_hash=key.secret_hash,
+                created_at=key.created_at,
+                revoked_at=key.revoked_at,
+            )
+        )
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        row = (await self._c.execute(select(api_keys).where(api_keys.c.id == key_id))).first()
+        return None if row is None else _to_key(row)
+
+    async def all(self) -> list[ApiKey]:
+        rows = await self._c.execute(select(api_keys).order_by(api_keys.c.created_at.desc()))
+        return [_to_key(row) for row in rows]
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        result = await self._c.execute(
+            update(api_keys)
+            .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+            .values(revoked_at=at)
+        )
+        return bool(result.rowcount)

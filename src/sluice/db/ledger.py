@@ -1,0 +1,103 @@
+"""Balances and the ledger journal."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sluice.db.tables import balances, ledger_entries
+from sluice.domain.ledger import Balance, EntryKind
+from sluice.ports import LedgerEntry
+
+
+class SqlLedgerRepository:
+    """Balances and journal in SQL."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    def _key(self, user_id: str, network: str, asset_key: str) -> list[object]:
+        return [
+            balances.c.user_id == user_id,
+            balances.c.network == network,
+            balances.c.asset_key == asset_key,
+        ]
+
+    async def balance(
+        self, user_id: str, network: str, asset_key: str, *, lock: bool = False
+    ) -> Balance:
+        query = select(balances.c.available, balances.c.held).where(
+            *self._key(user_id, network, asset_key)  # type: ignore[arg-type]  # column comparisons are SQL expressions
+        )
+        if lock:
+            query = query.with_for_update()
+        row = (await self._c.execute(query)).first()
+        return Balance() if row is None else Balance(row.available, row.held)
+
+    async def set_balance(
+        self, user_id: str, network: str, asset_key: str, balance: Balance, at: datetime
+    ) -> None:
+        values = {"available": balance.available, "held": balance.held, "updated_at": at}
+        result = await self._c.execute(
+            update(balances).where(*self._key(user_id, network, asset_key)).values(values)  # type: ignore[arg-type]  # as above
+        )
+        if result.rowcount == 0:
+            await self._c.execute(
+                insert(balances).values(
+                    user_id=user_id, network=network, asset_key=asset_key, **values
+                )
+            )
+
+    async def balances(self, user_id: str) -> list[tuple[str, str, Balance]]:
+        query = (
+            select(balances)
+            .where(balances.c.user_id == user_id)
+            .order_by(balances.c.network, balances.c.asset_key)
+        )
+        return [
+            (row.network, row.asset_key, Balance(row.available, row.held))
+            for row in await self._c.execute(query)
+        ]
+
+    async def add_entry(self, entry: LedgerEntry) -> bool:
+        statement = insert(ledger_entries).values(
+            user_id=entry.user_id,
+            network=entry.network,
+            asset_key=entry.asset_key,
+            kind=entry.kind.value,
+            amount=entry.amount,
+            withdrawal_id=entry.withdrawal_id,
+            reference=entry.reference,
+            at=entry.at,
+        )
+        if entry.reference is None:
+            await self._c.execute(statement)
+            return True
+        try:
+            async with self._c.begin_nested():
+                await self._c.execute(statement)
+        except IntegrityError:
+            return False
+        return True
+
+    async def entry_by_reference(self, reference: str) -> LedgerEntry | None:
+        row = (
+            await self._c.execute(
+                select(ledger_entries).where(ledger_entries.c.reference == reference)
+            )
+        ).first()
+        if row is None:
+            return None
+        return LedgerEntry(
+            user_id=row.user_id,
+            network=row.network,
+            asset_key=row.asset_key,
+            kind=EntryKind(row.kind),
+            amount=row.amount,
+            at=row.at,
+            withdrawal_id=row.withdrawal_id,
+            reference=row.reference,
+        )

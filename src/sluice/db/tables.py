@@ -1,0 +1,159 @@
+"""The schema. Alembic migrations in `migrations/` create exactly this."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from sluice.db.types import BaseUnits, UTCDateTime
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+# One row per on-chain transaction: one nonce of one hot wallet. Several withdrawals may point at
+# one transaction (batch payouts); a transaction has one or more signed attempts.
+chain_transactions = Table(
+    "chain_transactions",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("network", String(64), nullable=False),
+    Column("from_address", String(42), nullable=False),
+    Column("nonce", BigInteger, nullable=False),
+    Column("to_address", String(42), nullable=False),
+    Column("value", BaseUnits, nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("gas_limit", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("request_id", String(128)),
+    Column("block_number", BigInteger),
+    Column("block_hash", String(66)),
+    Column("mined_hash", String(66)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    # The database itself refuses a second payload for a nonce.
+    UniqueConstraint("network", "from_address", "nonce"),
+    Index(None, "status", "created_at"),
+)
+
+transaction_attempts = Table(
+    "transaction_attempts",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("transaction_id", ForeignKey("chain_transactions.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("max_fee_per_gas", BaseUnits, nullable=False),
+    Column("max_priority_fee_per_gas", BaseUnits, nullable=False),
+    Column("raw", LargeBinary, nullable=False),
+    Column("hash", String(66), nullable=False, unique=True),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("sent_at", UTCDateTime),
+    UniqueConstraint("transaction_id", "seq"),
+)
+
+nonce_counters = Table(
+    "nonce_counters",
+    metadata,
+    Column("network", String(64), primary_key=True),
+    Column("address", String(42), primary_key=True),
+    Column("next_nonce", BigInteger, nullable=False),
+)
+
+withdrawals = Table(
+    "withdrawals",
+    metadata,
+    # seq orders withdrawals and serves as the keyset-pagination cursor; id is the client's id.
+    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("id", String(64), nullable=False, unique=True),
+    Column("user_id", String(128), nullable=False),
+    Column("network", String(64), nullable=False),
+    Column("asset_key", String(42), nullable=False),
+    Column("token_address", String(42)),
+    Column("amount", BaseUnits, nullable=False),
+    Column("to_address", String(42), nullable=False),
+    Column("status", String(24), nullable=False),
+    Column("error", Text),
+    Column("error_code", String(64)),
+    Column("fingerprint", String(64), nullable=False),
+    Column("request_id", String(128)),
+    Column("transaction_id", ForeignKey("chain_transactions.id")),
+    # Denormalised from the transaction for reads: the latest attempt's hash, then the mined one.
+    Column("transaction_hash", String(66)),
+    Column("block_number", BigInteger),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+    Index(None, "user_id", "seq"),
+    Index(None, "status", "seq"),
+    Index(None, "transaction_id"),
+)
+
+withdrawal_events = Table(
+    "withdrawal_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("withdrawal_id", String(64), nullable=False),
+    Column("from_status", String(24)),
+    Column("to_status", String(24), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("error_code", String(64)),
+    Column("request_id", String(128)),
+    Column("data", JSON),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "withdrawal_id", "id"),
+)
+
+balances = Table(
+    "balances",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("network", String(64), primary_key=True),
+    Column("asset_key", String(42), primary_key=True),
+    Column("available", BaseUnits, nullable=False),
+    Column("held", BaseUnits, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+# Append-only: every change to a balance is explained by one entry here.
+ledger_entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("user_id", String(128), nullable=False),
+    Column("network", String(64), nullable=False),
+    Column("asset_key", String(42), nullable=False),
+    Column("kind", String(16), nullable=False),
+    Column("amount", BaseUnits, nullable=False),
+    Column("withdrawal_id", String(64)),
+    Column("reference", String(128), unique=True),
+    Column("at", UTCDateTime, nullable=False),
+    Index(None, "user_id", "network", "asset_key"),
+    Index(None, "withdrawal_id"),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("name", String(128), nullable=False),
+    Column("scopes", String(256), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("revoked_at", UTCDateTime),
+)

@@ -1,0 +1,81 @@
+"""The SQL unit of work: one database transaction, its repositories, and its outbox."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Self
+
+import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from sluice.db.api_keys import SqlApiKeyRepository
+from sluice.db.ledger import SqlLedgerRepository
+from sluice.db.transactions import SqlTransactionRepository
+from sluice.db.withdrawals import SqlWithdrawalRepository
+from sluice.ports import Queue
+
+log = structlog.get_logger(__name__)
+
+
+class SqlUnitOfWork:
+    """Opens a transaction on enter; rolls back on exit unless committed.
+
+    Messages enqueued during the transaction are published after the commit succeeds, so a worker
+    never sees a message for a row that is not there yet. A crash between the commit and the
+    publish loses only the message, never the state: recovery re-creates work from the rows.
+    """
+
+    def __init__(self, engine: AsyncEngine, queue: Queue) -> None:
+        self._engine = engine
+        self._queue = queue
+        self._connection: AsyncConnection | None = None
+        self._outbox: list[tuple[str, dict[str, Any], float]] = []
+
+    async def __aenter__(self) -> Self:
+        self._connection = await self._engine.connect()
+        await self._connection.begin()
+        connection = self._connection
+        self.withdrawals = SqlWithdrawalRepository(connection)
+        self.ledger = SqlLedgerRepository(connection)
+        self.transactions = SqlTransactionRepository(connection)
+        self.api_keys = SqlApiKeyRepository(connection)
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            if connection.in_transaction():
+                await connection.rollback()
+        finally:
+            await connection.close()
+            self._outbox.clear()
+
+    def enqueue(self, job: str, payload: Mapping[str, Any], *, delay_s: float = 0.0) -> None:
+        self._outbox.append((job, dict(payload), delay_s))
+
+    async def commit(self) -> None:
+        if self._connection is None:
+            raise RuntimeError("unit of work is not open")
+        await self._connection.commit()
+        outbox, self._outbox = self._outbox, []
+        request_id = structlog.contextvars.get_contextvars().get("request_id")
+        for job, payload, delay_s in outbox:
+            await self._queue.publish(job, payload, delay_s=delay_s, request_id=request_id)
+
+    async def rollback(self) -> None:
+        if self._connection is not None:
+            await self._connection.rollback()
+        self._outbox.clear()
+
+
+class SqlUnitOfWorkFactory:
+    """Makes units of work on one engine and queue."""
+
+    def __init__(self, engine: AsyncEngine, queue: Queue) -> None:
+        self.engine = engine
+        self.queue = queue
+
+    def __call__(self) -> SqlUnitOfWork:
+        return SqlUnitOfWork(self.engine, self.queue)

@@ -1,0 +1,168 @@
+"""Withdrawals and their status history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from sluice.db.tables import withdrawal_events, withdrawals
+from sluice.domain.addresses import Address
+from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
+
+_MUTABLE = (
+    "status",
+    "error",
+    "error_code",
+    "transaction_id",
+    "transaction_hash",
+    "block_number",
+    "updated_at",
+)
+
+
+def _to_withdrawal(row: Any) -> Withdrawal:
+    return Withdrawal(
+        id=row.id,
+        user_id=row.user_id,
+        network=row.network,
+        asset_key=row.asset_key,
+        token_address=Address(row.token_address) if row.token_address else None,
+        amount=row.amount,
+        to_address=Address(row.to_address),
+        status=WithdrawalStatus(row.status),
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        fingerprint=row.fingerprint,
+        request_id=row.request_id,
+        transaction_id=row.transaction_id,
+        transaction_hash=row.transaction_hash,
+        block_number=row.block_number,
+        error=row.error,
+        error_code=row.error_code,
+        seq=row.seq,
+    )
+
+
+class SqlWithdrawalRepository:
+    """Withdrawals in SQL."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self._c = connection
+
+    async def add(self, withdrawal: Withdrawal) -> bool:
+        values = {
+            "id": withdrawal.id,
+            "user_id": withdrawal.user_id,
+            "network": withdrawal.network,
+            "asset_key": withdrawal.asset_key,
+            "token_address": withdrawal.token_address,
+            "amount": withdrawal.amount,
+            "to_address": withdrawal.to_address,
+            "status": withdrawal.status.value,
+            "error": withdrawal.error,
+            "error_code": withdrawal.error_code,
+            "fingerprint": withdrawal.fingerprint,
+            "request_id": withdrawal.request_id,
+            "transaction_id": withdrawal.transaction_id,
+            "transaction_hash": withdrawal.transaction_hash,
+            "block_number": withdrawal.block_number,
+            "created_at": withdrawal.created_at,
+            "updated_at": withdrawal.updated_at,
+        }
+        # A savepoint keeps the outer transaction usable when the id is taken already.
+        try:
+            async with self._c.begin_nested():
+                result = await self._c.execute(
+                    insert(withdrawals).values(values).returning(withdrawals.c.seq)
+                )
+                withdrawal.seq = result.scalar_one()
+        except IntegrityError:
+            return False
+        return True
+
+    async def get(self, withdrawal_id: str, *, lock: bool = False) -> Withdrawal | None:
+        query = select(withdrawals).where(withdrawals.c.id == withdrawal_id)
+        if lock:
+            query = query.with_for_update()
+        row = (await self._c.execute(query)).first()
+        return None if row is None else _to_withdrawal(row)
+
+    async def save(self, withdrawal: Withdrawal) -> None:
+        values = {name: getattr(withdrawal, name) for name in _MUTABLE}
+        values["status"] = withdrawal.status.value
+        await self._c.execute(
+            update(withdrawals).where(withdrawals.c.id == withdrawal.id).values(values)
+        )
+
+    async def page(
+        self,
+        *,
+        user_id: str | None,
+        status: WithdrawalStatus | None,
+        limit: int,
+        before_seq: int | None,
+    ) -> list[Withdrawal]:
+        query = select(withdrawals).order_by(withdrawals.c.seq.desc()).limit(limit)
+        if user_id is not None:
+            query = query.where(withdrawals.c.user_id == user_id)
+        if status is not None:
+            query = query.where(withdrawals.c.status == status.value)
+        if before_seq is not None:
+            query = query.where(withdrawals.c.seq < before_seq)
+        return [_to_withdrawal(row) for row in await self._c.execute(query)]
+
+    async def for_transaction(self, transaction_id: str, *, lock: bool = False) -> list[Withdrawal]:
+        query = (
+            select(withdrawals)
+            .where(withdrawals.c.transaction_id == transaction_id)
+            .order_by(withdrawals.c.seq)
+        )
+        if lock:
+            query = query.with_for_update()
+        return [_to_withdrawal(row) for row in await self._c.execute(query)]
+
+    async def ids_in_status(self, status: WithdrawalStatus, *, limit: int) -> list[str]:
+        query = (
+            select(withdrawals.c.id)
+            .where(withdrawals.c.status == status.value)
+            .order_by(withdrawals.c.seq)
+            .limit(limit)
+        )
+        return list((await self._c.execute(query)).scalars())
+
+    async def add_event(self, change: StatusChange) -> None:
+        await self._c.execute(
+            insert(withdrawal_events).values(
+                withdrawal_id=change.withdrawal_id,
+                from_status=change.from_status.value if change.from_status else None,
+                to_status=change.to_status.value,
+                reason=change.reason,
+                error_code=change.error_code,
+                request_id=change.request_id,
+                data=change.data,
+                at=change.at,
+            )
+        )
+
+    async def events(self, withdrawal_id: str) -> list[StatusChange]:
+        query = (
+            select(withdrawal_events)
+            .where(withdrawal_events.c.withdrawal_id == withdrawal_id)
+            .order_by(withdrawal_events.c.id)
+        )
+        return [
+            StatusChange(
+                withdrawal_id=row.withdrawal_id,
+                from_status=WithdrawalStatus(row.from_status) if row.from_status else None,
+                to_status=WithdrawalStatus(row.to_status),
+                at=row.at,
+                reason=row.reason,
+                error_code=row.error_code,
+                request_id=row.request_id,
+                data=row.data,
+            )
+            for row in await self._c.execute(query)
+        ]

@@ -1,0 +1,1 @@
+"""Local development chain: Anvil process, demo token, funding."""

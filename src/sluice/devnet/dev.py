@@ -1,0 +1,149 @@
+"""`sluice dev`: a local chain, the API and the workers in one process, on embedded defaults."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+from pydantic import SecretStr
+from rich.console import Console
+
+from sluice import runtime
+from sluice.bootstrap import Container, build
+from sluice.config import Settings
+from sluice.devnet import setup
+from sluice.devnet.anvil import AnvilProcess
+from sluice.domain.access import ALL_SCOPES
+from sluice.errors import UnauthorizedError
+
+log = structlog.get_logger(__name__)
+
+DEMO_USER = "demo-user"
+#: What the demo user is credited on first start (once per reference, so never twice).
+DEMO_CREDITS = (("native", None, "100"), (setup.TOKEN_SYMBOL, "token", "10000"))
+
+
+@dataclass(frozen=True, slots=True)
+class DevOptions:
+    """Knobs of `sluice dev`."""
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    anvil_port: int = 8545
+    block_time_s: float = 1.0
+    confirmations: int = 2
+
+
+async def _api_key(container: Container, dev_file: Path) -> str:
+    """Reuse the key in dev.json if it still works; otherwise make one with every scope."""
+    if dev_file.exists():  # noqa: ASYNC240 - one stat of a local file at start-up
+        token = setup.DevInfo.read(dev_file).apiKey
+        try:
+            async with container.uow() as uow:
+                await container.api_keys.verify(uow, token)
+        except UnauthorizedError:
+            pass
+        else:
+            return token
+    async with container.uow() as uow:
+        token, _key = await container.api_keys.create(uow, name="dev", scopes=ALL_SCOPES)
+        await uow.commit()
+    return token
+
+
+async def _credit_demo_user(container: Container, token: str) -> None:
+    for label, kind, amount in DEMO_CREDITS:
+        async with container.uow() as uow:
+            await container.ledger.credit(
+                uow,
+                user_id=DEMO_USER,
+                network=setup.NETWORK,
+                token_address=token if kind else None,
+                amount=amount,
+                reference=f"dev:initial-credit:{DEMO_USER}:{label}",
+            )
+            await uow.commit()
+
+
+def _next_steps(console: Console, info: setup.DevInfo, dev_file: Path) -> None:
+    console.print(
+        f"\n[bold green]Sluice is running[/] at {info.apiUrl}  (docs: {info.apiUrl}/docs)"
+    )
+    console.print(f"  chain    {info.rpcUrl}  (chain id {info.chainId})")
+    console.print(f"  wallet   {info.hotWallet}")
+    console.print(f"  token    {setup.TOKEN_SYMBOL} {info.tokens[setup.TOKEN_SYMBOL]}")
+    console.print(f"  details  {dev_file}  (API key, addresses)\n")
+    console.print("[bold]What to try next[/]")
+    console.print("  In another terminal:  [cyan].venv/bin/sluice demo[/]")
+    console.print(
+        "  Or by hand:\n"
+        f"    curl -s -X POST {info.apiUrl}/v1/withdrawals \\\n"
+        f'      -H "Authorization: Bearer $(jq -r .apiKey {dev_file})" \\\n'
+        '      -H "Content-Type: application/json" \\\n'
+        f'      -d \'{{"userId": "{DEMO_USER}", "amount": "0.5", "network": "{setup.NETWORK}",'
+        ' "toAddress": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}\'\n'
+    )
+    console.print("  Ctrl-C stops everything; `make run` again resumes on the same data.\n")
+
+
+async def run_dev(settings: Settings, options: DevOptions, console: Console) -> None:
+    """Start Anvil, prepare it, and serve until interrupted."""
+    data_dir = settings.data_dir
+    data_dir.mkdir(parents=True, exist_ok=True)
+    anvil = AnvilProcess()
+    # Started from the event loop's own thread: Linux ties the child's parent-death signal to the
+    # thread that spawned it, and Anvil must die (and save its state) when this process dies.
+    await anvil.astart(
+        options.anvil_port,
+        block_time=options.block_time_s,
+        state_path=data_dir / "anvil-state.json",
+        chain_id=setup.CHAIN_ID,
+    )
+    container: Container | None = None
+    try:
+        secret = setup.passphrase(data_dir)
+        keystore = setup.hot_wallet(data_dir, secret)
+        wallet = setup.hot_wallet_address(keystore)
+        chain = await asyncio.to_thread(setup.prepare_chain, anvil.rpc_url, data_dir, wallet)
+        networks_file = data_dir / "networks.toml"
+        setup.write_networks_file(
+            networks_file,
+            rpc_url=anvil.rpc_url,
+            keystore=keystore,
+            token=chain.token,
+            confirmations=options.confirmations,
+            poll_interval_s=min(1.0, options.block_time_s),
+        )
+        overrides: dict[str, object] = {
+            "networks_file": networks_file,
+            "keystore_passphrase": SecretStr(secret),
+        }
+        if "database_url" not in settings.model_fields_set:
+            overrides["database_url"] = f"sqlite+aiosqlite:///{data_dir / 'sluice.db'}"
+        dev_settings = settings.model_copy(update=overrides)
+        container = await build(dev_settings)
+        dev_file = data_dir / "dev.json"
+        token = await _api_key(container, dev_file)
+        await _credit_demo_user(container, chain.token)
+        info = setup.DevInfo(
+            apiUrl=f"http://{options.host}:{options.port}",
+            apiKey=token,
+            rpcUrl=anvil.rpc_url,
+            network=setup.NETWORK,
+            chainId=setup.CHAIN_ID,
+            hotWallet=chain.hot_wallet,
+            tokens={setup.TOKEN_SYMBOL: chain.token},
+            demoUserId=DEMO_USER,
+        )
+
+        async def on_ready() -> None:
+            info.write(dev_file)
+            _next_steps(console, info, dev_file)
+
+        await runtime.run(container, host=options.host, port=options.port, on_ready=on_ready)
+    finally:
+        if container is not None:
+            await container.close()
+        await anvil.astop()

@@ -1,0 +1,71 @@
+"""Networks and the assets they carry, as the domain sees them (configuration, not I/O)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sluice.domain.addresses import Address
+from sluice.errors import UnknownTokenError
+
+#: The asset key of a network's native coin; tokens use their lowercase contract address.
+NATIVE = "native"
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """Something a withdrawal can pay out: a network's native coin or an ERC-20 token."""
+
+    network: str
+    symbol: str
+    decimals: int
+    token_address: Address | None = None
+
+    @property
+    def key(self) -> str:
+        """A stable key for ledgers and lookups: ``"native"`` or the lowercase token address."""
+        return NATIVE if self.token_address is None else self.token_address.lower()
+
+    @property
+    def is_native(self) -> bool:
+        """Whether this is the network's native coin."""
+        return self.token_address is None
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """One EVM network Sluice pays out on."""
+
+    name: str
+    chain_id: int
+    native: Asset
+    tokens: tuple[Asset, ...] = ()
+    confirmations: int = 1
+    poll_interval_s: float = 1.0
+    hot_wallets: tuple[Address, ...] = field(default=())
+
+    def asset(self, token_address: Address | None) -> Asset:
+        """The asset for a token address, or the native coin for None.
+
+        Raises:
+            UnknownTokenError: The token is not configured on this network.
+        """
+        if token_address is None:
+            return self.native
+        for token in self.tokens:
+            if token.token_address == token_address:
+                return token
+        raise UnknownTokenError(f"token {token_address} is not configured on {self.name}")
+
+    def asset_by_key(self, key: str) -> Asset:
+        """The asset for a ledger key (see `Asset.key`)."""
+        if key == NATIVE:
+            return self.native
+        for token in self.tokens:
+            if token.key == key:
+                return token
+        raise UnknownTokenError(f"asset {key} is not configured on {self.name}")
+
+    @property
+    def token_addresses(self) -> tuple[Address, ...]:
+        """Contract addresses of every configured token."""
+        return tuple(t.token_address for t in self.tokens if t.token_address is not None)

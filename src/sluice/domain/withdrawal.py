@@ -1,0 +1,169 @@
+"""A withdrawal and the statuses it moves through.
+
+    PENDING ──► VALIDATING ──────────────► SIGNED ──► BROADCASTING ──► COMPLETED
+     │   │        │    ▲                                   │
+     │   │        ▼    │ approved                          ▼
+     │   │   PENDING_APPROVAL (reserved) ──► FAILED     FAILED (reverted)
+     │   │        │                          (rejected)
+     ▼   ▼        ▼
+  FAILED  CANCELLED ◄── (also from VALIDATING)
+
+PENDING → FAILED: refused at validation (insufficient funds, a refused address).
+
+Funds are held from VALIDATING on. A withdrawal can be cancelled only before it is signed: once a
+nonce carries its payload, that payload may reach the chain, and only the transaction engine may
+decide its fate.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+from sluice.domain.addresses import Address
+from sluice.errors import InvalidStateError
+
+
+class WithdrawalStatus(enum.StrEnum):
+    """Where a withdrawal is in its life."""
+
+    PENDING = "PENDING"
+    """Accepted and stored; waiting for validation. No funds held yet."""
+    VALIDATING = "VALIDATING"
+    """Validated and funds held; waiting for the signer."""
+    PENDING_APPROVAL = "PENDING_APPROVAL"
+    """Funds held; waiting for operators to approve (reserved for the policy engine)."""
+    SIGNED = "SIGNED"
+    """Carried by a signed, stored transaction with its nonce; not yet known to be sent."""
+    BROADCASTING = "BROADCASTING"
+    """Its transaction was sent; waiting for inclusion and confirmations."""
+    COMPLETED = "COMPLETED"
+    """Paid: mined successfully and confirmed; the hold is settled. Final."""
+    FAILED = "FAILED"
+    """Not paid, with an error code; any hold is released. Final."""
+    CANCELLED = "CANCELLED"
+    """Cancelled before signing; any hold is released. Final."""
+
+    @property
+    def is_final(self) -> bool:
+        """Whether nothing can happen to the withdrawal any more."""
+        return self in FINAL_STATUSES
+
+    @property
+    def holds_funds(self) -> bool:
+        """Whether the withdrawal's amount is held in the user's ledger in this status."""
+        return self in HOLDING_STATUSES
+
+
+S = WithdrawalStatus
+
+FINAL_STATUSES = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
+HOLDING_STATUSES = frozenset({S.VALIDATING, S.PENDING_APPROVAL, S.SIGNED, S.BROADCASTING})
+
+#: Every allowed move; anything else is refused.
+TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
+    S.PENDING: frozenset({S.VALIDATING, S.FAILED, S.CANCELLED}),
+    S.VALIDATING: frozenset({S.SIGNED, S.PENDING_APPROVAL, S.CANCELLED}),
+    S.PENDING_APPROVAL: frozenset({S.VALIDATING, S.FAILED, S.CANCELLED}),
+    S.SIGNED: frozenset({S.BROADCASTING}),
+    S.BROADCASTING: frozenset({S.COMPLETED, S.FAILED}),
+    S.COMPLETED: frozenset(),
+    S.FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+}
+
+#: Statuses from which a caller may cancel.
+CANCELLABLE = frozenset({S.PENDING, S.VALIDATING, S.PENDING_APPROVAL})
+
+
+def ensure_transition(current: WithdrawalStatus, target: WithdrawalStatus) -> None:
+    """Raise unless ``current → target`` is an allowed move.
+
+    Raises:
+        InvalidStateError: The move is not in `TRANSITIONS`.
+    """
+    if target not in TRANSITIONS[current]:
+        raise InvalidStateError(f"a {current} withdrawal cannot become {target}")
+
+
+class ErrorCode(enum.StrEnum):
+    """Why a withdrawal FAILED."""
+
+    INSUFFICIENT_FUNDS = "insufficient_funds"
+    """The user's available balance did not cover the amount."""
+    INVALID_ADDRESS = "invalid_address"
+    """The destination was refused at validation."""
+    REVERTED = "reverted"
+    """The transaction was mined but reverted; nothing was paid."""
+
+
+@dataclass(slots=True)
+class Withdrawal:
+    """A request to pay ``amount`` base units of an asset from the hot wallet to ``to_address``."""
+
+    id: str
+    user_id: str
+    network: str
+    asset_key: str
+    token_address: Address | None
+    amount: int
+    to_address: Address
+    status: WithdrawalStatus
+    created_at: datetime
+    updated_at: datetime
+    fingerprint: str
+    request_id: str | None = None
+    transaction_id: str | None = None
+    transaction_hash: str | None = None
+    block_number: int | None = None
+    error: str | None = None
+    error_code: str | None = None
+    seq: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """One entry of a withdrawal's status history."""
+
+    withdrawal_id: str
+    from_status: WithdrawalStatus | None
+    to_status: WithdrawalStatus
+    at: datetime
+    reason: str
+    error_code: str | None = None
+    request_id: str | None = None
+    data: dict[str, str] | None = None
+
+
+def move(
+    withdrawal: Withdrawal,
+    target: WithdrawalStatus,
+    *,
+    at: datetime,
+    reason: str,
+    error_code: str | None = None,
+    data: dict[str, str] | None = None,
+) -> StatusChange:
+    """Move a withdrawal to ``target`` in place and return the history entry for it.
+
+    Raises:
+        InvalidStateError: The move is not allowed.
+    """
+    ensure_transition(withdrawal.status, target)
+    change = StatusChange(
+        withdrawal_id=withdrawal.id,
+        from_status=withdrawal.status,
+        to_status=target,
+        at=at,
+        reason=reason,
+        error_code=error_code,
+        request_id=withdrawal.request_id,
+        data=data,
+    )
+    withdrawal.status = target
+    withdrawal.updated_at = at
+    if target is S.FAILED:
+        withdrawal.error = reason
+        withdrawal.error_code = error_code
+    return change

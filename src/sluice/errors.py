@@ -1,0 +1,117 @@
+"""Every error Sluice raises on purpose derives from `SluiceError`.
+
+Each error carries a stable, machine-readable `code`; the HTTP layer maps codes to statuses and
+renders them as problem+json. Messages never contain secrets or internal details.
+
+    SluiceError
+    ├── InvalidRequestError (ValueError)       invalid_request
+    │   ├── InvalidAmountError                 invalid_amount
+    │   ├── InvalidAddressError                invalid_address
+    │   ├── UnknownNetworkError                unknown_network
+    │   └── UnknownTokenError                  unknown_token
+    ├── InsufficientFundsError                 insufficient_funds
+    ├── InvalidStateError                      invalid_state
+    ├── IdempotencyConflictError               idempotency_conflict
+    ├── NotFoundError (LookupError)            not_found
+    ├── UnauthorizedError                      unauthorized
+    ├── ForbiddenError                         forbidden
+    ├── ConfigurationError                     configuration_error
+    └── TransientError                         transient   (the worker retries it with backoff)
+        └── ChainUnavailableError              chain_unavailable
+"""
+
+from __future__ import annotations
+
+
+class SluiceError(Exception):
+    """Root of every error Sluice raises on purpose."""
+
+    code = "error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidRequestError(SluiceError, ValueError):
+    """The caller sent something that can never succeed as sent."""
+
+    code = "invalid_request"
+
+
+class InvalidAmountError(InvalidRequestError):
+    """An amount that is not a positive decimal within the asset's precision."""
+
+    code = "invalid_amount"
+
+
+class InvalidAddressError(InvalidRequestError):
+    """An address that is malformed, fails its checksum, or may not receive a withdrawal."""
+
+    code = "invalid_address"
+
+
+class UnknownNetworkError(InvalidRequestError):
+    """A network that this deployment does not serve."""
+
+    code = "unknown_network"
+
+
+class UnknownTokenError(InvalidRequestError):
+    """A token that is not configured on the network."""
+
+    code = "unknown_token"
+
+
+class InsufficientFundsError(SluiceError):
+    """The user's available balance does not cover the amount."""
+
+    code = "insufficient_funds"
+
+
+class InvalidStateError(SluiceError):
+    """The object is not in a state that allows the operation (for example a late cancel)."""
+
+    code = "invalid_state"
+
+
+class IdempotencyConflictError(SluiceError):
+    """An idempotency key (withdrawal id, credit reference) was reused for a different body."""
+
+    code = "idempotency_conflict"
+
+
+class NotFoundError(SluiceError, LookupError):
+    """No such object (or not visible to this caller)."""
+
+    code = "not_found"
+
+
+class UnauthorizedError(SluiceError):
+    """Missing or unknown credentials."""
+
+    code = "unauthorized"
+
+
+class ForbiddenError(SluiceError):
+    """Valid credentials without the scope the operation needs."""
+
+    code = "forbidden"
+
+
+class ConfigurationError(SluiceError):
+    """The deployment's configuration is missing or inconsistent."""
+
+    code = "configuration_error"
+
+
+class TransientError(SluiceError):
+    """A failure that may pass on its own (a node down or slow); the worker retries it."""
+
+    code = "transient"
+
+
+class ChainUnavailableError(TransientError):
+    """The chain's RPC endpoint did not answer usefully."""
+
+    code = "chain_unavailable"

@@ -1,0 +1,20 @@
+"""Prometheus metrics, exposed at ``/metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+JOBS = Counter(
+    "sluice_jobs_total",
+    "Queue messages handled, by job and outcome (done, rescheduled, retried, dead_lettered).",
+    ["job", "outcome"],
+)
+JOB_SECONDS = Histogram(
+    "sluice_job_seconds",
+    "Time spent handling one queue message, by job.",
+    ["job"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+WITHDRAWALS_REQUESTED = Counter(
+    "sluice_withdrawals_requested_total", "Withdrawals accepted by the API.", ["network"]
+)

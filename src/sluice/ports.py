@@ -1,0 +1,412 @@
+"""The ports: what services need from the outside world, as Protocols.
+
+Adapters live in `sluice.db`, `sluice.queue`, `sluice.chains` and `sluice.signers`; services see
+only these. A unit of work is one database transaction; services never commit it, the entry
+point (an HTTP route or a worker handler) does, and messages a service enqueues are published
+only after that commit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, Self
+
+from sluice.domain.access import ApiKey
+from sluice.domain.addresses import Address
+from sluice.domain.ledger import Balance, EntryKind
+from sluice.domain.transaction import (
+    Attempt,
+    ChainTransaction,
+    Fees,
+    SignedTransaction,
+    UnsignedTransaction,
+)
+from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
+
+
+class Clock(Protocol):
+    """Where time comes from (timezone-aware UTC)."""
+
+    def now(self) -> datetime:
+        """The current time, UTC."""
+        ...
+
+
+# ── Repositories ──────────────────────────────────────────────────────────────────────────────
+
+
+class WithdrawalRepository(Protocol):
+    """Withdrawals and their status history."""
+
+    async def add(self, withdrawal: Withdrawal) -> bool:
+        """Insert a new withdrawal; False if one with its id exists already."""
+        ...
+
+    async def get(self, withdrawal_id: str, *, lock: bool = False) -> Withdrawal | None:
+        """Read one withdrawal, locking its row for this transaction if ``lock``."""
+        ...
+
+    async def save(self, withdrawal: Withdrawal) -> None:
+        """Write back a withdrawal's mutable fields."""
+        ...
+
+    async def page(
+        self,
+        *,
+        user_id: str | None,
+        status: WithdrawalStatus | None,
+        limit: int,
+        before_seq: int | None,
+    ) -> list[Withdrawal]:
+        """Newest first, optionally filtered; ``before_seq`` is the keyset cursor."""
+        ...
+
+    async def for_transaction(self, transaction_id: str, *, lock: bool = False) -> list[Withdrawal]:
+        """Every withdrawal a transaction carries."""
+        ...
+
+    async def ids_in_status(self, status: WithdrawalStatus, *, limit: int) -> list[str]:
+        """Ids of withdrawals in a status, oldest first (for recovery)."""
+        ...
+
+    async def add_event(self, change: StatusChange) -> None:
+        """Append to a withdrawal's status history."""
+        ...
+
+    async def events(self, withdrawal_id: str) -> list[StatusChange]:
+        """A withdrawal's status history, oldest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    """One journal line: what moved, for whom, and why."""
+
+    user_id: str
+    network: str
+    asset_key: str
+    kind: EntryKind
+    amount: int
+    at: datetime
+    withdrawal_id: str | None = None
+    reference: str | None = None
+
+
+class LedgerRepository(Protocol):
+    """User balances and the append-only journal that explains them."""
+
+    async def balance(
+        self, user_id: str, network: str, asset_key: str, *, lock: bool = False
+    ) -> Balance:
+        """A balance (zero if none yet), locking its row for this transaction if ``lock``."""
+        ...
+
+    async def set_balance(
+        self, user_id: str, network: str, asset_key: str, balance: Balance, at: datetime
+    ) -> None:
+        """Write a balance computed by the ledger rules."""
+        ...
+
+    async def balances(self, user_id: str) -> list[tuple[str, str, Balance]]:
+        """Every (network, asset_key, balance) a user has."""
+        ...
+
+    async def add_entry(self, entry: LedgerEntry) -> bool:
+        """Append a journal entry; False if its ``reference`` was used already."""
+        ...
+
+    async def entry_by_reference(self, reference: str) -> LedgerEntry | None:
+        """The entry that used a reference, if any."""
+        ...
+
+
+class TransactionRepository(Protocol):
+    """On-chain transactions, their attempts, and nonce assignment."""
+
+    async def next_nonce(self, network: str, address: Address) -> int:
+        """Take the next nonce of a hot wallet, locking the counter until commit.
+
+        This is the one place nonces come from: the lock serializes assignment per
+        (network, address), and a nonce is consumed only if the transaction commits.
+        """
+        ...
+
+    async def reconcile_nonce(self, network: str, address: Address, chain_count: int) -> int:
+        """Create or raise a wallet's nonce counter to at least the chain's transaction count."""
+        ...
+
+    async def add(self, transaction: ChainTransaction, attempt: Attempt) -> None:
+        """Store a transaction with its first signed attempt."""
+        ...
+
+    async def get(self, transaction_id: str, *, lock: bool = False) -> ChainTransaction | None:
+        """Read one transaction."""
+        ...
+
+    async def save(self, transaction: ChainTransaction) -> None:
+        """Write back a transaction's mutable fields."""
+        ...
+
+    async def attempts(self, transaction_id: str) -> list[Attempt]:
+        """Every attempt of a transaction, oldest first."""
+        ...
+
+    async def mark_sent(self, attempt_id: str, at: datetime) -> None:
+        """Record when an attempt was first sent."""
+        ...
+
+    async def ids_in_status(self, status: str, *, limit: int) -> list[str]:
+        """Ids of transactions in a status, oldest first (for recovery)."""
+        ...
+
+
+class ApiKeyRepository(Protocol):
+    """Stored API keys."""
+
+    async def add(self, key: ApiKey) -> None:
+        """Store a new key."""
+        ...
+
+    async def get(self, key_id: str) -> ApiKey | None:
+        """Read a key by id."""
+        ...
+
+    async def all(self) -> list[ApiKey]:
+        """Every key, newest first."""
+        ...
+
+    async def revoke(self, key_id: str, at: datetime) -> bool:
+        """Revoke a key; False if there is no such live key."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One database transaction and the repositories inside it."""
+
+    @property
+    def withdrawals(self) -> WithdrawalRepository:
+        """Withdrawals in this transaction."""
+        ...
+
+    @property
+    def ledger(self) -> LedgerRepository:
+        """Balances and journal in this transaction."""
+        ...
+
+    @property
+    def transactions(self) -> TransactionRepository:
+        """On-chain transactions and nonces in this transaction."""
+        ...
+
+    @property
+    def api_keys(self) -> ApiKeyRepository:
+        """API keys in this transaction."""
+        ...
+
+    async def __aenter__(self) -> Self: ...
+
+    async def __aexit__(self, *exc: object) -> None: ...
+
+    def enqueue(self, job: str, payload: Mapping[str, Any], *, delay_s: float = 0.0) -> None:
+        """Publish a message once, and only if, this transaction commits."""
+        ...
+
+    async def commit(self) -> None:
+        """Commit, then publish what was enqueued."""
+        ...
+
+    async def rollback(self) -> None:
+        """Discard the transaction and what was enqueued."""
+        ...
+
+
+class UnitOfWorkFactory(Protocol):
+    """Makes a fresh unit of work."""
+
+    def __call__(self) -> UnitOfWork: ...
+
+
+# ── Queue ─────────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(slots=True)
+class Message:
+    """A unit of work on the queue. The database holds the truth; a message only points at it."""
+
+    id: str
+    job: str
+    payload: dict[str, Any]
+    attempts: int = 0
+    request_id: str | None = None
+    enqueued_at: float = 0.0
+    last_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """A message that exhausted its retries, kept for an operator."""
+
+    message: Message
+    reason: str
+    dead_at: datetime
+
+
+class Queue(Protocol):
+    """At-least-once delivery of jobs, with retries and a dead-letter queue."""
+
+    async def publish(
+        self,
+        job: str,
+        payload: Mapping[str, Any],
+        *,
+        delay_s: float = 0.0,
+        request_id: str | None = None,
+    ) -> None:
+        """Send a message, visible after ``delay_s`` seconds."""
+        ...
+
+    async def receive(self, *, max_messages: int, wait_s: float) -> list[Message]:
+        """Take up to ``max_messages``, waiting up to ``wait_s`` for the first."""
+        ...
+
+    async def ack(self, message: Message) -> None:
+        """The message is done; forget it."""
+        ...
+
+    async def retry(self, message: Message, *, delay_s: float, error: str) -> None:
+        """Deliver the message again after ``delay_s``, counting an attempt."""
+        ...
+
+    async def dead_letter(self, message: Message, *, reason: str) -> None:
+        """Move the message to the dead-letter queue."""
+        ...
+
+    async def dead_letters(self) -> list[DeadLetter]:
+        """What is in the dead-letter queue, oldest first."""
+        ...
+
+    async def requeue(self, message_id: str) -> bool:
+        """Move a dead letter back to the queue with fresh attempts; False if unknown."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise if the queue cannot be reached."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections; in-flight messages are handed back."""
+        ...
+
+
+# ── Chain ─────────────────────────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the chain says about a mined transaction."""
+
+    transaction_hash: str
+    succeeded: bool
+    block_number: int
+    block_hash: str
+    gas_used: int
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """The node's answer to a send, classified.
+
+    ``accepted`` is True for a plain success and for every answer that means the transaction may
+    already be known or mined ("already known", "nonce too low"): those go to confirmation
+    tracking, never to failure.
+    """
+
+    accepted: bool
+    note: str = ""
+
+
+class ChainClient(Protocol):
+    """One EVM network's JSON-RPC endpoint."""
+
+    async def chain_id(self) -> int:
+        """The chain id the node reports."""
+        ...
+
+    async def block_number(self) -> int:
+        """The latest block number."""
+        ...
+
+    async def fees(self) -> Fees:
+        """EIP-1559 fees suggested by the node for a transaction sent now."""
+        ...
+
+    async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
+        """Gas a call is expected to use."""
+        ...
+
+    async def code_size(self, address: Address) -> int:
+        """Bytes of contract code at an address (0 for an account)."""
+        ...
+
+    async def send_raw_transaction(self, raw: bytes) -> SendResult:
+        """Send a signed transaction.
+
+        Raises:
+            ChainUnavailableError: The node could not be reached or did not answer in time, or
+                refused the transaction for a reason that may pass (retry later).
+        """
+        ...
+
+    async def receipt(self, transaction_hash: str) -> Receipt | None:
+        """The receipt of a mined transaction, or None."""
+        ...
+
+    async def is_known(self, transaction_hash: str) -> bool:
+        """Whether the node knows the transaction (in its pool or mined)."""
+        ...
+
+    async def balance(self, address: Address) -> int:
+        """Native balance in wei."""
+        ...
+
+    async def transaction_count(self, address: Address, *, pending: bool = False) -> int:
+        """Nonces an address has used: mined only, or counting the node's pool too."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+# ── Signer ────────────────────────────────────────────────────────────────────────────────────
+
+
+class Signer(Protocol):
+    """Holds one hot wallet's key and signs with it; the key never leaves."""
+
+    @property
+    def address(self) -> Address:
+        """The hot wallet's address."""
+        ...
+
+    def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
+        """Sign an EIP-1559 transaction."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class HotWallet:
+    """A network's hot wallet as the services see it."""
+
+    network: str
+    signer: Signer
+
+
+@dataclass(slots=True)
+class NetworkRuntime:
+    """A configured network with its live adapters."""
+
+    chain: ChainClient
+    wallets: Sequence[HotWallet] = field(default_factory=list)

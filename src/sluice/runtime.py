@@ -1,0 +1,95 @@
+"""Running Sluice: the HTTP server and the workers in one asyncio loop, with clean shutdown.
+
+SIGINT and SIGTERM stop intake first (the server stops accepting, finishes open requests), then
+the workers finish the messages they hold, then connections close. A second signal exits at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable, Iterator
+
+import structlog
+import uvicorn
+
+from sluice.api.app import create_app
+from sluice.bootstrap import Container
+
+log = structlog.get_logger(__name__)
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus its own signal handling: `run` owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run(
+    container: Container,
+    *,
+    api: bool = True,
+    workers: bool = True,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    on_ready: Callable[[], Awaitable[None]] | None = None,
+) -> None:
+    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    signals_seen = 0
+
+    def on_signal(sig: signal.Signals) -> None:
+        nonlocal signals_seen
+        signals_seen += 1
+        if signals_seen > 1:
+            log.warning("second signal: exiting now", signal=sig.name)
+            raise SystemExit(130)
+        log.info("stopping", signal=sig.name)
+        stop.set()
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, on_signal, sig)
+
+    worker = container.worker() if workers else None
+    server: _Server | None = None
+    server_task: asyncio.Task[None] | None = None
+    try:
+        if worker is not None:
+            await container.reconcile_nonces()
+            await container.recover()
+            worker.start()
+        if api:
+            config = uvicorn.Config(
+                create_app(container),
+                host=host,
+                port=port,
+                log_config=None,
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=10,
+            )
+            server = _Server(config)
+            server_task = asyncio.create_task(server.serve())
+            # uvicorn offers no start-up event to await, only this flag.
+            while not server.started and not server_task.done():  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+            if server_task.done():
+                await server_task  # re-raise why it could not start (e.g. the port is taken)
+                return
+        log.info("sluice is running", api=api, workers=workers, host=host, port=port)
+        if on_ready is not None:
+            await on_ready()
+        await stop.wait()
+    finally:
+        if server is not None and server_task is not None:
+            server.should_exit = True
+            await asyncio.gather(server_task, return_exceptions=True)
+        if worker is not None:
+            await worker.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+        log.info("stopped")

@@ -1,0 +1,73 @@
+"""API keys: made once, shown once, stored as a hash."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from collections.abc import Iterable
+
+from sluice.domain.access import ApiKey, Scope
+from sluice.errors import UnauthorizedError
+from sluice.ports import Clock, UnitOfWork
+
+PREFIX = "sluice"
+
+
+def hash_secret(secret: str) -> str:
+    """SHA-256 of a key's secret part.
+
+    A fast hash is right here: the secret is 256 random bits, not a password, so there is nothing
+    for a slow hash to protect against and a fast one keeps authentication cheap.
+    """
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+class ApiKeyService:
+    """Create, verify, list and revoke API keys."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+
+    async def create(
+        self, uow: UnitOfWork, *, name: str, scopes: Iterable[Scope]
+    ) -> tuple[str, ApiKey]:
+        """Make a key. The returned token is the only copy of its secret.
+
+        Returns:
+            The token to hand to the caller (``sluice_<id>_<secret>``) and the stored key.
+        """
+        key_id = secrets.token_hex(8)
+        secret = secrets.token_urlsafe(32)
+        key = ApiKey(
+            id=key_id,
+            name=name,
+            scopes=frozenset(scopes),
+            secret_hash=hash_secret(secret),
+            created_at=self._clock.now(),
+        )
+        await uow.api_keys.add(key)
+        return f"{PREFIX}_{key_id}_{secret}", key
+
+    async def verify(self, uow: UnitOfWork, token: str) -> ApiKey:
+        """The live key a token belongs to.
+
+        Raises:
+            UnauthorizedError: Malformed, unknown, wrong secret, or revoked.
+        """
+        prefix, _, rest = token.partition("_")
+        key_id, _, secret = rest.partition("_")
+        if prefix != PREFIX or not key_id or not secret:
+            raise UnauthorizedError("invalid API key")
+        key = await uow.api_keys.get(key_id)
+        # Compare in constant time even when the key is unknown, so timing tells nothing.
+        expected = key.secret_hash if key is not None else hash_secret("")
+        if not hmac.compare_digest(expected, hash_secret(secret)) or key is None:
+            raise UnauthorizedError("invalid API key")
+        if key.revoked_at is not None:
+            raise UnauthorizedError("invalid API key")
+        return key
+
+    async def revoke(self, uow: UnitOfWork, key_id: str) -> bool:
+        """Revoke a key; False if there was no such live key."""
+        return await uow.api_keys.revoke(key_id, self._clock.now())

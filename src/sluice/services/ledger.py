@@ -1,0 +1,128 @@
+"""User balances: credits, holds, releases and settlements, each with its journal entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sluice.domain.addresses import Address, parse_address
+from sluice.domain.amounts import parse_amount
+from sluice.domain.assets import Asset
+from sluice.domain.ledger import Balance, EntryKind
+from sluice.errors import IdempotencyConflictError, InvalidRequestError, UnknownTokenError
+from sluice.ports import Clock, LedgerEntry, UnitOfWork
+from sluice.services.registry import NetworkRegistry
+
+
+async def move_funds(
+    uow: UnitOfWork,
+    *,
+    user_id: str,
+    asset: Asset,
+    kind: EntryKind,
+    amount: int,
+    clock: Clock,
+    withdrawal_id: str | None = None,
+    reference: str | None = None,
+) -> Balance:
+    """Apply one ledger rule to a user's balance and journal it, in the caller's transaction.
+
+    The balance row is locked first, so concurrent holds against one balance are serialized and
+    the rule sees the latest figures: that is what keeps balances from going negative.
+
+    Raises:
+        InsufficientFundsError: A hold larger than the available balance.
+    """
+    now = clock.now()
+    balance = await uow.ledger.balance(user_id, asset.network, asset.key, lock=True)
+    updated = balance.apply(kind, amount)
+    await uow.ledger.add_entry(
+        LedgerEntry(
+            user_id=user_id,
+            network=asset.network,
+            asset_key=asset.key,
+            kind=kind,
+            amount=amount,
+            at=now,
+            withdrawal_id=withdrawal_id,
+            reference=reference,
+        )
+    )
+    await uow.ledger.set_balance(user_id, asset.network, asset.key, updated, now)
+    return updated
+
+
+@dataclass(frozen=True, slots=True)
+class AssetBalance:
+    """A balance with the asset it is in."""
+
+    network: str
+    asset_key: str
+    asset: Asset | None
+    balance: Balance
+
+
+class LedgerService:
+    """Credits and balance reads."""
+
+    def __init__(self, registry: NetworkRegistry, clock: Clock) -> None:
+        self._registry = registry
+        self._clock = clock
+
+    async def credit(
+        self,
+        uow: UnitOfWork,
+        *,
+        user_id: str,
+        network: str,
+        token_address: str | None,
+        amount: str,
+        reference: str,
+    ) -> bool:
+        """Credit a user's available balance once per reference.
+
+        Returns:
+            True if credited now; False if this reference was credited before with the same body.
+
+        Raises:
+            IdempotencyConflictError: The reference was used for a different credit.
+        """
+        asset = self._asset(network, token_address)
+        base_units = parse_amount(amount, asset.decimals)
+        previous = await uow.ledger.entry_by_reference(reference)
+        if previous is not None:
+            same = (previous.user_id, previous.network, previous.asset_key, previous.amount) == (
+                user_id,
+                asset.network,
+                asset.key,
+                base_units,
+            )
+            if same and previous.kind is EntryKind.CREDIT:
+                return False
+            raise IdempotencyConflictError(f"reference {reference!r} was used for another entry")
+        await move_funds(
+            uow,
+            user_id=user_id,
+            asset=asset,
+            kind=EntryKind.CREDIT,
+            amount=base_units,
+            clock=self._clock,
+            reference=reference,
+        )
+        return True
+
+    async def balances(self, uow: UnitOfWork, user_id: str) -> list[AssetBalance]:
+        """Every balance a user has, with its asset where the network is still served."""
+        result = []
+        for network, asset_key, balance in await uow.ledger.balances(user_id):
+            asset: Asset | None
+            try:
+                asset = self._registry.get(network).network.asset_by_key(asset_key)
+            except (InvalidRequestError, UnknownTokenError):
+                asset = None
+            result.append(AssetBalance(network, asset_key, asset, balance))
+        return result
+
+    def _asset(self, network: str, token_address: str | None) -> Asset:
+        entry = self._registry.get(network)
+        token: Address | None = None if token_address is None else parse_address(token_address)
+        return entry.network.asset(token)

@@ -1,0 +1,194 @@
+"""Requesting, reading and cancelling withdrawals."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+
+from sluice.domain.addresses import Address, ensure_payable_destination, parse_address
+from sluice.domain.amounts import parse_amount
+from sluice.domain.ledger import EntryKind
+from sluice.domain.withdrawal import (
+    CANCELLABLE,
+    StatusChange,
+    Withdrawal,
+    WithdrawalStatus,
+    move,
+)
+from sluice.errors import IdempotencyConflictError, InvalidStateError, NotFoundError
+from sluice.ports import Clock, UnitOfWork
+from sluice.services import jobs
+from sluice.services.ids import new_id
+from sluice.services.ledger import move_funds
+from sluice.services.registry import NetworkRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class WithdrawalRequest:
+    """A caller's request, as received (amount and addresses still text)."""
+
+    user_id: str
+    amount: str
+    to_address: str
+    network: str
+    token_address: str | None = None
+    id: str | None = None
+
+
+class WithdrawalService:
+    """Intake, reads and cancellation."""
+
+    def __init__(self, registry: NetworkRegistry, clock: Clock) -> None:
+        self._registry = registry
+        self._clock = clock
+
+    async def submit(
+        self, uow: UnitOfWork, request: WithdrawalRequest, *, request_id: str | None = None
+    ) -> tuple[Withdrawal, bool]:
+        """Accept a withdrawal, or return the one already accepted under the same id.
+
+        Everything that can be checked without the ledger is checked here, so bad input gets a
+        4xx at once; the balance is checked by the validation stage under a lock.
+
+        Returns:
+            The withdrawal, and True if it was created now (False: an idempotent repeat).
+
+        Raises:
+            InvalidRequestError: Bad amount, address, network or token.
+            IdempotencyConflictError: The id was used for a different withdrawal.
+        """
+        network = self._registry.get(request.network).network
+        token: Address | None = (
+            None if request.token_address is None else parse_address(request.token_address)
+        )
+        asset = network.asset(token)
+        amount = parse_amount(request.amount, asset.decimals)
+        destination = parse_address(request.to_address)
+        ensure_payable_destination(
+            destination,
+            hot_wallets=network.hot_wallets,
+            token_contracts=network.token_addresses,
+        )
+        fingerprint = hashlib.sha256(
+            json.dumps([request.user_id, network.name, asset.key, amount, destination]).encode()
+        ).hexdigest()
+        withdrawal_id = request.id or new_id("wd")
+
+        existing = await uow.withdrawals.get(withdrawal_id)
+        if existing is not None:
+            return self._repeat(existing, fingerprint), False
+
+        now = self._clock.now()
+        withdrawal = Withdrawal(
+            id=withdrawal_id,
+            user_id=request.user_id,
+            network=network.name,
+            asset_key=asset.key,
+            token_address=asset.token_address,
+            amount=amount,
+            to_address=destination,
+            status=WithdrawalStatus.PENDING,
+            created_at=now,
+            updated_at=now,
+            fingerprint=fingerprint,
+            request_id=request_id,
+        )
+        if not await uow.withdrawals.add(withdrawal):
+            # Another request with this id won the race between our read and our insert.
+            raced = await uow.withdrawals.get(withdrawal_id)
+            if raced is None:  # pragma: no cover - the insert failed on the id, so the row exists
+                raise RuntimeError("withdrawal insert conflicted but no row was found")
+            return self._repeat(raced, fingerprint), False
+        await uow.withdrawals.add_event(
+            StatusChange(
+                withdrawal_id=withdrawal.id,
+                from_status=None,
+                to_status=WithdrawalStatus.PENDING,
+                at=now,
+                reason="accepted",
+                request_id=request_id,
+            )
+        )
+        uow.enqueue(jobs.VALIDATE, {"withdrawalId": withdrawal.id})
+        return withdrawal, True
+
+    @staticmethod
+    def _repeat(existing: Withdrawal, fingerprint: str) -> Withdrawal:
+        if existing.fingerprint != fingerprint:
+            raise IdempotencyConflictError(
+                f"withdrawal {existing.id!r} exists with a different body"
+            )
+        return existing
+
+    async def get(self, uow: UnitOfWork, withdrawal_id: str) -> Withdrawal:
+        """Read one withdrawal.
+
+        Raises:
+            NotFoundError: No such withdrawal.
+        """
+        withdrawal = await uow.withdrawals.get(withdrawal_id)
+        if withdrawal is None:
+            raise NotFoundError(f"withdrawal {withdrawal_id!r} does not exist")
+        return withdrawal
+
+    async def page(
+        self,
+        uow: UnitOfWork,
+        *,
+        user_id: str | None,
+        status: WithdrawalStatus | None,
+        limit: int,
+        cursor: int | None,
+    ) -> tuple[list[Withdrawal], int | None]:
+        """A page of withdrawals, newest first, and the cursor of the next page (or None)."""
+        items = await uow.withdrawals.page(
+            user_id=user_id, status=status, limit=limit + 1, before_seq=cursor
+        )
+        if len(items) <= limit:
+            return items, None
+        page = items[:limit]
+        return page, page[-1].seq
+
+    async def events(self, uow: UnitOfWork, withdrawal_id: str) -> list[StatusChange]:
+        """A withdrawal's status history.
+
+        Raises:
+            NotFoundError: No such withdrawal.
+        """
+        await self.get(uow, withdrawal_id)
+        return await uow.withdrawals.events(withdrawal_id)
+
+    async def cancel(self, uow: UnitOfWork, withdrawal_id: str, *, reason: str) -> Withdrawal:
+        """Cancel a withdrawal that is not signed yet, releasing any hold.
+
+        Cancelling a cancelled withdrawal returns it unchanged.
+
+        Raises:
+            NotFoundError: No such withdrawal.
+            InvalidStateError: It is signed or final already.
+        """
+        withdrawal = await uow.withdrawals.get(withdrawal_id, lock=True)
+        if withdrawal is None:
+            raise NotFoundError(f"withdrawal {withdrawal_id!r} does not exist")
+        if withdrawal.status is WithdrawalStatus.CANCELLED:
+            return withdrawal
+        if withdrawal.status not in CANCELLABLE:
+            raise InvalidStateError(f"a {withdrawal.status} withdrawal can no longer be cancelled")
+        if withdrawal.status.holds_funds:
+            asset = self._registry.get(withdrawal.network).network.asset_by_key(
+                withdrawal.asset_key
+            )
+            await move_funds(
+                uow,
+                user_id=withdrawal.user_id,
+                asset=asset,
+                kind=EntryKind.RELEASE,
+                amount=withdrawal.amount,
+                clock=self._clock,
+                withdrawal_id=withdrawal.id,
+            )
+        change = move(withdrawal, WithdrawalStatus.CANCELLED, at=self._clock.now(), reason=reason)
+        await uow.withdrawals.save(withdrawal)
+        await uow.withdrawals.add_event(change)
+        return withdrawal

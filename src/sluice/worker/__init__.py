@@ -1,0 +1,1 @@
+"""Worker entry points: the queue consumer loop and the stage handlers it dispatches to."""

@@ -1,0 +1,612 @@
+"""`EvmChainClient` against the pinned Anvil, and against a scripted node for the failure modes
+Anvil cannot be made to show (timeouts, HTTP errors, malformed answers)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from aiohttp import web
+from eth_abi.abi import encode
+from eth_account import Account
+from eth_typing import HexAddress, HexStr
+from web3.types import Nonce
+from web3.utils.address import get_create_address
+
+from sluice.chains.evm import DEFAULT_PRIORITY_FEE, ChainRpcError, EvmChainClient
+from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess, free_port
+from sluice.devnet.artifacts import load_demo_token
+from sluice.domain.addresses import Address
+from sluice.domain.transaction import (
+    NATIVE_TRANSFER_GAS,
+    TRANSFER_SELECTOR,
+    Fees,
+    SignedTransaction,
+    UnsignedTransaction,
+)
+from sluice.errors import ChainUnavailableError, ConfigurationError
+from sluice.ports import ChainClient, Receipt, SendResult
+from sluice.signers.keystore import KeystoreSigner, create_keystore
+
+CHAIN_ID = 31337
+PASSPHRASE = "integration-test passphrase"
+RECEIPT_TIMEOUT_S = 10.0
+
+
+# ── helpers ───────────────────────────────────────────────────────────────────────────────────
+
+
+def _fresh_address() -> Address:
+    return Address(Account.create().address)
+
+
+def _signer(tmp_path: Path, private_key: str | None) -> KeystoreSigner:
+    path = tmp_path / "keystores" / f"{Account.create().address}.json"
+    create_keystore(path, PASSPHRASE, private_key=private_key, kdf="pbkdf2", iterations=2)
+    return KeystoreSigner.from_file(path, PASSPHRASE)
+
+
+async def _sign(
+    client: EvmChainClient,
+    signer: KeystoreSigner,
+    to: Address,
+    value: int,
+    *,
+    data: bytes = b"",
+    gas: int = NATIVE_TRANSFER_GAS,
+    nonce: int | None = None,
+) -> SignedTransaction:
+    if nonce is None:
+        nonce = await client.transaction_count(signer.address, pending=True)
+    return signer.sign(
+        UnsignedTransaction(
+            chain_id=CHAIN_ID,
+            nonce=nonce,
+            to=to,
+            value=value,
+            data=data,
+            gas=gas,
+            fees=await client.fees(),
+        )
+    )
+
+
+async def _mined(client: EvmChainClient, transaction_hash: str) -> Receipt:
+    deadline = asyncio.get_running_loop().time() + RECEIPT_TIMEOUT_S
+    while (receipt := await client.receipt(transaction_hash)) is None:
+        assert asyncio.get_running_loop().time() < deadline, "no receipt in time"
+        await asyncio.sleep(0.05)
+    return receipt
+
+
+def _erc20_transfer(to: Address, amount: int) -> bytes:
+    return TRANSFER_SELECTOR + encode(["address", "uint256"], [to, amount])
+
+
+async def _deploy_demo_token(client: EvmChainClient) -> Address:
+    """Deploy a DemoToken from Anvil's first account (a signer cannot: it needs a recipient)."""
+    deployer = DEV_ACCOUNTS[0]
+    artifact = load_demo_token()
+    arguments = encode(
+        ["string", "string", "uint8", "uint256"], ["Demo USD", "DUSD", 6, 1_000_000 * 10**6]
+    )
+    nonce = await client.transaction_count(deployer.address, pending=True)
+    fees = await client.fees()
+    signed = Account.from_key(deployer.private_key).sign_transaction(
+        {
+            "type": 2,
+            "chainId": CHAIN_ID,
+            "nonce": nonce,
+            "value": 0,
+            "data": bytes.fromhex(artifact.bytecode.removeprefix("0x")) + arguments,
+            "gas": 3_000_000,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        }
+    )
+    result = await client.send_raw_transaction(bytes(signed.raw_transaction))
+    assert result.accepted
+    receipt = await _mined(client, "0x" + bytes(signed.hash).hex())
+    assert receipt.succeeded
+    return Address(get_create_address(HexAddress(HexStr(deployer.address)), Nonce(nonce)))
+
+
+# ── fixtures ──────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture
+async def client(anvil: AnvilProcess) -> AsyncIterator[EvmChainClient]:
+    chain = EvmChainClient(anvil.rpc_url)
+    yield chain
+    await chain.close()
+
+
+@pytest.fixture
+def signer(tmp_path: Path) -> KeystoreSigner:
+    """Anvil's third default account, read from a keystore like a real hot wallet."""
+    return _signer(tmp_path, DEV_ACCOUNTS[2].private_key)
+
+
+# ── against Anvil ─────────────────────────────────────────────────────────────────────────────
+
+
+def test_the_client_satisfies_the_port(anvil: AnvilProcess) -> None:
+    chain: ChainClient = EvmChainClient(anvil.rpc_url)  # mypy checks the protocol here
+    assert isinstance(chain, EvmChainClient)
+
+
+async def test_chain_id_and_block_number(client: EvmChainClient) -> None:
+    assert await client.chain_id() == CHAIN_ID
+    assert await client.block_number() >= 0
+
+
+async def test_fees_are_eip1559_with_headroom(client: EvmChainClient) -> None:
+    fees = await client.fees()
+
+    assert fees.max_priority_fee_per_gas > 0
+    assert fees.max_fee_per_gas >= fees.max_priority_fee_per_gas
+    # Anvil has a non-zero base fee, so the cap is strictly above the tip.
+    assert fees.max_fee_per_gas > fees.max_priority_fee_per_gas
+
+
+async def test_estimate_gas_of_a_native_transfer(
+    client: EvmChainClient, signer: KeystoreSigner
+) -> None:
+    gas = await client.estimate_gas(signer.address, _fresh_address(), 10**15, b"")
+
+    assert gas == NATIVE_TRANSFER_GAS
+
+
+async def test_native_transfer_is_mined_and_pays_exactly(
+    client: EvmChainClient, signer: KeystoreSigner
+) -> None:
+    recipient = _fresh_address()
+    value = 123_456_789
+    before = await client.balance(recipient)
+    block_before = await client.block_number()
+    signed = await _sign(client, signer, recipient, value)
+
+    result = await client.send_raw_transaction(signed.raw)
+    receipt = await _mined(client, signed.hash)
+
+    assert result.accepted
+    assert result.note == ""
+    assert receipt.transaction_hash == signed.hash
+    assert receipt.succeeded
+    assert receipt.gas_used == NATIVE_TRANSFER_GAS
+    assert receipt.block_number > block_before
+    assert receipt.block_hash.startswith("0x")
+    assert receipt.block_hash == receipt.block_hash.lower()
+    assert len(receipt.block_hash) == 66
+    assert await client.balance(recipient) == before + value
+    assert await client.block_number() >= receipt.block_number
+    assert await client.is_known(signed.hash)
+
+
+async def test_sending_the_same_transaction_twice_is_accepted(
+    client: EvmChainClient, signer: KeystoreSigner
+) -> None:
+    signed = await _sign(client, signer, _fresh_address(), 1)
+
+    first = await client.send_raw_transaction(signed.raw)
+    second = await client.send_raw_transaction(signed.raw)
+
+    assert first.accepted
+    assert second.accepted
+    assert second.note in {"already_known", "nonce_too_low"}
+    assert (await _mined(client, signed.hash)).succeeded
+
+
+async def test_another_transaction_with_a_mined_nonce_is_accepted_as_nonce_too_low(
+    client: EvmChainClient, signer: KeystoreSigner
+) -> None:
+    recipient = _fresh_address()
+    nonce = await client.transaction_count(signer.address, pending=True)
+    mined = await _sign(client, signer, recipient, 1, nonce=nonce)
+    assert (await client.send_raw_transaction(mined.raw)).accepted
+    await _mined(client, mined.hash)
+    stale = await _sign(client, signer, recipient, 2, nonce=nonce)
+
+    result = await client.send_raw_transaction(stale.raw)
+
+    assert result == SendResult(accepted=True, note="nonce_too_low")
+    assert not await client.is_known(stale.hash)
+    assert await client.balance(recipient) == 1
+
+
+async def test_a_reverted_token_transfer_has_a_failed_receipt(
+    client: EvmChainClient, signer: KeystoreSigner
+) -> None:
+    token = await _deploy_demo_token(client)
+    data = _erc20_transfer(_fresh_address(), 1)  # the signer holds no tokens
+    with pytest.raises(ChainRpcError) as excinfo:
+        await client.estimate_gas(signer.address, token, 0, data)
+    assert excinfo.value.reason == "execution_reverted"
+    # A fixed gas limit, so nothing estimates the call and catches the revert before mining.
+    signed = await _sign(client, signer, token, 0, data=data, gas=100_000)
+
+    result = await client.send_raw_transaction(signed.raw)
+    receipt = await _mined(client, signed.hash)
+
+    assert result.accepted
+    assert not receipt.succeeded
+    assert 0 < receipt.gas_used <= 100_000
+
+
+async def test_code_size_of_a_contract_and_of_an_account(
+    client: EvmChainClient, signer: KeystoreSigner
+) -> None:
+    token = await _deploy_demo_token(client)
+
+    assert await client.code_size(token) > 0
+    assert await client.code_size(signer.address) == 0
+    assert await client.code_size(_fresh_address()) == 0
+
+
+async def test_unknown_transaction_is_not_known_and_has_no_receipt(
+    client: EvmChainClient,
+) -> None:
+    unknown = "0x" + "ab" * 32
+
+    assert not await client.is_known(unknown)
+    assert await client.receipt(unknown) is None
+    assert await client.receipt(unknown.upper().replace("0X", "0x")) is None
+
+
+@pytest.fixture
+async def unmined_node(anvil: AnvilProcess) -> AsyncIterator[AnvilProcess]:
+    """A second node that never mines, so sent transactions stay in its pool.
+
+    It asks for the shared `anvil` only for its skip/fail rule and its marker.
+    """
+    node = AnvilProcess()
+    await node.astart(extra_args=["--no-mining"])
+    yield node
+    await node.astop()
+
+
+async def test_a_pooled_transaction_is_known_before_it_has_a_receipt(
+    unmined_node: AnvilProcess, tmp_path: Path
+) -> None:
+    chain = EvmChainClient(unmined_node.rpc_url)
+    try:
+        signer = _signer(tmp_path, DEV_ACCOUNTS[0].private_key)
+        signed = await _sign(chain, signer, _fresh_address(), 1, nonce=0)
+        first = await chain.send_raw_transaction(signed.raw)
+
+        again = await chain.send_raw_transaction(signed.raw)
+        rival = await _sign(chain, signer, _fresh_address(), 2, nonce=0)
+        replacement = await chain.send_raw_transaction(rival.raw)
+
+        assert first == SendResult(accepted=True)
+        assert again == SendResult(accepted=True, note="already_known")
+        assert replacement == SendResult(accepted=True, note="replacement_underpriced")
+        assert await chain.is_known(signed.hash)
+        assert await chain.receipt(signed.hash) is None
+    finally:
+        await chain.close()
+
+
+async def test_insufficient_funds_is_retryable(client: EvmChainClient, tmp_path: Path) -> None:
+    broke = _signer(tmp_path, None)
+    signed = await _sign(client, broke, _fresh_address(), 1)
+
+    with pytest.raises(ChainUnavailableError) as excinfo:
+        await client.send_raw_transaction(signed.raw)
+
+    assert isinstance(excinfo.value, ChainRpcError)
+    assert excinfo.value.reason == "insufficient_funds"
+    assert "insufficient_funds" in str(excinfo.value)
+
+
+def _all_text(error: BaseException) -> str:
+    return "".join(traceback.format_exception(error))
+
+
+async def test_a_secret_in_the_url_appears_nowhere(
+    anvil: AnvilProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    secret = "sk_live_FAKE0123456789SECRET"
+    url = f"{anvil.rpc_url}/v3/{secret}?apiKey={secret}"
+    caplog.set_level(logging.DEBUG)
+    chain = EvmChainClient(url)
+    try:
+        with pytest.raises(ChainUnavailableError) as excinfo:
+            await chain.chain_id()  # Anvil answers 404 off its root path
+    finally:
+        await chain.close()
+
+    assert excinfo.value.code == "chain_unavailable"
+    assert isinstance(excinfo.value, ChainRpcError)
+    assert excinfo.value.reason == "http_404"
+    assert chain.redacted_url == anvil.rpc_url
+    for text in (_all_text(excinfo.value), repr(chain), str(chain.redacted_url), caplog.text):
+        assert secret not in text
+
+
+# ── unreachable and misbehaving nodes ─────────────────────────────────────────────────────────
+
+
+Call = Callable[[EvmChainClient], Awaitable[object]]
+
+ZERO_HASH = "0x" + "00" * 32
+SOME_ADDRESS = DEV_ACCOUNTS[1].address
+
+CALLS: dict[str, Call] = {
+    "chain_id": lambda c: c.chain_id(),
+    "block_number": lambda c: c.block_number(),
+    "fees": lambda c: c.fees(),
+    "estimate_gas": lambda c: c.estimate_gas(SOME_ADDRESS, SOME_ADDRESS, 1, b""),
+    "code_size": lambda c: c.code_size(SOME_ADDRESS),
+    "send_raw_transaction": lambda c: c.send_raw_transaction(b"\x02\x01"),
+    "receipt": lambda c: c.receipt(ZERO_HASH),
+    "is_known": lambda c: c.is_known(ZERO_HASH),
+    "balance": lambda c: c.balance(SOME_ADDRESS),
+}
+
+
+@pytest.mark.parametrize("call", list(CALLS.values()), ids=list(CALLS))
+async def test_an_unreachable_node_is_chain_unavailable(call: Call) -> None:
+    url = f"http://127.0.0.1:{free_port()}/rpc/unreachable-secret"
+    chain = EvmChainClient(url, timeout_s=2.0)
+    try:
+        with pytest.raises(ChainUnavailableError) as excinfo:
+            await call(chain)
+    finally:
+        await chain.close()
+
+    assert isinstance(excinfo.value, ChainRpcError)
+    assert excinfo.value.reason == "connection_failed"
+    assert url not in _all_text(excinfo.value)
+    assert "unreachable-secret" not in _all_text(excinfo.value)
+    assert excinfo.value.__cause__ is None
+    assert excinfo.value.__suppress_context__
+
+
+Handler = Callable[[dict[str, object]], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class ScriptedNode:
+    """A JSON-RPC server answering each method as a test scripted it."""
+
+    url: str
+    handlers: dict[str, Handler] = field(default_factory=dict)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def answer(self, method: str, result: object) -> None:
+        async def handler(request: dict[str, object]) -> web.StreamResponse:
+            return web.json_response({"jsonrpc": "2.0", "id": request["id"], "result": result})
+
+        self.handlers[method] = handler
+
+    def refuse(self, method: str, message: str, code: int = -32000) -> None:
+        async def handler(request: dict[str, object]) -> web.StreamResponse:
+            error = {"code": code, "message": message}
+            return web.json_response({"jsonrpc": "2.0", "id": request["id"], "error": error})
+
+        self.handlers[method] = handler
+
+
+@pytest.fixture
+async def node() -> AsyncIterator[ScriptedNode]:
+    port = free_port()
+    scripted = ScriptedNode(url=f"http://127.0.0.1:{port}/key/scripted-secret")
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        body = json.loads(await request.read())
+        handler = scripted.handlers.get(body["method"])
+        if handler is None:
+            raise web.HTTPNotImplemented
+        return await handler(body)
+
+    app = web.Application()
+    app.router.add_post("/key/scripted-secret", dispatch)
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    yield scripted
+    scripted.release.set()
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def scripted_client(node: ScriptedNode) -> AsyncIterator[EvmChainClient]:
+    chain = EvmChainClient(node.url, timeout_s=0.5)
+    yield chain
+    await chain.close()
+
+
+async def _reason(call: Awaitable[object], node: ScriptedNode) -> str:
+    with pytest.raises(ChainRpcError) as excinfo:
+        await call
+    assert "scripted-secret" not in _all_text(excinfo.value)
+    assert node.url not in _all_text(excinfo.value)
+    return excinfo.value.reason
+
+
+async def test_a_slow_node_times_out(node: ScriptedNode, scripted_client: EvmChainClient) -> None:
+    async def stall(request: dict[str, object]) -> web.StreamResponse:
+        await asyncio.wait_for(node.release.wait(), timeout=5)
+        return web.json_response({"jsonrpc": "2.0", "id": request["id"], "result": "0x1"})
+
+    node.handlers["eth_blockNumber"] = stall
+
+    assert await _reason(scripted_client.block_number(), node) == "timeout"
+
+
+async def test_http_errors_are_classified(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    async def unavailable(request: dict[str, object]) -> web.StreamResponse:
+        return web.Response(status=503, text=f"upstream {node.url} is down")
+
+    async def html(request: dict[str, object]) -> web.StreamResponse:
+        return web.Response(status=200, text="<html>bad gateway</html>")
+
+    node.handlers["eth_blockNumber"] = unavailable
+    node.handlers["eth_chainId"] = html
+
+    assert await _reason(scripted_client.block_number(), node) == "http_503"
+    assert await _reason(scripted_client.chain_id(), node) == "malformed_response"
+
+
+@pytest.mark.parametrize(
+    "result", ["0xzz", "-0x1", "12", 12, None, "0x", "0x" + "f" * 65], ids=repr
+)
+async def test_malformed_quantities_are_chain_unavailable(
+    node: ScriptedNode, scripted_client: EvmChainClient, result: object
+) -> None:
+    node.answer("eth_blockNumber", result)
+
+    assert await _reason(scripted_client.block_number(), node) == "malformed_response"
+
+
+def _receipt(**overrides: object) -> dict[str, object]:
+    receipt: dict[str, object] = {
+        "transactionHash": ZERO_HASH,
+        "status": "0x1",
+        "blockNumber": "0x10",
+        "blockHash": "0x" + "cd" * 32,
+        "gasUsed": "0x5208",
+    }
+    receipt.update(overrides)
+    return receipt
+
+
+async def test_receipts_are_validated(node: ScriptedNode, scripted_client: EvmChainClient) -> None:
+    node.answer("eth_getTransactionReceipt", _receipt(blockHash="0x" + "CD" * 32))
+    assert await scripted_client.receipt(ZERO_HASH) == Receipt(
+        transaction_hash=ZERO_HASH,
+        succeeded=True,
+        block_number=16,
+        block_hash="0x" + "cd" * 32,
+        gas_used=21_000,
+    )
+    node.answer("eth_getTransactionReceipt", _receipt(blockNumber=None, blockHash=None))
+    assert await scripted_client.receipt(ZERO_HASH) is None
+
+    for bad in (
+        _receipt(status="0x2"),
+        _receipt(status=None),
+        _receipt(transactionHash="0x" + "11" * 32),
+        _receipt(blockNumber="-0x1"),
+        _receipt(blockHash="0x1234"),
+        _receipt(gasUsed=None),
+        ["not", "a", "receipt"],
+    ):
+        node.answer("eth_getTransactionReceipt", bad)
+        assert await _reason(scripted_client.receipt(ZERO_HASH), node) == "malformed_response"
+
+
+async def test_not_found_errors_mean_unknown(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.refuse("eth_getTransactionReceipt", "transaction not found")
+    node.refuse("eth_getTransactionByHash", "Transaction not found")
+
+    assert await scripted_client.receipt(ZERO_HASH) is None
+    assert not await scripted_client.is_known(ZERO_HASH)
+
+
+async def test_fees_fall_back_to_a_one_gwei_tip(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.refuse("eth_maxPriorityFeePerGas", "the method does not exist", code=-32601)
+    node.answer("eth_getBlockByNumber", {"number": "0x5", "baseFeePerGas": hex(7 * 10**9)})
+
+    fees = await scripted_client.fees()
+
+    assert fees == Fees(
+        max_fee_per_gas=2 * 7 * 10**9 + DEFAULT_PRIORITY_FEE,
+        max_priority_fee_per_gas=DEFAULT_PRIORITY_FEE,
+    )
+    node.answer("eth_getBlockByNumber", {"number": "0x5"})  # a chain without EIP-1559
+    assert await _reason(scripted_client.fees(), node) == "no_base_fee"
+
+
+@pytest.mark.parametrize(
+    ("message", "note"),
+    [
+        ("already known", "already_known"),
+        ("AlreadyKnown", "already_known"),
+        ("Known transaction (5fe1b6)", "already_known"),
+        ("Transaction with the same hash was already imported.", "already_known"),
+        ("nonce too low: address 0xabc, tx: 1 state: 2", "nonce_too_low"),
+        ("NONCE_TOO_LOW", "nonce_too_low"),
+        ("OldNonce", "nonce_too_low"),
+        ("replacement transaction underpriced", "replacement_underpriced"),
+    ],
+)
+async def test_send_refusals_meaning_already_sent_are_accepted(
+    node: ScriptedNode, scripted_client: EvmChainClient, message: str, note: str
+) -> None:
+    node.refuse("eth_sendRawTransaction", message)
+
+    result = await scripted_client.send_raw_transaction(b"\x02\xc0")
+
+    assert result.accepted
+    assert result.note == note
+
+
+@pytest.mark.parametrize(
+    ("message", "reason"),
+    [
+        ("insufficient funds for gas * price + value", "insufficient_funds"),
+        ("max fee per gas less than block base fee", "fee_too_low"),
+        ("transaction underpriced", "fee_too_low"),
+        ("unknown transaction type", "rejected"),
+        ("intrinsic gas too low", "gas_too_low"),
+    ],
+)
+async def test_other_send_refusals_raise_with_a_reason(
+    node: ScriptedNode, scripted_client: EvmChainClient, message: str, reason: str
+) -> None:
+    node.refuse("eth_sendRawTransaction", message)
+
+    assert await _reason(scripted_client.send_raw_transaction(b"\x02\xc0"), node) == reason
+
+
+async def test_node_error_text_is_sanitised_and_bounded(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    message = (
+        f"rate limited by {node.url}; see https://status.example.com/incidents?key=abc "
+        "or rpc.example.org/v2/other-key\n\x1b[31m" + "x" * 500
+    )
+    node.refuse("eth_sendRawTransaction", message)
+
+    with pytest.raises(ChainRpcError) as excinfo:
+        await scripted_client.send_raw_transaction(b"\x02\xc0")
+
+    text = str(excinfo.value)
+    assert excinfo.value.reason == "rejected"
+    assert "scripted-secret" not in text
+    assert "status.example.com" not in text
+    assert "other-key" not in text
+    assert "\x1b" not in text
+    assert "\n" not in text
+    assert len(text) < 250
+
+
+async def test_a_send_answered_with_the_wrong_hash_is_malformed(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.answer("eth_sendRawTransaction", ZERO_HASH)
+
+    assert await _reason(scripted_client.send_raw_transaction(b"\x02\xc0"), node) == (
+        "malformed_response"
+    )
+
+
+def test_the_url_must_be_http_with_a_host() -> None:
+    for url in ("ftp://example.com/k", "http:///no-host", "not a url", "http://host:99999/x"):
+        with pytest.raises(ConfigurationError) as excinfo:
+            EvmChainClient(url)
+        assert url not in str(excinfo.value)

@@ -1,0 +1,106 @@
+"""The error hierarchy: codes, parents, and the detail each error keeps."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from sluice import errors
+from sluice.errors import (
+    ChainUnavailableError,
+    ConfigurationError,
+    ForbiddenError,
+    IdempotencyConflictError,
+    InsufficientFundsError,
+    InvalidAddressError,
+    InvalidAmountError,
+    InvalidRequestError,
+    InvalidStateError,
+    NotFoundError,
+    SluiceError,
+    TransientError,
+    UnauthorizedError,
+    UnknownNetworkError,
+    UnknownTokenError,
+)
+
+#: From the tree in the docstring of `sluice.errors`: class, code, direct parents.
+DOCUMENTED: list[tuple[type[SluiceError], str, tuple[type[Exception], ...]]] = [
+    (SluiceError, "error", (Exception,)),
+    (InvalidRequestError, "invalid_request", (SluiceError, ValueError)),
+    (InvalidAmountError, "invalid_amount", (InvalidRequestError,)),
+    (InvalidAddressError, "invalid_address", (InvalidRequestError,)),
+    (UnknownNetworkError, "unknown_network", (InvalidRequestError,)),
+    (UnknownTokenError, "unknown_token", (InvalidRequestError,)),
+    (InsufficientFundsError, "insufficient_funds", (SluiceError,)),
+    (InvalidStateError, "invalid_state", (SluiceError,)),
+    (IdempotencyConflictError, "idempotency_conflict", (SluiceError,)),
+    (NotFoundError, "not_found", (SluiceError, LookupError)),
+    (UnauthorizedError, "unauthorized", (SluiceError,)),
+    (ForbiddenError, "forbidden", (SluiceError,)),
+    (ConfigurationError, "configuration_error", (SluiceError,)),
+    (TransientError, "transient", (SluiceError,)),
+    (ChainUnavailableError, "chain_unavailable", (TransientError,)),
+]
+CASES = [pytest.param(cls, code, bases, id=cls.__name__) for cls, code, bases in DOCUMENTED]
+INVALID_REQUESTS = {InvalidAmountError, InvalidAddressError, UnknownNetworkError, UnknownTokenError}
+
+
+def test_the_table_lists_every_error_the_module_defines() -> None:
+    defined = {
+        obj
+        for _, obj in inspect.getmembers(errors, inspect.isclass)
+        if issubclass(obj, SluiceError) and obj.__module__ == errors.__name__
+    }
+    assert defined == {cls for cls, _, _ in DOCUMENTED}
+
+
+def test_codes_are_unique() -> None:
+    codes = [code for _, code, _ in DOCUMENTED]
+    assert len(codes) == len(set(codes))
+
+
+@pytest.mark.parametrize(("cls", "code", "bases"), CASES)
+def test_each_error_has_its_documented_code_and_parents(
+    cls: type[SluiceError], code: str, bases: tuple[type[Exception], ...]
+) -> None:
+    assert cls.code == code
+    assert cls.__bases__ == bases
+    assert issubclass(cls, SluiceError)
+
+
+@pytest.mark.parametrize(("cls", "code", "bases"), CASES)
+def test_each_error_keeps_its_detail_as_its_message(
+    cls: type[SluiceError], code: str, bases: tuple[type[Exception], ...]
+) -> None:
+    error = cls("something specific")
+    assert error.detail == "something specific"
+    assert str(error) == "something specific"
+    assert error.args == ("something specific",)
+    assert error.code == code
+    with pytest.raises(SluiceError, match="something specific"):
+        raise error
+
+
+@pytest.mark.parametrize(("cls", "code", "bases"), CASES)
+def test_only_invalid_requests_are_value_errors_and_only_not_found_is_a_lookup_error(
+    cls: type[SluiceError], code: str, bases: tuple[type[Exception], ...]
+) -> None:
+    assert issubclass(cls, ValueError) is (cls in INVALID_REQUESTS | {InvalidRequestError})
+    assert issubclass(cls, LookupError) is (cls is NotFoundError)
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [pytest.param(cls, id=cls.__name__) for cls in sorted(INVALID_REQUESTS, key=str)],
+)
+def test_every_invalid_request_can_be_caught_as_one(cls: type[SluiceError]) -> None:
+    with pytest.raises(InvalidRequestError):
+        raise cls("bad")
+
+
+def test_a_chain_outage_is_transient() -> None:
+    with pytest.raises(TransientError) as raised:
+        raise ChainUnavailableError("node down")
+    assert raised.value.code == "chain_unavailable"
