@@ -36,10 +36,12 @@ async def run(
     host: str = "127.0.0.1",
     port: int = 8000,
     on_ready: Callable[[], Awaitable[None]] | None = None,
+    stop: asyncio.Event | None = None,
+    handle_signals: bool = True,
 ) -> None:
-    """Serve until SIGINT or SIGTERM, then shut down gracefully."""
+    """Serve until SIGINT or SIGTERM (or until ``stop`` is set), then shut down gracefully."""
     loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
+    stop = stop or asyncio.Event()
     signals_seen = 0
 
     def on_signal(sig: signal.Signals) -> None:
@@ -51,7 +53,8 @@ async def run(
         log.info("stopping", signal=sig.name)
         stop.set()
 
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    handled = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
+    for sig in handled:
         loop.add_signal_handler(sig, on_signal, sig)
 
     worker = container.worker() if workers else None
@@ -90,6 +93,6 @@ async def run(
             await asyncio.gather(server_task, return_exceptions=True)
         if worker is not None:
             await worker.stop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
+        for sig in handled:
             loop.remove_signal_handler(sig)
         log.info("stopped")
