@@ -6,9 +6,9 @@ import asyncio
 import uuid
 
 import pytest
+from eth_abi.abi import encode
 from eth_account import Account
 
-from sluice.devnet.artifacts import load_demo_token
 from sluice.testing.harness import RunningSluice, wait_until_final
 
 pytestmark = pytest.mark.anvil
@@ -25,8 +25,6 @@ async def _rpc(instance: RunningSluice, method: str, params: list[object]) -> ob
 
 
 async def _token_balance(instance: RunningSluice, holder: str) -> int:
-    from eth_abi.abi import encode
-
     selector = bytes.fromhex("70a08231")  # balanceOf(address)
     data = "0x" + (selector + encode(["address"], [holder])).hex()
     result = await _rpc(instance, "eth_call", [{"to": instance.token, "data": data}, "latest"])

@@ -66,7 +66,10 @@ class RequestContext:
 
 
 class BodyGuard:
-    """Refuses bodies that are too large (413) or not JSON (415) before any route runs."""
+    """Refuses bodies that are too large (413) or not JSON (415) before any route runs.
+
+    A body without a Content-Length (chunked) is read up front, at most ``max_bytes`` of it.
+    """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -80,8 +83,18 @@ class BodyGuard:
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             await _too_large(self.max_bytes, scope, receive, send)
             return
+        if length is None:
+            # A chunked body has no declared size: read it here, up to the limit, and replay it.
+            # Raising from inside the route's body read would not work: FastAPI turns any error
+            # there into a 400.
+            buffered = await _read_body(receive, self.max_bytes)
+            if buffered is None:
+                await _too_large(self.max_bytes, scope, receive, send)
+                return
+            receive = _replay(buffered, receive)
+            length = str(sum(len(m.get("body", b"")) for m in buffered))
         content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-        has_body = length is None or int(length) > 0
+        has_body = int(length) > 0
         if has_body and content_type != "application/json" and not content_type.endswith("+json"):
             response = problem(
                 "unsupported_media_type", "the request body must be application/json"
@@ -112,6 +125,32 @@ class BodyGuard:
             if started:
                 raise
             await _too_large(self.max_bytes, scope, receive, send)
+
+
+async def _read_body(receive: Receive, limit: int) -> list[Message] | None:
+    """The request's messages up to the end of its body; None once it exceeds ``limit``."""
+    messages: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        messages.append(message)
+        if message["type"] != "http.request":  # the client went away
+            return messages
+        size += len(message.get("body", b""))
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            return messages
+
+
+def _replay(messages: list[Message], receive: Receive) -> Receive:
+    """A receive that hands out ``messages`` first, then defers to ``receive``."""
+    pending = list(messages)
+
+    async def replaying_receive() -> Message:
+        return pending.pop(0) if pending else await receive()
+
+    return replaying_receive
 
 
 async def _too_large(limit: int, scope: Scope, receive: Receive, send: Send) -> None:

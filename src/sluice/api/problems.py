@@ -71,7 +71,9 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
         location = [str(part) for part in error.get("loc", ()) if part != "body"]
         field = ".".join(location)
         fields.append({"field": field, "message": str(error.get("msg", ""))})
-        if code == "invalid_request" and location and location[0] in _FIELD_CODES:
+        # A missing field is a malformed request, not a bad amount or address.
+        specific = bool(location) and location[0] in _FIELD_CODES and error.get("type") != "missing"
+        if code == "invalid_request" and specific:
             code = _FIELD_CODES[location[0]]
     detail = "; ".join(
         f"{f['field']}: {f['message']}" if f["field"] else f["message"] for f in fields
@@ -99,7 +101,9 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem(code, detail, status=exc.status_code)
+        response = problem(code, detail, status=exc.status_code)
+        response.headers.update(exc.headers or {})  # e.g. the Allow header a 405 must carry
+        return response
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", error_type=type(exc).__name__)

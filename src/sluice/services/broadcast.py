@@ -6,6 +6,7 @@ import structlog
 
 from sluice.domain.transaction import Attempt, ChainTransaction, TransactionStatus
 from sluice.domain.withdrawal import WithdrawalStatus, move
+from sluice.errors import ChainUnavailableError
 from sluice.ports import Clock, SendResult, UnitOfWork
 from sluice.services import jobs
 from sluice.services.registry import NetworkRegistry
@@ -38,6 +39,8 @@ class BroadcastService:
         """
         chain = self._registry.get(transaction.network).chain
         result = await chain.send_raw_transaction(attempt.raw)
+        if not result.accepted:
+            raise ChainUnavailableError(f"the node refused the transaction ({result.note})")
         log.info(
             "transaction sent",
             transaction_id=transaction.id,

@@ -23,11 +23,15 @@ async def move_funds(
     clock: Clock,
     withdrawal_id: str | None = None,
     reference: str | None = None,
-) -> Balance:
+) -> Balance | None:
     """Apply one ledger rule to a user's balance and journal it, in the caller's transaction.
 
     The balance row is locked first, so concurrent holds against one balance are serialized and
     the rule sees the latest figures: that is what keeps balances from going negative.
+
+    Returns:
+        The new balance; None if ``reference`` was journaled already, in which case nothing
+        moved (the loser of two concurrent credits with one reference lands here).
 
     Raises:
         InsufficientFundsError: A hold larger than the available balance.
@@ -35,7 +39,7 @@ async def move_funds(
     now = clock.now()
     balance = await uow.ledger.balance(user_id, asset.network, asset.key, lock=True)
     updated = balance.apply(kind, amount)
-    await uow.ledger.add_entry(
+    journaled = await uow.ledger.add_entry(
         LedgerEntry(
             user_id=user_id,
             network=asset.network,
@@ -47,6 +51,8 @@ async def move_funds(
             reference=reference,
         )
     )
+    if not journaled:
+        return None
     await uow.ledger.set_balance(user_id, asset.network, asset.key, updated, now)
     return updated
 
@@ -88,27 +94,30 @@ class LedgerService:
         """
         asset = self._asset(network, token_address)
         base_units = parse_amount(amount, asset.decimals)
-        previous = await uow.ledger.entry_by_reference(reference)
-        if previous is not None:
-            same = (previous.user_id, previous.network, previous.asset_key, previous.amount) == (
-                user_id,
-                asset.network,
-                asset.key,
-                base_units,
+        if await uow.ledger.entry_by_reference(reference) is None:
+            moved = await move_funds(
+                uow,
+                user_id=user_id,
+                asset=asset,
+                kind=EntryKind.CREDIT,
+                amount=base_units,
+                clock=self._clock,
+                reference=reference,
             )
-            if same and previous.kind is EntryKind.CREDIT:
-                return False
-            raise IdempotencyConflictError(f"reference {reference!r} was used for another entry")
-        await move_funds(
-            uow,
-            user_id=user_id,
-            asset=asset,
-            kind=EntryKind.CREDIT,
-            amount=base_units,
-            clock=self._clock,
-            reference=reference,
-        )
-        return True
+            if moved is not None:
+                return True
+        # The reference was used: before we looked, or by a concurrent credit since.
+        previous = await uow.ledger.entry_by_reference(reference)
+        same = previous is not None and (
+            previous.kind,
+            previous.user_id,
+            previous.network,
+            previous.asset_key,
+            previous.amount,
+        ) == (EntryKind.CREDIT, user_id, asset.network, asset.key, base_units)
+        if same:
+            return False
+        raise IdempotencyConflictError(f"reference {reference!r} was used for another entry")
 
     async def balances(self, uow: UnitOfWork, user_id: str) -> list[AssetBalance]:
         """Every balance a user has, with its asset where the network is still served."""

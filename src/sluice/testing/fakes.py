@@ -1,0 +1,308 @@
+"""In-memory stand-ins for the outside world, for service-level tests without a node.
+
+- `FakeClock`: a `Clock` the test sets and advances.
+- `FakeChain`: a `ChainClient` that keeps sent transactions in memory and mines them only when
+  the test says so. It decodes nothing: a transaction is its raw bytes, and its hash is
+  ``keccak(raw)`` exactly as a node computes it, so hashes match what a signer returned.
+- `LocalSigner`: a `Signer` over an in-memory private key (real secp256k1 signatures, no
+  keystore file).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from eth_account import Account
+from eth_utils.crypto import keccak
+
+from sluice.domain.addresses import Address
+from sluice.domain.transaction import Fees, SignedTransaction, UnsignedTransaction
+from sluice.errors import ChainUnavailableError
+from sluice.ports import Receipt, SendResult
+from sluice.signers.keystore import KeystoreSigner
+
+__all__ = ["FakeChain", "FakeClock", "LocalSigner", "SentTransaction", "transaction_hash"]
+
+#: Where a `FakeClock` starts unless told otherwise.
+DEFAULT_START = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+class FakeClock:
+    """A `sluice.ports.Clock` that stands still until the test moves it."""
+
+    def __init__(self, start: datetime = DEFAULT_START) -> None:
+        """Start at ``start`` (timezone-aware)."""
+        self._now = _aware(start)
+
+    def now(self) -> datetime:
+        """The current fake time, timezone-aware UTC."""
+        return self._now
+
+    def set(self, at: datetime) -> None:
+        """Jump to ``at`` (timezone-aware; may go backwards, as a real clock may)."""
+        self._now = _aware(at)
+
+    def advance(self, by: timedelta | float = 1.0) -> datetime:
+        """Move forward by a timedelta or a number of seconds; returns the new time."""
+        delta = by if isinstance(by, timedelta) else timedelta(seconds=by)
+        self._now += delta
+        return self._now
+
+
+def _aware(at: datetime) -> datetime:
+    if at.tzinfo is None:
+        raise ValueError("a FakeClock needs a timezone-aware datetime")
+    return at.astimezone(UTC)
+
+
+def transaction_hash(raw: bytes) -> str:
+    """The hash a node gives a signed transaction: 0x-prefixed lowercase hex of keccak(raw)."""
+    return "0x" + keccak(raw).hex()
+
+
+@dataclass(slots=True)
+class SentTransaction:
+    """What a `FakeChain` knows about one transaction it was sent."""
+
+    hash: str
+    raw: bytes
+    sends: int = 0
+    receipt: Receipt | None = None
+
+
+class FakeChain:
+    """A `sluice.ports.ChainClient` in memory.
+
+    Sent transactions wait in a pool until the test mines them (`mine`, `mine_pending`) or
+    ``auto_mine`` is on; `drop` makes the node forget one. `fail_next` and `go_down` make calls
+    raise `ChainUnavailableError` (or any error) as an unreachable node would. Every call is
+    counted by method name in `calls`, every send per hash in `sends`.
+    """
+
+    def __init__(
+        self,
+        *,
+        chain_id: int = 31337,
+        head: int = 100,
+        fees: Fees | None = None,
+        gas_estimate: int = 50_000,
+        auto_mine: bool = False,
+    ) -> None:
+        """A node at block ``head`` answering with fixed ``fees`` and ``gas_estimate``."""
+        self.chain_id_value = chain_id
+        self.head = head
+        self.fee_quote = fees or Fees(max_fee_per_gas=3 * 10**9, max_priority_fee_per_gas=10**9)
+        self.gas_estimate = gas_estimate
+        self.auto_mine = auto_mine
+        self.code_sizes: dict[str, int] = {}
+        """Contract code size per address (checksummed); absent means an account (0)."""
+        self.transaction_counts: dict[str, int] = {}
+        """Mined transaction count per address; absent means 0."""
+        self.pending_counts: dict[str, int] = {}
+        """Count including the pool per address; absent falls back to `transaction_counts`."""
+        self.balances: dict[str, int] = {}
+        """Native balance per address; absent means 0."""
+        self.transactions: dict[str, SentTransaction] = {}
+        """Every transaction ever sent, by hash, including dropped ones."""
+        self.send_log: list[str] = []
+        """Hashes in the order they were sent (one entry per send)."""
+        self.calls: Counter[str] = Counter()
+        """Calls per method name, failed ones included."""
+        self.closed = False
+        self._known: set[str] = set()
+        self._failures: list[Exception] = []
+        self._outage: Exception | None = None
+
+    # ── Test controls ─────────────────────────────────────────────────────────────────────────
+
+    @property
+    def sends(self) -> Counter[str]:
+        """How many times each hash was sent (accepted or not)."""
+        return Counter(self.send_log)
+
+    @property
+    def pool(self) -> list[str]:
+        """Hashes the node knows but has not mined, in the order first sent."""
+        return [h for h, tx in self.transactions.items() if h in self._known and tx.receipt is None]
+
+    def raw(self, transaction_hash: str) -> bytes:
+        """The raw bytes that were sent under a hash.
+
+        Raises:
+            KeyError: Nothing was ever sent under that hash.
+        """
+        return self.transactions[transaction_hash].raw
+
+    def mine(
+        self, transaction_hash: str, *, succeeded: bool = True, gas_used: int = 21_000
+    ) -> Receipt:
+        """Mine a known transaction in a new block (the head moves up by one); its receipt.
+
+        Raises:
+            KeyError: The node does not know the hash (never sent, or dropped).
+            ValueError: It is mined already.
+        """
+        if transaction_hash not in self._known:
+            raise KeyError(f"the node does not know {transaction_hash}")
+        tx = self.transactions[transaction_hash]
+        if tx.receipt is not None:
+            raise ValueError(f"{transaction_hash} is mined already")
+        self.head += 1
+        tx.receipt = Receipt(
+            transaction_hash=transaction_hash,
+            succeeded=succeeded,
+            block_number=self.head,
+            block_hash=self.block_hash(self.head),
+            gas_used=gas_used,
+        )
+        return tx.receipt
+
+    def mine_pending(self, *, succeeded: bool = True) -> list[Receipt]:
+        """Mine every pooled transaction, each in its own new block; their receipts in order."""
+        return [self.mine(h, succeeded=succeeded) for h in self.pool]
+
+    def advance_blocks(self, n: int = 1) -> int:
+        """Add ``n`` empty blocks; returns the new head."""
+        if n < 0:
+            raise ValueError("blocks only move forward")
+        self.head += n
+        return self.head
+
+    def drop(self, transaction_hash: str) -> None:
+        """Forget a transaction, as a restarted node or an evicting pool does: `is_known` and
+        `receipt` no longer see it until it is sent again."""
+        self._known.discard(transaction_hash)
+        tx = self.transactions.get(transaction_hash)
+        if tx is not None:
+            tx.receipt = None
+
+    def fail_next(self, n: int = 1, error: Exception | None = None) -> None:
+        """Make the next ``n`` calls (of any method) raise ``error`` (default: unavailable)."""
+        failure = error or ChainUnavailableError("fake node unavailable")
+        self._failures.extend([failure] * n)
+
+    def go_down(self, error: Exception | None = None) -> None:
+        """Make every call raise ``error`` (default: unavailable) until `come_back`."""
+        self._outage = error or ChainUnavailableError("fake node unavailable")
+
+    def come_back(self) -> None:
+        """End an outage started by `go_down` and forget failures armed by `fail_next`."""
+        self._outage = None
+        self._failures.clear()
+
+    @staticmethod
+    def block_hash(number: int) -> str:
+        """The (deterministic) hash of block ``number``."""
+        return "0x" + keccak(number.to_bytes(32, "big")).hex()
+
+    # ── The port ──────────────────────────────────────────────────────────────────────────────
+
+    async def chain_id(self) -> int:
+        """The configured chain id."""
+        self._call("chain_id")
+        return self.chain_id_value
+
+    async def block_number(self) -> int:
+        """The current head."""
+        self._call("block_number")
+        return self.head
+
+    async def fees(self) -> Fees:
+        """The configured `fee_quote`."""
+        self._call("fees")
+        return self.fee_quote
+
+    async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
+        """The configured `gas_estimate`, whatever the call."""
+        self._call("estimate_gas")
+        return self.gas_estimate
+
+    async def code_size(self, address: Address) -> int:
+        """The configured code size of ``address`` (0 unless set in `code_sizes`)."""
+        self._call("code_size")
+        return self.code_sizes.get(address, 0)
+
+    async def send_raw_transaction(self, raw: bytes) -> SendResult:
+        """Take a transaction into the pool; a repeat of a known one answers ``already_known``.
+
+        Every send is counted, the repeat too. With ``auto_mine`` on, a new transaction is
+        mined at once in a block of its own.
+        """
+        self._call("send_raw_transaction")
+        tx_hash = transaction_hash(raw)
+        self.send_log.append(tx_hash)
+        tx = self.transactions.setdefault(tx_hash, SentTransaction(hash=tx_hash, raw=raw))
+        tx.sends += 1
+        if tx_hash in self._known:
+            return SendResult(accepted=True, note="already_known")
+        self._known.add(tx_hash)
+        if self.auto_mine:
+            self.mine(tx_hash)
+        return SendResult(accepted=True)
+
+    async def receipt(self, transaction_hash: str) -> Receipt | None:
+        """The receipt of a mined, known transaction, or None."""
+        self._call("receipt")
+        if transaction_hash not in self._known:
+            return None
+        return self.transactions[transaction_hash].receipt
+
+    async def is_known(self, transaction_hash: str) -> bool:
+        """Whether the transaction is pooled or mined (and not dropped)."""
+        self._call("is_known")
+        return transaction_hash in self._known
+
+    async def balance(self, address: Address) -> int:
+        """The configured native balance of ``address`` (0 unless set in `balances`)."""
+        self._call("balance")
+        return self.balances.get(address, 0)
+
+    async def transaction_count(self, address: Address, *, pending: bool = False) -> int:
+        """The configured count of ``address`` (`pending_counts` first when ``pending``)."""
+        self._call("transaction_count")
+        mined = self.transaction_counts.get(address, 0)
+        return self.pending_counts.get(address, mined) if pending else mined
+
+    async def close(self) -> None:
+        """Mark the client closed; later calls raise RuntimeError."""
+        self.closed = True
+
+    # ── Internals ─────────────────────────────────────────────────────────────────────────────
+
+    def _call(self, method: str) -> None:
+        self.calls[method] += 1
+        if self.closed:
+            raise RuntimeError("FakeChain is closed")
+        if self._outage is not None:
+            raise self._outage
+        if self._failures:
+            raise self._failures.pop(0)
+
+
+class LocalSigner:
+    """A `sluice.ports.Signer` over a private key held in memory (tests only).
+
+    Signing is delegated to `KeystoreSigner`, so the bytes and hashes are exactly what a
+    production signer would produce for the same key.
+    """
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, private_key: str | bytes | None = None) -> None:
+        """Use ``private_key`` (hex or bytes), or a fresh random key if None."""
+        account = Account.create() if private_key is None else Account.from_key(private_key)
+        self._inner = KeystoreSigner(account)
+
+    @property
+    def address(self) -> Address:
+        """The key's address, in checksum form."""
+        return self._inner.address
+
+    def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
+        """Sign an EIP-1559 transaction; the hash is keccak of the raw bytes."""
+        return self._inner.sign(transaction)
+
+    def __repr__(self) -> str:
+        return f"LocalSigner(address={self.address!r})"
