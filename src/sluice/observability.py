@@ -64,7 +64,17 @@ def configure_logging(*, fmt: str = "auto", level: str = "info") -> None:
     )
     # Third-party libraries log through the standard library; keep them quiet and redacted.
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(structlog.stdlib.ProcessorFormatter(processors=[*shared[1:], renderer]))
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=shared[1:3],
+            # The record itself (and its repr, with the raw message) must not reach the output.
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                redact,
+                renderer,
+            ],
+        )
+    )
     root = logging.getLogger()
     root.handlers = [handler]
     root.setLevel(logging.WARNING)
