@@ -109,6 +109,19 @@ def load_signer(config: NetworkConfig, settings: Settings) -> Signer:
     )
 
 
+def stage_handlers(
+    uow: SqlUnitOfWorkFactory, registry: NetworkRegistry, clock: Clock
+) -> StageHandlers:
+    """The worker's stage handlers over a unit-of-work factory and networks."""
+    return StageHandlers(
+        uow,
+        validation=ValidationService(registry, clock),
+        signing=SigningService(registry, clock),
+        broadcast=BroadcastService(registry, clock),
+        confirmation=ConfirmationService(registry, clock),
+    )
+
+
 async def build(settings: Settings, *, run_migrations: bool = True) -> Container:
     """Wire a container from settings."""
     if run_migrations:
@@ -129,13 +142,6 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         )
     registry = NetworkRegistry(entries)
     uow = SqlUnitOfWorkFactory(engine, queue)
-    handlers = StageHandlers(
-        uow,
-        validation=ValidationService(registry, clock),
-        signing=SigningService(registry, clock),
-        broadcast=BroadcastService(registry, clock),
-        confirmation=ConfirmationService(registry, clock),
-    )
     return Container(
         settings=settings,
         engine=engine,
@@ -146,6 +152,6 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         withdrawals=WithdrawalService(registry, clock),
         ledger=LedgerService(registry, clock),
         api_keys=ApiKeyService(clock),
-        handlers=handlers,
+        handlers=stage_handlers(uow, registry, clock),
         _closables=chains,
     )

@@ -38,6 +38,17 @@ def redact(
     return event_dict
 
 
+class _Stderr:
+    """Whatever ``sys.stderr`` is at the time of each write (not when logging was configured),
+    so a replaced or closed stream (a test runner's capture) is never written to later."""
+
+    def write(self, text: str) -> int:
+        return sys.stderr.write(text)
+
+    def flush(self) -> None:
+        sys.stderr.flush()
+
+
 def configure_logging(*, fmt: str = "auto", level: str = "info") -> None:
     """Set up structlog (and route the standard library's logging through it)."""
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
@@ -59,11 +70,11 @@ def configure_logging(*, fmt: str = "auto", level: str = "info") -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=structlog.PrintLoggerFactory(file=_Stderr()),  # type: ignore[arg-type]  # PrintLogger needs only write() and flush()
         cache_logger_on_first_use=True,
     )
     # Third-party libraries log through the standard library; keep them quiet and redacted.
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.StreamHandler(_Stderr())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared[1:3],

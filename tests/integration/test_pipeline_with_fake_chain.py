@@ -19,6 +19,7 @@ from hexbytes import HexBytes
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sluice.bootstrap import stage_handlers
 from sluice.db.engine import create_engine
 from sluice.db.tables import ledger_entries, metadata, nonce_counters
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
@@ -39,13 +40,9 @@ from sluice.errors import InvalidStateError, SluiceError
 from sluice.ports import Message
 from sluice.queue.memory import MemoryQueue
 from sluice.services import jobs
-from sluice.services.broadcast import BroadcastService
-from sluice.services.confirmation import ConfirmationService
 from sluice.services.ledger import LedgerService, move_funds
 from sluice.services.recovery import recover
 from sluice.services.registry import NetworkEntry, NetworkRegistry
-from sluice.services.signing import SigningService
-from sluice.services.validation import ValidationService
 from sluice.services.withdrawals import WithdrawalRequest, WithdrawalService
 from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
 from sluice.worker.handlers import StageHandlers
@@ -234,13 +231,7 @@ def wire(
     registry = NetworkRegistry({NET: NetworkEntry(network=network, chain=chain, signers=(signer,))})
     queue = RecordingQueue()
     uow = SqlUnitOfWorkFactory(engine, queue)
-    handlers = StageHandlers(
-        uow,
-        validation=ValidationService(registry, clock),
-        signing=SigningService(registry, clock),
-        broadcast=BroadcastService(registry, clock),
-        confirmation=ConfirmationService(registry, clock),
-    )
+    handlers = stage_handlers(uow, registry, clock)
     return Pipeline(
         engine=engine,
         queue=queue,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sluice.domain.addresses import ensure_payable_destination
 from sluice.domain.ledger import EntryKind
-from sluice.domain.withdrawal import ErrorCode, WithdrawalStatus, move
-from sluice.errors import InsufficientFundsError, InvalidAddressError, InvalidRequestError
+from sluice.domain.withdrawal import WithdrawalStatus, move
+from sluice.errors import InsufficientFundsError, InvalidRequestError
 from sluice.ports import Clock, UnitOfWork
 from sluice.services import jobs
 from sluice.services.ledger import move_funds
@@ -50,23 +50,9 @@ class ValidationService:
                 clock=self._clock,
                 withdrawal_id=withdrawal.id,
             )
-        except InsufficientFundsError as exc:
-            change = move(
-                withdrawal,
-                WithdrawalStatus.FAILED,
-                at=now,
-                reason=exc.detail,
-                error_code=ErrorCode.INSUFFICIENT_FUNDS,
-            )
-        except InvalidAddressError as exc:
-            change = move(
-                withdrawal,
-                WithdrawalStatus.FAILED,
-                at=now,
-                reason=exc.detail,
-                error_code=ErrorCode.INVALID_ADDRESS,
-            )
-        except InvalidRequestError as exc:  # network or token no longer configured
+        # Not enough funds, a refused destination, a network or token no longer configured:
+        # each error's code is the withdrawal's error code (see ErrorCode).
+        except (InsufficientFundsError, InvalidRequestError) as exc:
             change = move(
                 withdrawal, WithdrawalStatus.FAILED, at=now, reason=exc.detail, error_code=exc.code
             )
