@@ -38,6 +38,8 @@ __all__ = [
     "AnvilProcess",
     "DevAccount",
     "anvil_binary",
+    "free_port",
+    "port_is_free",
 ]
 
 #: Environment variable naming an Anvil executable to use instead of the pinned one.
@@ -349,7 +351,7 @@ class AnvilProcess:
             raise AnvilError("the pinned anvil is not installed: run `make tools`")
         if block_time is not None and block_time <= 0:
             raise ValueError("block_time must be positive")
-        if port is not None and not _port_is_free(port):
+        if port is not None and not port_is_free(port):
             # Checked first: otherwise the readiness probe could reach whatever holds the port.
             raise AnvilError(f"port {port} on {_HOST} is in use")
         self._port = port if port is not None else free_port()
@@ -428,7 +430,8 @@ _CHAIN_ID_REQUEST: Final = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", 
 _SIGKILL: Final = getattr(signal, "SIGKILL", signal.SIGTERM)
 
 
-def _port_is_free(port: int) -> bool:
+def port_is_free(port: int) -> bool:
+    """Whether a server could listen on ``port`` of 127.0.0.1 right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         # As servers (Anvil included) bind: connections of a previous run lingering in TIME_WAIT
         # must not make the port look taken.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from sluice import runtime
 from sluice.bootstrap import Container, build
 from sluice.config import Settings
 from sluice.devnet import setup
-from sluice.devnet.anvil import AnvilProcess
+from sluice.devnet.anvil import AnvilError, AnvilProcess, port_is_free
 from sluice.domain.access import ALL_SCOPES
 from sluice.errors import UnauthorizedError
 
@@ -23,6 +24,10 @@ log = structlog.get_logger(__name__)
 DEMO_USER = "demo-user"
 #: What the demo user is credited on first start (once per reference, so never twice).
 DEMO_CREDITS = (("native", None, "100"), (setup.TOKEN_SYMBOL, "token", "10000"))
+#: How long to wait for the Anvil port at start-up. The node of a run that was just stopped or
+#: killed saves its state (``--state``) before it exits and frees the port; starting a new node
+#: before that would fail, or load a state file that is not complete yet.
+ANVIL_PORT_WAIT_S = 10.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +39,30 @@ class DevOptions:
     anvil_port: int = 8545
     block_time_s: float = 1.0
     confirmations: int = 2
+
+
+async def _wait_for_port(port: int, timeout_s: float = ANVIL_PORT_WAIT_S) -> None:
+    """Wait until ``port`` is free, e.g. while a previous run's Anvil is still saving its state.
+
+    Raises:
+        AnvilError: Still in use after ``timeout_s``.
+    """
+    if port_is_free(port):
+        return
+    log.warning(
+        "anvil port in use; waiting for it (a previous node may still be saving its state)",
+        port=port,
+        timeout_s=timeout_s,
+    )
+    started = time.monotonic()
+    while not port_is_free(port):
+        if time.monotonic() - started > timeout_s:
+            raise AnvilError(
+                f"port {port} is still in use after {timeout_s:g}s: is another `sluice dev` or"
+                " Anvil running? Stop it, or pick another port with --anvil-port"
+            )
+        await asyncio.sleep(0.1)
+    log.info("anvil port is free", port=port, waited_s=round(time.monotonic() - started, 2))
 
 
 async def _api_key(container: Container, dev_file: Path) -> str:
@@ -92,6 +121,7 @@ async def run_dev(settings: Settings, options: DevOptions, console: Console) -> 
     """Start Anvil, prepare it, and serve until interrupted."""
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
+    await _wait_for_port(options.anvil_port)
     anvil = AnvilProcess()
     # Started from the event loop's own thread: Linux ties the child's parent-death signal to the
     # thread that spawned it, and Anvil must die (and save its state) when this process dies.
