@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Annotated
 
@@ -11,10 +13,13 @@ from rich.console import Console
 from rich.table import Table
 
 from sluice import __version__
+from sluice.clock import SystemClock
 from sluice.config import Settings
-from sluice.domain.access import ALL_SCOPES, Scope
+from sluice.domain.access import ALL_SCOPES, ApiKey, Scope
 from sluice.errors import SluiceError
 from sluice.observability import configure_logging
+from sluice.ports import UnitOfWork
+from sluice.services.api_keys import ApiKeyService
 
 app = typer.Typer(
     help="Sluice: a withdrawal engine for custodial crypto platforms.",
@@ -76,6 +81,23 @@ def dev(
         raise typer.Exit(2) from None
 
 
+def _run(settings: Settings, *, api: bool, workers: bool, host: str, port: int) -> None:
+    from sluice import runtime  # noqa: PLC0415 - keeps other commands fast
+    from sluice.bootstrap import build  # noqa: PLC0415 - as above
+
+    async def main() -> None:
+        container = await build(settings)
+        try:
+            await runtime.run(container, api=api, workers=workers, host=host, port=port)
+        finally:
+            await container.close()
+
+    try:
+        asyncio.run(main())
+    except SluiceError as exc:
+        raise _fail(exc) from None
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (SLUICE_HOST).")] = None,
@@ -83,48 +105,21 @@ def serve(
     workers: Annotated[bool, typer.Option(help="Run the workers in this process too.")] = True,
 ) -> None:
     """Run the API (and, by default, the workers) against the configured networks."""
-    from sluice import runtime  # noqa: PLC0415 - keeps other commands fast
-    from sluice.bootstrap import build  # noqa: PLC0415 - as above
-
     settings = _settings()
-
-    async def main() -> None:
-        container = await build(settings)
-        try:
-            await runtime.run(
-                container,
-                workers=workers,
-                host=host or settings.host,
-                port=port if port is not None else settings.port,
-            )
-        finally:
-            await container.close()
-
-    try:
-        asyncio.run(main())
-    except SluiceError as exc:
-        raise _fail(exc) from None
+    _run(
+        settings,
+        api=True,
+        workers=workers,
+        host=host or settings.host,
+        port=port if port is not None else settings.port,
+    )
 
 
 @app.command()
 def worker() -> None:
     """Run the workers only (needs a shared queue backend to be useful beside `serve`)."""
-    from sluice import runtime  # noqa: PLC0415 - keeps other commands fast
-    from sluice.bootstrap import build  # noqa: PLC0415 - as above
-
     settings = _settings()
-
-    async def main() -> None:
-        container = await build(settings)
-        try:
-            await runtime.run(container, api=False)
-        finally:
-            await container.close()
-
-    try:
-        asyncio.run(main())
-    except SluiceError as exc:
-        raise _fail(exc) from None
+    _run(settings, api=False, workers=True, host=settings.host, port=settings.port)
 
 
 @app.command()
@@ -167,6 +162,21 @@ def _parse_scopes(values: list[str] | None) -> frozenset[Scope]:
         raise typer.BadParameter(f"scopes are: {choices}") from None
 
 
+@contextlib.asynccontextmanager
+async def _unit_of_work(settings: Settings) -> AsyncIterator[UnitOfWork]:
+    """A unit of work on the configured database (no networks, no workers needed)."""
+    from sluice.db.engine import create_engine  # noqa: PLC0415 - keeps other commands fast
+    from sluice.db.unit_of_work import SqlUnitOfWorkFactory  # noqa: PLC0415 - as above
+    from sluice.queue.memory import MemoryQueue  # noqa: PLC0415 - as above
+
+    engine = create_engine(settings.database_url)
+    try:
+        async with SqlUnitOfWorkFactory(engine, MemoryQueue())() as uow:
+            yield uow
+    finally:
+        await engine.dispose()
+
+
 @apikey_app.command("create")
 def apikey_create(
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
@@ -176,28 +186,17 @@ def apikey_create(
     ] = None,
 ) -> None:
     """Make an API key. It is shown once; only its hash is stored."""
-    from sluice.clock import SystemClock  # noqa: PLC0415 - fast start
-    from sluice.db.engine import create_engine  # noqa: PLC0415
-    from sluice.db.engine import migrate as run_migrations  # noqa: PLC0415
-    from sluice.db.unit_of_work import SqlUnitOfWorkFactory  # noqa: PLC0415
-    from sluice.queue.memory import MemoryQueue  # noqa: PLC0415
-    from sluice.services.api_keys import ApiKeyService  # noqa: PLC0415
+    from sluice.db.engine import migrate as run_migrations  # noqa: PLC0415 - fast start
 
     settings = _settings()
     scopes = _parse_scopes(scope)
 
     async def main() -> str:
         await run_migrations(settings.database_url)
-        engine = create_engine(settings.database_url)
-        try:
-            async with SqlUnitOfWorkFactory(engine, MemoryQueue())() as uow:
-                token, _key = await ApiKeyService(SystemClock()).create(
-                    uow, name=name, scopes=scopes
-                )
-                await uow.commit()
-            return token
-        finally:
-            await engine.dispose()
+        async with _unit_of_work(settings) as uow:
+            token, _key = await ApiKeyService(SystemClock()).create(uow, name=name, scopes=scopes)
+            await uow.commit()
+        return token
 
     token = asyncio.run(main())
     console.print(f"API key for {name!r} ({', '.join(sorted(scopes))}):")
@@ -207,56 +206,34 @@ def apikey_create(
 @apikey_app.command("list")
 def apikey_list() -> None:
     """List API keys (never their secrets)."""
-    from sluice.db.engine import create_engine  # noqa: PLC0415 - fast start
-    from sluice.db.unit_of_work import SqlUnitOfWorkFactory  # noqa: PLC0415
-    from sluice.queue.memory import MemoryQueue  # noqa: PLC0415
-
     settings = _settings()
 
-    async def main() -> list[tuple[str, str, str, str, str]]:
-        engine = create_engine(settings.database_url)
-        try:
-            async with SqlUnitOfWorkFactory(engine, MemoryQueue())() as uow:
-                keys = await uow.api_keys.all()
-        finally:
-            await engine.dispose()
-        return [
-            (
-                k.id,
-                k.name,
-                ",".join(sorted(k.scopes)),
-                k.created_at.isoformat(timespec="seconds"),
-                "revoked" if k.revoked_at else "live",
-            )
-            for k in keys
-        ]
+    async def main() -> list[ApiKey]:
+        async with _unit_of_work(settings) as uow:
+            return await uow.api_keys.all()
 
     table = Table("id", "name", "scopes", "created", "state")
-    for row in asyncio.run(main()):
-        table.add_row(*row)
+    for key in asyncio.run(main()):
+        table.add_row(
+            key.id,
+            key.name,
+            ",".join(sorted(key.scopes)),
+            key.created_at.isoformat(timespec="seconds"),
+            "revoked" if key.revoked_at else "live",
+        )
     console.print(table)
 
 
 @apikey_app.command("revoke")
 def apikey_revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see list).")]) -> None:
     """Revoke an API key (effective within a few seconds everywhere)."""
-    from sluice.clock import SystemClock  # noqa: PLC0415 - fast start
-    from sluice.db.engine import create_engine  # noqa: PLC0415
-    from sluice.db.unit_of_work import SqlUnitOfWorkFactory  # noqa: PLC0415
-    from sluice.queue.memory import MemoryQueue  # noqa: PLC0415
-    from sluice.services.api_keys import ApiKeyService  # noqa: PLC0415
-
     settings = _settings()
 
     async def main() -> bool:
-        engine = create_engine(settings.database_url)
-        try:
-            async with SqlUnitOfWorkFactory(engine, MemoryQueue())() as uow:
-                revoked = await ApiKeyService(SystemClock()).revoke(uow, key_id)
-                await uow.commit()
-            return revoked
-        finally:
-            await engine.dispose()
+        async with _unit_of_work(settings) as uow:
+            revoked = await ApiKeyService(SystemClock()).revoke(uow, key_id)
+            await uow.commit()
+        return revoked
 
     if not asyncio.run(main()):
         console.print(f"[red]no live key {key_id!r}[/]")
