@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,14 +37,13 @@ from sluice.domain.transaction import (
 )
 from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus
 from sluice.errors import InvalidStateError, SluiceError
-from sluice.ports import Message
 from sluice.queue.memory import MemoryQueue
 from sluice.services import jobs
 from sluice.services.ledger import LedgerService, move_funds
 from sluice.services.recovery import recover
 from sluice.services.registry import NetworkEntry, NetworkRegistry
 from sluice.services.withdrawals import WithdrawalRequest, WithdrawalService
-from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
+from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner, RecordingQueue
 from sluice.worker.handlers import StageHandlers
 from sluice.worker.runner import Worker
 
@@ -56,30 +55,6 @@ DEST = Address("0x90F79bf6EB2c4f870365E785982E1f101E93b906")
 ETH = 10**18
 WAIT_S = 10.0
 """Upper bound for anything a running worker should finish; reached only when a test fails."""
-
-
-class RecordingQueue(MemoryQueue):
-    """A MemoryQueue that remembers what was published and every retry delay."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.published: list[tuple[str, dict[str, Any], str | None]] = []
-        self.retry_delays: list[float] = []
-
-    async def publish(
-        self,
-        job: str,
-        payload: Mapping[str, Any],
-        *,
-        delay_s: float = 0.0,
-        request_id: str | None = None,
-    ) -> None:
-        self.published.append((job, dict(payload), request_id))
-        await super().publish(job, payload, delay_s=delay_s, request_id=request_id)
-
-    async def retry(self, message: Message, *, delay_s: float, error: str) -> None:
-        self.retry_delays.append(delay_s)
-        await super().retry(message, delay_s=delay_s, error=error)
 
 
 class CountingSigner:
@@ -335,7 +310,7 @@ async def test_happy_path_completes_and_settles_the_hold(pipeline: Pipeline, tok
         WithdrawalStatus.BROADCASTING,
         WithdrawalStatus.COMPLETED,
     ]
-    assert [job for job, _, _ in p.queue.published] == [
+    assert [job for job, *_ in p.queue.published] == [
         jobs.VALIDATE,
         jobs.SIGN,
         jobs.BROADCAST,
@@ -556,8 +531,8 @@ async def test_a_chain_outage_during_signing_dead_letters_then_requeue_completes
         assert dead.message.request_id == "req-outage", "the request id follows the work"
         assert dead.reason == "3 attempts; last: fake node unavailable"
         assert p.chain.calls["fees"] == 3, "tried max_attempts times"
-        assert len(p.queue.retry_delays) == 2
-        assert p.queue.retry_delays[0] < p.queue.retry_delays[1], "backoff grows"
+        assert len(p.queue.retries) == 2
+        assert p.queue.retries[0][1] < p.queue.retries[1][1], "backoff grows"
         assert await p.status(wid) is WithdrawalStatus.VALIDATING
         assert await p.balance("alice") == Balance(ETH * 3 // 4, ETH // 4), "funds stay held"
         assert p.chain.send_log == []
@@ -629,7 +604,9 @@ async def test_recovery_after_a_lost_queue_enqueues_one_job_per_unfinished_row(
             counts = await recover(uow)
             await uow.commit()
         assert counts == {jobs.VALIDATE: 1, jobs.SIGN: 1, jobs.BROADCAST: 1, jobs.CONFIRM: 1}
-        published = {(job, tuple(payload.items())) for job, payload, _ in restarted.queue.published}
+        published = {(job, tuple(body.items())) for job, body, *_ in restarted.queue.published}
+            (job, tuple(payload.items())) for job, payload, *_ in restarted.queue.published
+        }
         assert published == {
             (jobs.VALIDATE, (("withdrawalId", pending),)),
             (jobs.SIGN, (("withdrawalId", validating),)),

@@ -11,43 +11,13 @@ import structlog
 from structlog.testing import capture_logs
 
 from sluice.errors import ChainUnavailableError
-from sluice.ports import Message
-from sluice.queue.memory import MemoryQueue
+from sluice.testing.fakes import RecordingQueue
 from sluice.worker.runner import Handler, Worker, backoff
 
 WAIT_S = 5.0
 """Upper bound for anything expected to happen soon; reached only when a test fails."""
 
 EMPTY = {"ready": 0, "delayed": 0, "in_flight": 0, "dead": 0}
-
-
-class RecordingQueue(MemoryQueue):
-    """A MemoryQueue that remembers publishes, acks and retry delays."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.published: list[tuple[str, dict[str, Any], float]] = []
-        self.acked: list[Message] = []
-        self.retries: list[tuple[int, float, str]] = []
-
-    async def publish(
-        self,
-        job: str,
-        payload: Mapping[str, Any],
-        *,
-        delay_s: float = 0.0,
-        request_id: str | None = None,
-    ) -> None:
-        self.published.append((job, dict(payload), delay_s))
-        await super().publish(job, payload, delay_s=delay_s, request_id=request_id)
-
-    async def ack(self, message: Message) -> None:
-        self.acked.append(message)
-        await super().ack(message)
-
-    async def retry(self, message: Message, *, delay_s: float, error: str) -> None:
-        self.retries.append((message.attempts, delay_s, error))
-        await super().retry(message, delay_s=delay_s, error=error)
 
 
 @pytest.fixture
@@ -126,9 +96,9 @@ async def test_a_returned_delay_reschedules_without_counting_a_failure(
 
     assert deliveries == [7, 7, 7], "ran again even with max_attempts=1: not a failure"
     assert queue.published == [
-        ("poll", {"n": 7}, 0.0),
-        ("poll", {"n": 7}, 0.01),
-        ("poll", {"n": 7}, 0.01),
+        ("poll", {"n": 7}, 0.0, None),
+        ("poll", {"n": 7}, 0.01, None),
+        ("poll", {"n": 7}, 0.01, None),
     ]
     assert [m.attempts for m in queue.acked] == [0, 0, 0]
     assert queue.retries == []

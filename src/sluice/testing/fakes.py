@@ -11,8 +11,10 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from eth_account import Account
 from eth_utils.crypto import keccak
@@ -20,7 +22,8 @@ from eth_utils.crypto import keccak
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import Fees, SignedTransaction, UnsignedTransaction
 from sluice.errors import ChainUnavailableError
-from sluice.ports import Receipt, SendResult
+from sluice.ports import Message, Receipt, SendResult
+from sluice.queue.memory import MemoryQueue
 from sluice.signers.keystore import KeystoreSigner
 
 __all__ = ["FakeChain", "FakeClock", "LocalSigner", "SentTransaction", "transaction_hash"]
@@ -306,3 +309,37 @@ class LocalSigner:
 
     def __repr__(self) -> str:
         return f"LocalSigner(address={self.address!r})"
+
+
+class RecordingQueue(MemoryQueue):
+    """A `MemoryQueue` that remembers what was published, acknowledged and retried."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        #: (job, payload, delay_s, request_id) of every publish, in order.
+        self.published: list[tuple[str, dict[str, Any], float, str | None]] = []
+        self.acked: list[Message] = []
+        #: (attempts before the retry, delay_s, error) of every retry, in order.
+        self.retries: list[tuple[int, float, str]] = []
+
+    async def publish(
+        self,
+        job: str,
+        payload: Mapping[str, Any],
+        *,
+        delay_s: float = 0.0,
+        request_id: str | None = None,
+    ) -> None:
+        """Record, then publish."""
+        self.published.append((job, dict(payload), delay_s, request_id))
+        await super().publish(job, payload, delay_s=delay_s, request_id=request_id)
+
+    async def ack(self, message: Message) -> None:
+        """Record, then acknowledge."""
+        self.acked.append(message)
+        await super().ack(message)
+
+    async def retry(self, message: Message, *, delay_s: float, error: str) -> None:
+        """Record, then retry."""
+        self.retries.append((message.attempts, delay_s, error))
+        await super().retry(message, delay_s=delay_s, error=error)
