@@ -11,6 +11,7 @@ from sluice.chains.evm import EvmChainClient
 from sluice.clock import SystemClock
 from sluice.config import NetworkConfig, Settings
 from sluice.db.engine import create_engine, migrate
+from sluice.db.outbox import Outbox
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.errors import ConfigurationError
 from sluice.ports import ChainClient, Clock, Queue, Signer
@@ -141,7 +142,7 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
             signers=(signer,),
         )
     registry = NetworkRegistry(entries)
-    uow = SqlUnitOfWorkFactory(engine, queue)
+    uow = SqlUnitOfWorkFactory(engine, queue, Outbox(engine, queue, clock))
     return Container(
         settings=settings,
         engine=engine,

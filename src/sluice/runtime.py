@@ -20,6 +20,27 @@ from sluice.bootstrap import Container
 log = structlog.get_logger(__name__)
 
 
+#: How often published outbox rows are deleted, and orphaned ones relayed.
+OUTBOX_FLUSH_S = 1.0
+OUTBOX_RELAY_S = 10.0
+
+
+async def _outbox_loop(container: Container) -> None:
+    """Delete published outbox rows in batches; now and then relay orphaned ones."""
+    outbox = container.uow.outbox
+    loop = asyncio.get_running_loop()
+    next_relay = loop.time()
+    while True:
+        try:
+            await outbox.flush()
+            if loop.time() >= next_relay:
+                next_relay = loop.time() + OUTBOX_RELAY_S
+                await outbox.relay()
+        except Exception:  # the database or queue is down: try again next round
+            log.exception("outbox round failed")
+        await asyncio.sleep(OUTBOX_FLUSH_S)
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, minus its own signal handling: `run` owns the signals."""
 
@@ -60,6 +81,7 @@ async def run(
     worker = container.worker() if workers else None
     server: _Server | None = None
     server_task: asyncio.Task[None] | None = None
+    outbox_task = asyncio.create_task(_outbox_loop(container), name="sluice-outbox")
     try:
         if worker is not None:
             await container.reconcile_nonces()
@@ -93,6 +115,9 @@ async def run(
             await asyncio.gather(server_task, return_exceptions=True)
         if worker is not None:
             await worker.stop()
+        outbox_task.cancel()
+        await asyncio.gather(outbox_task, return_exceptions=True)
+        await container.uow.outbox.flush()
         for sig in handled:
             loop.remove_signal_handler(sig)
         log.info("stopped")

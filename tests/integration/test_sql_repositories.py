@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluice.db.tables import balances, withdrawals
-from sluice.db.unit_of_work import SqlUnitOfWork, SqlUnitOfWorkFactory
+from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.domain.access import ApiKey, Scope
 from sluice.domain.addresses import Address
 from sluice.domain.amounts import MAX_BASE_UNITS
@@ -500,7 +500,7 @@ async def test_commit_outside_an_open_unit_of_work_is_refused(
     engine: AsyncEngine, queue: MemoryQueue
 ) -> None:
     with pytest.raises(RuntimeError, match="not open"):
-        await SqlUnitOfWork(engine, queue).commit()
+        await SqlUnitOfWorkFactory(engine, queue)().commit()
 
 
 # ── Column types ──────────────────────────────────────────────────────────────────────────────

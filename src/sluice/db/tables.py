@@ -6,6 +6,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Column,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -145,6 +146,21 @@ ledger_entries = Table(
     Column("at", UTCDateTime, nullable=False),
     Index(None, "user_id", "network", "asset_key"),
     Index(None, "withdrawal_id"),
+)
+
+# Messages written in the same transaction as the state they point at, and deleted once
+# published: a process that dies between its commit and its publish loses nothing, because the
+# relay publishes what is left here (see sluice.db.outbox).
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("job", String(64), nullable=False),
+    Column("payload", JSON, nullable=False),
+    Column("request_id", String(128)),
+    Column("delay_s", Float, nullable=False),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "created_at"),
 )
 
 api_keys = Table(

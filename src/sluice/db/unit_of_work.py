@@ -8,8 +8,10 @@ from typing import Any, Self
 import structlog
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from sluice.clock import SystemClock
 from sluice.db.api_keys import SqlApiKeyRepository
 from sluice.db.ledger import SqlLedgerRepository
+from sluice.db.outbox import Outbox
 from sluice.db.transactions import SqlTransactionRepository
 from sluice.db.withdrawals import SqlWithdrawalRepository
 from sluice.ports import Queue
@@ -20,16 +22,18 @@ log = structlog.get_logger(__name__)
 class SqlUnitOfWork:
     """Opens a transaction on enter; rolls back on exit unless committed.
 
-    Messages enqueued during the transaction are published after the commit succeeds, so a worker
-    never sees a message for a row that is not there yet. A crash between the commit and the
-    publish loses only the message, never the state: recovery re-creates work from the rows.
+    Messages enqueued during the transaction are written to the outbox table in the same
+    transaction and published after the commit succeeds, so a worker never sees a message for a
+    row that is not there yet, and a crash between the commit and the publish loses nothing: the
+    outbox relay publishes what was left.
     """
 
-    def __init__(self, engine: AsyncEngine, queue: Queue) -> None:
+    def __init__(self, engine: AsyncEngine, queue: Queue, outbox: Outbox) -> None:
         self._engine = engine
         self._queue = queue
+        self._outbox = outbox
         self._connection: AsyncConnection | None = None
-        self._outbox: list[tuple[str, dict[str, Any], float]] = []
+        self._pending: list[tuple[str, dict[str, Any], float]] = []
 
     async def __aenter__(self) -> Self:
         self._connection = await self._engine.connect()
@@ -50,32 +54,35 @@ class SqlUnitOfWork:
                 await connection.rollback()
         finally:
             await connection.close()
-            self._outbox.clear()
+            self._pending.clear()
 
     def enqueue(self, job: str, payload: Mapping[str, Any], *, delay_s: float = 0.0) -> None:
-        self._outbox.append((job, dict(payload), delay_s))
+        self._pending.append((job, dict(payload), delay_s))
 
     async def commit(self) -> None:
         if self._connection is None:
             raise RuntimeError("unit of work is not open")
-        await self._connection.commit()
-        outbox, self._outbox = self._outbox, []
+        pending, self._pending = self._pending, []
         request_id = structlog.contextvars.get_contextvars().get("request_id")
-        for job, payload, delay_s in outbox:
+        ids = await self._outbox.write(self._connection, pending, request_id) if pending else []
+        await self._connection.commit()
+        for job, payload, delay_s in pending:
             await self._queue.publish(job, payload, delay_s=delay_s, request_id=request_id)
+        self._outbox.published(ids)
 
     async def rollback(self) -> None:
         if self._connection is not None:
             await self._connection.rollback()
-        self._outbox.clear()
+        self._pending.clear()
 
 
 class SqlUnitOfWorkFactory:
-    """Makes units of work on one engine and queue."""
+    """Makes units of work on one engine and queue, sharing one outbox."""
 
-    def __init__(self, engine: AsyncEngine, queue: Queue) -> None:
+    def __init__(self, engine: AsyncEngine, queue: Queue, outbox: Outbox | None = None) -> None:
         self.engine = engine
         self.queue = queue
+        self.outbox = outbox or Outbox(engine, queue, SystemClock())
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.queue)
+        return SqlUnitOfWork(self.engine, self.queue, self.outbox)
