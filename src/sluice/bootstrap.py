@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sluice.cache.redis_balances import RedisBalanceCache
 from sluice.chains.evm import EvmChainClient
 from sluice.clock import SystemClock
 from sluice.config import NetworkConfig, Settings
@@ -46,6 +47,7 @@ class Container:
     ledger: LedgerService
     api_keys: ApiKeyService
     handlers: StageHandlers
+    cache: RedisBalanceCache | None = None
     _closables: list[ChainClient] = field(default_factory=list)
 
     def worker(self) -> Worker:
@@ -89,6 +91,8 @@ class Container:
     async def close(self) -> None:
         """Release every connection."""
         await self.queue.close()
+        if self.cache is not None:
+            await self.cache.close()
         for chain in self._closables:
             await chain.close()
         await self.engine.dispose()
@@ -142,7 +146,8 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
             signers=(signer,),
         )
     registry = NetworkRegistry(entries)
-    uow = SqlUnitOfWorkFactory(engine, queue, Outbox(engine, queue, clock))
+    cache = RedisBalanceCache(settings.redis_url) if settings.redis_url else None
+    uow = SqlUnitOfWorkFactory(engine, queue, Outbox(engine, queue, clock), cache)
     return Container(
         settings=settings,
         engine=engine,
@@ -151,8 +156,9 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         uow=uow,
         clock=clock,
         withdrawals=WithdrawalService(registry, clock),
-        ledger=LedgerService(registry, clock),
+        ledger=LedgerService(registry, clock, cache),
         api_keys=ApiKeyService(clock),
         handlers=stage_handlers(uow, registry, clock),
+        cache=cache,
         _closables=chains,
     )

@@ -103,6 +103,8 @@ class Settings(BaseSettings):
     """SQLAlchemy async URL: SQLite (default) or PostgreSQL (postgresql+asyncpg://…)."""
     queue_url: str = "memory://"
     """Where work is queued; ``memory://`` keeps it in the process."""
+    redis_url: str | None = None
+    """Redis for the balance read cache (optional; Sluice is correct without it)."""
     networks_file: Path = Path(".sluice/networks.toml")
     """TOML file describing the networks served (see docs/operations.md)."""
     keystore_passphrase: SecretStr | None = None

@@ -228,6 +228,28 @@ class UnitOfWorkFactory(Protocol):
     def __call__(self) -> UnitOfWork: ...
 
 
+class BalanceCache(Protocol):
+    """A read cache of user balances; never the authority for a balance check."""
+
+    async def generation(self, user_id: str) -> str | None:
+        """The user's cache generation before a database read, or None if unavailable."""
+        ...
+
+    async def get(self, user_id: str) -> list[tuple[str, str, Balance]] | None:
+        """Cached (network, asset_key, balance) rows, or None."""
+        ...
+
+    async def put(
+        self, user_id: str, generation: str, balances: list[tuple[str, str, Balance]]
+    ) -> None:
+        """Cache rows read at ``generation`` unless the user's ledger changed since."""
+        ...
+
+    async def invalidate(self, user_ids: set[str]) -> None:
+        """Make cached balances of these users stale."""
+        ...
+
+
 # ── Queue ─────────────────────────────────────────────────────────────────────────────────────
 
 

@@ -16,6 +16,7 @@ from sluice.errors import SluiceError
 router = APIRouter(tags=["health"])
 
 _TIMEOUT_S = 3.0
+_OK = Check(ok=True, detail="ok")
 
 
 @router.get("/health", summary="Liveness: the process answers")
@@ -57,10 +58,18 @@ async def ready(request: Request) -> JSONResponse:
             raise SluiceError(f"node reports chain id {actual}, expected {expected}")
 
     probes = [run("database", database()), run("queue", container.queue.ping())]
+    if container.cache is not None:
+        probes.append(run("cache", container.cache.ping()))
     for entry in container.registry:
         network = entry.network
         probes.append(run(f"chain:{network.name}", chain_matches(network.chain_id, network.name)))
     await asyncio.gather(*probes)
-    ok = all(check.ok for check in checks.values())
-    body = Readiness(status="ready" if ok else "not_ready", checks=checks)
+    # The cache is optional: without it Sluice is correct, only slower. Degraded, still ready.
+    if "cache" in checks and not checks["cache"].ok:
+        checks["cache"] = Check(
+            ok=False, detail=f"degraded, balances read from the database ({checks['cache'].detail})"
+        )
+    ok = all(check.ok for name, check in checks.items() if name != "cache")
+    status = "not_ready" if not ok else "ready" if checks.get("cache", _OK).ok else "degraded"
+    body = Readiness(status=status, checks=checks)
     return JSONResponse(body.model_dump(by_alias=True), status_code=200 if ok else 503)

@@ -18,6 +18,8 @@ class SqlLedgerRepository:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
+        #: Users whose balances this transaction changed (their cache entries go stale).
+        self.touched: set[str] = set()
 
     def _key(self, user_id: str, network: str, asset_key: str) -> list[object]:
         return [
@@ -40,6 +42,7 @@ class SqlLedgerRepository:
     async def set_balance(
         self, user_id: str, network: str, asset_key: str, balance: Balance, at: datetime
     ) -> None:
+        self.touched.add(user_id)
         values = {"available": balance.available, "held": balance.held, "updated_at": at}
         result = await self._c.execute(
             update(balances).where(*self._key(user_id, network, asset_key)).values(values)  # type: ignore[arg-type]  # as above

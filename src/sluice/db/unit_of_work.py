@@ -14,7 +14,7 @@ from sluice.db.ledger import SqlLedgerRepository
 from sluice.db.outbox import Outbox
 from sluice.db.transactions import SqlTransactionRepository
 from sluice.db.withdrawals import SqlWithdrawalRepository
-from sluice.ports import Queue
+from sluice.ports import BalanceCache, Queue
 
 log = structlog.get_logger(__name__)
 
@@ -28,9 +28,16 @@ class SqlUnitOfWork:
     outbox relay publishes what was left.
     """
 
-    def __init__(self, engine: AsyncEngine, queue: Queue, outbox: Outbox) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        queue: Queue,
+        outbox: Outbox,
+        cache: BalanceCache | None = None,
+    ) -> None:
         self._engine = engine
         self._queue = queue
+        self._cache = cache
         self._outbox = outbox
         self._connection: AsyncConnection | None = None
         self._pending: list[tuple[str, dict[str, Any], float]] = []
@@ -66,6 +73,8 @@ class SqlUnitOfWork:
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         ids = await self._outbox.write(self._connection, pending, request_id) if pending else []
         await self._connection.commit()
+        if self._cache is not None and self.ledger.touched:
+            await self._cache.invalidate(self.ledger.touched)
         for job, payload, delay_s in pending:
             await self._queue.publish(job, payload, delay_s=delay_s, request_id=request_id)
         self._outbox.published(ids)
@@ -79,10 +88,17 @@ class SqlUnitOfWork:
 class SqlUnitOfWorkFactory:
     """Makes units of work on one engine and queue, sharing one outbox."""
 
-    def __init__(self, engine: AsyncEngine, queue: Queue, outbox: Outbox | None = None) -> None:
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        queue: Queue,
+        outbox: Outbox | None = None,
+        cache: BalanceCache | None = None,
+    ) -> None:
         self.engine = engine
         self.queue = queue
         self.outbox = outbox or Outbox(engine, queue, SystemClock())
+        self.cache = cache
 
     def __call__(self) -> SqlUnitOfWork:
-        return SqlUnitOfWork(self.engine, self.queue, self.outbox)
+        return SqlUnitOfWork(self.engine, self.queue, self.outbox, self.cache)

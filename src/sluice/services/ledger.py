@@ -9,7 +9,7 @@ from sluice.domain.amounts import parse_amount
 from sluice.domain.assets import Asset
 from sluice.domain.ledger import Balance, EntryKind
 from sluice.errors import IdempotencyConflictError, InvalidRequestError, UnknownTokenError
-from sluice.ports import Clock, LedgerEntry, UnitOfWork
+from sluice.ports import BalanceCache, Clock, LedgerEntry, UnitOfWork
 from sluice.services.registry import NetworkRegistry
 
 
@@ -70,9 +70,12 @@ class AssetBalance:
 class LedgerService:
     """Credits and balance reads."""
 
-    def __init__(self, registry: NetworkRegistry, clock: Clock) -> None:
+    def __init__(
+        self, registry: NetworkRegistry, clock: Clock, cache: BalanceCache | None = None
+    ) -> None:
         self._registry = registry
         self._clock = clock
+        self._cache = cache
 
     async def credit(
         self,
@@ -120,9 +123,14 @@ class LedgerService:
         raise IdempotencyConflictError(f"reference {reference!r} was used for another entry")
 
     async def balances(self, uow: UnitOfWork, user_id: str) -> list[AssetBalance]:
-        """Every balance a user has, with its asset where the network is still served."""
+        """Every balance a user has, with its asset where the network is still served.
+
+        Served from the cache when it holds a current value; read from the database (and cached)
+        otherwise. The cache is for reads like this one only, never for a balance check.
+        """
+        rows = await self._cached_rows(uow, user_id)
         result = []
-        for network, asset_key, balance in await uow.ledger.balances(user_id):
+        for network, asset_key, balance in rows:
             asset: Asset | None
             try:
                 asset = self._registry.get(network).network.asset_by_key(asset_key)
@@ -130,6 +138,18 @@ class LedgerService:
                 asset = None
             result.append(AssetBalance(network, asset_key, asset, balance))
         return result
+
+    async def _cached_rows(self, uow: UnitOfWork, user_id: str) -> list[tuple[str, str, Balance]]:
+        if self._cache is None:
+            return await uow.ledger.balances(user_id)
+        cached = await self._cache.get(user_id)
+        if cached is not None:
+            return cached
+        generation = await self._cache.generation(user_id)  # before the read: see the cache
+        rows = await uow.ledger.balances(user_id)
+        if generation is not None:
+            await self._cache.put(user_id, generation, rows)
+        return rows
 
     def _asset(self, network: str, token_address: str | None) -> Asset:
         entry = self._registry.get(network)

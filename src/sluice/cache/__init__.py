@@ -1,0 +1,1 @@
+"""Caches in front of the database: never the authority, always safe to lose."""
