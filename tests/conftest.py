@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Coroutine, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, NoReturn, TypeVar
 
 import pytest
 
 from sluice.devnet.anvil import AnvilProcess, anvil_binary
+from sluice.testing.databases import (
+    BACKEND_ENV,
+    Backend,
+    DatabaseUnavailableError,
+    FreshDatabases,
+    fresh_databases,
+    postgres_server_url,
+    selected_backend,
+)
+
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="session")
@@ -25,6 +39,77 @@ def anvil() -> Iterator[AnvilProcess]:
         pytest.skip(message)
     with AnvilProcess() as process:
         yield process
+
+
+def _not_available(reason: str) -> NoReturn:
+    """Skip locally; fail in CI, where the database is part of the job."""
+    if os.environ.get("CI") == "true":
+        pytest.fail(reason)
+    pytest.skip(reason)
+
+
+def _run_on_own_loop(coroutine: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine to completion from a synchronous (session) fixture.
+
+    On a thread of its own, so its event loop never meets the ones pytest-asyncio gives tests.
+    """
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
+
+
+@pytest.fixture(scope="session")
+def database_backend() -> Backend:
+    """The database the session's tests run on: ``SLUICE_TEST_DATABASE`` (default sqlite)."""
+    return selected_backend()
+
+
+@pytest.fixture(scope="session")
+def databases(
+    database_backend: Backend, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[FreshDatabases]:
+    """Hands out fresh migrated databases, copies of one template migrated per session.
+
+    Without a reachable PostgreSQL (when it is the backend) every test that needs a database is
+    skipped locally, and fails in CI.
+    """
+    factory = fresh_databases(database_backend, tmp_path_factory.mktemp("databases"))
+    try:
+        _run_on_own_loop(factory.setup())
+    except DatabaseUnavailableError as exc:
+        _not_available(f"{BACKEND_ENV}={database_backend}: {exc}")
+    except BaseException:
+        _run_on_own_loop(factory.close())  # a template created but not migrated
+        raise
+    try:
+        yield factory
+    finally:
+        _run_on_own_loop(factory.close())
+
+
+@pytest.fixture
+async def database_url(databases: FreshDatabases) -> AsyncIterator[str]:
+    """A fresh, migrated database of the session's backend, dropped after the test."""
+    try:
+        url = await databases.create()
+    except DatabaseUnavailableError as exc:
+        _not_available(str(exc))
+    try:
+        yield url
+    finally:
+        await databases.drop(url)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    try:
+        selected_backend()
+    except ValueError as exc:
+        raise pytest.UsageError(str(exc)) from exc
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    backend = selected_backend()
+    where = f" ({postgres_server_url()})" if backend == "postgresql" else ""
+    return f"database: {backend}{where}"
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

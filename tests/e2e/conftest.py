@@ -12,16 +12,20 @@ from sluice.testing.harness import RunningSluice, running_sluice
 
 
 @pytest.fixture
-async def sluice(anvil: AnvilProcess, tmp_path: Path) -> AsyncIterator[RunningSluice]:
-    """API and workers, with a fresh database, hot wallet and token."""
-    async with running_sluice(anvil, tmp_path) as instance:
+async def sluice(
+    anvil: AnvilProcess, tmp_path: Path, database_url: str
+) -> AsyncIterator[RunningSluice]:
+    """API and workers, with a fresh database (of the session's backend), hot wallet and token."""
+    async with running_sluice(anvil, tmp_path, database_url=database_url) as instance:
         yield instance
 
 
 @pytest.fixture
 async def sluice_without_workers(
-    anvil: AnvilProcess, tmp_path: Path
+    anvil: AnvilProcess, tmp_path: Path, database_url: str
 ) -> AsyncIterator[RunningSluice]:
     """The API alone: withdrawals stay where intake leaves them."""
-    async with running_sluice(anvil, tmp_path, workers=False) as instance:
+    async with running_sluice(
+        anvil, tmp_path, workers=False, database_url=database_url
+    ) as instance:
         yield instance

@@ -1,26 +1,22 @@
-"""Integration fixtures: a migrated SQLite database per test."""
+"""Integration fixtures: an engine on a fresh migrated database of the session's backend.
+
+`database_url` (tests/conftest.py) gives each test its own database: SQLite by default,
+PostgreSQL with ``SLUICE_TEST_DATABASE=postgresql``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sluice.db.engine import create_engine, migrate
-
-
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A fresh SQLite file database in the test's temporary directory (not migrated yet)."""
-    return f"sqlite+aiosqlite:///{tmp_path / 'sluice.db'}"
+from sluice.db.engine import create_engine
 
 
 @pytest.fixture
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
-    """An engine on a freshly migrated database, disposed after the test."""
-    await migrate(database_url)
+    """An engine on the test's freshly migrated database, disposed after the test."""
     engine = create_engine(database_url)
     try:
         yield engine
