@@ -8,7 +8,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluice.cache.redis_balances import RedisBalanceCache
-from sluice.chains.evm import EvmChainClient
+from sluice.chains.failover import FailoverChainClient
 from sluice.clock import SystemClock
 from sluice.config import NetworkConfig, Settings
 from sluice.db.engine import create_engine, migrate
@@ -138,7 +138,10 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
     chains: list[ChainClient] = []
     for name, config in settings.networks().items():
         signer = load_signer(config, settings)
-        chain = EvmChainClient(config.rpc_urls[0])
+        # Every configured RPC URL, in order: a failing or lagging one is skipped for a while.
+        chain = FailoverChainClient.from_urls(
+            config.rpc_urls, network=name, expected_chain_id=config.chain_id
+        )
         chains.append(chain)
         entries[name] = NetworkEntry(
             network=config.to_domain(name, hot_wallets=(signer.address,)),

@@ -1,0 +1,395 @@
+"""`FailoverChainClient` over `FakeChain`s: which provider answers, benching, lag, chain ids."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+
+import pytest
+from prometheus_client import REGISTRY
+from structlog.testing import capture_logs
+
+from sluice.chains.evm import ChainRpcError
+from sluice.chains.failover import FailoverChainClient, RpcProvider
+from sluice.domain.addresses import Address
+from sluice.errors import ChainUnavailableError, ConfigurationError
+from sluice.testing.fakes import FakeChain, transaction_hash
+
+NAME_A = "https://mainnet.infura.io"
+NAME_B = "https://eth-mainnet.g.alchemy.com"
+ADDRESS = Address("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+_networks = itertools.count()
+
+
+class Ticker:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+    def advance(self, seconds: float) -> None:
+        self.t += seconds
+
+
+class SlowChain(FakeChain):
+    """A node that takes its time over the block number."""
+
+    async def block_number(self) -> int:
+        await asyncio.sleep(5)
+        return await super().block_number()
+
+
+def _network() -> str:
+    return f"testnet-{next(_networks)}"  # a fresh metric label per test
+
+
+def _client(
+    *chains: FakeChain,
+    clock: Ticker,
+    names: tuple[str, ...] = (NAME_A, NAME_B, "https://third.example"),
+    network: str | None = None,
+    **options: float,
+) -> FailoverChainClient:
+    providers = [RpcProvider(name, chain) for name, chain in zip(names, chains, strict=False)]
+    return FailoverChainClient(
+        providers,
+        network=network or _network(),
+        monotonic=clock,
+        **options,  # type: ignore[arg-type]
+    )
+
+
+def _failovers(network: str, provider: str, reason: str) -> float:
+    labels = {"network": network, "provider": provider, "reason": reason}
+    return REGISTRY.get_sample_value("sluice_rpc_failovers_total", labels) or 0.0
+
+
+@pytest.fixture
+def clock() -> Ticker:
+    return Ticker()
+
+
+async def test_the_first_provider_answers_while_healthy(clock: Ticker) -> None:
+    a, b = FakeChain(), FakeChain()
+    client = _client(a, b, clock=clock)
+
+    assert await client.fees() == a.fee_quote
+    assert await client.balance(ADDRESS) == 0
+    assert await client.chain_id() == 31337
+
+    assert (a.calls["fees"], a.calls["balance"]) == (1, 1)
+    assert (b.calls["fees"], b.calls["balance"]) == (0, 0)
+
+
+async def test_a_failure_benches_the_provider_and_the_next_one_answers(clock: Ticker) -> None:
+    a, b = FakeChain(), FakeChain()
+    network = _network()
+    client = _client(a, b, clock=clock, network=network)
+    await client.fees()  # first use: chain ids and heads checked
+    a.fail_next(1, ChainRpcError("eth_maxPriorityFeePerGas", "timeout"))
+
+    with capture_logs() as logs:
+        assert await client.fees() == b.fee_quote
+        assert await client.fees() == b.fee_quote  # still benched: not asked again
+
+    assert (a.calls["fees"], b.calls["fees"]) == (2, 2)
+    benched = [e for e in logs if e["event"] == "rpc provider benched"]
+    assert len(benched) == 1
+    assert benched[0]["provider"] == NAME_A
+    assert benched[0]["reason"] == "timeout"
+    assert benched[0]["cooldown_s"] == 30.0
+    assert _failovers(network, NAME_A, "timeout") == 1.0
+
+
+async def test_a_bench_expires_and_the_first_provider_is_used_again(clock: Ticker) -> None:
+    a, b = FakeChain(), FakeChain()
+    client = _client(a, b, clock=clock)
+    await client.fees()
+    a.fail_next(1)
+    await client.fees()
+    clock.advance(29)
+    await client.fees()
+    assert (a.calls["fees"], b.calls["fees"]) == (2, 2)
+
+    clock.advance(1)
+    with capture_logs() as logs:
+        await client.fees()
+
+    assert (a.calls["fees"], b.calls["fees"]) == (3, 2)
+    assert any(e["event"] == "rpc provider answers again" for e in logs)
+
+
+async def test_the_cooldown_doubles_on_repeated_failure_up_to_a_cap_and_resets(
+    clock: Ticker,
+) -> None:
+    a, b = FakeChain(), FakeChain()
+    client = _client(a, b, clock=clock, cooldown_s=10.0, max_cooldown_s=25.0)
+    await client.fees()
+    with capture_logs() as logs:
+        for _ in range(3):
+            a.fail_next(1)
+            await client.fees()
+            clock.advance(25)
+        await client.fees()  # a answers: its strikes are forgotten
+        a.fail_next(1)
+        await client.fees()
+
+    cooldowns = [e["cooldown_s"] for e in logs if e["event"] == "rpc provider benched"]
+    assert cooldowns == [10.0, 20.0, 25.0, 10.0]
+
+
+async def test_when_every_provider_is_benched_the_soonest_to_return_is_tried(
+    clock: Ticker,
+) -> None:
+    a, b = FakeChain(), FakeChain()
+    client = _client(a, b, clock=clock, lag_check_interval_s=10_000)
+    await client.fees()
+    a.fail_next(1)
+    await client.fees()  # a benched for 30 s
+    clock.advance(31)
+    a.fail_next(1)
+    await client.fees()  # a benched again, for 60 s
+    b.fail_next(1)
+    with pytest.raises(ChainUnavailableError):
+        await client.fees()  # b benched for 30 s: nobody left
+    assert (a.calls["fees"], b.calls["fees"]) == (3, 3)
+
+    clock.advance(1)
+    assert await client.fees() == b.fee_quote  # both benched: b's bench ends first
+
+    assert (a.calls["fees"], b.calls["fees"]) == (3, 4)
+
+
+async def test_when_every_provider_fails_the_error_names_no_provider(clock: Ticker) -> None:
+    a, b = FakeChain(), FakeChain()
+    network = _network()
+    client = _client(a, b, clock=clock, network=network)
+    a.go_down(ChainRpcError("eth_chainId", "connection_failed"))
+    b.go_down(ChainRpcError("eth_chainId", "http_503"))
+
+    with pytest.raises(ChainUnavailableError) as caught:
+        await client.send_raw_transaction(b"\x02raw")
+
+    message = str(caught.value)
+    assert network in message
+    assert "send_raw_transaction" in message
+    for leak in ("infura", "alchemy", "https://"):
+        assert leak not in message
+    assert caught.value.__cause__ is None
+    assert caught.value.__context__ is None
+
+
+async def test_a_send_fails_over_and_the_first_acceptance_wins(clock: Ticker) -> None:
+    a, b, c = FakeChain(), FakeChain(), FakeChain()
+    client = _client(a, b, c, clock=clock)
+    await client.fees()
+    a.fail_next(1)
+    raw = b"\x02signed"
+
+    result = await client.send_raw_transaction(raw)
+
+    assert result.accepted
+    assert b.sends[transaction_hash(raw)] == 1
+    assert transaction_hash(raw) not in a.sends
+    assert transaction_hash(raw) not in c.sends
+
+
+async def test_a_refusal_is_raised_without_benching_or_failing_over(clock: Ticker) -> None:
+    a, b = FakeChain(), FakeChain()
+    client = _client(a, b, clock=clock)
+    await client.fees()
+    a.fail_next(1, ChainRpcError("eth_sendRawTransaction", "insufficient_funds"))
+
+    with pytest.raises(ChainRpcError) as caught:
+        await client.send_raw_transaction(b"\x02signed")
+    assert caught.value.reason == "insufficient_funds"
+    assert b.calls["send_raw_transaction"] == 0
+
+    await client.fees()
+    assert (a.calls["fees"], b.calls["fees"]) == (2, 0)
+
+
+async def test_other_errors_propagate_without_benching(clock: Ticker) -> None:
+    a, b = FakeChain(), FakeChain()
+    client = _client(a, b, clock=clock)
+    await client.fees()
+    a.fail_next(1, ValueError("not a hash"))
+
+    with pytest.raises(ValueError, match="not a hash"):
+        await client.receipt("nonsense")
+    assert b.calls["receipt"] == 0
+
+
+async def test_none_from_the_current_provider_is_an_answer(clock: Ticker) -> None:
+    a, b = FakeChain(), FakeChain(auto_mine=True)
+    client = _client(a, b, clock=clock)
+    raw = b"\x02mined-elsewhere"
+    await b.send_raw_transaction(raw)
+
+    assert await client.receipt(transaction_hash(raw)) is None
+    assert await client.is_known(transaction_hash(raw)) is False
+    assert (b.calls["receipt"], b.calls["is_known"]) == (0, 0)
+
+
+async def test_a_lagging_provider_is_benched_by_the_periodic_check(clock: Ticker) -> None:
+    a, b = FakeChain(head=100), FakeChain(head=100)
+    network = _network()
+    client = _client(a, b, clock=clock, network=network)
+    await client.fees()
+    b.advance_blocks(6)
+    clock.advance(4.9)
+    await client.fees()  # no check due yet
+    assert (a.calls["fees"], b.calls["fees"]) == (2, 0)
+
+    clock.advance(0.1)
+    with capture_logs() as logs:
+        await client.fees()
+
+    assert (a.calls["fees"], b.calls["fees"]) == (2, 1)
+    [event] = [e for e in logs if e["event"] == "rpc provider benched"]
+    assert event["provider"] == NAME_A
+    assert event["reason"] == "lagging"
+    assert event["lag_blocks"] == 6
+    assert _failovers(network, NAME_A, "lagging") == 1.0
+
+
+async def test_a_provider_within_the_lag_tolerance_stays_in_use(clock: Ticker) -> None:
+    a, b = FakeChain(head=100), FakeChain(head=105)
+    client = _client(a, b, clock=clock)
+
+    await client.fees()
+
+    assert (a.calls["fees"], b.calls["fees"]) == (1, 0)
+
+
+async def test_a_lagging_block_number_is_not_returned(clock: Ticker) -> None:
+    a, b = FakeChain(head=100), FakeChain(head=100)
+    client = _client(a, b, clock=clock, lag_check_interval_s=10_000)
+    await client.fees()
+    a.fail_next(1)
+    b.advance_blocks(10)
+    assert await client.block_number() == 110  # from b, a benched
+    clock.advance(30)
+
+    assert await client.block_number() == 110  # a answered 100: benched as lagging
+
+    assert a.calls["block_number"] == 3  # the first-use check, the failure, the lagging answer
+
+
+async def test_a_slow_provider_is_benched_by_the_check(clock: Ticker) -> None:
+    a, b = SlowChain(), FakeChain()
+    client = _client(a, b, clock=clock, lag_check_timeout_s=0.05)
+
+    with capture_logs() as logs:
+        assert await client.fees() == b.fee_quote
+
+    assert a.calls["fees"] == 0
+    assert [e["reason"] for e in logs if e["event"] == "rpc provider benched"] == ["timeout"]
+
+
+async def test_a_nonsense_block_number_benches_the_provider(clock: Ticker) -> None:
+    a, b = FakeChain(head=-1), FakeChain(head=100)
+    client = _client(a, b, clock=clock)
+
+    with capture_logs() as logs:
+        assert await client.block_number() == 100
+
+    assert [e["reason"] for e in logs if e["event"] == "rpc provider benched"] == [
+        "malformed_response"
+    ]
+
+
+async def test_a_provider_on_another_chain_is_never_used(clock: Ticker) -> None:
+    a, b = FakeChain(chain_id=31337), FakeChain(chain_id=1)
+    network = _network()
+    client = _client(a, b, clock=clock, network=network)
+
+    with capture_logs() as logs:
+        await client.fees()
+
+    [event] = [e for e in logs if e["log_level"] == "error"]
+    assert event["provider"] == NAME_B
+    assert (event["chain_id"], event["expected_chain_id"]) == (1, 31337)
+    assert _failovers(network, NAME_B, "chain_id_mismatch") == 1.0
+
+    a.go_down()
+    clock.advance(100_000)
+    with pytest.raises(ChainUnavailableError):
+        await client.fees()
+    assert b.calls["fees"] == 0
+    assert await b.chain_id() == 1  # (the fake itself is fine)
+
+
+async def test_the_expected_chain_id_rules_out_even_the_first_provider(clock: Ticker) -> None:
+    a, b = FakeChain(chain_id=1), FakeChain(chain_id=31337)
+    client = FailoverChainClient(
+        [RpcProvider(NAME_A, a), RpcProvider(NAME_B, b)],
+        network=_network(),
+        expected_chain_id=31337,
+        monotonic=clock,
+    )
+
+    assert await client.chain_id() == 31337
+    await client.fees()
+
+    assert (a.calls["fees"], b.calls["fees"]) == (0, 1)
+
+
+async def test_a_provider_unreachable_at_first_use_is_checked_before_it_is_used(
+    clock: Ticker,
+) -> None:
+    a, b = FakeChain(chain_id=31337), FakeChain(chain_id=5)
+    client = _client(a, b, clock=clock, lag_check_interval_s=10_000)
+    b.fail_next(1)  # b misses the first-use check
+    await client.fees()
+    a.go_down()
+    clock.advance(30)  # b's bench is over, and it is still unchecked
+
+    with pytest.raises(ChainUnavailableError, match="last: chain_id_mismatch"):
+        await client.fees()
+
+    assert b.calls["fees"] == 0
+
+
+async def test_with_no_provider_on_the_expected_chain_every_call_fails(clock: Ticker) -> None:
+    client = FailoverChainClient(
+        [RpcProvider(NAME_A, FakeChain(chain_id=1))],
+        network=_network(),
+        expected_chain_id=31337,
+        monotonic=clock,
+    )
+    with pytest.raises(ChainUnavailableError):
+        await client.fees()
+    with pytest.raises(ChainUnavailableError, match="on its chain"):
+        await client.fees()
+
+
+async def test_close_closes_every_provider(clock: Ticker) -> None:
+    a, b = FakeChain(), FakeChain()
+    client = _client(a, b, clock=clock)
+
+    await client.close()
+    await client.close()
+
+    assert a.closed
+    assert b.closed
+    with pytest.raises(RuntimeError):
+        await client.fees()
+
+
+def test_names_are_kept_apart_and_the_configuration_is_checked() -> None:
+    same = "https://mainnet.infura.io"
+    client = FailoverChainClient(
+        [RpcProvider(same, FakeChain()), RpcProvider(same, FakeChain())], network="x"
+    )
+    assert client.provider_names == [f"{same}#1", f"{same}#2"]
+    assert repr(client) == f"FailoverChainClient('x', ['{same}#1', '{same}#2'])"
+    with pytest.raises(ConfigurationError):
+        FailoverChainClient([], network="x")
+    with pytest.raises(ConfigurationError):
+        FailoverChainClient([RpcProvider("", FakeChain())], network="x")
+    with pytest.raises(ConfigurationError):
+        FailoverChainClient([RpcProvider(same, FakeChain())], network="x", cooldown_s=0)
