@@ -17,6 +17,7 @@ from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.errors import ConfigurationError
 from sluice.ports import ChainClient, Clock, Queue, Signer
 from sluice.queue.memory import MemoryQueue
+from sluice.queue.redis_streams import RedisStreamsQueue
 from sluice.services.api_keys import ApiKeyService
 from sluice.services.broadcast import BroadcastService
 from sluice.services.confirmation import ConfirmationService
@@ -99,10 +100,13 @@ class Container:
 
 
 def make_queue(url: str) -> Queue:
-    """The queue adapter for a URL."""
-    if url.startswith("memory://"):
+    """The queue adapter for a URL: ``memory://``, ``redis://…`` (Streams) or ``sqs://…``."""
+    scheme = url.split("://", 1)[0]
+    if scheme == "memory":
         return MemoryQueue()
-    raise ConfigurationError(f"unsupported queue URL scheme: {url.split(':', 1)[0]!r}")
+    if scheme in ("redis", "rediss"):
+        return RedisStreamsQueue.from_url(url)
+    raise ConfigurationError(f"unsupported queue URL scheme: {scheme!r}")
 
 
 def load_signer(config: NetworkConfig, settings: Settings) -> Signer:
