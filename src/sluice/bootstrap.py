@@ -18,6 +18,7 @@ from sluice.errors import ConfigurationError
 from sluice.ports import ChainClient, Clock, Queue, Signer
 from sluice.queue.memory import MemoryQueue
 from sluice.queue.redis_streams import RedisStreamsQueue
+from sluice.queue.sqs import SqsQueue
 from sluice.services.api_keys import ApiKeyService
 from sluice.services.broadcast import BroadcastService
 from sluice.services.confirmation import ConfirmationService
@@ -106,6 +107,8 @@ def make_queue(url: str) -> Queue:
         return MemoryQueue()
     if scheme in ("redis", "rediss"):
         return RedisStreamsQueue.from_url(url)
+    if scheme == "sqs":
+        return SqsQueue.from_url(url)
     raise ConfigurationError(f"unsupported queue URL scheme: {scheme!r}")
 
 
