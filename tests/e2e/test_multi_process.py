@@ -1,0 +1,323 @@
+"""Many processes on shared infrastructure: two APIs and three workers on PostgreSQL and a shared
+queue pay every withdrawal exactly once, also when a worker is killed halfway.
+
+The issue asks for 1,000 withdrawals; `make test` runs a smaller number (SLUICE_SCALE_WITHDRAWALS,
+default 200) to stay fast, and `make scale` runs the full 1,000.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from eth_abi.abi import encode
+from eth_account import Account
+from sqlalchemy import func, select, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sluice.bootstrap import build
+from sluice.db.engine import create_engine
+from sluice.db.tables import chain_transactions, withdrawals
+from sluice.devnet.anvil import AnvilProcess, free_port
+from sluice.domain.access import ALL_SCOPES
+from sluice.testing.databases import (
+    DatabaseUnavailableError,
+    PostgresDatabases,
+    postgres_server_url,
+)
+from sluice.testing.harness import PASSPHRASE, prepare
+from sluice.testing.moto import MotoServer
+
+pytestmark = pytest.mark.anvil
+
+N = int(os.environ.get("SLUICE_SCALE_WITHDRAWALS", "200"))
+USERS = 5
+AMOUNT = "0.001"
+AMOUNT_BASE = 10**15
+FINAL_TIMEOUT_S = 60 + N * 0.3
+
+
+@dataclass
+class Cluster:
+    """The processes of one run and how to reach them."""
+
+    env: dict[str, str]
+    logs: Path
+    api_urls: list[str] = field(default_factory=list)
+    apis: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
+
+    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
+        name = f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
+        with (self.logs / name).open("wb") as log:  # the child keeps its own copy
+            return subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+                [sys.executable, "-m", "sluice", *args],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+
+    def start(self, apis: int, workers: int) -> None:
+        for _ in range(apis):
+            port = free_port()
+            self.apis.append(self.spawn("serve", "--no-workers", "--port", str(port)))
+            self.api_urls.append(f"http://127.0.0.1:{port}")
+        for _ in range(workers):
+            self.workers.append(self.spawn("worker"))
+
+    def stop(self) -> list[int | None]:
+        codes: list[int | None] = []
+        for process in [*self.apis, *self.workers]:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in [*self.apis, *self.workers]:
+            try:
+                codes.append(process.wait(timeout=30))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes.append(None)
+        return codes
+
+
+def _require(what: str, reason: str) -> None:
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{what}: {reason}")
+    pytest.skip(f"{what}: {reason}")
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    databases = PostgresDatabases(postgres_server_url())
+    try:
+        await databases.setup()
+    except DatabaseUnavailableError as exc:
+        _require("PostgreSQL is needed", str(exc))
+    url = await databases.create()
+    try:
+        yield url
+    finally:
+        await databases.drop(url)
+        await databases.close()
+
+
+@pytest.fixture
+def redis_queue_url() -> Iterator[str]:
+    import redis  # noqa: PLC0415 - only this fixture needs the sync client
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _require("Redis is needed on 127.0.0.1:6379", type(exc).__name__)
+    namespace = f"sluice-test-{uuid.uuid4().hex[:8]}"
+    try:
+        yield f"redis://127.0.0.1:6379/0?namespace={namespace}&visibility_timeout_s=5"
+    finally:
+        for key in client.scan_iter(f"{namespace}:*"):
+            client.delete(key)
+        client.close()
+
+
+async def _rpc(
+    client: httpx.AsyncClient, url: str, calls: list[tuple[str, list[Any]]]
+) -> list[Any]:
+    batch = [
+        {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+        for i, (method, params) in enumerate(calls)
+    ]
+    answers = sorted((await client.post(url, json=batch)).json(), key=lambda a: a["id"])
+    return [answer["result"] for answer in answers]
+
+
+async def _statuses(engine: AsyncEngine) -> dict[str, int]:
+    async with engine.connect() as connection:
+        rows = await connection.execute(
+            select(withdrawals.c.status, func.count()).group_by(withdrawals.c.status)
+        )
+        return {str(row[0]): int(row[1]) for row in rows}
+
+
+async def _run_scenario(
+    anvil: AnvilProcess,
+    tmp_path: Path,
+    database_url: str,
+    queue_url: str,
+    *,
+    kill_a_worker: bool,
+    extra_env: dict[str, str] | None = None,
+) -> None:
+    settings, chain = await prepare(
+        anvil, tmp_path, database_url=database_url, queue_url=queue_url, poll_interval_s=0.2
+    )
+    container = await build(settings)  # migrates; makes the key and the credits
+    try:
+        async with container.uow() as uow:
+            api_key, _ = await container.api_keys.create(uow, name="scale", scopes=ALL_SCOPES)
+            await uow.commit()
+        per_user = Decimal(AMOUNT) * (N // USERS + 1)
+        for user in range(USERS):
+            for token in (None, chain.token):
+                async with container.uow() as uow:
+                    await container.ledger.credit(
+                        uow,
+                        user_id=f"user-{user}",
+                        network="anvil",
+                        token_address=token,
+                        amount=str(per_user),
+                        reference=f"scale:{user}:{token}",
+                    )
+                    await uow.commit()
+    finally:
+        await container.close()
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env.update(
+        SLUICE_DATABASE_URL=database_url,
+        SLUICE_QUEUE_URL=queue_url,
+        SLUICE_NETWORKS_FILE=str(settings.networks_file),
+        SLUICE_KEYSTORE_PASSPHRASE=PASSPHRASE,
+        SLUICE_LOG_FORMAT="json",
+        SLUICE_LOG_LEVEL="warning",
+        SLUICE_RETRY_BASE_S="0.2",
+        SLUICE_RETRY_MAX_S="2",
+        **(extra_env or {}),
+    )
+    cluster = Cluster(env=env, logs=logs)
+    cluster.start(apis=2, workers=3)
+    engine = create_engine(database_url)
+    headers = {"Authorization": f"Bearer {api_key}"}
+    recipients = [Account.create().address for _ in range(N)]
+    try:
+        async with httpx.AsyncClient(headers=headers, timeout=30) as client:
+            for url in cluster.api_urls:
+                for _ in range(200):
+                    try:
+                        if (await client.get(f"{url}/health")).status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    await asyncio.sleep(0.1)
+            gate = asyncio.Semaphore(32)
+
+            async def submit(i: int) -> None:
+                body = {
+                    "id": f"scale-{i}",
+                    "userId": f"user-{i % USERS}",
+                    "amount": AMOUNT,
+                    "toAddress": recipients[i],
+                    "network": "anvil",
+                    "tokenAddress": chain.token if i % 2 else None,
+                }
+                async with gate:
+                    response = await client.post(
+                        f"{cluster.api_urls[i % 2]}/v1/withdrawals", json=body
+                    )
+                assert response.status_code == 202, response.text
+
+            await asyncio.gather(*(submit(i) for i in range(N)))
+
+            killed = False
+            deadline = asyncio.get_running_loop().time() + FINAL_TIMEOUT_S
+            while True:
+                statuses = await _statuses(engine)
+                done = statuses.get("COMPLETED", 0) + statuses.get("FAILED", 0)
+                if kill_a_worker and not killed and done >= N // 2:
+                    cluster.workers[0].send_signal(signal.SIGKILL)
+                    killed = True
+                if done == N:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, f"not final: {statuses}"
+                await asyncio.sleep(0.5)
+            assert statuses == {"COMPLETED": N}, statuses
+            assert killed == kill_a_worker
+
+            # The chain agrees: every recipient received exactly its amount, once.
+            balance_of = bytes.fromhex("70a08231")
+            calls: list[tuple[str, list[Any]]] = [
+                (
+                    (
+                        "eth_call",
+                        [
+                            {
+                                "to": chain.token,
+                                "data": "0x" + (balance_of + encode(["address"], [to])).hex(),
+                            },
+                            "latest",
+                        ],
+                    )
+                    if i % 2
+                    else ("eth_getBalance", [to, "latest"])
+                )
+                for i, to in enumerate(recipients)
+            ]
+            results = await _rpc(client, anvil.rpc_url, calls)
+            wrong = [i for i, value in enumerate(results) if int(value, 16) != AMOUNT_BASE]
+            assert wrong == [], f"{len(wrong)} recipients did not get exactly {AMOUNT}"
+            [sent] = await _rpc(
+                client, anvil.rpc_url, [("eth_getTransactionCount", [chain.hot_wallet, "latest"])]
+            )
+            assert int(sent, 16) == N, "the hot wallet sent exactly one transaction per withdrawal"
+
+        # The ledger agrees: nothing held, available = credits - completed, per user and asset.
+        async with engine.connect() as connection:
+            nonces = (
+                await connection.execute(
+                    select(func.count(), func.count(func.distinct(chain_transactions.c.nonce)))
+                )
+            ).one()
+            assert tuple(nonces) == (N, N)
+            rows = (
+                await connection.execute(
+                    text("SELECT user_id, asset_key, available, held FROM balances")
+                )
+            ).all()
+        for user_id, asset_key, available, held in rows:
+            paid = sum(
+                1
+                for i in range(N)
+                if f"user-{i % USERS}" == user_id and (asset_key == "native") == (i % 2 == 0)
+            )
+            expected = int(per_user * 10**18) - paid * AMOUNT_BASE
+            assert (int(available), int(held)) == (expected, 0), (user_id, asset_key)
+    finally:
+        codes = cluster.stop()
+        await engine.dispose()
+    survivors = codes[:2] + codes[3:] if kill_a_worker else codes
+    assert all(code == 0 for code in survivors), f"exit codes {codes}; logs in {logs}"
+
+
+@pytest.mark.parametrize("kill_a_worker", [False, True], ids=["steady", "worker-killed"])
+async def test_two_apis_and_three_workers_on_redis_streams_pay_each_withdrawal_once(
+    anvil: AnvilProcess,
+    tmp_path: Path,
+    postgres_url: str,
+    redis_queue_url: str,
+    kill_a_worker: bool,
+) -> None:
+    await _run_scenario(anvil, tmp_path, postgres_url, redis_queue_url, kill_a_worker=kill_a_worker)
+
+
+async def test_two_apis_and_three_workers_on_sqs_pay_each_withdrawal_once(
+    anvil: AnvilProcess, tmp_path: Path, postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with MotoServer() as moto:
+        for name, value in moto.env().items():
+            monkeypatch.setenv(name, value)  # for this process; the cluster gets them via env
+        queue_url = f"sqs://sluice-{uuid.uuid4().hex[:8]}?visibility_timeout_s=5"
+        await _run_scenario(
+            anvil, tmp_path, postgres_url, queue_url, kill_a_worker=False, extra_env=moto.env()
+        )
