@@ -46,7 +46,9 @@ class SqlApiKeyRepository:
         return None if row is None else _to_key(row)
 
     async def all(self) -> list[ApiKey]:
-        rows = await self._c.execute(select(api_keys).order_by(api_keys.c.created_at.desc()))
+        # The id breaks ties: PostgreSQL, unlike SQLite, returns equal keys in no set order.
+        newest_first = (api_keys.c.created_at.desc(), api_keys.c.id.desc())
+        rows = await self._c.execute(select(api_keys).order_by(*newest_first))
         return [_to_key(row) for row in rows]
 
     async def revoke(self, key_id: str, at: datetime) -> bool:

@@ -19,7 +19,21 @@ def create_engine(url: str) -> AsyncEngine:
     """An async engine for a SQLite or PostgreSQL URL, set up for safe concurrent writes."""
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(url, pool_pre_ping=True)
+        return create_async_engine(
+            url,
+            pool_pre_ping=True,
+            # The locking relies on READ COMMITTED: a statement that waited for a row lock reads
+            # the row as committed by its previous holder. Under REPEATABLE READ (should a server
+            # default to it) the waiter would fail with a serialization error instead.
+            isolation_level="READ COMMITTED",
+            # A unit of work holds one connection and never asks for a second, so a busy pool
+            # makes callers queue (up to pool_timeout) but cannot deadlock. 5 + 10 overflow
+            # (SQLAlchemy's defaults, spelled out) serve the default worker_concurrency of 8 plus
+            # the API; raise them with worker_concurrency, within the server's max_connections
+            # divided by the number of processes.
+            pool_size=5,
+            max_overflow=10,
+        )
     database = parsed.database
     if database and database != ":memory:":
         Path(database).parent.mkdir(parents=True, exist_ok=True)

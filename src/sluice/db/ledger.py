@@ -2,15 +2,27 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import BigInteger, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice.db.tables import balances, ledger_entries
 from sluice.domain.ledger import Balance, EntryKind
 from sluice.ports import LedgerEntry
+
+
+def _advisory_key(user_id: str, network: str, asset_key: str) -> int:
+    """A signed 64-bit key for PostgreSQL's advisory locks, one per balance.
+
+    A hash: two balances may share a key, which only makes them wait for each other.
+    """
+    digest = hashlib.blake2b(
+        f"sluice:balance:{user_id}\0{network}\0{asset_key}".encode(), digest_size=8
+    ).digest()
+    return int.from_bytes(digest, "big", signed=True)
 
 
 class SqlLedgerRepository:
@@ -37,6 +49,15 @@ class SqlLedgerRepository:
         if lock:
             query = query.with_for_update()
         row = (await self._c.execute(query)).first()
+        if row is None and lock and self._c.dialect.name == "postgresql":
+            # FOR UPDATE locks nothing when there is no row yet, so two first credits would both
+            # read zero and the later write would undo the earlier one. A transaction-scoped
+            # advisory lock on the balance's key stands in for the missing row lock; reading
+            # again under it sees a row a concurrent creator committed meanwhile, and locks it.
+            # (SQLite needs none of this: BEGIN IMMEDIATE serializes whole transactions.)
+            key = _advisory_key(user_id, network, asset_key)
+            await self._c.execute(select(func.pg_advisory_xact_lock(literal(key, BigInteger))))
+            row = (await self._c.execute(query)).first()
         return Balance() if row is None else Balance(row.available, row.held)
 
     async def set_balance(

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice.db.tables import chain_transactions, nonce_counters, transaction_attempts
@@ -66,18 +67,21 @@ class SqlTransactionRepository:
         signed transactions that recovery will (re-)send, never nonces to hand out again.
         """
         where = (nonce_counters.c.network == network, nonce_counters.c.address == address)
-        row = (
-            await self._c.execute(
-                select(nonce_counters.c.next_nonce).where(*where).with_for_update()
-            )
-        ).first()
+        locked = select(nonce_counters.c.next_nonce).where(*where).with_for_update()
+        row = (await self._c.execute(locked)).first()
         if row is None:
-            await self._c.execute(
-                insert(nonce_counters).values(
-                    network=network, address=address, next_nonce=chain_count
+            # Every process reconciles at start-up: on PostgreSQL several may find no counter at
+            # once. ON CONFLICT DO NOTHING lets the first insert win (the others wait for it),
+            # and the locked read that follows sees and locks whichever row is there.
+            values = {"network": network, "address": address, "next_nonce": chain_count}
+            if self._c.dialect.name == "postgresql":
+                statement = postgresql.insert(nonce_counters).values(values)
+                await self._c.execute(
+                    statement.on_conflict_do_nothing(index_elements=["network", "address"])
                 )
-            )
-            return chain_count
+            else:  # SQLite: BEGIN IMMEDIATE already made this transaction the only writer
+                await self._c.execute(insert(nonce_counters).values(values))
+            row = (await self._c.execute(locked)).one()
         current = int(row.next_nonce)
         if chain_count > current:
             await self._c.execute(
@@ -170,7 +174,8 @@ class SqlTransactionRepository:
         query = (
             select(chain_transactions.c.id)
             .where(chain_transactions.c.status == status)
-            .order_by(chain_transactions.c.created_at)
+            # The id breaks ties: PostgreSQL, unlike SQLite, returns equal keys in no set order.
+            .order_by(chain_transactions.c.created_at, chain_transactions.c.id)
             .limit(limit)
         )
         return list((await self._c.execute(query)).scalars())

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import BigInteger, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
@@ -111,7 +111,10 @@ class SqlWithdrawalRepository:
         if status is not None:
             query = query.where(withdrawals.c.status == status.value)
         if before_seq is not None:
-            query = query.where(withdrawals.c.seq < before_seq)
+            # Bound as BIGINT: a client's cursor may exceed PostgreSQL's 32-bit INTEGER, which
+            # asyncpg would refuse to send for an INTEGER comparison (any cursor that large simply
+            # means "from the newest").
+            query = query.where(withdrawals.c.seq < literal(before_seq, BigInteger))
         return [_to_withdrawal(row) for row in await self._c.execute(query)]
 
     async def for_transaction(self, transaction_id: str, *, lock: bool = False) -> list[Withdrawal]:
