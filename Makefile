@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 TOOLS_STAMP := tools/node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools run test test-unit lint format typecheck coverage contracts clean
+.PHONY: help install tools run test test-unit lint format typecheck coverage contracts clean bench
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -33,8 +33,9 @@ tools: $(TOOLS_STAMP) ## Install the pinned Anvil and solc into tools/node_modul
 run: install ## Start Sluice locally: Anvil, API and workers (Ctrl-C stops)
 	$(BIN)/sluice dev
 
-test: install ## Run every test (unit, integration, end-to-end)
-	$(BIN)/pytest -q
+test: install ## Run every test on SQLite, then those that use a database again on PostgreSQL
+	SLUICE_TEST_DATABASE=sqlite $(BIN)/pytest -q
+	SLUICE_TEST_DATABASE=postgresql $(BIN)/pytest -q -m database tests/integration tests/e2e
 
 test-unit: $(VENV_STAMP) ## Run the unit tests only (no I/O)
 	$(BIN)/pytest -q tests/unit
@@ -53,6 +54,11 @@ typecheck: $(VENV_STAMP) ## mypy --strict
 
 coverage: install ## Run the tests with a coverage report
 	$(BIN)/pytest -q --cov --cov-report=term-missing:skip-covered
+
+bench: install ## Benchmark intake, latency and the pipeline (BENCH_ARGS=--quick: a smoke run)
+	@command -v wrk >/dev/null && command -v hey >/dev/null || \
+		(apt-get update -qq && apt-get install -y -qq wrk hey)
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 contracts: tools ## Recompile contracts/ with the pinned solc (rewrites the committed artifacts)
 	node contracts/build.mjs

@@ -100,6 +100,9 @@ async def database_url(databases: FreshDatabases) -> AsyncIterator[str]:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "database: uses `database_url`, so it runs on the SLUICE_TEST_DATABASE backend"
+    )
     try:
         selected_backend()
     except ValueError as exc:
@@ -113,7 +116,13 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark every test that uses the `anvil` fixture, so `-m "not anvil"` deselects it."""
+    """Mark the tests that use `anvil` or `database_url`, so `-m` can select or deselect them.
+
+    `make test` runs the `database` ones a second time on PostgreSQL.
+    """
     for item in items:
-        if "anvil" in getattr(item, "fixturenames", ()):
+        fixtures = getattr(item, "fixturenames", ())
+        if "anvil" in fixtures:
             item.add_marker(pytest.mark.anvil)
+        if "database_url" in fixtures:
+            item.add_marker(pytest.mark.database)
