@@ -31,9 +31,11 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 async def test_redis_stopped_mid_run_changes_no_balance_and_fails_no_withdrawal(
-    anvil: AnvilProcess, tmp_path: Path, redis_server: RedisServer
+    anvil: AnvilProcess, tmp_path: Path, redis_server: RedisServer, database_url: str
 ) -> None:
-    async with running_sluice(anvil, tmp_path, redis_url=redis_server.url) as sluice:
+    async with running_sluice(
+        anvil, tmp_path, database_url=database_url, redis_url=redis_server.url
+    ) as sluice:
         await sluice.credit("erin", "10")
         async with sluice.client() as client:
 

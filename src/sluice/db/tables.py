@@ -20,6 +20,10 @@ from sqlalchemy import (
 
 from sluice.db.types import BaseUnits, UTCDateTime
 
+#: 64-bit surrogate keys on PostgreSQL (events outgrow 2^31); on SQLite an INTEGER PRIMARY KEY,
+#: which is already 64-bit and is what makes SQLite autoincrement it.
+SurrogateKey = BigInteger().with_variant(Integer(), "sqlite")
+
 metadata = MetaData(
     naming_convention={
         "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -81,7 +85,7 @@ withdrawals = Table(
     "withdrawals",
     metadata,
     # seq orders withdrawals and serves as the keyset-pagination cursor; id is the client's id.
-    Column("seq", Integer, primary_key=True, autoincrement=True),
+    Column("seq", SurrogateKey, primary_key=True, autoincrement=True),
     Column("id", String(64), nullable=False, unique=True),
     Column("user_id", String(128), nullable=False),
     Column("network", String(64), nullable=False),
@@ -108,7 +112,7 @@ withdrawals = Table(
 withdrawal_events = Table(
     "withdrawal_events",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", SurrogateKey, primary_key=True, autoincrement=True),
     Column("withdrawal_id", String(64), nullable=False),
     Column("from_status", String(24)),
     Column("to_status", String(24), nullable=False),
@@ -135,7 +139,7 @@ balances = Table(
 ledger_entries = Table(
     "ledger_entries",
     metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("id", SurrogateKey, primary_key=True, autoincrement=True),
     Column("user_id", String(128), nullable=False),
     Column("network", String(64), nullable=False),
     Column("asset_key", String(42), nullable=False),
