@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 TOOLS_STAMP := tools/node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools run test test-unit lint format typecheck coverage contracts clean bench
+.PHONY: help install tools run test test-unit scale lint format typecheck coverage contracts clean bench
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -39,6 +39,9 @@ test: install ## Run every test on SQLite, then those that use a database again 
 
 test-unit: $(VENV_STAMP) ## Run the unit tests only (no I/O)
 	$(BIN)/pytest -q tests/unit
+
+scale: install ## 1,000 withdrawals through 2 APIs and 3 workers (PostgreSQL; Redis Streams, SQS)
+	SLUICE_SCALE_WITHDRAWALS=1000 $(BIN)/pytest -q tests/e2e/test_multi_process.py
 
 lint: $(VENV_STAMP) ## ruff (lint and format check) and mypy --strict
 	$(BIN)/ruff check .
