@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sluice.db.outbox import Outbox
 from sluice.db.tables import outbox
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
+from sluice.errors import TransientError
 from sluice.queue.memory import MemoryQueue
 from sluice.testing.fakes import FakeClock
 
@@ -67,3 +68,27 @@ async def test_messages_orphaned_by_a_dead_publisher_are_relayed_once_stale(
         "r-9",
     )
     assert await _rows(engine) == 0
+
+
+class _DownQueue(MemoryQueue):
+    async def publish(self, *args: object, **kwargs: object) -> None:
+        raise TransientError("queue unavailable: ConnectionError")
+
+
+async def test_a_queue_down_at_commit_loses_nothing_and_fails_no_caller(
+    engine: AsyncEngine,
+) -> None:
+    clock = FakeClock()
+    queue = _DownQueue()
+    store = Outbox(engine, queue, clock)
+    async with SqlUnitOfWorkFactory(engine, queue, store)() as uow:
+        uow.enqueue("withdrawal.validate", {"withdrawalId": "wd_7"})
+        await uow.commit()  # does not raise: the state is committed
+    assert await store.flush() == 0, "not published, so kept"
+    assert await _rows(engine) == 1
+
+    live = MemoryQueue()
+    clock.advance(timedelta(seconds=31))
+    assert await Outbox(engine, live, clock).relay(older_than_s=30) == 1
+    [message] = await live.receive(max_messages=1, wait_s=1)
+    assert message.payload == {"withdrawalId": "wd_7"}

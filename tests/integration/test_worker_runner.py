@@ -11,6 +11,7 @@ import structlog
 from structlog.testing import capture_logs
 
 from sluice.errors import ChainUnavailableError
+from sluice.ports import Message
 from sluice.testing.fakes import RecordingQueue
 from sluice.worker.runner import Handler, Worker, backoff
 
@@ -259,3 +260,34 @@ async def test_the_request_id_is_bound_while_the_handler_runs(queue: RecordingQu
     inside = next(e for e in logs if e["event"] == "inside the handler")
     assert inside["request_id"] == "req-x"
     assert structlog.contextvars.get_contextvars() == {}, "unbound after the handler"
+
+
+class _AckFailsOnce(RecordingQueue):
+    def __init__(self) -> None:
+        super().__init__()
+        self.ack_failures = 0
+
+    async def ack(self, message: Message) -> None:
+        if self.ack_failures == 0:
+            self.ack_failures += 1
+            raise ConnectionError("queue went away")
+        await super().ack(message)
+
+
+async def test_a_failing_queue_operation_does_not_kill_the_consumer() -> None:
+    queue = _AckFailsOnce()
+    seen: list[int] = []
+
+    async def handler(payload: dict[str, Any]) -> float | None:
+        seen.append(payload["n"])
+        return None
+
+    worker = Worker(queue, {"job": handler}, concurrency=1, receive_wait_s=0.05)
+    worker.start()
+    try:
+        await queue.publish("job", {"n": 1})
+        await eventually(lambda: queue.ack_failures == 1, what="the failed ack")
+        await queue.publish("job", {"n": 2})
+        await eventually(lambda: 2 in seen, what="the next message, on the same consumer")
+    finally:
+        await worker.stop(timeout_s=WAIT_S)

@@ -75,9 +75,19 @@ class SqlUnitOfWork:
         await self._connection.commit()
         if self._cache is not None and self.ledger.touched:
             await self._cache.invalidate(self.ledger.touched)
-        for job, payload, delay_s in pending:
-            await self._queue.publish(job, payload, delay_s=delay_s, request_id=request_id)
-        self._outbox.published(ids)
+        published = []
+        for message_id, (job, payload, delay_s) in zip(ids, pending, strict=True):
+            try:
+                await self._queue.publish(job, payload, delay_s=delay_s, request_id=request_id)
+            except Exception as exc:
+                # The state is committed and its message is safe in the outbox: the relay will
+                # publish it. Failing here would tell a caller "not done" about something done.
+                log.warning(
+                    "publish failed; the outbox relay will deliver", job=job, error=str(exc)
+                )
+                continue
+            published.append(message_id)
+        self._outbox.published(published)
 
     async def rollback(self) -> None:
         if self._connection is not None:

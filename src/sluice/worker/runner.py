@@ -85,7 +85,11 @@ class Worker:
                 await asyncio.sleep(1.0)
                 continue
             for message in messages:
-                await self.handle(message)
+                try:
+                    await self.handle(message)
+                except Exception:  # the queue failed to ack or retry: it will redeliver
+                    log.exception("queue operation failed; the message will be redelivered")
+                    await asyncio.sleep(1.0)
 
     async def handle(self, message: Message) -> None:
         """Handle one message: ack, reschedule, retry or dead-letter it."""
