@@ -177,10 +177,14 @@ class DevInfo:
     demoUserId: str  # noqa: N815 - as above
 
     def write(self, path: Path) -> None:
-        """Write dev.json (mode 0600: it holds an API key)."""
+        """Write dev.json (mode 0600: it holds an API key), atomically: a reader (`sluice demo`,
+        a test) never sees a half-written file."""
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        partial = path.with_name(path.name + ".partial")
+        partial.unlink(missing_ok=True)
+        partial.touch(mode=0o600)
+        partial.write_text(json.dumps(asdict(self), indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
 
     @classmethod
     def read(cls, path: Path) -> DevInfo:
