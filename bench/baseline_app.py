@@ -6,9 +6,10 @@ transaction (``BEGIN``, ``INSERT``, ``COMMIT``) on a pooled connection, a small 
 PostgreSQL) on the machine; Sluice is measured against it.
 
 It is served exactly as `sluice serve` serves Sluice (see ``sluice.runtime``): one process,
-``asyncio.run`` (the default event loop), a ``uvicorn.Server`` with uvicorn's defaults otherwise
-(``http="auto"``: httptools if installed, else h11), no access log, no lifespan. The pool has as
-many connections at most as Sluice's SQLAlchemy engine (its default pool: 5 kept + 10 overflow).
+`sluice.runtime.run_loop` (uvloop when installed), a ``uvicorn.Server`` with uvicorn's defaults
+otherwise (``http="auto"``: httptools, a dependency of Sluice), no access log, no lifespan. The
+pool has as many connections at most as Sluice's SQLAlchemy engine (its default pool: 10 kept +
+5 overflow).
 
 Run: ``python bench/baseline_app.py --dsn postgresql://postgres@127.0.0.1:5432/DB --port 8101``.
 """
@@ -16,7 +17,6 @@ Run: ``python bench/baseline_app.py --dsn postgresql://postgres@127.0.0.1:5432/D
 from __future__ import annotations
 
 import argparse
-import asyncio
 import uuid
 from typing import Annotated, Any
 
@@ -25,8 +25,10 @@ import uvicorn
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from sluice.runtime import run_loop
+
 #: Matches SQLAlchemy's default pool for Sluice's engine: pool_size 5 + max_overflow 10.
-POOL_MIN = 5
+POOL_MIN = 10
 POOL_MAX = 15
 
 SCHEMA = """
@@ -111,7 +113,7 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     args = parser.parse_args()
-    asyncio.run(serve(args.dsn, args.host, args.port))
+    run_loop(serve(args.dsn, args.host, args.port))
 
 
 if __name__ == "__main__":

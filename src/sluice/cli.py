@@ -87,13 +87,14 @@ def _run(settings: Settings, *, api: bool, workers: bool, host: str, port: int) 
 
     async def main() -> None:
         container = await build(settings)
+        runtime.tune_garbage_collector()
         try:
             await runtime.run(container, api=api, workers=workers, host=host, port=port)
         finally:
             await container.close()
 
     try:
-        asyncio.run(main())
+        runtime.run_loop(main())
     except SluiceError as exc:
         raise _fail(exc) from None
 

@@ -116,6 +116,10 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     worker_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     """Messages one worker process handles at once."""
+    db_pool_size: Annotated[int, Field(ge=1, le=1000)] = 10
+    """PostgreSQL connections a process keeps open (see `sluice.db.engine.create_engine`)."""
+    db_max_overflow: Annotated[int, Field(ge=0, le=1000)] = 5
+    """Extra PostgreSQL connections a process may open under load."""
     max_attempts: Annotated[int, Field(ge=1, le=100)] = 8
     """Deliveries of one message before it goes to the dead-letter queue."""
     retry_base_s: Annotated[float, Field(gt=0)] = 0.5

@@ -9,6 +9,7 @@ import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from sluice.errors import SluiceError
@@ -36,6 +37,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "unsupported_media_type": 415,
     "transient": 503,
     "chain_unavailable": 503,
+    "database_unavailable": 503,
 }
 
 # Which request-body field's failure maps to which specific code.
@@ -105,6 +107,18 @@ def install(app: FastAPI) -> None:
         response.headers.update(exc.headers or {})  # e.g. the Allow header a 405 must carry
         return response
 
+    async def on_database_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DBAPIError)  # noqa: S101 - registered for it only
+        if not exc.connection_invalidated:
+            log.exception("unhandled database error", error_type=type(exc.orig).__name__)
+            return problem("internal_error", "internal error", status=500)
+        # The server dropped the connection (a restart, a failover): the pool has discarded its
+        # stale connections, so the caller's retry gets a fresh one. Nothing was committed.
+        log.warning("database connection lost", error_type=type(exc.orig).__name__)
+        response = problem("database_unavailable", "the database is unavailable; retry")
+        response.headers["Retry-After"] = "1"
+        return response
+
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error", error_type=type(exc).__name__)
         return problem("internal_error", "internal error", status=500)
@@ -112,4 +126,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(SluiceError, on_sluice_error)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(DBAPIError, on_database_error)
     app.add_exception_handler(Exception, on_unexpected)

@@ -15,24 +15,33 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def create_engine(url: str) -> AsyncEngine:
-    """An async engine for a SQLite or PostgreSQL URL, set up for safe concurrent writes."""
+def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5) -> AsyncEngine:
+    """An async engine for a SQLite or PostgreSQL URL, set up for safe concurrent writes.
+
+    PostgreSQL connections are pooled: ``pool_size`` stay open, up to ``max_overflow`` more are
+    opened under load and closed when returned. A unit of work holds one connection and never
+    asks for a second, so a busy pool makes callers queue (up to ``pool_timeout``) but cannot
+    deadlock. Size the pool to what one process runs at once (``SLUICE_WORKER_CONCURRENCY`` plus
+    the API's share), within the server's ``max_connections`` divided by the number of processes;
+    a pool smaller than the load churns connections (a new backend per checkout).
+
+    There is no ``pool_pre_ping`` (three round trips on every checkout, about a third of all
+    statements). A connection the server dropped fails its first statement instead: SQLAlchemy
+    then discards every pooled connection older than the failure, and the caller's unit of work
+    fails as a transient database error (the worker retries the job, the API answers 503).
+    ``pool_recycle`` retires connections before idle timeouts in proxies and load balancers.
+    """
     parsed = make_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(
             url,
-            pool_pre_ping=True,
             # The locking relies on READ COMMITTED: a statement that waited for a row lock reads
             # the row as committed by its previous holder. Under REPEATABLE READ (should a server
             # default to it) the waiter would fail with a serialization error instead.
             isolation_level="READ COMMITTED",
-            # A unit of work holds one connection and never asks for a second, so a busy pool
-            # makes callers queue (up to pool_timeout) but cannot deadlock. 5 + 10 overflow
-            # (SQLAlchemy's defaults, spelled out) serve the default worker_concurrency of 8 plus
-            # the API; raise them with worker_concurrency, within the server's max_connections
-            # divided by the number of processes.
-            pool_size=5,
-            max_overflow=10,
+            pool_size=pool_size,
+            max_overflow=max_overflow,
+            pool_recycle=1800,
         )
     database = parsed.database
     if database and database != ":memory:":
