@@ -16,9 +16,11 @@ from sluice.db.outbox import Outbox
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.errors import ConfigurationError
 from sluice.ports import ChainClient, Clock, Queue, Signer
+from sluice.queue.lanes import DEFAULT_POLL_S, Lane, LaneQueue, lane_url
 from sluice.queue.memory import MemoryQueue
 from sluice.queue.redis_streams import RedisStreamsQueue
 from sluice.queue.sqs import SqsQueue
+from sluice.services import jobs
 from sluice.services.api_keys import ApiKeyService
 from sluice.services.broadcast import BroadcastService
 from sluice.services.confirmation import ConfirmationService
@@ -101,15 +103,30 @@ class Container:
 
 
 def make_queue(url: str) -> Queue:
-    """The queue adapter for a URL: ``memory://``, ``redis://…`` (Streams) or ``sqs://…``."""
+    """The queue for a URL: ``memory://``, ``redis://…`` (Streams) or ``sqs://…``, in lanes.
+
+    One inner queue per lane of `jobs.LANES`: the first lane is the queue the URL names, each
+    other lane a queue beside it (`lane_url`: Redis namespace ``<ns>.<lane>``, SQS queue
+    ``<name>-<lane>``).
+    """
     scheme = url.split("://", 1)[0]
-    if scheme == "memory":
+    if scheme not in ("memory", "redis", "rediss", "sqs"):
+        raise ConfigurationError(f"unsupported queue URL scheme: {scheme!r}")
+    lanes = [
+        Lane(name, _single_queue(url if n == 0 else lane_url(url, name)), lane_jobs)
+        for n, (name, lane_jobs) in enumerate(jobs.LANES)
+    ]
+    # SQS waits in whole seconds: a shorter slice would be rounded up to one anyway.
+    return LaneQueue(lanes, poll_s=1.0 if scheme == "sqs" else DEFAULT_POLL_S)
+
+
+def _single_queue(url: str) -> Queue:
+    """The queue adapter for a URL of a supported scheme, without lanes."""
+    if url.startswith("memory:"):
         return MemoryQueue()
-    if scheme in ("redis", "rediss"):
-        return RedisStreamsQueue.from_url(url)
-    if scheme == "sqs":
+    if url.startswith("sqs:"):
         return SqsQueue.from_url(url)
-    raise ConfigurationError(f"unsupported queue URL scheme: {scheme!r}")
+    return RedisStreamsQueue.from_url(url)
 
 
 def load_signer(config: NetworkConfig, settings: Settings) -> Signer:
@@ -139,7 +156,11 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
     if run_migrations:
         await migrate(settings.database_url)
     clock = SystemClock()
-    engine = create_engine(settings.database_url)
+    engine = create_engine(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_max_overflow,
+    )
     queue = make_queue(settings.queue_url)
     entries: dict[str, NetworkEntry] = {}
     chains: list[ChainClient] = []

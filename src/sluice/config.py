@@ -15,6 +15,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluice.domain.addresses import Address, parse_address
 from sluice.domain.assets import Asset, Network
+from sluice.domain.fees import GWEI, FeePolicy, Finality
 from sluice.errors import ConfigurationError, InvalidAddressError
 
 
@@ -49,6 +50,17 @@ class NetworkConfig(BaseModel):
     native_decimals: Annotated[int, Field(ge=0, le=36)] = 18
     hot_wallet_keystore: Path
     tokens: list[TokenConfig] = Field(default_factory=list)
+    finality: Finality = Finality.DEPTH
+    """``depth``: settle after ``confirmations`` blocks; ``finalized``: when the node's
+    ``finalized`` tag reaches the block (networks with finality, such as Ethereum)."""
+    max_fee_gwei: Annotated[int, Field(gt=0, le=1_000_000)] = 500
+    """The highest fee cap (base fee + tip) any attempt may pay, in gwei per gas."""
+    fee_bump_percent: Annotated[int, Field(ge=10, le=1000)] = 20
+    """How much a replacement of a stuck transaction raises its fees, at least."""
+    stuck_after_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    """How long a transaction may wait for a receipt before it is replaced or re-sent."""
+    max_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 16
+    """Transactions one hot wallet may have between signing and finality."""
 
     def to_domain(self, name: str, hot_wallets: tuple[Address, ...] = ()) -> Network:
         """The domain's view of this network."""
@@ -68,6 +80,13 @@ class NetworkConfig(BaseModel):
             confirmations=self.confirmations,
             poll_interval_s=self.poll_interval_s,
             hot_wallets=hot_wallets,
+            finality=self.finality,
+            fees=FeePolicy(
+                max_fee_per_gas=self.max_fee_gwei * GWEI,
+                bump_percent=self.fee_bump_percent,
+                stuck_after_s=self.stuck_after_s,
+            ),
+            max_in_flight=self.max_in_flight,
         )
 
 

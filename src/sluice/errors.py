@@ -18,6 +18,7 @@ renders them as problem+json. Messages never contain secrets or internal details
     ├── ConfigurationError                     configuration_error
     └── TransientError                         transient   (the worker retries it with backoff)
         └── ChainUnavailableError              chain_unavailable
+            └── TransactionRefusedError        transaction_refused
 """
 
 from __future__ import annotations
@@ -115,3 +116,17 @@ class ChainUnavailableError(TransientError):
     """The chain's RPC endpoint did not answer usefully."""
 
     code = "chain_unavailable"
+
+
+class TransactionRefusedError(ChainUnavailableError):
+    """The node answered a send with a definite refusal (no funds for gas, fees below the base
+    fee, a nonce gap): the transaction did not enter its pool. ``reason`` classifies it
+    (``insufficient_funds``, ``fee_too_low``, ``nonce_too_high``, ``rejected``...). Unlike a
+    timeout or a dropped connection, which may hide a success, this is known not to be sent.
+    """
+
+    code = "transaction_refused"
+
+    def __init__(self, detail: str, *, reason: str = "rejected") -> None:
+        super().__init__(detail)
+        self.reason = reason

@@ -18,3 +18,16 @@ JOB_SECONDS = Histogram(
 WITHDRAWALS_REQUESTED = Counter(
     "sluice_withdrawals_requested_total", "Withdrawals accepted by the API.", ["network"]
 )
+HOT_WALLET_WAITS = Counter(
+    "sluice_hot_wallet_waits_total",
+    "Signings put off because a hot wallet could not pay (underfunded) or had too many "
+    "transactions in flight (in_flight), by network and reason. A rising underfunded count "
+    "means the hot wallet needs topping up.",
+    ["network", "reason"],
+)
+TRANSACTION_EVENTS = Counter(
+    "sluice_transaction_events_total",
+    "Transaction engine events by network and kind: replaced (fees bumped), resent, "
+    "cancel_sent, reorged, superseded, gap_filled, unclear_send.",
+    ["network", "event"],
+)

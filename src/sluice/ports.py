@@ -122,6 +122,18 @@ class LedgerRepository(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class InFlight:
+    """A hot wallet's transactions that are signed but not final."""
+
+    count: int
+    """Transactions holding a nonce and not final (signed, sent or mined)."""
+    native: int
+    """Wei that unmined ones may still take: values plus gas at their highest fee cap."""
+    tokens: Mapping[str, int]
+    """Token base units that unmined ones will pay, by asset key."""
+
+
 class TransactionRepository(Protocol):
     """On-chain transactions, their attempts, and nonce assignment."""
 
@@ -141,6 +153,10 @@ class TransactionRepository(Protocol):
         """Store a transaction with its first signed attempt."""
         ...
 
+    async def add_attempt(self, attempt: Attempt) -> None:
+        """Store another signed form of a transaction (a replacement or a cancel)."""
+        ...
+
     async def get(self, transaction_id: str, *, lock: bool = False) -> ChainTransaction | None:
         """Read one transaction."""
         ...
@@ -153,8 +169,24 @@ class TransactionRepository(Protocol):
         """Every attempt of a transaction, oldest first."""
         ...
 
-    async def mark_sent(self, attempt_id: str, at: datetime) -> None:
-        """Record when an attempt was first sent."""
+    async def mark_sent(self, attempt_id: str, at: datetime, note: str | None = None) -> None:
+        """Record when an attempt was first sent, and the node's last answer if not plain."""
+        ...
+
+    async def set_outcomes(self, transaction_id: str, mined_hash: str | None) -> None:
+        """Mark the attempt with ``mined_hash`` MINED and the others REPLACED (None: all)."""
+        ...
+
+    async def at_nonce(self, network: str, address: Address, nonce: int) -> ChainTransaction | None:
+        """The transaction holding a wallet's nonce, if any."""
+        ...
+
+    async def nonces_from(self, network: str, address: Address, first: int) -> set[int]:
+        """Every stored nonce of a wallet from ``first`` on."""
+        ...
+
+    async def in_flight(self, network: str, address: Address) -> InFlight:
+        """What a wallet has between signing and finality."""
         ...
 
     async def ids_in_status(self, status: str, *, limit: int) -> list[str]:
@@ -395,6 +427,18 @@ class ChainClient(Protocol):
 
     async def transaction_count(self, address: Address, *, pending: bool = False) -> int:
         """Nonces an address has used: mined only, or counting the node's pool too."""
+        ...
+
+    async def token_balance(self, token: Address, holder: Address) -> int:
+        """An ERC-20 balance (``balanceOf``), in base units."""
+        ...
+
+    async def block_hash(self, number: int) -> str | None:
+        """The canonical chain's block hash at a height, or None above the head."""
+        ...
+
+    async def finalized_block(self) -> int:
+        """The number of the latest block the node reports as ``finalized``."""
         ...
 
     async def close(self) -> None:

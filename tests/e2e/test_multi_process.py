@@ -125,7 +125,7 @@ def redis_queue_url() -> Iterator[str]:
     try:
         yield f"redis://127.0.0.1:6379/0?namespace={namespace}&visibility_timeout_s=5"
     finally:
-        for key in client.scan_iter(f"{namespace}:*"):
+        for key in client.scan_iter(f"{namespace}*"):
             client.delete(key)
         client.close()
 

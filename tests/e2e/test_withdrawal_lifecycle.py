@@ -78,6 +78,7 @@ async def test_a_withdrawal_completes_and_the_recipient_receives_exactly_the_amo
             "VALIDATING",
             "SIGNED",
             "BROADCASTING",
+            "CONFIRMING",
             "COMPLETED",
         ]
         assert all(e["requestId"] == response.headers["x-request-id"] for e in events)

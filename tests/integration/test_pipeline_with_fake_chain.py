@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
@@ -19,206 +18,36 @@ from hexbytes import HexBytes
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sluice.bootstrap import stage_handlers
 from sluice.db.engine import create_engine
 from sluice.db.tables import ledger_entries, metadata, nonce_counters
-from sluice.db.unit_of_work import SqlUnitOfWorkFactory
-from sluice.domain.addresses import Address
-from sluice.domain.assets import NATIVE, Asset, Network
 from sluice.domain.ledger import Balance, EntryKind
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
     TRANSFER_SELECTOR,
-    Attempt,
-    ChainTransaction,
-    SignedTransaction,
     TransactionStatus,
-    UnsignedTransaction,
 )
 from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus
 from sluice.errors import InvalidStateError, SluiceError
 from sluice.queue.memory import MemoryQueue
 from sluice.services import jobs
-from sluice.services.ledger import LedgerService, move_funds
+from sluice.services.ledger import move_funds
 from sluice.services.recovery import recover
-from sluice.services.registry import NetworkEntry, NetworkRegistry
-from sluice.services.withdrawals import WithdrawalRequest, WithdrawalService
-from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner, RecordingQueue
-from sluice.worker.handlers import StageHandlers
-from sluice.worker.runner import Worker
+from sluice.services.withdrawals import WithdrawalRequest
+from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
+from sluice.testing.pipeline import (
+    CHAIN_ID,
+    DEST,
+    ETH,
+    HOT_KEY,
+    NET,
+    TOKEN,
+    CountingSigner,
+    Pipeline,
+    wire,
+)
 
-NET = "fakenet"
-CHAIN_ID = 31337
-HOT_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
-TOKEN = Address("0x5FbDB2315678afecb367f032d93F642f64180aa3")
-DEST = Address("0x90F79bf6EB2c4f870365E785982E1f101E93b906")
-ETH = 10**18
 WAIT_S = 10.0
 """Upper bound for anything a running worker should finish; reached only when a test fails."""
-
-
-class CountingSigner:
-    """A real signer that counts its signatures (to prove nothing is ever re-signed)."""
-
-    def __init__(self, inner: LocalSigner) -> None:
-        self._inner = inner
-        self.signed: list[UnsignedTransaction] = []
-
-    @property
-    def address(self) -> Address:
-        return self._inner.address
-
-    def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
-        self.signed.append(transaction)
-        return self._inner.sign(transaction)
-
-
-@dataclass
-class Pipeline:
-    """Everything one test needs, wired as `sluice.bootstrap.build` wires it."""
-
-    engine: AsyncEngine
-    queue: RecordingQueue
-    chain: FakeChain
-    signer: CountingSigner
-    clock: FakeClock
-    network: Network
-    uow: SqlUnitOfWorkFactory
-    handlers: StageHandlers
-    withdrawals: WithdrawalService
-    ledger: LedgerService
-    _credits: int = field(default=0)
-
-    async def credit(self, user_id: str, amount: str, *, token: bool = False) -> None:
-        self._credits += 1
-        async with self.uow() as uow:
-            await self.ledger.credit(
-                uow,
-                user_id=user_id,
-                network=NET,
-                token_address=TOKEN if token else None,
-                amount=amount,
-                reference=f"credit-{self._credits}",
-            )
-            await uow.commit()
-
-    async def submit(
-        self,
-        user_id: str,
-        amount: str,
-        *,
-        token: bool = False,
-        withdrawal_id: str | None = None,
-    ) -> str:
-        async with self.uow() as uow:
-            withdrawal, _created = await self.withdrawals.submit(
-                uow,
-                WithdrawalRequest(
-                    user_id=user_id,
-                    amount=amount,
-                    to_address=DEST,
-                    network=NET,
-                    token_address=TOKEN if token else None,
-                    id=withdrawal_id,
-                ),
-            )
-            await uow.commit()
-        return withdrawal.id
-
-    async def get(self, withdrawal_id: str) -> Withdrawal:
-        async with self.uow() as uow:
-            withdrawal = await uow.withdrawals.get(withdrawal_id)
-        assert withdrawal is not None
-        return withdrawal
-
-    async def status(self, withdrawal_id: str) -> WithdrawalStatus:
-        return (await self.get(withdrawal_id)).status
-
-    async def transaction(self, withdrawal_id: str) -> tuple[ChainTransaction, list[Attempt]]:
-        withdrawal = await self.get(withdrawal_id)
-        assert withdrawal.transaction_id is not None
-        async with self.uow() as uow:
-            transaction = await uow.transactions.get(withdrawal.transaction_id)
-            attempts = await uow.transactions.attempts(withdrawal.transaction_id)
-        assert transaction is not None
-        return transaction, attempts
-
-    async def balance(self, user_id: str, *, token: bool = False) -> Balance:
-        asset_key = TOKEN.lower() if token else NATIVE
-        async with self.uow() as uow:
-            return await uow.ledger.balance(user_id, NET, asset_key)
-
-    async def journal(self, withdrawal_id: str) -> list[tuple[EntryKind, int]]:
-        query = (
-            select(ledger_entries.c.kind, ledger_entries.c.amount)
-            .where(ledger_entries.c.withdrawal_id == withdrawal_id)
-            .order_by(ledger_entries.c.id)
-        )
-        async with self.engine.connect() as connection:
-            rows = (await connection.execute(query)).all()
-        return [(EntryKind(kind), amount) for kind, amount in rows]
-
-    # Stage shortcuts: one delivery of each job, as the worker would make it.
-    async def validate(self, withdrawal_id: str) -> float | None:
-        return await self.handlers.validate({"withdrawalId": withdrawal_id})
-
-    async def sign(self, withdrawal_id: str) -> float | None:
-        return await self.handlers.sign({"withdrawalId": withdrawal_id})
-
-    async def broadcast(self, withdrawal_id: str) -> float | None:
-        transaction_id = (await self.get(withdrawal_id)).transaction_id
-        return await self.handlers.broadcast({"transactionId": transaction_id})
-
-    async def confirm(self, withdrawal_id: str) -> float | None:
-        transaction_id = (await self.get(withdrawal_id)).transaction_id
-        return await self.handlers.confirm({"transactionId": transaction_id})
-
-    def worker(self, *, max_attempts: int = 8) -> Worker:
-        return Worker(
-            self.queue,
-            self.handlers.table(),
-            concurrency=4,
-            max_attempts=max_attempts,
-            retry_base_s=0.01,
-            retry_max_s=0.05,
-            receive_wait_s=0.02,
-        )
-
-
-def wire(
-    engine: AsyncEngine,
-    chain: FakeChain,
-    signer: CountingSigner,
-    clock: FakeClock,
-    *,
-    confirmations: int = 1,
-) -> Pipeline:
-    """Build the services around an engine, as bootstrap does, with a fresh queue."""
-    network = Network(
-        name=NET,
-        chain_id=CHAIN_ID,
-        native=Asset(NET, "ETH", 18),
-        tokens=(Asset(NET, "TKN", 6, token_address=TOKEN),),
-        confirmations=confirmations,
-        poll_interval_s=0.01,
-        hot_wallets=(signer.address,),
-    )
-    registry = NetworkRegistry({NET: NetworkEntry(network=network, chain=chain, signers=(signer,))})
-    queue = RecordingQueue()
-    uow = SqlUnitOfWorkFactory(engine, queue)
-    handlers = stage_handlers(uow, registry, clock)
-    return Pipeline(
-        engine=engine,
-        queue=queue,
-        chain=chain,
-        signer=signer,
-        clock=clock,
-        network=network,
-        uow=uow,
-        handlers=handlers,
-        withdrawals=WithdrawalService(registry, clock),
-        ledger=LedgerService(registry, clock),
-    )
 
 
 @pytest.fixture
@@ -308,6 +137,7 @@ async def test_happy_path_completes_and_settles_the_hold(pipeline: Pipeline, tok
         WithdrawalStatus.VALIDATING,
         WithdrawalStatus.SIGNED,
         WithdrawalStatus.BROADCASTING,
+        WithdrawalStatus.CONFIRMING,
         WithdrawalStatus.COMPLETED,
     ]
     assert [job for job, *_ in p.queue.published] == [
@@ -342,7 +172,7 @@ async def test_confirmation_waits_for_the_network_depth(engine: AsyncEngine) -> 
         assert await p.confirm(wid) == p.network.poll_interval_s  # depth 1 of 3
         p.chain.advance_blocks(1)
         assert await p.confirm(wid) == p.network.poll_interval_s  # depth 2 of 3
-        assert await p.status(wid) is WithdrawalStatus.BROADCASTING
+        assert await p.status(wid) is WithdrawalStatus.CONFIRMING
         assert await p.balance("alice") == Balance(0, ETH)
         p.chain.advance_blocks(1)
         assert await p.confirm(wid) is None  # depth 3 of 3
@@ -459,7 +289,9 @@ async def test_concurrent_duplicate_deliveries_do_the_work_once(pipeline: Pipeli
     assert await p.journal(wid) == [(EntryKind.HOLD, ETH), (EntryKind.SETTLE, ETH)]
     assert await p.balance("alice") == Balance(2 * ETH, 0)
     async with p.uow() as uow:
-        assert len(await uow.withdrawals.events(wid)) == 5
+        assert (
+            len(await uow.withdrawals.events(wid)) == 6
+        )  # PENDING … BROADCASTING, CONFIRMING, COMPLETED
 
 
 async def _resubmit(p: Pipeline, withdrawal_id: str, amount: str) -> tuple[Withdrawal, bool]:

@@ -31,7 +31,7 @@ from eth_utils.crypto import keccak
 
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import Fees
-from sluice.errors import ChainUnavailableError, ConfigurationError
+from sluice.errors import ChainUnavailableError, ConfigurationError, TransactionRefusedError
 from sluice.ports import Receipt, SendResult
 
 __all__ = ["DEFAULT_PRIORITY_FEE", "MAX_RESPONSE_BYTES", "ChainRpcError", "EvmChainClient"]
@@ -44,6 +44,9 @@ MAX_RESPONSE_BYTES: Final = 4 * 1024 * 1024
 
 #: Kept-alive connections per client; calls beyond them wait for one to be free.
 _CONNECTIONS: Final = 32
+
+#: ERC-20 ``balanceOf(address)`` selector.
+_BALANCE_OF: Final = bytes.fromhex("70a08231")
 
 #: How much of a node's error text an exception message may quote.
 _MAX_DETAIL_CHARS: Final = 160
@@ -97,6 +100,13 @@ class ChainRpcError(ChainUnavailableError):
         super().__init__(message)
         self.method = method
         self.reason = reason
+
+
+class TransactionRefusedRpcError(ChainRpcError, TransactionRefusedError):
+    """A definite refusal of ``eth_sendRawTransaction``: the node did not take the transaction."""
+
+    def __init__(self, method: str, reason: str, detail: str = "") -> None:
+        ChainRpcError.__init__(self, method, reason, detail)
 
 
 class _NodeRefusalError(Exception):
@@ -294,6 +304,34 @@ class EvmChainClient:
         block = "pending" if pending else "latest"
         return _quantity(await self._checked(method, [address, block]), method, "nonce")
 
+    async def token_balance(self, token: Address, holder: Address) -> int:
+        """An ERC-20 balance: ``balanceOf(holder)`` called on ``token`` at the latest block."""
+        method = "eth_call"
+        data = _BALANCE_OF + bytes.fromhex(holder[2:]).rjust(32, b"\0")
+        call = {"to": token, "data": "0x" + data.hex()}
+        answer = _data(await self._checked(method, [call, "latest"]), method, "balance")
+        if len(answer) != 32:
+            raise ChainRpcError(method, "malformed_response", "balanceOf is not one word")
+        return int.from_bytes(answer, "big")
+
+    async def block_hash(self, number: int) -> str | None:
+        """The canonical chain's hash of block ``number``, or None if there is no such block."""
+        if number < 0:
+            raise ValueError("block numbers are not negative")
+        block = await self._block(hex(number))
+        if block is None:
+            return None
+        if _quantity(block.get("number"), "eth_getBlockByNumber", "block number") != number:
+            raise ChainRpcError("eth_getBlockByNumber", "malformed_response", "another block")
+        return _block_hash(block)
+
+    async def finalized_block(self) -> int:
+        """The latest block the node calls ``finalized``."""
+        block = await self._block("finalized")
+        if block is None:
+            raise ChainRpcError("eth_getBlockByNumber", "malformed_response", "no finalized block")
+        return _quantity(block.get("number"), "eth_getBlockByNumber", "block number")
+
     async def close(self) -> None:
         """Close the HTTP session. The client cannot be used afterwards."""
         if self._closed:
@@ -355,6 +393,16 @@ class EvmChainClient:
         except _NodeRefusalError as refusal:
             raise self._refused(method, refusal) from None
 
+    async def _block(self, tag: str) -> dict[str, Any] | None:
+        """A block header by number (hex) or tag, or None."""
+        method = "eth_getBlockByNumber"
+        block = await self._checked(method, [tag, False])
+        if block is None:
+            return None
+        if not isinstance(block, dict):
+            raise ChainRpcError(method, "malformed_response", "block is not an object")
+        return block
+
     def _http(self) -> aiohttp.ClientSession:
         """The client's session, made on first use (inside the event loop that uses it)."""
         if self._session is None:
@@ -371,9 +419,12 @@ class EvmChainClient:
         """Classify a JSON-RPC error, quoting a sanitised excerpt of the node's message."""
         text = _normalise(refusal.message)
         reason = next((name for pattern, name in _REFUSED if pattern.search(text)), "rejected")
-        if method != "eth_sendRawTransaction" and reason == "rejected":
+        detail = _sanitise(refusal.message, self._secrets)
+        if method == "eth_sendRawTransaction":
+            return TransactionRefusedRpcError(method, reason, detail)
+        if reason == "rejected":
             reason = "rpc_error"
-        return ChainRpcError(method, reason, _sanitise(refusal.message, self._secrets))
+        return ChainRpcError(method, reason, detail)
 
 
 def _normalise(message: str) -> str:
@@ -389,6 +440,13 @@ def _sanitise(text: str, secrets: tuple[str, ...]) -> str:
     if len(text) > _MAX_DETAIL_CHARS:
         text = text[: _MAX_DETAIL_CHARS - 1] + "…"
     return text
+
+
+def _block_hash(block: dict[str, Any]) -> str:
+    value = block.get("hash")
+    if not isinstance(value, str) or not _HASH.fullmatch(value.lower()):
+        raise ChainRpcError("eth_getBlockByNumber", "malformed_response", "block hash")
+    return value.lower()
 
 
 def _says_not_found(refusal: _NodeRefusalError) -> bool:

@@ -271,6 +271,18 @@ class FailoverChainClient:
             "transaction_count", lambda c: c.transaction_count(address, pending=pending)
         )
 
+    async def token_balance(self, token: Address, holder: Address) -> int:
+        """An ERC-20 balance, from the first healthy provider."""
+        return await self._run("token_balance", lambda c: c.token_balance(token, holder))
+
+    async def block_hash(self, number: int) -> str | None:
+        """The canonical block hash at a height, from the first healthy provider."""
+        return await self._run("block_hash", lambda c: c.block_hash(number))
+
+    async def finalized_block(self) -> int:
+        """The ``finalized`` block number, from the first healthy provider."""
+        return await self._run("finalized_block", lambda c: c.finalized_block())
+
     async def close(self) -> None:
         """Close every provider's client (each, even if another fails to close)."""
         if self._closed:

@@ -27,6 +27,8 @@ log = structlog.get_logger(__name__)
 RELAY_AFTER_S = 30.0
 #: Rows relayed per round.
 RELAY_BATCH = 500
+#: Built once; executed with parameter dicts (one executemany per unit of work).
+INSERT_MESSAGES = insert(outbox)
 
 
 class Outbox:
@@ -38,6 +40,25 @@ class Outbox:
         self._clock = clock
         self._published: list[str] = []
 
+    def rows(
+        self,
+        messages: Sequence[tuple[str, dict[str, Any], float]],
+        request_id: str | None,
+    ) -> list[dict[str, Any]]:
+        """The outbox rows of messages, each with a new ``id``, for `INSERT_MESSAGES`."""
+        now = self._clock.now()
+        return [
+            {
+                "id": uuid.uuid4().hex,
+                "job": job,
+                "payload": payload,
+                "request_id": request_id,
+                "delay_s": delay_s,
+                "created_at": now,
+            }
+            for job, payload, delay_s in messages
+        ]
+
     async def write(
         self,
         connection: AsyncConnection,
@@ -45,21 +66,10 @@ class Outbox:
         request_id: str | None,
     ) -> list[str]:
         """Insert messages in the caller's transaction; their ids."""
-        now = self._clock.now()
-        ids = [uuid.uuid4().hex for _ in messages]
-        rows = [
-            {
-                "id": message_id,
-                "job": job,
-                "payload": payload,
-                "request_id": request_id,
-                "delay_s": delay_s,
-                "created_at": now,
-            }
-            for message_id, (job, payload, delay_s) in zip(ids, messages, strict=True)
-        ]
-        await connection.execute(insert(outbox), rows)
-        return ids
+        rows = self.rows(messages, request_id)
+        if rows:
+            await connection.execute(INSERT_MESSAGES, rows)
+        return [row["id"] for row in rows]
 
     def published(self, ids: Sequence[str]) -> None:
         """Remember ids whose messages reached the queue; `flush` deletes them."""

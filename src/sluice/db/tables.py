@@ -53,6 +53,9 @@ chain_transactions = Table(
     Column("mined_hash", String(66)),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("kind", String(16), nullable=False, server_default="PAYOUT"),
+    Column("cancel_requested_at", UTCDateTime),
+    Column("nonce_used_at_block", BigInteger),
     # The database itself refuses a second payload for a nonce.
     UniqueConstraint("network", "from_address", "nonce"),
     Index(None, "status", "created_at"),
@@ -70,6 +73,9 @@ transaction_attempts = Table(
     Column("hash", String(66), nullable=False, unique=True),
     Column("created_at", UTCDateTime, nullable=False),
     Column("sent_at", UTCDateTime),
+    Column("purpose", String(16), nullable=False, server_default="PAYLOAD"),
+    Column("outcome", String(16)),
+    Column("note", String(64)),
     UniqueConstraint("transaction_id", "seq"),
 )
 
@@ -104,6 +110,7 @@ withdrawals = Table(
     Column("block_number", BigInteger),
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("waiting_reason", Text),
     Index(None, "user_id", "seq"),
     Index(None, "status", "seq"),
     Index(None, "transaction_id"),

@@ -5,20 +5,29 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sluice.db.tables import chain_transactions, nonce_counters, transaction_attempts
+from sluice.db.tables import (
+    chain_transactions,
+    nonce_counters,
+    transaction_attempts,
+    withdrawals,
+)
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import (
     Attempt,
+    AttemptOutcome,
+    AttemptPurpose,
     ChainTransaction,
     Fees,
     Payload,
+    TransactionKind,
     TransactionStatus,
 )
 from sluice.errors import TransientError
+from sluice.ports import InFlight
 
 
 def _to_transaction(row: Any) -> ChainTransaction:
@@ -36,7 +45,32 @@ def _to_transaction(row: Any) -> ChainTransaction:
         block_number=row.block_number,
         block_hash=row.block_hash,
         mined_hash=row.mined_hash,
+        kind=TransactionKind(row.kind),
+        cancel_requested_at=row.cancel_requested_at,
+        nonce_used_at_block=row.nonce_used_at_block,
     )
+
+
+def _to_attempt(row: Any) -> Attempt:
+    return Attempt(
+        id=row.id,
+        transaction_id=row.transaction_id,
+        seq=row.seq,
+        fees=Fees(row.max_fee_per_gas, row.max_priority_fee_per_gas),
+        raw=bytes(row.raw),
+        hash=row.hash,
+        created_at=row.created_at,
+        sent_at=row.sent_at,
+        purpose=AttemptPurpose(row.purpose),
+        outcome=None if row.outcome is None else AttemptOutcome(row.outcome),
+        note=row.note,
+    )
+
+
+#: Statuses in which a transaction's nonce is taken but its payment not yet deducted from the
+#: wallet's balance at the latest block.
+_UNMINED = (TransactionStatus.SIGNED.value, TransactionStatus.BROADCAST.value)
+_IN_FLIGHT = (*_UNMINED, TransactionStatus.MINED.value)
 
 
 class SqlTransactionRepository:
@@ -105,8 +139,12 @@ class SqlTransactionRepository:
                 request_id=transaction.request_id,
                 created_at=transaction.created_at,
                 updated_at=transaction.updated_at,
+                kind=transaction.kind.value,
             )
         )
+        await self.add_attempt(attempt)
+
+    async def add_attempt(self, attempt: Attempt) -> None:
         await self._c.execute(
             insert(transaction_attempts).values(
                 id=attempt.id,
@@ -118,6 +156,9 @@ class SqlTransactionRepository:
                 hash=attempt.hash,
                 created_at=attempt.created_at,
                 sent_at=attempt.sent_at,
+                purpose=attempt.purpose.value,
+                outcome=None if attempt.outcome is None else attempt.outcome.value,
+                note=attempt.note,
             )
         )
 
@@ -138,6 +179,8 @@ class SqlTransactionRepository:
                 block_hash=transaction.block_hash,
                 mined_hash=transaction.mined_hash,
                 updated_at=transaction.updated_at,
+                cancel_requested_at=transaction.cancel_requested_at,
+                nonce_used_at_block=transaction.nonce_used_at_block,
             )
         )
 
@@ -147,28 +190,78 @@ class SqlTransactionRepository:
             .where(transaction_attempts.c.transaction_id == transaction_id)
             .order_by(transaction_attempts.c.seq)
         )
-        return [
-            Attempt(
-                id=row.id,
-                transaction_id=row.transaction_id,
-                seq=row.seq,
-                fees=Fees(row.max_fee_per_gas, row.max_priority_fee_per_gas),
-                raw=bytes(row.raw),
-                hash=row.hash,
-                created_at=row.created_at,
-                sent_at=row.sent_at,
-            )
-            for row in await self._c.execute(query)
-        ]
+        return [_to_attempt(row) for row in await self._c.execute(query)]
 
-    async def mark_sent(self, attempt_id: str, at: datetime) -> None:
+    async def mark_sent(self, attempt_id: str, at: datetime, note: str | None = None) -> None:
         await self._c.execute(
             update(transaction_attempts)
-            .where(
-                transaction_attempts.c.id == attempt_id, transaction_attempts.c.sent_at.is_(None)
-            )
-            .values(sent_at=at)
+            .where(transaction_attempts.c.id == attempt_id)
+            .values(sent_at=func.coalesce(transaction_attempts.c.sent_at, at), note=note)
         )
+
+    async def set_outcomes(self, transaction_id: str, mined_hash: str | None) -> None:
+        attempts = transaction_attempts.c
+        where = attempts.transaction_id == transaction_id
+        await self._c.execute(
+            update(transaction_attempts).where(where).values(outcome=AttemptOutcome.REPLACED.value)
+        )
+        if mined_hash is not None:
+            await self._c.execute(
+                update(transaction_attempts)
+                .where(where, attempts.hash == mined_hash)
+                .values(outcome=AttemptOutcome.MINED.value)
+            )
+
+    async def at_nonce(self, network: str, address: Address, nonce: int) -> ChainTransaction | None:
+        c = chain_transactions.c
+        query = select(chain_transactions).where(
+            c.network == network, c.from_address == address, c.nonce == nonce
+        )
+        row = (await self._c.execute(query)).first()
+        return None if row is None else _to_transaction(row)
+
+    async def nonces_from(self, network: str, address: Address, first: int) -> set[int]:
+        c = chain_transactions.c
+        query = select(c.nonce).where(
+            c.network == network, c.from_address == address, c.nonce >= first
+        )
+        return {int(n) for n in (await self._c.execute(query)).scalars()}
+
+    async def in_flight(self, network: str, address: Address) -> InFlight:
+        c = chain_transactions.c
+        a = transaction_attempts.c
+        count_query = select(func.count()).where(
+            c.network == network, c.from_address == address, c.status.in_(_IN_FLIGHT)
+        )
+        count = int((await self._c.execute(count_query)).scalar_one())
+        # What unmined transactions may still take from the wallet: value plus gas at the
+        # highest fee cap of any of their attempts. Amounts are summed here, not in SQL: SQLite
+        # stores them as text, and its SUM and MAX would go through floats and string order.
+        cost_query = (
+            select(c.id, c.value, c.gas_limit, a.max_fee_per_gas)
+            .join(transaction_attempts, a.transaction_id == c.id)
+            .where(c.network == network, c.from_address == address, c.status.in_(_UNMINED))
+        )
+        costs: dict[str, int] = {}
+        for row in await self._c.execute(cost_query):
+            cost = int(row.value) + int(row.gas_limit) * int(row.max_fee_per_gas)
+            costs[row.id] = max(cost, costs.get(row.id, 0))
+        native = sum(costs.values())
+        w = withdrawals.c
+        token_query = (
+            select(w.asset_key, w.amount)
+            .join(chain_transactions, c.id == w.transaction_id)
+            .where(
+                c.network == network,
+                c.from_address == address,
+                c.status.in_(_UNMINED),
+                w.token_address.is_not(None),
+            )
+        )
+        tokens: dict[str, int] = {}
+        for token_row in await self._c.execute(token_query):
+            tokens[token_row.asset_key] = tokens.get(token_row.asset_key, 0) + int(token_row.amount)
+        return InFlight(count=count, native=native, tokens=tokens)
 
     async def ids_in_status(self, status: str, *, limit: int) -> list[str]:
         query = (

@@ -6,17 +6,47 @@ from collections.abc import Mapping
 from typing import Any, Self
 
 import structlog
+from sqlalchemy import bindparam, insert
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sluice.clock import SystemClock
 from sluice.db.api_keys import SqlApiKeyRepository
 from sluice.db.ledger import SqlLedgerRepository
-from sluice.db.outbox import Outbox
+from sluice.db.outbox import INSERT_MESSAGES, Outbox
+from sluice.db.tables import outbox, withdrawal_events
 from sluice.db.transactions import SqlTransactionRepository
-from sluice.db.withdrawals import SqlWithdrawalRepository
+from sluice.db.withdrawals import INSERT_EVENT, SqlWithdrawalRepository
 from sluice.ports import BalanceCache, Queue
 
 log = structlog.get_logger(__name__)
+
+_EVENT_COLUMNS = [column for column in withdrawal_events.c if column.name != "id"]
+#: One status change and one outbox message in one statement (PostgreSQL: a data-modifying CTE),
+#: the commonest shape of a unit of work (intake, and most stages): a round trip fewer.
+_INSERT_EVENT_AND_MESSAGE = (
+    insert(outbox)
+    .values({c.name: bindparam(f"message_{c.name}", type_=c.type) for c in outbox.c})
+    .add_cte(
+        insert(withdrawal_events)
+        .values({c.name: bindparam(f"event_{c.name}", type_=c.type) for c in _EVENT_COLUMNS})
+        .cte("new_event")
+    )
+)
+
+
+async def _write_events_and_messages(
+    connection: AsyncConnection, events: list[dict[str, Any]], messages: list[dict[str, Any]]
+) -> None:
+    """Insert status changes and outbox rows in as few statements as the database allows."""
+    if len(events) == 1 and len(messages) == 1 and connection.dialect.name == "postgresql":
+        params = {f"event_{name}": value for name, value in events[0].items()}
+        params.update({f"message_{name}": value for name, value in messages[0].items()})
+        await connection.execute(_INSERT_EVENT_AND_MESSAGE, params)
+        return
+    if events:
+        await connection.execute(INSERT_EVENT, events)
+    if messages:
+        await connection.execute(INSERT_MESSAGES, messages)
 
 
 class SqlUnitOfWork:
@@ -71,12 +101,13 @@ class SqlUnitOfWork:
             raise RuntimeError("unit of work is not open")
         pending, self._pending = self._pending, []
         request_id = structlog.contextvars.get_contextvars().get("request_id")
-        ids = await self._outbox.write(self._connection, pending, request_id) if pending else []
+        rows = self._outbox.rows(pending, request_id)
+        await _write_events_and_messages(self._connection, self.withdrawals.take_events(), rows)
         await self._connection.commit()
         if self._cache is not None and self.ledger.touched:
             await self._cache.invalidate(self.ledger.touched)
         published = []
-        for message_id, (job, payload, delay_s) in zip(ids, pending, strict=True):
+        for row, (job, payload, delay_s) in zip(rows, pending, strict=True):
             try:
                 await self._queue.publish(job, payload, delay_s=delay_s, request_id=request_id)
             except Exception as exc:
@@ -86,12 +117,13 @@ class SqlUnitOfWork:
                     "publish failed; the outbox relay will deliver", job=job, error=str(exc)
                 )
                 continue
-            published.append(message_id)
+            published.append(row["id"])
         self._outbox.published(published)
 
     async def rollback(self) -> None:
         if self._connection is not None:
             await self._connection.rollback()
+            self.withdrawals.drop_events()
         self._pending.clear()
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import BigInteger, insert, literal, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import BigInteger, bindparam, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.dml import ReturningInsert
 
 from sluice.db.tables import withdrawal_events, withdrawals
 from sluice.domain.addresses import Address
@@ -20,7 +21,26 @@ _MUTABLE = (
     "transaction_hash",
     "block_number",
     "updated_at",
+    "waiting_reason",
 )
+
+# Statements built once: executed with a parameter dict, each compiles once per dialect and
+# process instead of building fresh bind parameters (and cache keys) on every call.
+
+#: A new withdrawal, or nothing if its id is taken: no savepoint, and the seq of a new row in the
+#: same round trip (SQLite has ON CONFLICT and RETURNING since 3.35).
+_INSERT_NEW: dict[str, ReturningInsert[int]] = {
+    "postgresql": postgresql.insert(withdrawals)
+    .on_conflict_do_nothing(index_elements=[withdrawals.c.id])
+    .returning(withdrawals.c.seq),
+    "sqlite": sqlite.insert(withdrawals)
+    .on_conflict_do_nothing(index_elements=[withdrawals.c.id])
+    .returning(withdrawals.c.seq),
+}
+_SELECT_BY_ID = select(withdrawals).where(withdrawals.c.id == bindparam("withdrawal_id"))
+_SELECT_BY_ID_FOR_UPDATE = _SELECT_BY_ID.with_for_update()
+#: Status changes, inserted as one executemany (see `SqlWithdrawalRepository.add_event`).
+INSERT_EVENT = insert(withdrawal_events)
 
 
 def _to_withdrawal(row: Any) -> Withdrawal:
@@ -43,6 +63,7 @@ def _to_withdrawal(row: Any) -> Withdrawal:
         error=row.error,
         error_code=row.error_code,
         seq=row.seq,
+        waiting_reason=row.waiting_reason,
     )
 
 
@@ -51,6 +72,13 @@ class SqlWithdrawalRepository:
 
     def __init__(self, connection: AsyncConnection) -> None:
         self._c = connection
+        try:
+            self._insert_new = _INSERT_NEW[connection.dialect.name]
+        except KeyError:
+            raise NotImplementedError(
+                f"withdrawals need PostgreSQL or SQLite, not {connection.dialect.name}"
+            ) from None
+        self._pending_events: list[dict[str, Any]] = []
 
     async def add(self, withdrawal: Withdrawal) -> bool:
         values = {
@@ -72,22 +100,17 @@ class SqlWithdrawalRepository:
             "created_at": withdrawal.created_at,
             "updated_at": withdrawal.updated_at,
         }
-        # A savepoint keeps the outer transaction usable when the id is taken already.
-        try:
-            async with self._c.begin_nested():
-                result = await self._c.execute(
-                    insert(withdrawals).values(values).returning(withdrawals.c.seq)
-                )
-                withdrawal.seq = result.scalar_one()
-        except IntegrityError:
+        # ON CONFLICT (id) DO NOTHING: a taken id returns no row and leaves the transaction
+        # usable, without a savepoint around the insert.
+        seq = (await self._c.execute(self._insert_new, values)).scalar_one_or_none()
+        if seq is None:
             return False
+        withdrawal.seq = seq
         return True
 
     async def get(self, withdrawal_id: str, *, lock: bool = False) -> Withdrawal | None:
-        query = select(withdrawals).where(withdrawals.c.id == withdrawal_id)
-        if lock:
-            query = query.with_for_update()
-        row = (await self._c.execute(query)).first()
+        query = _SELECT_BY_ID_FOR_UPDATE if lock else _SELECT_BY_ID
+        row = (await self._c.execute(query, {"withdrawal_id": withdrawal_id})).first()
         return None if row is None else _to_withdrawal(row)
 
     async def save(self, withdrawal: Withdrawal) -> None:
@@ -137,20 +160,43 @@ class SqlWithdrawalRepository:
         return list((await self._c.execute(query)).scalars())
 
     async def add_event(self, change: StatusChange) -> None:
-        await self._c.execute(
-            insert(withdrawal_events).values(
-                withdrawal_id=change.withdrawal_id,
-                from_status=change.from_status.value if change.from_status else None,
-                to_status=change.to_status.value,
-                reason=change.reason,
-                error_code=change.error_code,
-                request_id=change.request_id,
-                data=change.data,
-                at=change.at,
-            )
+        """Record a status change; it is written with the next `flush_events` or at commit.
+
+        The unit of work writes the pending events at commit together with its outbox rows
+        (on PostgreSQL in the same statement), which saves a round trip per unit of work.
+        History is append-only and read back only through `events` (which flushes first), so
+        nothing in the transaction can tell the difference.
+        """
+        self._pending_events.append(
+            {
+                "withdrawal_id": change.withdrawal_id,
+                "from_status": change.from_status.value if change.from_status else None,
+                "to_status": change.to_status.value,
+                "reason": change.reason,
+                "error_code": change.error_code,
+                "request_id": change.request_id,
+                "data": change.data,
+                "at": change.at,
+            }
         )
 
+    def take_events(self) -> list[dict[str, Any]]:
+        """The rows of events added but not written yet, which the caller now must write."""
+        events, self._pending_events = self._pending_events, []
+        return events
+
+    def drop_events(self) -> None:
+        """Forget unwritten events (the transaction is rolled back)."""
+        self._pending_events.clear()
+
+    async def flush_events(self) -> None:
+        """Write the events added so far."""
+        events = self.take_events()
+        if events:
+            await self._c.execute(INSERT_EVENT, events)
+
     async def events(self, withdrawal_id: str) -> list[StatusChange]:
+        await self.flush_events()
         query = (
             select(withdrawal_events)
             .where(withdrawal_events.c.withdrawal_id == withdrawal_id)

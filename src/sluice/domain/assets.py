@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeePolicy, Finality
 from sluice.errors import UnknownTokenError
 
 #: The asset key of a network's native coin; tokens use their lowercase contract address.
@@ -42,6 +43,10 @@ class Network:
     confirmations: int = 1
     poll_interval_s: float = 1.0
     hot_wallets: tuple[Address, ...] = field(default=())
+    finality: Finality = Finality.DEPTH
+    fees: FeePolicy = field(default_factory=FeePolicy)
+    max_in_flight: int = 16
+    """Transactions a hot wallet may have between signing and finality; beyond, signing waits."""
 
     def asset(self, token_address: Address | None) -> Asset:
         """The asset for a token address, or the native coin for None.

@@ -1,18 +1,23 @@
 """A withdrawal and the statuses it moves through.
 
-    PENDING ──► VALIDATING ──────────────► SIGNED ──► BROADCASTING ──► COMPLETED
-     │   │        │    ▲                                   │
-     │   │        ▼    │ approved                          ▼
-     │   │   PENDING_APPROVAL (reserved) ──► FAILED     FAILED (reverted)
-     │   │        │                          (rejected)
-     ▼   ▼        ▼
+    PENDING ──► VALIDATING ──────────────► SIGNED ──► BROADCASTING ◄──► CONFIRMING ──► COMPLETED
+     │   │        │    ▲    ▲                             │   (re-org)      │
+     │   │        ▼    │    └── nonce taken by another ───┘                 ├──► FAILED (reverted)
+     │   │   PENDING_APPROVAL (reserved) ──► FAILED                         └──► CANCELLED (no-op
+     ▼   ▼        ▼                          (rejected)                          replacement mined)
   FAILED  CANCELLED ◄── (also from VALIDATING)
 
 PENDING → FAILED: refused at validation (insufficient funds, a refused address).
 
-Funds are held from VALIDATING on. A withdrawal can be cancelled only before it is signed: once a
-nonce carries its payload, that payload may reach the chain, and only the transaction engine may
-decide its fate.
+Funds are held from VALIDATING on. A caller can cancel only before signing: once a nonce carries
+the payload, that payload may reach the chain, and only the transaction engine decides its fate.
+An operator can ask the engine to cancel a broadcast withdrawal: it sends a no-op at the same
+nonce, and whichever of the two is mined decides (COMPLETED or CANCELLED, never both).
+
+BROADCASTING → VALIDATING happens only when the hot wallet's nonce was used, at a final block, by
+a transaction that is none of this withdrawal's attempts: then none of them can ever be mined,
+and the withdrawal is signed again with a new nonce (its funds stay held throughout).
+CONFIRMING → BROADCASTING is a re-org that removed the block the transaction was mined in.
 """
 
 from __future__ import annotations
@@ -37,13 +42,16 @@ class WithdrawalStatus(enum.StrEnum):
     SIGNED = "SIGNED"
     """Carried by a signed, stored transaction with its nonce; not yet known to be sent."""
     BROADCASTING = "BROADCASTING"
-    """Its transaction was sent; waiting for inclusion and confirmations."""
+    """Its transaction was sent (or may have been); waiting for it to be mined."""
+    CONFIRMING = "CONFIRMING"
+    """Mined; waiting for the network's finality (confirmation depth or the finalized tag)."""
     COMPLETED = "COMPLETED"
     """Paid: mined successfully and confirmed; the hold is settled. Final."""
     FAILED = "FAILED"
     """Not paid, with an error code; any hold is released. Final."""
     CANCELLED = "CANCELLED"
-    """Cancelled before signing; any hold is released. Final."""
+    """Not paid, by request: cancelled before signing, or a no-op replacement was mined in its
+    place; any hold is released. Final."""
 
     @property
     def is_final(self) -> bool:
@@ -59,7 +67,9 @@ class WithdrawalStatus(enum.StrEnum):
 S = WithdrawalStatus
 
 FINAL_STATUSES = frozenset({S.COMPLETED, S.FAILED, S.CANCELLED})
-HOLDING_STATUSES = frozenset({S.VALIDATING, S.PENDING_APPROVAL, S.SIGNED, S.BROADCASTING})
+HOLDING_STATUSES = frozenset(
+    {S.VALIDATING, S.PENDING_APPROVAL, S.SIGNED, S.BROADCASTING, S.CONFIRMING}
+)
 
 #: Every allowed move; anything else is refused.
 TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
@@ -67,7 +77,8 @@ TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
     S.VALIDATING: frozenset({S.SIGNED, S.PENDING_APPROVAL, S.CANCELLED}),
     S.PENDING_APPROVAL: frozenset({S.VALIDATING, S.FAILED, S.CANCELLED}),
     S.SIGNED: frozenset({S.BROADCASTING}),
-    S.BROADCASTING: frozenset({S.COMPLETED, S.FAILED}),
+    S.BROADCASTING: frozenset({S.CONFIRMING, S.COMPLETED, S.FAILED, S.CANCELLED, S.VALIDATING}),
+    S.CONFIRMING: frozenset({S.BROADCASTING, S.COMPLETED, S.FAILED, S.CANCELLED}),
     S.COMPLETED: frozenset(),
     S.FAILED: frozenset(),
     S.CANCELLED: frozenset(),
@@ -75,6 +86,9 @@ TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
 
 #: Statuses from which a caller may cancel.
 CANCELLABLE = frozenset({S.PENDING, S.VALIDATING, S.PENDING_APPROVAL})
+
+#: Statuses in which an operator may ask the engine to cancel (a no-op replacement).
+ENGINE_CANCELLABLE = frozenset({S.SIGNED, S.BROADCASTING})
 
 
 def ensure_transition(current: WithdrawalStatus, target: WithdrawalStatus) -> None:
@@ -120,6 +134,8 @@ class Withdrawal:
     error: str | None = None
     error_code: str | None = None
     seq: int | None = None
+    waiting_reason: str | None = None
+    """Why it is not moving on right now (an empty hot wallet, too much in flight), if so."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,3 +183,23 @@ def move(
         withdrawal.error = reason
         withdrawal.error_code = error_code
     return change
+
+
+def note(
+    withdrawal: Withdrawal, *, at: datetime, reason: str, data: dict[str, str] | None = None
+) -> StatusChange:
+    """A history entry for something that happened without a change of status.
+
+    A replacement at higher fees, a re-send, a wait for the hot wallet: each is recorded so the
+    history shows every attempt a withdrawal went through.
+    """
+    withdrawal.updated_at = at
+    return StatusChange(
+        withdrawal_id=withdrawal.id,
+        from_status=withdrawal.status,
+        to_status=withdrawal.status,
+        at=at,
+        reason=reason,
+        request_id=withdrawal.request_id,
+        data=data,
+    )

@@ -1,1 +1,1 @@
-"""Queue adapters behind one contract: in-memory now; Redis Streams and SQS later."""
+"""Queue adapters behind one contract (memory, Redis Streams, SQS), and priority lanes over them."""

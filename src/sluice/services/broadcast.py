@@ -1,17 +1,34 @@
-"""Stage 3: send a stored transaction. Sending is idempotent: the same signed bytes, every time."""
+"""Stage 3: send a stored transaction. Sending is idempotent: the same signed bytes, every time.
+
+Whatever the node answers, the transaction then goes to confirmation tracking, which re-sends,
+re-prices or fills gaps as the chain requires: a timeout or a dropped connection may hide a
+success, "already known", "nonce too low" and "replacement underpriced" mean the nonce is taken
+(perhaps by this very transaction), and even a definite refusal (no gas money, a fee below the
+base fee, a nonce gap) is something tracking resolves (a top-up, a replacement, a filler), not a
+reason to fail a withdrawal. The node's answer is kept on the attempt and in the history.
+"""
 
 from __future__ import annotations
 
 import structlog
 
+from sluice import metrics
 from sluice.domain.transaction import Attempt, ChainTransaction, TransactionStatus
 from sluice.domain.withdrawal import WithdrawalStatus, move
-from sluice.errors import ChainUnavailableError
+from sluice.errors import ChainUnavailableError, TransactionRefusedError
 from sluice.ports import Clock, SendResult, UnitOfWork
 from sluice.services import jobs
 from sluice.services.registry import NetworkRegistry
 
 log = structlog.get_logger(__name__)
+
+
+def send_note(exc: ChainUnavailableError) -> str:
+    """A short note for an attempt whose send did not plainly succeed."""
+    if isinstance(exc, TransactionRefusedError):
+        return f"refused: {exc.reason}"
+    reason = getattr(exc, "reason", None)
+    return f"unclear: {reason if isinstance(reason, str) else 'no answer'}"
 
 
 class BroadcastService:
@@ -32,15 +49,22 @@ class BroadcastService:
         return transaction, attempts[-1]
 
     async def send(self, transaction: ChainTransaction, attempt: Attempt) -> SendResult:
-        """Send the stored attempt's raw bytes; never signs anything.
-
-        Raises:
-            ChainUnavailableError: The node did not take it and it may not have it (retry).
-        """
+        """Send the stored attempt's raw bytes; never signs anything, never raises for the
+        node's answer: anything but a plain acceptance is returned with a note."""
         chain = self._registry.get(transaction.network).chain
-        result = await chain.send_raw_transaction(attempt.raw)
-        if not result.accepted:
-            raise ChainUnavailableError(f"the node refused the transaction ({result.note})")
+        try:
+            result = await chain.send_raw_transaction(attempt.raw)
+        except ChainUnavailableError as exc:
+            result = SendResult(accepted=False, note=send_note(exc))
+            metrics.TRANSACTION_EVENTS.labels(transaction.network, "unclear_send").inc()
+            log.warning(
+                "send not plainly accepted; confirmation tracking takes over",
+                transaction_id=transaction.id,
+                transaction_hash=attempt.hash,
+                nonce=transaction.nonce,
+                note=result.note,
+            )
+            return result
         log.info(
             "transaction sent",
             transaction_id=transaction.id,
@@ -53,12 +77,12 @@ class BroadcastService:
     async def record_sent(
         self, uow: UnitOfWork, transaction_id: str, attempt: Attempt, result: SendResult
     ) -> bool:
-        """Record that the attempt went out; a no-op if someone recorded it already."""
+        """Record that the attempt went out (or may have); a no-op if recorded already."""
         transaction = await uow.transactions.get(transaction_id, lock=True)
         if transaction is None or transaction.status is not TransactionStatus.SIGNED:
             return False
         now = self._clock.now()
-        await uow.transactions.mark_sent(attempt.id, now)
+        await uow.transactions.mark_sent(attempt.id, now, result.note or None)
         transaction.status = TransactionStatus.BROADCAST
         transaction.updated_at = now
         await uow.transactions.save(transaction)
@@ -71,7 +95,7 @@ class BroadcastService:
                 WithdrawalStatus.BROADCASTING,
                 at=now,
                 reason=reason,
-                data={"transactionHash": attempt.hash},
+                data={"transactionHash": attempt.hash, "attempt": str(attempt.seq)},
             )
             await uow.withdrawals.save(withdrawal)
             await uow.withdrawals.add_event(change)

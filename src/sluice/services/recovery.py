@@ -34,9 +34,10 @@ async def recover(uow: UnitOfWork) -> dict[str, int]:
     for tx_status, job in (
         (TransactionStatus.SIGNED, jobs.BROADCAST),
         (TransactionStatus.BROADCAST, jobs.CONFIRM),
+        (TransactionStatus.MINED, jobs.CONFIRM),
     ):
         ids = await uow.transactions.ids_in_status(tx_status.value, limit=RECOVERY_LIMIT)
         for transaction_id in ids:
             uow.enqueue(job, {"transactionId": transaction_id})
-        counts[job] = len(ids)
+        counts[job] = counts.get(job, 0) + len(ids)
     return counts

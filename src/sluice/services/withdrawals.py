@@ -73,12 +73,9 @@ class WithdrawalService:
         fingerprint = hashlib.sha256(
             json.dumps([request.user_id, network.name, asset.key, amount, destination]).encode()
         ).hexdigest()
+        # One INSERT that does nothing when the id is taken: a new withdrawal (by far the common
+        # case) costs no read first, and only a repeat reads the existing row to compare.
         withdrawal_id = request.id or new_id("wd")
-
-        existing = await uow.withdrawals.get(withdrawal_id)
-        if existing is not None:
-            return self._repeat(existing, fingerprint), False
-
         now = self._clock.now()
         withdrawal = Withdrawal(
             id=withdrawal_id,
@@ -95,11 +92,10 @@ class WithdrawalService:
             request_id=request_id,
         )
         if not await uow.withdrawals.add(withdrawal):
-            # Another request with this id won the race between our read and our insert.
-            raced = await uow.withdrawals.get(withdrawal_id)
-            if raced is None:  # pragma: no cover - the insert failed on the id, so the row exists
+            existing = await uow.withdrawals.get(withdrawal_id)
+            if existing is None:  # pragma: no cover - the insert found the id, so the row exists
                 raise RuntimeError("withdrawal insert conflicted but no row was found")
-            return self._repeat(raced, fingerprint), False
+            return self._repeat(existing, fingerprint), False
         await uow.withdrawals.add_event(
             StatusChange(
                 withdrawal_id=withdrawal.id,

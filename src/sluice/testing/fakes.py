@@ -2,8 +2,9 @@
 
 - `FakeClock`: a `Clock` the test sets and advances.
 - `FakeChain`: a `ChainClient` that keeps sent transactions in memory and mines them only when
-  the test says so. It decodes nothing: a transaction is its raw bytes, and its hash is
-  ``keccak(raw)`` exactly as a node computes it, so hashes match what a signer returned.
+  the test says so. A transaction's hash is ``keccak(raw)`` exactly as a node computes it; its
+  sender and nonce are decoded, so the fake refuses to mine two transactions at one nonce,
+  counts each sender's mined nonces, and can re-org blocks away (`reorg`).
 - `LocalSigner`: a `Signer` over an in-memory private key (real secp256k1 signatures, no
   keystore file).
 """
@@ -17,7 +18,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eth_account import Account
+from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.crypto import keccak
+from hexbytes import HexBytes
 
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import Fees, SignedTransaction, UnsignedTransaction
@@ -73,6 +76,18 @@ class SentTransaction:
     raw: bytes
     sends: int = 0
     receipt: Receipt | None = None
+    sender: str = ""
+    nonce: int = -1
+
+
+def _decode(raw: bytes) -> tuple[str, int]:
+    """Sender and nonce of a signed transaction (("", -1) if it is not one)."""
+    try:
+        sender = Account.recover_transaction(raw)
+        nonce = int(TypedTransaction.from_bytes(HexBytes(raw)).as_dict()["nonce"])
+    except Exception:  # arbitrary bytes in tests that do not sign: no sender, no nonce
+        return "", -1
+    return str(sender), nonce
 
 
 class FakeChain:
@@ -107,6 +122,10 @@ class FakeChain:
         """Count including the pool per address; absent falls back to `transaction_counts`."""
         self.balances: dict[str, int] = {}
         """Native balance per address; absent means 0."""
+        self.token_balances: dict[tuple[str, str], int] = {}
+        """ERC-20 balance per (token, holder); absent means 0."""
+        self.finalized_lag = 2
+        """How far behind the head the ``finalized`` block is."""
         self.transactions: dict[str, SentTransaction] = {}
         """Every transaction ever sent, by hash, including dropped ones."""
         self.send_log: list[str] = []
@@ -115,6 +134,7 @@ class FakeChain:
         """Calls per method name, failed ones included."""
         self.closed = False
         self._known: set[str] = set()
+        self._forks: dict[int, int] = {}
         self._failures: list[Exception] = []
         self._outage: Exception | None = None
 
@@ -152,19 +172,75 @@ class FakeChain:
         tx = self.transactions[transaction_hash]
         if tx.receipt is not None:
             raise ValueError(f"{transaction_hash} is mined already")
+        if tx.sender and tx.nonce != self._mined_count(tx.sender):
+            raise ValueError(
+                f"{transaction_hash} has nonce {tx.nonce}; the chain expects "
+                f"{self._mined_count(tx.sender)} from {tx.sender}"
+            )
         self.head += 1
         tx.receipt = Receipt(
             transaction_hash=transaction_hash,
             succeeded=succeeded,
             block_number=self.head,
-            block_hash=self.block_hash(self.head),
+            block_hash=self.hash_of_block(self.head),
             gas_used=gas_used,
         )
         return tx.receipt
 
     def mine_pending(self, *, succeeded: bool = True) -> list[Receipt]:
-        """Mine every pooled transaction, each in its own new block; their receipts in order."""
-        return [self.mine(h, succeeded=succeeded) for h in self.pool]
+        """Mine every pooled transaction that can be mined, each in its own block, lowest nonce
+        first; the ones whose nonce is taken are evicted (as a node does). Their receipts."""
+        receipts = []
+        progress = True
+        while progress:
+            progress = False
+            for tx_hash in sorted(self.pool, key=lambda h: self.transactions[h].nonce):
+                tx = self.transactions[tx_hash]
+                if tx.sender and tx.nonce < self._mined_count(tx.sender):
+                    self._known.discard(tx_hash)  # its nonce went to another transaction
+                elif not tx.sender or tx.nonce == self._mined_count(tx.sender):
+                    receipts.append(self.mine(tx_hash, succeeded=succeeded))
+                    progress = True
+        return receipts
+
+    def reorg(self, depth: int, *, drop: bool = False) -> list[str]:
+        """Replace the last ``depth`` blocks with empty ones (new hashes, same head).
+
+        Transactions mined in them lose their receipts and go back to the pool (or, with
+        ``drop``, are forgotten as well). Returns their hashes.
+        """
+        if depth < 1:
+            raise ValueError("a re-org replaces at least one block")
+        first = self.head - depth + 1
+        for number in range(first, self.head + 1):
+            self._forks[number] = self._forks.get(number, 0) + 1
+        removed = []
+        for tx in self.transactions.values():
+            if tx.receipt is not None and tx.receipt.block_number >= first:
+                tx.receipt = None
+                removed.append(tx.hash)
+                if drop:
+                    self._known.discard(tx.hash)
+        return removed
+
+    def nonce_of(self, transaction_hash: str) -> int:
+        """The nonce a sent transaction carries."""
+        return self.transactions[transaction_hash].nonce
+
+    def mined_by(self, sender: str) -> list[SentTransaction]:
+        """Transactions of a sender that are mined now, by nonce."""
+        return sorted(
+            (
+                t
+                for t in self.transactions.values()
+                if t.sender == sender and t.receipt is not None and t.hash in self._known
+            ),
+            key=lambda t: t.nonce,
+        )
+
+    def _mined_count(self, sender: str) -> int:
+        mined = [t.nonce for t in self.mined_by(sender)]
+        return max([*mined, self.transaction_counts.get(sender, 0) - 1]) + 1
 
     def advance_blocks(self, n: int = 1) -> int:
         """Add ``n`` empty blocks; returns the new head."""
@@ -195,10 +271,10 @@ class FakeChain:
         self._outage = None
         self._failures.clear()
 
-    @staticmethod
-    def block_hash(number: int) -> str:
-        """The (deterministic) hash of block ``number``."""
-        return "0x" + keccak(number.to_bytes(32, "big")).hex()
+    def hash_of_block(self, number: int) -> str:
+        """The hash of block ``number`` on the current chain (it changes with each re-org)."""
+        seed = number.to_bytes(32, "big") + self._forks.get(number, 0).to_bytes(8, "big")
+        return "0x" + keccak(seed).hex()
 
     # ── The port ──────────────────────────────────────────────────────────────────────────────
 
@@ -231,18 +307,25 @@ class FakeChain:
         """Take a transaction into the pool; a repeat of a known one answers ``already_known``.
 
         Every send is counted, the repeat too. With ``auto_mine`` on, a new transaction is
-        mined at once in a block of its own.
+        mined at once in a block of its own if its nonce is the sender's next (and then any
+        pooled ones it unblocks); one below that is answered ``nonce_too_low``.
         """
         self._call("send_raw_transaction")
         tx_hash = transaction_hash(raw)
         self.send_log.append(tx_hash)
-        tx = self.transactions.setdefault(tx_hash, SentTransaction(hash=tx_hash, raw=raw))
+        tx = self.transactions.get(tx_hash)
+        if tx is None:
+            sender, nonce = _decode(raw)
+            tx = SentTransaction(hash=tx_hash, raw=raw, sender=sender, nonce=nonce)
+            self.transactions[tx_hash] = tx
         tx.sends += 1
         if tx_hash in self._known:
             return SendResult(accepted=True, note="already_known")
+        if tx.sender and tx.nonce < self._mined_count(tx.sender):
+            return SendResult(accepted=True, note="nonce_too_low")
         self._known.add(tx_hash)
         if self.auto_mine:
-            self.mine(tx_hash)
+            self.mine_pending()  # this one, if its nonce is next, and any it unblocks
         return SendResult(accepted=True)
 
     async def receipt(self, transaction_hash: str) -> Receipt | None:
@@ -263,10 +346,26 @@ class FakeChain:
         return self.balances.get(address, 0)
 
     async def transaction_count(self, address: Address, *, pending: bool = False) -> int:
-        """The configured count of ``address`` (`pending_counts` first when ``pending``)."""
+        """Mined nonces of ``address`` (at least `transaction_counts`); `pending_counts` first
+        when ``pending``."""
         self._call("transaction_count")
-        mined = self.transaction_counts.get(address, 0)
+        mined = self._mined_count(address)
         return self.pending_counts.get(address, mined) if pending else mined
+
+    async def token_balance(self, token: Address, holder: Address) -> int:
+        """The configured `token_balances` entry (0 unless set)."""
+        self._call("token_balance")
+        return self.token_balances.get((token, holder), 0)
+
+    async def block_hash(self, number: int) -> str | None:
+        """The current hash of block ``number``, or None above the head."""
+        self._call("block_hash")
+        return None if number > self.head else self.hash_of_block(number)
+
+    async def finalized_block(self) -> int:
+        """The head less `finalized_lag`."""
+        self._call("finalized_block")
+        return max(0, self.head - self.finalized_lag)
 
     async def close(self) -> None:
         """Mark the client closed; later calls raise RuntimeError."""

@@ -12,7 +12,7 @@ from sluice.domain.withdrawal import WithdrawalStatus
 from sluice.ports import UnitOfWorkFactory
 from sluice.services import jobs
 from sluice.services.broadcast import BroadcastService
-from sluice.services.confirmation import ConfirmationService
+from sluice.services.confirmation import ConfirmationService, StepKind
 from sluice.services.signing import SigningService
 from sluice.services.validation import ValidationService
 from sluice.worker.runner import Handler
@@ -53,17 +53,43 @@ class StageHandlers:
         return None
 
     async def sign(self, payload: dict[str, Any]) -> float | None:
-        """VALIDATING → SIGNED: quote from the chain, then nonce, sign and store in one commit."""
+        """VALIDATING → SIGNED: quote and check the wallets, then nonce, sign, store, commit.
+
+        When no hot wallet can pay now (or all have too much in flight), the withdrawal waits
+        with its reason recorded, and this job runs again later.
+        """
         withdrawal_id = payload["withdrawalId"]
         async with self._uow() as uow:
             withdrawal = await uow.withdrawals.get(withdrawal_id)
-        if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
-            return None
-        quote = await self._signing.quote(withdrawal)
+            if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
+                return None
+            entry = self._signing.entry(withdrawal)
+            in_flight = {
+                s.address: await uow.transactions.in_flight(withdrawal.network, s.address)
+                for s in entry.signers
+            }
+        payload_, gas, fees = await self._signing.quote(withdrawal)
+        quote = await self._signing.choose_wallet(withdrawal, payload_, gas, fees, in_flight)
+        if quote.wallet is None:
+            async with self._uow() as uow:
+                await self._signing.wait(uow, withdrawal_id, quote.waiting_reason or "waiting")
+                await uow.commit()
+            return self._signing.retry_after(withdrawal)
         async with self._uow() as uow:
-            await self._signing.sign(uow, withdrawal_id, quote)
-            await uow.commit()
-        return None
+            signed = await self._signing.sign(uow, withdrawal_id, quote)
+            if signed:
+                await uow.commit()
+        # Not signed: nothing to do any more, or the wallet filled up meanwhile (look later).
+        # Asked after the unit of work ends: on SQLite a second one would wait for its lock.
+        if signed or await self._settled(withdrawal_id):
+            return None
+        return self._signing.retry_after(withdrawal)
+
+    async def _settled(self, withdrawal_id: str) -> bool:
+        """Whether a withdrawal no longer waits to be signed."""
+        async with self._uow() as uow:
+            withdrawal = await uow.withdrawals.get(withdrawal_id)
+        return withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING
 
     async def broadcast(self, payload: dict[str, Any]) -> float | None:
         """Send the stored signed bytes, then record it (SIGNED → BROADCASTING)."""
@@ -80,20 +106,46 @@ class StageHandlers:
         return None
 
     async def confirm(self, payload: dict[str, Any]) -> float | None:
-        """Poll for the receipt and depth; settle once deep enough, else look again later."""
+        """One round of tracking: observe, decide and record, then act; see `ConfirmationService`.
+
+        Returns None once the transaction is settled, else when to look again.
+        """
+        confirmation = self._confirmation
         transaction_id = payload["transactionId"]
         async with self._uow() as uow:
-            tracked = await self._confirmation.tracked(uow, transaction_id)
+            tracked = await confirmation.tracked(uow, transaction_id)
         if tracked is None:
             return None
         transaction, attempts = tracked
-        observation = await self._confirmation.observe(transaction, attempts)
-        receipt = observation.receipt
-        if receipt is None or not observation.deep_enough(
-            self._confirmation.confirmations(transaction)
-        ):
-            return self._confirmation.poll_interval(transaction)
+        seen = await confirmation.observe(transaction, attempts)
         async with self._uow() as uow:
-            await self._confirmation.settle(uow, transaction_id, receipt)
+            step = await confirmation.apply(uow, transaction_id, seen)
             await uow.commit()
-        return None
+        if step.kind is StepKind.DONE:
+            return None
+        to_send = step.attempt if step.kind is StepKind.RESEND else None
+        if step.kind in (StepKind.REPLACE, StepKind.CANCEL) and step.attempt is not None:
+            chain = confirmation.chain(transaction)
+            market = await chain.fees()
+            balance = await chain.balance(transaction.from_address)
+            async with self._uow() as uow:
+                to_send = await confirmation.replace(
+                    uow,
+                    transaction_id,
+                    step.attempt,
+                    market=market,
+                    wallet_balance=balance,
+                    cancel=step.kind is StepKind.CANCEL,
+                )
+                await uow.commit()
+        elif step.kind is StepKind.FILL_GAP and step.nonce is not None:
+            market = await confirmation.chain(transaction).fees()
+            async with self._uow() as uow:
+                await confirmation.fill_gap(uow, transaction, step.nonce, market)
+                await uow.commit()
+        if to_send is not None:
+            answer = await confirmation.send(transaction, to_send)
+            async with self._uow() as uow:
+                await confirmation.record_sent(uow, to_send, answer)
+                await uow.commit()
+        return confirmation.poll_interval(transaction)

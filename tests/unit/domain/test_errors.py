@@ -19,6 +19,7 @@ from sluice.errors import (
     InvalidStateError,
     NotFoundError,
     SluiceError,
+    TransactionRefusedError,
     TransientError,
     UnauthorizedError,
     UnknownNetworkError,
@@ -42,6 +43,7 @@ DOCUMENTED: list[tuple[type[SluiceError], str, tuple[type[Exception], ...]]] = [
     (ConfigurationError, "configuration_error", (SluiceError,)),
     (TransientError, "transient", (SluiceError,)),
     (ChainUnavailableError, "chain_unavailable", (TransientError,)),
+    (TransactionRefusedError, "transaction_refused", (ChainUnavailableError,)),
 ]
 CASES = [pytest.param(cls, code, bases, id=cls.__name__) for cls, code, bases in DOCUMENTED]
 INVALID_REQUESTS = {InvalidAmountError, InvalidAddressError, UnknownNetworkError, UnknownTokenError}

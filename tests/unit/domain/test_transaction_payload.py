@@ -90,15 +90,27 @@ def test_token_payload_data_matches_the_abi_encoding(raw: bytes, amount: int) ->
     [
         pytest.param(TransactionStatus.SIGNED, False, id="signed"),
         pytest.param(TransactionStatus.BROADCAST, False, id="broadcast"),
+        pytest.param(TransactionStatus.MINED, False, id="mined"),
         pytest.param(TransactionStatus.CONFIRMED, True, id="confirmed"),
         pytest.param(TransactionStatus.REVERTED, True, id="reverted"),
+        pytest.param(TransactionStatus.CANCELLED, True, id="cancelled"),
+        pytest.param(TransactionStatus.SUPERSEDED, True, id="superseded"),
     ],
 )
-def test_only_a_confirmed_or_reverted_transaction_is_final(
+def test_only_a_settled_transaction_is_final_and_every_other_is_in_flight(
     status: TransactionStatus, is_final: bool
 ) -> None:
     assert status.is_final is is_final
+    assert status.in_flight is not is_final
 
 
 def test_every_transaction_status_is_in_the_is_final_table() -> None:
-    assert {s.value for s in TransactionStatus} == {"SIGNED", "BROADCAST", "CONFIRMED", "REVERTED"}
+    assert {s.value for s in TransactionStatus} == {
+        "SIGNED",
+        "BROADCAST",
+        "MINED",
+        "CONFIRMED",
+        "REVERTED",
+        "CANCELLED",
+        "SUPERSEDED",
+    }

@@ -9,12 +9,14 @@ import pytest
 from sluice.domain.addresses import Address
 from sluice.domain.withdrawal import (
     CANCELLABLE,
+    ENGINE_CANCELLABLE,
     ErrorCode,
     StatusChange,
     Withdrawal,
     WithdrawalStatus,
     ensure_transition,
     move,
+    note,
 )
 from sluice.errors import InsufficientFundsError, InvalidAddressError, InvalidStateError
 
@@ -30,7 +32,8 @@ EXPECTED_TARGETS: dict[WithdrawalStatus, set[WithdrawalStatus]] = {
     W.VALIDATING: {W.SIGNED, W.PENDING_APPROVAL, W.CANCELLED},
     W.PENDING_APPROVAL: {W.VALIDATING, W.FAILED, W.CANCELLED},
     W.SIGNED: {W.BROADCASTING},
-    W.BROADCASTING: {W.COMPLETED, W.FAILED},
+    W.BROADCASTING: {W.CONFIRMING, W.COMPLETED, W.FAILED, W.CANCELLED, W.VALIDATING},
+    W.CONFIRMING: {W.BROADCASTING, W.COMPLETED, W.FAILED, W.CANCELLED},
     W.COMPLETED: set(),
     W.FAILED: set(),
     W.CANCELLED: set(),
@@ -60,7 +63,7 @@ def make_withdrawal(status: WithdrawalStatus, *, request_id: str | None = "req-1
 
 def test_the_expected_table_names_every_status() -> None:
     assert set(EXPECTED_TARGETS) == set(WithdrawalStatus)
-    assert len(WithdrawalStatus) == 8
+    assert len(WithdrawalStatus) == 9
 
 
 @pytest.mark.parametrize(
@@ -105,6 +108,7 @@ def test_ensure_transition_raises_invalid_state_for_a_refused_move(
         pytest.param(W.PENDING_APPROVAL, False, True, id="pending-approval"),
         pytest.param(W.SIGNED, False, True, id="signed"),
         pytest.param(W.BROADCASTING, False, True, id="broadcasting"),
+        pytest.param(W.CONFIRMING, False, True, id="confirming"),
         pytest.param(W.COMPLETED, True, False, id="completed"),
         pytest.param(W.FAILED, True, False, id="failed"),
         pytest.param(W.CANCELLED, True, False, id="cancelled"),
@@ -121,12 +125,21 @@ def test_only_statuses_before_signing_are_cancellable() -> None:
     assert frozenset({W.PENDING, W.VALIDATING, W.PENDING_APPROVAL}) == CANCELLABLE
 
 
+def test_an_operator_may_ask_the_engine_to_cancel_only_signed_or_broadcasting_ones() -> None:
+    assert frozenset({W.SIGNED, W.BROADCASTING}) == ENGINE_CANCELLABLE
+    assert not CANCELLABLE & ENGINE_CANCELLABLE
+
+
+#: Statuses the engine may cancel from when a no-op replacement is mined (not a caller's cancel).
+MINED_CANCEL = {W.BROADCASTING, W.CONFIRMING}
+
+
 @pytest.mark.parametrize("status", list(W), ids=[s.value for s in W])
-def test_a_status_is_cancellable_exactly_when_it_may_move_to_cancelled(
+def test_a_status_may_move_to_cancelled_exactly_when_cancellable_or_a_no_op_can_be_mined(
     status: WithdrawalStatus,
 ) -> None:
     withdrawal = make_withdrawal(status)
-    if status in CANCELLABLE:
+    if status in CANCELLABLE or status in MINED_CANCEL:
         move(withdrawal, W.CANCELLED, at=T1, reason="cancelled by the user")
         assert withdrawal.status is W.CANCELLED
     else:
@@ -214,3 +227,16 @@ def test_failure_codes_match_the_codes_of_the_errors_that_cause_them(
 
 def test_a_reverted_transaction_has_its_own_failure_code() -> None:
     assert ErrorCode.REVERTED.value == "reverted"
+
+
+def test_a_note_records_an_event_without_a_change_of_status() -> None:
+    withdrawal = make_withdrawal(W.BROADCASTING)
+
+    change = note(withdrawal, at=T1, reason="replaced by attempt 2", data={"attempt": "2"})
+
+    assert (change.from_status, change.to_status) == (W.BROADCASTING, W.BROADCASTING)
+    assert change.reason == "replaced by attempt 2"
+    assert change.data == {"attempt": "2"}
+    assert change.request_id == "req-1"
+    assert withdrawal.status is W.BROADCASTING
+    assert withdrawal.updated_at == T1

@@ -1,0 +1,95 @@
+"""Fee rules: what a transaction may pay, and how a stuck one is re-priced.
+
+Replacement pricing follows what nodes accept: geth (and most clients) take a replacement at the
+same nonce only if both the fee cap and the tip rise by at least 10%. A replacement rises by the
+network's ``bump_percent`` (at least 10) or to what the market asks now, whichever is higher, so
+a risen base fee is met in one step; it never goes above the network's ``max_fee_per_gas``. When
+the cap leaves no room for a 10% rise, no replacement can help, and the stored attempt is sent
+again unchanged.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime
+
+#: The smallest rise of both the fee cap and the tip a node accepts for a replacement.
+MIN_BUMP_PERCENT = 10
+
+GWEI = 10**9
+
+
+@dataclass(frozen=True, slots=True)
+class Fees:
+    """EIP-1559 fee parameters, in wei per gas."""
+
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+    def max_cost(self, gas: int) -> int:
+        """The most ``gas`` can cost at these fees, in wei."""
+        return gas * self.max_fee_per_gas
+
+
+class Finality(enum.StrEnum):
+    """When a network's transactions are final, and the ledger may settle."""
+
+    DEPTH = "depth"
+    """After the network's number of confirmations (the block and the ones on top of it)."""
+    FINALIZED = "finalized"
+    """When the node's ``finalized`` block tag has reached the block."""
+
+
+@dataclass(frozen=True, slots=True)
+class FeePolicy:
+    """A network's limits on fees and when a transaction counts as stuck."""
+
+    max_fee_per_gas: int = 500 * GWEI
+    """The highest fee cap any attempt may carry, in wei per gas."""
+    bump_percent: int = 20
+    """How much a replacement raises both the fee cap and the tip, at least."""
+    stuck_after_s: float = 60.0
+    """How long an attempt may go without a receipt before it is replaced (or re-sent)."""
+
+    def __post_init__(self) -> None:
+        if self.bump_percent < MIN_BUMP_PERCENT:
+            raise ValueError(f"bump_percent must be at least {MIN_BUMP_PERCENT}")
+        if self.max_fee_per_gas <= 0 or self.stuck_after_s <= 0:
+            raise ValueError("max_fee_per_gas and stuck_after_s must be positive")
+
+    def capped(self, fees: Fees) -> Fees:
+        """Fees for a first attempt: the market's, within the cap."""
+        cap = min(fees.max_fee_per_gas, self.max_fee_per_gas)
+        return Fees(
+            max_fee_per_gas=cap, max_priority_fee_per_gas=min(fees.max_priority_fee_per_gas, cap)
+        )
+
+    def replacement(self, previous: Fees, market: Fees) -> Fees | None:
+        """Fees for a replacement of an attempt priced ``previous``, given what the market asks.
+
+        Returns:
+            The new fees, or None when the cap leaves no room for the rise a node requires (the
+            caller re-sends the stored attempt unchanged instead).
+        """
+        tip = max(
+            raised(previous.max_priority_fee_per_gas, self.bump_percent),
+            market.max_priority_fee_per_gas,
+        )
+        cap = max(raised(previous.max_fee_per_gas, self.bump_percent), market.max_fee_per_gas, tip)
+        cap = min(cap, self.max_fee_per_gas)
+        tip = min(tip, cap)
+        if cap < raised(previous.max_fee_per_gas, MIN_BUMP_PERCENT) or tip < raised(
+            previous.max_priority_fee_per_gas, MIN_BUMP_PERCENT
+        ):
+            return None
+        return Fees(max_fee_per_gas=cap, max_priority_fee_per_gas=tip)
+
+    def is_stuck(self, last_attempt_at: datetime, now: datetime) -> bool:
+        """Whether the latest attempt has waited long enough without a receipt."""
+        return (now - last_attempt_at).total_seconds() >= self.stuck_after_s
+
+
+def raised(value: int, percent: int) -> int:
+    """``value`` raised by ``percent``, rounded up (a node compares exact integers)."""
+    return -(-value * (100 + percent) // 100)

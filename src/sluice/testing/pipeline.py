@@ -1,0 +1,258 @@
+"""A whole withdrawal pipeline in one process, for service-level tests and property tests.
+
+`wire` builds what `sluice.bootstrap.build` builds (services, stage handlers, a unit-of-work
+factory) around a database engine, a `FakeChain`, a real signer and a `FakeClock`, with a
+`RecordingQueue`; `Pipeline` drives each stage by hand, as one delivery of its job, or through a
+running `Worker`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sluice.bootstrap import stage_handlers
+from sluice.db.tables import ledger_entries
+from sluice.db.unit_of_work import SqlUnitOfWorkFactory
+from sluice.domain.addresses import Address
+from sluice.domain.assets import NATIVE, Asset, Network
+from sluice.domain.fees import FeePolicy, Finality
+from sluice.domain.ledger import Balance, EntryKind
+from sluice.domain.transaction import (
+    Attempt,
+    ChainTransaction,
+    SignedTransaction,
+    UnsignedTransaction,
+)
+from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
+from sluice.services.cancellation import CancellationService
+from sluice.services.ledger import LedgerService
+from sluice.services.registry import NetworkEntry, NetworkRegistry
+from sluice.services.withdrawals import WithdrawalRequest, WithdrawalService
+from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner, RecordingQueue
+from sluice.worker.handlers import StageHandlers
+from sluice.worker.runner import Worker
+
+__all__ = [
+    "CHAIN_ID",
+    "DEST",
+    "ETH",
+    "HOT_KEY",
+    "NET",
+    "TOKEN",
+    "CountingSigner",
+    "Pipeline",
+    "wire",
+]
+
+NET = "fakenet"
+CHAIN_ID = 31337
+#: Anvil's second development key (a well-known test key, never a real wallet's).
+HOT_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
+TOKEN = Address("0x5FbDB2315678afecb367f032d93F642f64180aa3")
+DEST = Address("0x90F79bf6EB2c4f870365E785982E1f101E93b906")
+ETH = 10**18
+
+
+class CountingSigner:
+    """A real signer that counts its signatures (to prove nothing is ever re-signed)."""
+
+    def __init__(self, inner: LocalSigner) -> None:
+        self._inner = inner
+        self.signed: list[UnsignedTransaction] = []
+
+    @property
+    def address(self) -> Address:
+        return self._inner.address
+
+    def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
+        self.signed.append(transaction)
+        return self._inner.sign(transaction)
+
+
+@dataclass
+class Pipeline:
+    """Everything one test needs, wired as `sluice.bootstrap.build` wires it."""
+
+    engine: AsyncEngine
+    queue: RecordingQueue
+    chain: FakeChain
+    signer: CountingSigner
+    clock: FakeClock
+    network: Network
+    uow: SqlUnitOfWorkFactory
+    handlers: StageHandlers
+    withdrawals: WithdrawalService
+    ledger: LedgerService
+    cancellation: CancellationService
+    _credits: int = field(default=0)
+
+    async def credit(self, user_id: str, amount: str, *, token: bool = False) -> None:
+        self._credits += 1
+        async with self.uow() as uow:
+            await self.ledger.credit(
+                uow,
+                user_id=user_id,
+                network=NET,
+                token_address=TOKEN if token else None,
+                amount=amount,
+                reference=f"credit-{self._credits}",
+            )
+            await uow.commit()
+
+    async def submit(
+        self,
+        user_id: str,
+        amount: str,
+        *,
+        token: bool = False,
+        withdrawal_id: str | None = None,
+    ) -> str:
+        async with self.uow() as uow:
+            withdrawal, _created = await self.withdrawals.submit(
+                uow,
+                WithdrawalRequest(
+                    user_id=user_id,
+                    amount=amount,
+                    to_address=DEST,
+                    network=NET,
+                    token_address=TOKEN if token else None,
+                    id=withdrawal_id,
+                ),
+            )
+            await uow.commit()
+        return withdrawal.id
+
+    async def get(self, withdrawal_id: str) -> Withdrawal:
+        async with self.uow() as uow:
+            withdrawal = await uow.withdrawals.get(withdrawal_id)
+        if withdrawal is None:
+            raise LookupError(f"no withdrawal {withdrawal_id}")
+        return withdrawal
+
+    async def status(self, withdrawal_id: str) -> WithdrawalStatus:
+        return (await self.get(withdrawal_id)).status
+
+    async def transaction(self, withdrawal_id: str) -> tuple[ChainTransaction, list[Attempt]]:
+        withdrawal = await self.get(withdrawal_id)
+        if withdrawal.transaction_id is None:
+            raise LookupError(f"withdrawal {withdrawal_id} has no transaction")
+        async with self.uow() as uow:
+            transaction = await uow.transactions.get(withdrawal.transaction_id)
+            attempts = await uow.transactions.attempts(withdrawal.transaction_id)
+        if transaction is None:
+            raise LookupError(f"no transaction {withdrawal.transaction_id}")
+        return transaction, attempts
+
+    async def balance(self, user_id: str, *, token: bool = False) -> Balance:
+        asset_key = TOKEN.lower() if token else NATIVE
+        async with self.uow() as uow:
+            return await uow.ledger.balance(user_id, NET, asset_key)
+
+    async def journal(self, withdrawal_id: str) -> list[tuple[EntryKind, int]]:
+        query = (
+            select(ledger_entries.c.kind, ledger_entries.c.amount)
+            .where(ledger_entries.c.withdrawal_id == withdrawal_id)
+            .order_by(ledger_entries.c.id)
+        )
+        async with self.engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        return [(EntryKind(kind), amount) for kind, amount in rows]
+
+    # Stage shortcuts: one delivery of each job, as the worker would make it.
+    async def validate(self, withdrawal_id: str) -> float | None:
+        return await self.handlers.validate({"withdrawalId": withdrawal_id})
+
+    async def sign(self, withdrawal_id: str) -> float | None:
+        return await self.handlers.sign({"withdrawalId": withdrawal_id})
+
+    async def broadcast(self, withdrawal_id: str) -> float | None:
+        transaction_id = (await self.get(withdrawal_id)).transaction_id
+        return await self.handlers.broadcast({"transactionId": transaction_id})
+
+    async def confirm(self, withdrawal_id: str) -> float | None:
+        transaction_id = (await self.get(withdrawal_id)).transaction_id
+        return await self.handlers.confirm({"transactionId": transaction_id})
+
+    async def cancel(self, withdrawal_id: str, *, reason: str = "operator") -> Withdrawal:
+        """An operator's cancel (see `CancellationService`)."""
+        async with self.uow() as uow:
+            withdrawal = await self.cancellation.cancel(uow, withdrawal_id, reason=reason)
+            await uow.commit()
+        return withdrawal
+
+    async def events(self, withdrawal_id: str) -> list[StatusChange]:
+        """A withdrawal's history."""
+        async with self.uow() as uow:
+            return await uow.withdrawals.events(withdrawal_id)
+
+    async def transaction_by_id(
+        self, transaction_id: str
+    ) -> tuple[ChainTransaction, list[Attempt]]:
+        """A transaction and its attempts."""
+        async with self.uow() as uow:
+            transaction = await uow.transactions.get(transaction_id)
+            attempts = await uow.transactions.attempts(transaction_id)
+        if transaction is None:
+            raise LookupError(f"no transaction {transaction_id}")
+        return transaction, attempts
+
+    def worker(self, *, max_attempts: int = 8) -> Worker:
+        return Worker(
+            self.queue,
+            self.handlers.table(),
+            concurrency=4,
+            max_attempts=max_attempts,
+            retry_base_s=0.01,
+            retry_max_s=0.05,
+            receive_wait_s=0.02,
+        )
+
+
+def wire(
+    engine: AsyncEngine,
+    chain: FakeChain,
+    signer: CountingSigner,
+    clock: FakeClock,
+    *,
+    confirmations: int = 1,
+    max_in_flight: int = 100,
+    finality: Finality = Finality.DEPTH,
+    fees: FeePolicy | None = None,
+) -> Pipeline:
+    """Build the services around an engine, as bootstrap does, with a fresh queue."""
+    network = Network(
+        name=NET,
+        chain_id=CHAIN_ID,
+        native=Asset(NET, "ETH", 18),
+        tokens=(Asset(NET, "TKN", 6, token_address=TOKEN),),
+        confirmations=confirmations,
+        poll_interval_s=0.01,
+        hot_wallets=(signer.address,),
+        max_in_flight=max_in_flight,
+        finality=finality,
+        fees=fees or FeePolicy(),
+    )
+    # A hot wallet that can pay everything the tests ask of it (tests of an empty wallet lower it).
+    chain.balances.setdefault(signer.address, 1000 * ETH)
+    chain.token_balances.setdefault((TOKEN, signer.address), 10**30)
+    registry = NetworkRegistry({NET: NetworkEntry(network=network, chain=chain, signers=(signer,))})
+    queue = RecordingQueue()
+    uow = SqlUnitOfWorkFactory(engine, queue)
+    handlers = stage_handlers(uow, registry, clock)
+    withdrawals = WithdrawalService(registry, clock)
+    return Pipeline(
+        engine=engine,
+        queue=queue,
+        chain=chain,
+        signer=signer,
+        clock=clock,
+        network=network,
+        uow=uow,
+        handlers=handlers,
+        withdrawals=withdrawals,
+        ledger=LedgerService(registry, clock),
+        cancellation=CancellationService(withdrawals, clock),
+    )

@@ -1,0 +1,464 @@
+"""The transaction engine on a fake chain: unclear sends, stuck transactions, re-orgs, nonces
+taken by others, gaps, cancels, empty hot wallets and the in-flight limit.
+
+Each test drives the stage handlers by hand (one delivery of each job) against `FakeChain`,
+which decodes nonces and refuses to mine two transactions at one nonce, so "paid twice" is
+checked against a chain that behaves like one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sluice.domain.fees import FeePolicy, Finality
+from sluice.domain.ledger import Balance, EntryKind
+from sluice.domain.transaction import (
+    AttemptOutcome,
+    AttemptPurpose,
+    TransactionKind,
+    TransactionStatus,
+)
+from sluice.domain.withdrawal import WithdrawalStatus
+from sluice.errors import ChainUnavailableError, InvalidStateError, TransactionRefusedError
+from sluice.services import jobs
+from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
+from sluice.testing.pipeline import CHAIN_ID, ETH, HOT_KEY, NET, CountingSigner, Pipeline, wire
+
+W = WithdrawalStatus
+STUCK_S = 60.0
+
+
+async def _pipeline(engine: AsyncEngine, **options: object) -> Pipeline:
+    p = wire(
+        engine,
+        FakeChain(chain_id=CHAIN_ID),
+        CountingSigner(LocalSigner(HOT_KEY)),
+        FakeClock(),
+        **options,  # type: ignore[arg-type]  # keyword options of `wire`, passed through
+    )
+    async with p.uow() as uow:
+        await uow.transactions.reconcile_nonce(NET, p.signer.address, 0)
+        await uow.commit()
+    return p
+
+
+@pytest.fixture
+async def pipeline(engine: AsyncEngine) -> AsyncIterator[Pipeline]:
+    p = await _pipeline(engine)
+    try:
+        yield p
+    finally:
+        await p.queue.close()
+
+
+async def _broadcast_one(p: Pipeline, amount: str = "1") -> str:
+    await p.credit("alice", "10")
+    wid = await p.submit("alice", amount)
+    await p.validate(wid)
+    await p.sign(wid)
+    await p.broadcast(wid)
+    return wid
+
+
+# ── Unclear sends ────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(ChainUnavailableError("timed out"), id="timeout"),
+        pytest.param(TransactionRefusedError("no", reason="insufficient_funds"), id="refused"),
+    ],
+)
+async def test_a_send_without_a_plain_answer_goes_to_tracking_never_to_failure(
+    pipeline: Pipeline, error: Exception
+) -> None:
+    p = pipeline
+    await p.credit("alice", "10")
+    wid = await p.submit("alice", "1")
+    await p.validate(wid)
+    await p.sign(wid)
+    p.chain.fail_next(1, error)
+
+    assert await p.broadcast(wid) is None
+
+    assert await p.status(wid) is W.BROADCASTING
+    _, [attempt] = await p.transaction(wid)
+    assert attempt.sent_at is not None
+    assert attempt.note is not None
+    assert attempt.note.startswith(("unclear", "refused"))
+    # Tracking finds the node never got it and sends the same bytes again.
+    await p.confirm(wid)
+    assert p.chain.sends[attempt.hash] == 1
+    p.chain.mine(attempt.hash)
+    assert await p.confirm(wid) is None
+    assert await p.status(wid) is W.COMPLETED
+
+
+# ── Stuck transactions ───────────────────────────────────────────────────────────────────────
+
+
+async def test_a_stuck_transaction_is_replaced_at_higher_fees_and_the_replacement_settles(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _broadcast_one(p)
+    _, [first] = await p.transaction(wid)
+    p.clock.advance(STUCK_S)
+
+    await p.confirm(wid)
+
+    transaction, [_, second] = await p.transaction(wid)
+    assert second.seq == 2
+    assert second.purpose is AttemptPurpose.PAYLOAD
+    assert second.fees.max_fee_per_gas >= first.fees.max_fee_per_gas * 120 // 100
+    assert second.fees.max_priority_fee_per_gas >= first.fees.max_priority_fee_per_gas * 120 // 100
+    assert p.chain.nonce_of(second.hash) == transaction.nonce
+    assert p.chain.sends[second.hash] == 1, "stored, then sent"
+    assert (await p.get(wid)).transaction_hash == second.hash
+
+    p.chain.mine(second.hash)
+    assert await p.confirm(wid) is None
+    assert await p.status(wid) is W.COMPLETED
+    transaction, attempts = await p.transaction(wid)
+    assert transaction.mined_hash == second.hash
+    assert [a.outcome for a in attempts] == [AttemptOutcome.REPLACED, AttemptOutcome.MINED]
+    assert await p.balance("alice") == Balance(9 * ETH, 0)
+    reasons = [e.reason for e in await p.events(wid)]
+    assert any("replaced by attempt 2" in r for r in reasons)
+
+
+async def test_when_the_original_is_mined_after_a_replacement_it_completes_once(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _broadcast_one(p)
+    _, [first] = await p.transaction(wid)
+    p.clock.advance(STUCK_S)
+    await p.confirm(wid)
+
+    p.chain.mine(first.hash)
+    p.chain.mine_pending()  # the replacement shares the nonce: the node evicts it
+
+    assert await p.confirm(wid) is None
+    assert await p.status(wid) is W.COMPLETED
+    transaction, attempts = await p.transaction(wid)
+    assert transaction.mined_hash == first.hash
+    assert [a.outcome for a in attempts] == [AttemptOutcome.MINED, AttemptOutcome.REPLACED]
+    assert len(p.chain.mined_by(p.signer.address)) == 1
+    assert await p.journal(wid) == [(EntryKind.HOLD, ETH), (EntryKind.SETTLE, ETH)]
+
+
+async def test_at_the_fee_cap_a_stuck_transaction_is_sent_again_unchanged(
+    engine: AsyncEngine,
+) -> None:
+    p = await _pipeline(engine, fees=FeePolicy(max_fee_per_gas=3 * 10**9, stuck_after_s=STUCK_S))
+    try:
+        wid = await _broadcast_one(p)
+        _, [first] = await p.transaction(wid)
+        assert first.fees.max_fee_per_gas == 3 * 10**9  # the fake's quote is at the cap
+        p.chain.drop(first.hash)
+        p.clock.advance(STUCK_S)
+
+        await p.confirm(wid)
+
+        _, attempts = await p.transaction(wid)
+        assert [a.hash for a in attempts] == [first.hash], "no replacement above the cap"
+        assert p.chain.sends[first.hash] == 2, "the stored bytes, once more"
+    finally:
+        await p.queue.close()
+
+
+async def test_a_wallet_that_cannot_pay_higher_fees_re_sends_unchanged(pipeline: Pipeline) -> None:
+    p = pipeline
+    wid = await _broadcast_one(p)
+    _, [first] = await p.transaction(wid)
+    p.chain.balances[p.signer.address] = ETH  # the value, and not quite the bumped gas
+    p.clock.advance(STUCK_S)
+
+    await p.confirm(wid)
+
+    _, attempts = await p.transaction(wid)
+    assert len(attempts) == 1
+    assert p.chain.sends[first.hash] == 2
+
+
+# ── Re-orgs and finality ─────────────────────────────────────────────────────────────────────
+
+
+@pytest.mark.parametrize("depth", [1, 2, 3])
+async def test_a_reorg_before_finality_sends_the_transaction_again_and_settles_once(
+    engine: AsyncEngine, depth: int
+) -> None:
+    p = await _pipeline(engine, confirmations=depth + 2)
+    try:
+        wid = await _broadcast_one(p)
+        _, [attempt] = await p.transaction(wid)
+        receipt = p.chain.mine(attempt.hash)
+        p.chain.advance_blocks(depth - 1)
+        await p.confirm(wid)
+        assert await p.status(wid) is W.CONFIRMING
+        assert await p.balance("alice") == Balance(9 * ETH, ETH), "not settled before finality"
+
+        removed = p.chain.reorg(depth, drop=True)
+        assert removed == [attempt.hash]
+        await p.confirm(wid)
+
+        assert await p.status(wid) is W.BROADCASTING
+        transaction, _ = await p.transaction(wid)
+        assert (transaction.status, transaction.block_number) == (TransactionStatus.BROADCAST, None)
+        assert p.chain.sends[attempt.hash] == 2, "the stored transaction is sent again"
+
+        again = p.chain.mine(attempt.hash)
+        assert again.block_hash != receipt.block_hash
+        p.chain.advance_blocks(depth + 1)
+        assert await p.confirm(wid) is None
+        assert await p.status(wid) is W.COMPLETED
+        assert (await p.get(wid)).block_number == again.block_number
+        assert await p.journal(wid) == [(EntryKind.HOLD, ETH), (EntryKind.SETTLE, ETH)]
+        statuses = [(e.from_status, e.to_status) for e in await p.events(wid)]
+        assert (W.CONFIRMING, W.BROADCASTING) in statuses
+        assert statuses[-1] == (W.CONFIRMING, W.COMPLETED)
+    finally:
+        await p.queue.close()
+
+
+async def test_a_reorg_that_re_mines_the_transaction_elsewhere_moves_its_block(
+    engine: AsyncEngine,
+) -> None:
+    p = await _pipeline(engine, confirmations=4)
+    try:
+        wid = await _broadcast_one(p)
+        _, [attempt] = await p.transaction(wid)
+        p.chain.mine(attempt.hash)
+        await p.confirm(wid)
+        p.chain.reorg(1)  # back to the pool, still known
+        moved = p.chain.mine(attempt.hash)
+        await p.confirm(wid)
+
+        transaction, _ = await p.transaction(wid)
+        assert (transaction.block_number, transaction.block_hash) == (
+            moved.block_number,
+            moved.block_hash,
+        )
+        assert await p.status(wid) is W.CONFIRMING
+    finally:
+        await p.queue.close()
+
+
+async def test_with_the_finalized_tag_it_settles_when_the_tag_reaches_the_block(
+    engine: AsyncEngine,
+) -> None:
+    p = await _pipeline(engine, finality=Finality.FINALIZED, confirmations=1)
+    try:
+        wid = await _broadcast_one(p)
+        _, [attempt] = await p.transaction(wid)
+        p.chain.finalized_lag = 5
+        p.chain.mine(attempt.hash)
+        p.chain.advance_blocks(4)
+        await p.confirm(wid)
+        assert await p.status(wid) is W.CONFIRMING
+        p.chain.advance_blocks(1)
+        assert await p.confirm(wid) is None
+        assert await p.status(wid) is W.COMPLETED
+    finally:
+        await p.queue.close()
+
+
+# ── Nonces ───────────────────────────────────────────────────────────────────────────────────
+
+
+async def test_a_nonce_taken_by_an_outside_transaction_is_signed_again_with_a_new_one(
+    engine: AsyncEngine,
+) -> None:
+    p = await _pipeline(engine, confirmations=2)
+    try:
+        wid = await _broadcast_one(p)
+        transaction, [ours] = await p.transaction(wid)
+        p.chain.drop(ours.hash)  # someone else's transaction at our nonce wins the race
+        p.chain.transaction_counts[p.signer.address] = transaction.nonce + 1
+        await p.confirm(wid)
+        assert await p.status(wid) is W.BROADCASTING, "not before that nonce is final"
+        p.chain.advance_blocks(1)
+
+        assert await p.confirm(wid) is None
+
+        assert await p.status(wid) is W.VALIDATING
+        superseded, _ = await p.transaction_by_id(transaction.id)
+        assert superseded.status is TransactionStatus.SUPERSEDED
+        assert (jobs.SIGN, {"withdrawalId": wid}) in [(j, b) for j, b, *_ in p.queue.published]
+        assert await p.balance("alice") == Balance(9 * ETH, ETH), "still held"
+
+        await p.sign(wid)
+        await p.broadcast(wid)
+        renewed, [attempt] = await p.transaction(wid)
+        assert renewed.nonce == transaction.nonce + 1
+        p.chain.mine(attempt.hash)
+        p.chain.advance_blocks(1)
+        assert await p.confirm(wid) is None
+        assert await p.status(wid) is W.COMPLETED
+        assert await p.journal(wid) == [(EntryKind.HOLD, ETH), (EntryKind.SETTLE, ETH)]
+        assert len(p.chain.mined_by(p.signer.address)) == 1, "paid once"
+    finally:
+        await p.queue.close()
+
+
+async def test_a_gap_below_a_stuck_transaction_is_filled_with_a_no_op(pipeline: Pipeline) -> None:
+    p = pipeline
+    async with p.uow() as uow:  # nonce 0 was handed out once and its record is gone
+        await uow.transactions.reconcile_nonce(NET, p.signer.address, 1)
+        await uow.commit()
+    wid = await _broadcast_one(p)
+    transaction, _ = await p.transaction(wid)
+    assert transaction.nonce == 1
+    p.clock.advance(STUCK_S)
+
+    await p.confirm(wid)
+
+    async with p.uow() as uow:
+        filler = await uow.transactions.at_nonce(NET, p.signer.address, 0)
+    assert filler is not None
+    assert filler.kind is TransactionKind.FILLER
+    assert (filler.payload.to, filler.payload.value) == (p.signer.address, 0)
+    await p.handlers.broadcast({"transactionId": filler.id})
+    p.chain.mine_pending()
+    assert await p.handlers.confirm({"transactionId": filler.id}) is None
+    assert await p.confirm(wid) is None
+    assert await p.status(wid) is W.COMPLETED
+
+
+# ── Cancel ───────────────────────────────────────────────────────────────────────────────────
+
+
+async def test_an_operator_cancel_sends_a_no_op_and_its_mining_cancels_and_releases(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _broadcast_one(p)
+    transaction, [payout] = await p.transaction(wid)
+
+    await p.cancel(wid)
+    await p.confirm(wid)
+
+    _, [_, cancel] = await p.transaction(wid)
+    assert cancel.purpose is AttemptPurpose.CANCEL
+    assert p.chain.nonce_of(cancel.hash) == transaction.nonce
+    p.chain.mine(cancel.hash)
+    assert await p.confirm(wid) is None
+
+    withdrawal = await p.get(wid)
+    assert withdrawal.status is W.CANCELLED
+    settled, attempts = await p.transaction(wid)
+    assert settled.status is TransactionStatus.CANCELLED
+    assert [a.outcome for a in attempts] == [AttemptOutcome.REPLACED, AttemptOutcome.MINED]
+    assert await p.balance("alice") == Balance(10 * ETH, 0)
+    assert await p.journal(wid) == [(EntryKind.HOLD, ETH), (EntryKind.RELEASE, ETH)]
+    assert payout.hash not in [t.hash for t in p.chain.mined_by(p.signer.address)]
+
+
+async def test_if_the_payout_is_mined_despite_a_cancel_it_completes_and_is_not_cancelled(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _broadcast_one(p)
+    _, [payout] = await p.transaction(wid)
+    await p.cancel(wid)
+    p.chain.mine(payout.hash)
+
+    assert await p.confirm(wid) is None
+
+    assert await p.status(wid) is W.COMPLETED
+    _, attempts = await p.transaction(wid)
+    assert [a.purpose for a in attempts] == [AttemptPurpose.PAYLOAD], "no cancel sent any more"
+    with pytest.raises(InvalidStateError):
+        await p.cancel(wid)
+
+
+async def test_a_cancel_before_signing_is_an_ordinary_cancel(pipeline: Pipeline) -> None:
+    p = pipeline
+    await p.credit("alice", "2")
+    wid = await p.submit("alice", "1")
+    await p.validate(wid)
+
+    withdrawal = await p.cancel(wid)
+
+    assert withdrawal.status is W.CANCELLED
+    assert await p.balance("alice") == Balance(2 * ETH, 0)
+
+
+# ── The hot wallet ───────────────────────────────────────────────────────────────────────────
+
+
+async def test_an_underfunded_hot_wallet_makes_withdrawals_wait_not_fail(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    p.chain.balances[p.signer.address] = ETH // 2
+    await p.credit("alice", "10")
+    wid = await p.submit("alice", "1")
+    await p.validate(wid)
+
+    again_in = await p.sign(wid)
+    assert again_in is not None
+    assert again_in > 0
+    assert await p.sign(wid) is not None, "still waiting"
+
+    withdrawal = await p.get(wid)
+    assert withdrawal.status is W.VALIDATING
+    assert withdrawal.waiting_reason is not None
+    assert withdrawal.waiting_reason.startswith("underfunded")
+    waits = [e for e in await p.events(wid) if e.reason.startswith("waiting")]
+    assert len(waits) == 1, "recorded once, not on every retry"
+    assert p.signer.signed == []
+
+    p.chain.balances[p.signer.address] = 10 * ETH  # topped up
+    assert await p.sign(wid) is None
+    withdrawal = await p.get(wid)
+    assert (withdrawal.status, withdrawal.waiting_reason) == (W.SIGNED, None)
+
+
+async def test_an_underfunded_token_balance_waits_too(pipeline: Pipeline) -> None:
+    p = pipeline
+    p.chain.token_balances.clear()
+    await p.credit("alice", "10", token=True)
+    wid = await p.submit("alice", "1", token=True)
+    await p.validate(wid)
+
+    assert await p.sign(wid) is not None
+
+    withdrawal = await p.get(wid)
+    assert withdrawal.waiting_reason is not None
+    assert "TKN" in withdrawal.waiting_reason
+
+
+async def test_no_more_than_the_in_flight_limit_is_signed_even_concurrently(
+    engine: AsyncEngine,
+) -> None:
+    p = await _pipeline(engine, max_in_flight=4)
+    try:
+        await p.credit("alice", "10")
+        ids = [await p.submit("alice", "1") for _ in range(7)]
+        for wid in ids:
+            await p.validate(wid)
+
+        await asyncio.gather(*(p.sign(wid) for wid in ids))
+
+        statuses = [await p.status(wid) for wid in ids]
+        assert statuses.count(W.SIGNED) == 4
+        assert statuses.count(W.VALIDATING) == 3
+        signed = [wid for wid, s in zip(ids, statuses, strict=True) if s is W.SIGNED]
+        for wid in signed:
+            await p.broadcast(wid)
+        p.chain.mine_pending()
+        for wid in signed:
+            await p.confirm(wid)
+        waiting = [wid for wid in ids if wid not in signed]
+        for wid in waiting:
+            assert await p.sign(wid) is None
+        assert {await p.status(wid) for wid in waiting} == {W.SIGNED}
+    finally:
+        await p.queue.close()
