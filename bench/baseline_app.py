@@ -8,8 +8,8 @@ PostgreSQL) on the machine; Sluice is measured against it.
 It is served exactly as `sluice serve` serves Sluice (see ``sluice.runtime``): one process,
 `sluice.runtime.run_loop` (uvloop when installed), a ``uvicorn.Server`` with uvicorn's defaults
 otherwise (``http="auto"``: httptools, a dependency of Sluice), no access log, no lifespan. The
-pool has as many connections at most as Sluice's SQLAlchemy engine (its default pool: 10 kept +
-5 overflow).
+pool keeps as many connections as Sluice's SQLAlchemy engine keeps (15; Sluice may open 5 more
+under load, closing them when returned).
 
 Run: ``python bench/baseline_app.py --dsn postgresql://postgres@127.0.0.1:5432/DB --port 8101``.
 """
@@ -27,8 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from sluice.runtime import run_loop
 
-#: Matches SQLAlchemy's default pool for Sluice's engine: pool_size 5 + max_overflow 10.
-POOL_MIN = 10
+#: As many connections as Sluice's engine keeps (`SLUICE_DB_POOL_SIZE`, default 15).
+POOL_MIN = 15
 POOL_MAX = 15
 
 SCHEMA = """

@@ -23,6 +23,7 @@ from sluice.queue.sqs import SqsQueue
 from sluice.services import jobs
 from sluice.services.api_keys import ApiKeyService
 from sluice.services.broadcast import BroadcastService
+from sluice.services.cancellation import CancellationService
 from sluice.services.confirmation import ConfirmationService
 from sluice.services.ledger import LedgerService
 from sluice.services.recovery import recover
@@ -48,6 +49,7 @@ class Container:
     uow: SqlUnitOfWorkFactory
     clock: Clock
     withdrawals: WithdrawalService
+    cancellation: CancellationService
     ledger: LedgerService
     api_keys: ApiKeyService
     handlers: StageHandlers
@@ -75,21 +77,42 @@ class Container:
         return counts
 
     async def reconcile_nonces(self) -> None:
-        """Make each hot wallet's nonce counter at least the chain's pending transaction count."""
+        """Bring each hot wallet's nonce counter up to the chain, and fill gaps below it.
+
+        The counter becomes at least the chain's pending count (nonces the node knows of, ours
+        or not). A nonce between that and the counter which no stored transaction holds (a lost
+        database row, say) would stall every later one: it gets a no-op filler. (A gap that
+        opens later, when a pooled transaction not of ours is dropped, is found by confirmation
+        tracking: see `ConfirmationService`.)
+        """
         for entry in self.registry:
             for signer in entry.signers:
-                chain_count = await entry.chain.transaction_count(signer.address, pending=True)
+                network, address = entry.network.name, signer.address
+                pending = await entry.chain.transaction_count(address, pending=True)
+                mined = await entry.chain.transaction_count(address)
                 async with self.uow() as uow:
-                    nonce = await uow.transactions.reconcile_nonce(
-                        entry.network.name, signer.address, chain_count
-                    )
+                    next_nonce = await uow.transactions.reconcile_nonce(network, address, pending)
+                    held = await uow.transactions.nonces_from(network, address, mined)
                     await uow.commit()
+                # Below `pending` the node's pool holds something at every nonce (ours, which
+                # tracking follows, or someone else's, which must not be replaced from here).
+                gaps = [n for n in range(max(mined, pending), next_nonce) if n not in held]
+                if gaps:
+                    market = await entry.chain.fees()
+                    async with self.uow() as uow:
+                        for nonce in gaps:
+                            await self.handlers.confirmation.fill_gap(
+                                uow, network, address, nonce, market, why="found at start-up"
+                            )
+                        await uow.commit()
                 log.info(
                     "nonce counter reconciled",
-                    network=entry.network.name,
-                    hot_wallet=signer.address,
-                    chain_count=chain_count,
-                    next_nonce=nonce,
+                    network=network,
+                    hot_wallet=address,
+                    chain_mined=mined,
+                    chain_pending=pending,
+                    next_nonce=next_nonce,
+                    gaps_filled=len(gaps),
                 )
 
     async def close(self) -> None:
@@ -129,13 +152,15 @@ def _single_queue(url: str) -> Queue:
     return RedisStreamsQueue.from_url(url)
 
 
-def load_signer(config: NetworkConfig, settings: Settings) -> Signer:
-    """The hot wallet signer of a network."""
+def load_signers(config: NetworkConfig, settings: Settings) -> tuple[Signer, ...]:
+    """The hot wallet signers of a network (``hot_wallet_keystore`` first, then the others)."""
     if settings.keystore_passphrase is None:
         raise ConfigurationError("SLUICE_KEYSTORE_PASSPHRASE is not set")
-    return KeystoreSigner.from_file(
-        config.hot_wallet_keystore, settings.keystore_passphrase.get_secret_value()
-    )
+    passphrase = settings.keystore_passphrase.get_secret_value()
+    signers = tuple(KeystoreSigner.from_file(path, passphrase) for path in config.keystores)
+    if len({s.address for s in signers}) != len(signers):
+        raise ConfigurationError("a hot wallet keystore is listed twice")
+    return signers
 
 
 def stage_handlers(
@@ -165,20 +190,21 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
     entries: dict[str, NetworkEntry] = {}
     chains: list[ChainClient] = []
     for name, config in settings.networks().items():
-        signer = load_signer(config, settings)
+        signers = load_signers(config, settings)
         # Every configured RPC URL, in order: a failing or lagging one is skipped for a while.
         chain = FailoverChainClient.from_urls(
             config.rpc_urls, network=name, expected_chain_id=config.chain_id
         )
         chains.append(chain)
         entries[name] = NetworkEntry(
-            network=config.to_domain(name, hot_wallets=(signer.address,)),
+            network=config.to_domain(name, hot_wallets=tuple(s.address for s in signers)),
             chain=chain,
-            signers=(signer,),
+            signers=signers,
         )
     registry = NetworkRegistry(entries)
     cache = RedisBalanceCache(settings.redis_url) if settings.redis_url else None
     uow = SqlUnitOfWorkFactory(engine, queue, Outbox(engine, queue, clock), cache)
+    withdrawals = WithdrawalService(registry, clock)
     return Container(
         settings=settings,
         engine=engine,
@@ -186,7 +212,8 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         registry=registry,
         uow=uow,
         clock=clock,
-        withdrawals=WithdrawalService(registry, clock),
+        withdrawals=withdrawals,
+        cancellation=CancellationService(withdrawals, clock),
         ledger=LedgerService(registry, clock, cache),
         api_keys=ApiKeyService(clock),
         handlers=stage_handlers(uow, registry, clock),

@@ -49,6 +49,9 @@ class NetworkConfig(BaseModel):
     native_symbol: str = "ETH"
     native_decimals: Annotated[int, Field(ge=0, le=36)] = 18
     hot_wallet_keystore: Path
+    more_hot_wallet_keystores: list[Path] = Field(default_factory=list)
+    """Further hot wallets sharing the network's load (same passphrase): each withdrawal goes to
+    the one with the fewest transactions in flight that can pay it."""
     tokens: list[TokenConfig] = Field(default_factory=list)
     finality: Finality = Finality.DEPTH
     """``depth``: settle after ``confirmations`` blocks; ``finalized``: when the node's
@@ -61,6 +64,11 @@ class NetworkConfig(BaseModel):
     """How long a transaction may wait for a receipt before it is replaced or re-sent."""
     max_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 16
     """Transactions one hot wallet may have between signing and finality."""
+
+    @property
+    def keystores(self) -> list[Path]:
+        """Every hot wallet keystore of the network, the main one first."""
+        return [self.hot_wallet_keystore, *self.more_hot_wallet_keystores]
 
     def to_domain(self, name: str, hot_wallets: tuple[Address, ...] = ()) -> Network:
         """The domain's view of this network."""
@@ -135,7 +143,7 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     worker_concurrency: Annotated[int, Field(ge=1, le=256)] = 8
     """Messages one worker process handles at once."""
-    db_pool_size: Annotated[int, Field(ge=1, le=1000)] = 10
+    db_pool_size: Annotated[int, Field(ge=1, le=1000)] = 15
     """PostgreSQL connections a process keeps open (see `sluice.db.engine.create_engine`)."""
     db_max_overflow: Annotated[int, Field(ge=0, le=1000)] = 5
     """Extra PostgreSQL connections a process may open under load."""

@@ -56,7 +56,8 @@ def _credit(instance: RunningSluice) -> object:
     }
 
 
-# {id} is an existing PENDING withdrawal; no dead letter exists, so requeue answers 404.
+# {id} is an existing PENDING withdrawal; no dead letter exists, so requeue answers 404; it has
+# no transaction yet, so that read answers 404 too.
 ENDPOINTS = [
     Endpoint("POST", "/v1/withdrawals", Scope.WITHDRAWALS_WRITE, 202, _withdrawal),
     Endpoint("POST", "/withdrawal/request", Scope.WITHDRAWALS_WRITE, 202, _withdrawal),
@@ -64,6 +65,8 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/withdrawals/{id}", Scope.WITHDRAWALS_READ, 200),
     Endpoint("POST", "/v1/withdrawals/{id}/cancel", Scope.WITHDRAWALS_WRITE, 200),
     Endpoint("GET", "/v1/withdrawals/{id}/events", Scope.WITHDRAWALS_READ, 200),
+    Endpoint("GET", "/v1/withdrawals/{id}/transaction", Scope.WITHDRAWALS_READ, 404),
+    Endpoint("POST", "/v1/admin/withdrawals/{id}/cancel", Scope.ADMIN, 200),
     Endpoint("POST", "/v1/admin/ledger/credits", Scope.ADMIN, 201, _credit),
     Endpoint("GET", "/v1/users/alice/balances", Scope.WITHDRAWALS_READ, 200),
     Endpoint("GET", "/v1/admin/dead-letters", Scope.ADMIN, 200),

@@ -462,3 +462,31 @@ async def test_no_more_than_the_in_flight_limit_is_signed_even_concurrently(
         assert {await p.status(wid) for wid in waiting} == {W.SIGNED}
     finally:
         await p.queue.close()
+
+
+async def test_several_hot_wallets_share_the_load_and_each_keeps_its_own_nonces(
+    engine: AsyncEngine,
+) -> None:
+    second = LocalSigner()
+    p = await _pipeline(engine, max_in_flight=2, more_signers=(second,))
+    try:
+        async with p.uow() as uow:
+            await uow.transactions.reconcile_nonce(NET, second.address, 0)
+            await uow.commit()
+        await p.credit("alice", "10")
+        ids = [await p.submit("alice", "1") for _ in range(5)]
+        for wid in ids:
+            await p.validate(wid)
+            await p.sign(wid)
+
+        signed = [await p.transaction(wid) for wid in ids[:4]]
+        by_wallet = sorted((t.from_address, t.nonce) for t, _ in signed)
+        assert by_wallet == sorted(
+            [(p.signer.address, 0), (p.signer.address, 1), (second.address, 0), (second.address, 1)]
+        )
+        fifth = await p.get(ids[4])
+        assert fifth.status is W.VALIDATING, "both wallets at their in-flight limit"
+        assert fifth.waiting_reason is not None
+        assert fifth.waiting_reason.count("in_flight") == 2
+    finally:
+        await p.queue.close()

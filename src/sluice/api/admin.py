@@ -1,11 +1,12 @@
-"""Admin routes: the dead-letter queue."""
+"""Admin routes: the dead-letter queue, and an operator's cancel of a withdrawal."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
 from sluice.api.auth import container_of, require
-from sluice.api.schemas import DeadLetterOut
+from sluice.api.schemas import CancelRequest, DeadLetterOut, WithdrawalOut
+from sluice.api.withdrawals import render
 from sluice.domain.access import Scope
 from sluice.errors import NotFoundError
 
@@ -43,3 +44,32 @@ async def requeue(message_id: str, request: Request) -> Response:
     if not await container_of(request).queue.requeue(message_id):
         raise NotFoundError(f"dead letter {message_id!r} does not exist")
     return Response(status_code=202)
+
+
+@router.post(
+    "/v1/admin/withdrawals/{withdrawal_id}/cancel",
+    response_model=WithdrawalOut,
+    summary="Cancel a withdrawal at any point before its transaction is mined",
+    responses={
+        202: {"description": "A no-op replacement will be sent; the chain decides"},
+        404: {"description": "No such withdrawal"},
+        409: {"description": "Its transaction is mined, or it is final"},
+    },
+)
+async def cancel(
+    withdrawal_id: str, request: Request, body: CancelRequest | None = None
+) -> Response:
+    """Before signing: cancelled at once (200), its hold released. Signed or broadcasting: the
+    engine sends a no-op self-transfer at the same nonce (202); if that is mined the withdrawal
+    becomes CANCELLED, if the payout is mined first it COMPLETES. Never both."""
+    container = container_of(request)
+    reason = (body or CancelRequest()).reason
+    async with container.uow() as uow:
+        withdrawal = await container.cancellation.cancel(uow, withdrawal_id, reason=reason)
+        await uow.commit()
+    status = 200 if withdrawal.status.is_final else 202
+    return Response(
+        render(container, withdrawal).model_dump_json(by_alias=True),
+        status_code=status,
+        media_type="application/json",
+    )

@@ -14,6 +14,14 @@ from pydantic.alias_generators import to_camel
 
 from sluice.domain.amounts import format_amount
 from sluice.domain.assets import Asset
+from sluice.domain.transaction import (
+    Attempt,
+    AttemptOutcome,
+    AttemptPurpose,
+    ChainTransaction,
+    TransactionKind,
+    TransactionStatus,
+)
 from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
 from sluice.services.ledger import AssetBalance
 
@@ -71,6 +79,10 @@ class WithdrawalOut(_Out):
     block_number: int | None = None
     error: str | None = None
     error_code: str | None = None
+    waiting_reason: str | None = Field(
+        default=None,
+        description="Why it is not moving on right now (e.g. the hot wallet is underfunded)",
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -95,6 +107,7 @@ class WithdrawalOut(_Out):
             block_number=withdrawal.block_number,
             error=withdrawal.error,
             error_code=withdrawal.error_code,
+            waiting_reason=withdrawal.waiting_reason,
             created_at=withdrawal.created_at,
             updated_at=withdrawal.updated_at,
         )
@@ -137,6 +150,74 @@ class EventList(_Out):
 
     withdrawal_id: str
     events: list[EventOut]
+
+
+class AttemptOut(_Out):
+    """One signed form of a transaction."""
+
+    seq: int
+    purpose: AttemptPurpose = Field(description="PAYLOAD, or CANCEL for a no-op replacement")
+    transaction_hash: str
+    max_fee_per_gas: str = Field(description="wei per gas, as a decimal string")
+    max_priority_fee_per_gas: str = Field(description="wei per gas, as a decimal string")
+    created_at: datetime
+    sent_at: datetime | None
+    outcome: AttemptOutcome | None = Field(description="MINED or REPLACED once settled")
+    note: str | None = Field(description="The node's answer when it was not a plain acceptance")
+
+    @classmethod
+    def of(cls, attempt: Attempt) -> AttemptOut:
+        """Render a domain attempt."""
+        return cls(
+            seq=attempt.seq,
+            purpose=attempt.purpose,
+            transaction_hash=attempt.hash,
+            max_fee_per_gas=str(attempt.fees.max_fee_per_gas),
+            max_priority_fee_per_gas=str(attempt.fees.max_priority_fee_per_gas),
+            created_at=attempt.created_at,
+            sent_at=attempt.sent_at,
+            outcome=attempt.outcome,
+            note=attempt.note,
+        )
+
+
+class TransactionOut(_Out):
+    """The on-chain transaction carrying a withdrawal, with every attempt at it."""
+
+    id: str
+    network: str
+    hot_wallet: str
+    nonce: int
+    kind: TransactionKind
+    status: TransactionStatus
+    block_number: int | None
+    block_hash: str | None
+    mined_hash: str | None
+    cancel_requested_at: datetime | None
+    attempts: list[AttemptOut]
+
+    @classmethod
+    def of(cls, transaction: ChainTransaction, attempts: list[Attempt]) -> TransactionOut:
+        """Render a domain transaction and its attempts."""
+        return cls(
+            id=transaction.id,
+            network=transaction.network,
+            hot_wallet=transaction.from_address,
+            nonce=transaction.nonce,
+            kind=transaction.kind,
+            status=transaction.status,
+            block_number=transaction.block_number,
+            block_hash=transaction.block_hash,
+            mined_hash=transaction.mined_hash,
+            cancel_requested_at=transaction.cancel_requested_at,
+            attempts=[AttemptOut.of(a) for a in attempts],
+        )
+
+
+class CancelRequest(_In):
+    """Why an operator cancels."""
+
+    reason: Annotated[StrictStr, Field(min_length=1, max_length=200)] = "cancelled by an operator"
 
 
 class CreditCreate(_In):

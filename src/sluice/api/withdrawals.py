@@ -13,6 +13,7 @@ from sluice.api.schemas import (
     ClientId,
     EventList,
     EventOut,
+    TransactionOut,
     WithdrawalCreate,
     WithdrawalOut,
     WithdrawalPage,
@@ -21,7 +22,7 @@ from sluice.bootstrap import Container
 from sluice.domain.access import Scope
 from sluice.domain.assets import Asset
 from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus
-from sluice.errors import InvalidRequestError, SluiceError
+from sluice.errors import InvalidRequestError, NotFoundError, SluiceError
 from sluice.services.withdrawals import WithdrawalRequest
 
 router = APIRouter(tags=["withdrawals"])
@@ -182,3 +183,27 @@ async def withdrawal_events(withdrawal_id: str, request: Request) -> EventList:
     async with container.uow() as uow:
         events = await container.withdrawals.events(uow, withdrawal_id)
     return EventList(withdrawal_id=withdrawal_id, events=[EventOut.of(e) for e in events])
+
+
+@router.get(
+    "/v1/withdrawals/{withdrawal_id}/transaction",
+    response_model=TransactionOut,
+    dependencies=_read,
+    responses=_ERRORS,
+    summary="The on-chain transaction of a withdrawal, with every attempt",
+)
+async def withdrawal_transaction(withdrawal_id: str, request: Request) -> TransactionOut:
+    """Its nonce, status and block, and each signed attempt: fees, hash, when sent, outcome.
+
+    404 `not_found` while the withdrawal has no transaction (before signing, or after its
+    nonce was taken by another transaction and before it is signed again).
+    """
+    container = container_of(request)
+    async with container.uow() as uow:
+        withdrawal = await container.withdrawals.get(uow, withdrawal_id)
+        transaction_id = withdrawal.transaction_id
+        transaction = None if transaction_id is None else await uow.transactions.get(transaction_id)
+        if transaction is None:
+            raise NotFoundError(f"withdrawal {withdrawal_id!r} has no transaction yet")
+        attempts = await uow.transactions.attempts(transaction.id)
+    return TransactionOut.of(transaction, attempts)

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 5) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 15, max_overflow: int = 5) -> AsyncEngine:
     """An async engine for a SQLite or PostgreSQL URL, set up for safe concurrent writes.
 
     PostgreSQL connections are pooled: ``pool_size`` stay open, up to ``max_overflow`` more are

@@ -26,7 +26,8 @@ from dataclasses import dataclass
 
 import structlog
 
-from sluice import metrics
+from sluice import faults, metrics
+from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
 from sluice.domain.fees import Fees, Finality
 from sluice.domain.ledger import EntryKind
@@ -162,6 +163,28 @@ class ConfirmationService:
         return self._registry.get(transaction.network).network.poll_interval_s
 
     # ── Decisions ─────────────────────────────────────────────────────────────────────────────
+
+    def nothing_to_record(
+        self, transaction: ChainTransaction, attempts: list[Attempt], seen: Observation
+    ) -> bool:
+        """Whether `apply` would change nothing and ask for nothing but another look.
+
+        The common round (sent, not mined yet, not stuck, the node has it) then needs no
+        database transaction. Judged on the rows read before observing; if they changed
+        meanwhile, the next round sees it.
+        """
+        if seen.receipt is not None or seen.nonce_used or not seen.known:
+            return False
+        if transaction.status is not TransactionStatus.BROADCAST:
+            return False
+        if transaction.nonce_used_at_block is not None:
+            return False
+        if transaction.cancel_requested_at is not None and not any(
+            a.purpose is AttemptPurpose.CANCEL for a in attempts
+        ):
+            return False
+        network = self._registry.get(transaction.network).network
+        return not network.fees.is_stuck(attempts[-1].created_at, self._clock.now())
 
     async def apply(self, uow: UnitOfWork, transaction_id: str, seen: Observation) -> Step:
         """Record what the observation means, and say what to do next on the chain."""
@@ -329,6 +352,7 @@ class ConfirmationService:
         await uow.transactions.set_outcomes(transaction.id, receipt.transaction_hash)
         network = self._registry.get(transaction.network).network
         data = _receipt_data(receipt, attempt)
+        faults.checkpoint("before_settle")
         for withdrawal in await uow.withdrawals.for_transaction(transaction.id, lock=True):
             if withdrawal.status is not WithdrawalStatus.CONFIRMING:
                 continue
@@ -479,17 +503,25 @@ class ConfirmationService:
         return attempt
 
     async def fill_gap(
-        self, uow: UnitOfWork, transaction: ChainTransaction, nonce: int, market: Fees
+        self,
+        uow: UnitOfWork,
+        network: str,
+        wallet: Address,
+        nonce: int,
+        market: Fees,
+        *,
+        why: str,
     ) -> bool:
-        """Store a no-op at a nonce no stored transaction holds, below a waiting one.
+        """Store a no-op at a wallet's nonce that no stored transaction holds.
 
         Returns:
-            True if a filler was stored (and its broadcast enqueued).
+            True if a filler was stored (and its broadcast enqueued); False if the nonce is
+            held already (another process filled it, or it is a real transaction's).
         """
-        if await uow.transactions.at_nonce(transaction.network, transaction.from_address, nonce):
+        if await uow.transactions.at_nonce(network, wallet, nonce):
             return False
-        entry = self._registry.get(transaction.network)
-        signer = entry.signer_for(transaction.from_address)
+        entry = self._registry.get(network)
+        signer = entry.signer_for(wallet)
         filler, attempt = sign_new(
             entry.network,
             signer,
@@ -503,12 +535,13 @@ class ConfirmationService:
         )
         await uow.transactions.add(filler, attempt)
         uow.enqueue(jobs.BROADCAST, {"transactionId": filler.id})
-        metrics.TRANSACTION_EVENTS.labels(transaction.network, "gap_filled").inc()
+        metrics.TRANSACTION_EVENTS.labels(network, "gap_filled").inc()
         log.warning(
             "gap in hot wallet nonces filled with a no-op",
             hot_wallet=signer.address,
             nonce=nonce,
-            waiting_transaction_id=transaction.id,
+            why=why,
+            filler_transaction_id=filler.id,
         )
         return True
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 import structlog
 
-from sluice import metrics
+from sluice import faults, metrics
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
 from sluice.domain.transaction import (
@@ -33,6 +33,7 @@ from sluice.domain.transaction import (
     transfer_payload,
 )
 from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus, move, note
+from sluice.errors import ChainUnavailableError
 from sluice.ports import Clock, InFlight, Signer, UnitOfWork
 from sluice.services import jobs
 from sluice.services.ids import new_id
@@ -80,11 +81,25 @@ class SigningService:
         if asset.is_native and await entry.chain.code_size(payload.to) == 0:
             gas = NATIVE_TRANSFER_GAS
         else:
-            estimate = await entry.chain.estimate_gas(
-                entry.signer.address, payload.to, payload.value, payload.data
-            )
+            estimate = await self._estimate(entry, payload)
             gas = estimate + estimate * GAS_MARGIN_PERCENT // 100
         return payload, gas, fees
+
+    async def _estimate(self, entry: NetworkEntry, payload: Payload) -> int:
+        """Gas for the payload, from the first hot wallet whose estimate does not revert (a
+        token transfer reverts from a wallet that lacks the token)."""
+        refused: ChainUnavailableError | None = None
+        for signer in entry.signers:
+            try:
+                return await entry.chain.estimate_gas(
+                    signer.address, payload.to, payload.value, payload.data
+                )
+            except ChainUnavailableError as exc:
+                if getattr(exc, "reason", None) != "execution_reverted":
+                    raise
+                refused = exc
+        assert refused is not None  # noqa: S101 - a network has at least one hot wallet
+        raise refused
 
     async def choose_wallet(
         self,
@@ -197,6 +212,7 @@ class SigningService:
         entry = self._registry.get(withdrawal.network)
         signer = quote.wallet
         nonce = await uow.transactions.next_nonce(withdrawal.network, signer.address)
+        faults.checkpoint("after_nonce")
         in_flight = await uow.transactions.in_flight(withdrawal.network, signer.address)
         if in_flight.count >= entry.network.max_in_flight:
             return False  # the caller does not commit: the nonce is not taken
@@ -210,6 +226,7 @@ class SigningService:
             at=self._clock.now(),
             request_id=withdrawal.request_id,
         )
+        faults.checkpoint("after_sign")
         await uow.transactions.add(transaction, attempt)
         withdrawal.transaction_id = transaction.id
         withdrawal.transaction_hash = attempt.hash

@@ -27,6 +27,7 @@ from sluice.domain.transaction import (
     UnsignedTransaction,
 )
 from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
+from sluice.ports import Signer
 from sluice.services.cancellation import CancellationService
 from sluice.services.ledger import LedgerService
 from sluice.services.registry import NetworkEntry, NetworkRegistry
@@ -221,6 +222,7 @@ def wire(
     max_in_flight: int = 100,
     finality: Finality = Finality.DEPTH,
     fees: FeePolicy | None = None,
+    more_signers: tuple[LocalSigner, ...] = (),
 ) -> Pipeline:
     """Build the services around an engine, as bootstrap does, with a fresh queue."""
     network = Network(
@@ -230,15 +232,17 @@ def wire(
         tokens=(Asset(NET, "TKN", 6, token_address=TOKEN),),
         confirmations=confirmations,
         poll_interval_s=0.01,
-        hot_wallets=(signer.address,),
+        hot_wallets=(signer.address, *(s.address for s in more_signers)),
         max_in_flight=max_in_flight,
         finality=finality,
         fees=fees or FeePolicy(),
     )
     # A hot wallet that can pay everything the tests ask of it (tests of an empty wallet lower it).
-    chain.balances.setdefault(signer.address, 1000 * ETH)
-    chain.token_balances.setdefault((TOKEN, signer.address), 10**30)
-    registry = NetworkRegistry({NET: NetworkEntry(network=network, chain=chain, signers=(signer,))})
+    signers: tuple[Signer, ...] = (signer, *more_signers)
+    for wallet in signers:
+        chain.balances.setdefault(wallet.address, 1000 * ETH)
+        chain.token_balances.setdefault((TOKEN, wallet.address), 10**30)
+    registry = NetworkRegistry({NET: NetworkEntry(network=network, chain=chain, signers=signers)})
     queue = RecordingQueue()
     uow = SqlUnitOfWorkFactory(engine, queue)
     handlers = stage_handlers(uow, registry, clock)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sluice import faults
 from sluice.domain.withdrawal import WithdrawalStatus
 from sluice.ports import UnitOfWorkFactory
 from sluice.services import jobs
@@ -35,6 +36,11 @@ class StageHandlers:
         self._signing = signing
         self._broadcast = broadcast
         self._confirmation = confirmation
+
+    @property
+    def confirmation(self) -> ConfirmationService:
+        """The confirmation service (start-up reconciliation uses it to fill nonce gaps)."""
+        return self._confirmation
 
     def table(self) -> dict[str, Handler]:
         """Job name → handler."""
@@ -79,6 +85,7 @@ class StageHandlers:
             signed = await self._signing.sign(uow, withdrawal_id, quote)
             if signed:
                 await uow.commit()
+        faults.checkpoint("after_store", signed)
         # Not signed: nothing to do any more, or the wallet filled up meanwhile (look later).
         # Asked after the unit of work ends: on SQLite a second one would wait for its lock.
         if signed or await self._settled(withdrawal_id):
@@ -100,6 +107,7 @@ class StageHandlers:
             return None
         transaction, attempt = pending
         result = await self._broadcast.send(transaction, attempt)
+        faults.checkpoint("after_send")
         async with self._uow() as uow:
             await self._broadcast.record_sent(uow, transaction_id, attempt, result)
             await uow.commit()
@@ -118,6 +126,9 @@ class StageHandlers:
             return None
         transaction, attempts = tracked
         seen = await confirmation.observe(transaction, attempts)
+        faults.checkpoint("after_receipt", seen.receipt is not None)
+        if confirmation.nothing_to_record(transaction, attempts, seen):
+            return confirmation.poll_interval(transaction)
         async with self._uow() as uow:
             step = await confirmation.apply(uow, transaction_id, seen)
             await uow.commit()
@@ -141,7 +152,14 @@ class StageHandlers:
         elif step.kind is StepKind.FILL_GAP and step.nonce is not None:
             market = await confirmation.chain(transaction).fees()
             async with self._uow() as uow:
-                await confirmation.fill_gap(uow, transaction, step.nonce, market)
+                await confirmation.fill_gap(
+                    uow,
+                    transaction.network,
+                    transaction.from_address,
+                    step.nonce,
+                    market,
+                    why=f"below transaction {transaction.id} (nonce {transaction.nonce})",
+                )
                 await uow.commit()
         if to_send is not None:
             answer = await confirmation.send(transaction, to_send)
