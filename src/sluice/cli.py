@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
+from rich.table import Column, Table
 
 from sluice import __version__
 from sluice.clock import SystemClock
@@ -185,6 +185,14 @@ def apikey_create(
         list[str] | None,
         typer.Option(help="withdrawals:write, withdrawals:read or admin; repeat (default: all)."),
     ] = None,
+    user: Annotated[
+        list[str] | None,
+        typer.Option(help="Only for this user's withdrawals and balances; repeat (default: all)."),
+    ] = None,
+    ip: Annotated[
+        list[str] | None,
+        typer.Option(help="Only from this IP range (CIDR); repeat (default: anywhere)."),
+    ] = None,
 ) -> None:
     """Make an API key. It is shown once; only its hash is stored."""
     from sluice.db.engine import migrate as run_migrations  # noqa: PLC0415 - fast start
@@ -195,11 +203,16 @@ def apikey_create(
     async def main() -> str:
         await run_migrations(settings.database_url)
         async with _unit_of_work(settings) as uow:
-            token, _key = await ApiKeyService(SystemClock()).create(uow, name=name, scopes=scopes)
+            token, _key = await ApiKeyService(SystemClock()).create(
+                uow, name=name, scopes=scopes, user_ids=user, ip_ranges=ip or ()
+            )
             await uow.commit()
         return token
 
-    token = asyncio.run(main())
+    try:
+        token = asyncio.run(main())
+    except SluiceError as exc:
+        raise _fail(exc) from None
     console.print(f"API key for {name!r} ({', '.join(sorted(scopes))}):")
     print(token)  # plain stdout, so scripts can capture the key
 
@@ -213,12 +226,16 @@ def apikey_list() -> None:
         async with _unit_of_work(settings) as uow:
             return await uow.api_keys.all()
 
-    table = Table("id", "name", "scopes", "created", "state")
+    table = Table("name", "scopes", "users", "ip ranges", "created", "state")
+    # The id is what `revoke` takes: never shortened, however narrow the terminal.
+    table.columns.insert(0, Column("id", no_wrap=True, min_width=16))
     for key in asyncio.run(main()):
         table.add_row(
             key.id,
             key.name,
             ",".join(sorted(key.scopes)),
+            "all" if key.user_ids is None else ",".join(sorted(key.user_ids)),
+            ",".join(key.ip_ranges) or "any",
             key.created_at.isoformat(timespec="seconds"),
             "revoked" if key.revoked_at else "live",
         )

@@ -1,4 +1,5 @@
-"""Every endpoint against: no key, a bad key, a key without its scope, a key with only it.
+"""Every endpoint against: no key, a bad key, a key without its scope, a key for another user
+(with every scope), a key with only its scope.
 
 One running Sluice serves the whole matrix; every cell runs even when an earlier one fails, and
 the assertion lists each failing cell.
@@ -28,13 +29,21 @@ _serial = itertools.count()
 
 @dataclass(frozen=True)
 class Endpoint:
-    """A route, the scope it needs, and what a key with only that scope gets."""
+    """A route, the scope it needs, what a key with only that scope gets, and what a key with
+    every scope but restricted to another user gets (status, problem code; None: as allowed)."""
 
     method: str
     path: str
     scope: Scope
     allowed: int
     body: Callable[[RunningSluice], object] | None = None
+    other_user: tuple[int, str] | None = None
+
+
+#: A withdrawal of another user reads as one that does not exist; a user named by the caller is
+#: refused outright.
+HIDDEN = (404, "not_found")
+REFUSED = (403, "forbidden")
 
 
 def _withdrawal(instance: RunningSluice) -> object:
@@ -59,16 +68,17 @@ def _credit(instance: RunningSluice) -> object:
 # {id} is an existing PENDING withdrawal; no dead letter exists, so requeue answers 404; it has
 # no transaction yet, so that read answers 404 too.
 ENDPOINTS = [
-    Endpoint("POST", "/v1/withdrawals", Scope.WITHDRAWALS_WRITE, 202, _withdrawal),
-    Endpoint("POST", "/withdrawal/request", Scope.WITHDRAWALS_WRITE, 202, _withdrawal),
-    Endpoint("GET", "/v1/withdrawals", Scope.WITHDRAWALS_READ, 200),
-    Endpoint("GET", "/v1/withdrawals/{id}", Scope.WITHDRAWALS_READ, 200),
-    Endpoint("POST", "/v1/withdrawals/{id}/cancel", Scope.WITHDRAWALS_WRITE, 200),
-    Endpoint("GET", "/v1/withdrawals/{id}/events", Scope.WITHDRAWALS_READ, 200),
-    Endpoint("GET", "/v1/withdrawals/{id}/transaction", Scope.WITHDRAWALS_READ, 404),
-    Endpoint("POST", "/v1/admin/withdrawals/{id}/cancel", Scope.ADMIN, 200),
-    Endpoint("POST", "/v1/admin/ledger/credits", Scope.ADMIN, 201, _credit),
-    Endpoint("GET", "/v1/users/alice/balances", Scope.WITHDRAWALS_READ, 200),
+    Endpoint("POST", "/v1/withdrawals", Scope.WITHDRAWALS_WRITE, 202, _withdrawal, REFUSED),
+    Endpoint("POST", "/withdrawal/request", Scope.WITHDRAWALS_WRITE, 202, _withdrawal, REFUSED),
+    Endpoint("GET", "/v1/withdrawals", Scope.WITHDRAWALS_READ, 200, other_user=REFUSED),
+    Endpoint("GET", "/v1/withdrawals?userId=alice", Scope.WITHDRAWALS_READ, 200, None, REFUSED),
+    Endpoint("GET", "/v1/withdrawals/{id}", Scope.WITHDRAWALS_READ, 200, other_user=HIDDEN),
+    Endpoint("POST", "/v1/withdrawals/{id}/cancel", Scope.WITHDRAWALS_WRITE, 200, None, HIDDEN),
+    Endpoint("GET", "/v1/withdrawals/{id}/events", Scope.WITHDRAWALS_READ, 200, None, HIDDEN),
+    Endpoint("GET", "/v1/withdrawals/{id}/transaction", Scope.WITHDRAWALS_READ, 404, None, HIDDEN),
+    Endpoint("POST", "/v1/admin/withdrawals/{id}/cancel", Scope.ADMIN, 200, None, HIDDEN),
+    Endpoint("POST", "/v1/admin/ledger/credits", Scope.ADMIN, 201, _credit, REFUSED),
+    Endpoint("GET", "/v1/users/alice/balances", Scope.WITHDRAWALS_READ, 200, None, REFUSED),
     Endpoint("GET", "/v1/admin/dead-letters", Scope.ADMIN, 200),
     Endpoint("POST", "/v1/admin/dead-letters/no-such-letter/requeue", Scope.ADMIN, 404),
 ]
@@ -110,6 +120,7 @@ async def test_every_endpoint_admits_exactly_the_keys_with_its_scope(
     instance = sluice_without_workers
     only = {scope: await instance.make_key(scope) for scope in Scope}
     all_but = {scope: await instance.make_key(*(ALL_SCOPES - {scope})) for scope in Scope}
+    bobs = await instance.make_key(*ALL_SCOPES, user_ids=["bob"])
     async with instance.client() as setup:
         created = await setup.post("/v1/withdrawals", json=_withdrawal(instance))
         assert created.status_code == 202, created.text
@@ -125,10 +136,16 @@ async def test_every_endpoint_admits_exactly_the_keys_with_its_scope(
                 ("garbage key", "garbage", 401, "unauthorized"),
                 ("without the scope", all_but[endpoint.scope], 403, "forbidden"),
             ]
+            if endpoint.other_user is not None:
+                cells.append(("another user's key", bobs, *endpoint.other_user))
             for label, token, status, code in cells:
                 response = await _call(client, endpoint, instance, withdrawal_id, token)
                 if wrong := _problem_mismatch(response, status, code):
                     failures.append(f"[{name} / {label}] {wrong}")
+            if endpoint.other_user is None:  # not about a user: bob's key is as good as any
+                response = await _call(client, endpoint, instance, withdrawal_id, bobs)
+                if response.status_code != endpoint.allowed:
+                    failures.append(f"[{name} / bob's key] status {response.status_code}")
             response = await _call(client, endpoint, instance, withdrawal_id, only[endpoint.scope])
             if endpoint.allowed == 404:
                 wrong = _problem_mismatch(response, 404, "not_found")
@@ -169,3 +186,41 @@ async def test_a_revoked_key_is_refused_within_the_cache_ttl(
     # Still refused on later requests (the refusal is not cached as a success).
     async with instance.client(token) as client:
         assert (await client.get("/v1/withdrawals")).status_code == 401
+
+
+async def test_a_key_restricted_to_a_user_sees_and_does_only_that_users_withdrawals(
+    sluice_without_workers: RunningSluice,
+) -> None:
+    instance = sluice_without_workers
+    bobs = await instance.make_key(*ALL_SCOPES, user_ids=["bob"])
+    async with instance.client() as admin, instance.client(bobs) as bob:
+        alices = (await admin.post("/v1/withdrawals", json=_withdrawal(instance))).json()
+        body = _withdrawal(instance)
+        assert isinstance(body, dict)
+        mine = await bob.post("/v1/withdrawals", json={**body, "userId": "bob"})
+        assert mine.status_code == 202, mine.text
+
+        listed = (await bob.get("/v1/withdrawals", params={"userId": "bob"})).json()["items"]
+        assert [w["id"] for w in listed] == [mine.json()["id"]]
+        missing = await bob.get("/v1/withdrawals/no-such-withdrawal")
+        hidden = await bob.get(f"/v1/withdrawals/{alices['id']}")
+        assert (hidden.status_code, hidden.json()["code"]) == (404, "not_found")
+        assert hidden.json()["detail"].replace(alices["id"], "X") == missing.json()[
+            "detail"
+        ].replace("no-such-withdrawal", "X"), "the same answer as for an id that does not exist"
+        cancelled = await bob.post(f"/v1/withdrawals/{alices['id']}/cancel")
+        assert cancelled.status_code == 404
+        assert (await admin.get(f"/v1/withdrawals/{alices['id']}")).json()["status"] == "PENDING"
+
+
+async def test_a_key_restricted_to_ip_ranges_is_refused_from_elsewhere(
+    sluice_without_workers: RunningSluice,
+) -> None:
+    instance = sluice_without_workers
+    local = await instance.make_key(Scope.WITHDRAWALS_READ, ip_ranges=("127.0.0.0/8",))
+    remote = await instance.make_key(Scope.WITHDRAWALS_READ, ip_ranges=("10.0.0.0/8",))
+    async with instance.client(local) as client:
+        assert (await client.get("/v1/withdrawals")).status_code == 200
+    async with instance.client(remote) as client:
+        refused = await client.get("/v1/withdrawals")
+    assert (refused.status_code, refused.json()["code"]) == (403, "forbidden")

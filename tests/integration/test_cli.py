@@ -57,3 +57,21 @@ def test_demo_without_a_running_instance_says_what_to_do(tmp_path: Path) -> None
     result = runner.invoke(app, ["demo", "--dev-file", str(tmp_path / "dev.json")])
     assert result.exit_code == 1
     assert "make run" in result.output
+
+
+def test_a_key_can_be_restricted_to_users_and_ip_ranges(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SLUICE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("COLUMNS", "200")
+    args = ["apikey", "create", "--name", "desk", "--user", "bob", "--user", "carol"]
+    created = runner.invoke(app, [*args, "--ip", "10.0.0.0/8"])
+    assert created.exit_code == 0, created.output
+
+    listed = runner.invoke(app, ["apikey", "list"])
+    assert "bob,carol" in listed.output
+    assert "10.0.0.0/8" in listed.output
+
+    bad = runner.invoke(app, ["apikey", "create", "--name", "x", "--ip", "10.0.0.0/33"])
+    assert bad.exit_code == 2
+    assert "invalid IP range" in bad.output

@@ -425,7 +425,15 @@ async def test_the_database_refuses_a_second_payload_for_a_nonce(
 
 async def test_api_keys_add_get_all_revoke(uow: SqlUnitOfWorkFactory) -> None:
     old = ApiKey("k1", "old", frozenset({Scope.WITHDRAWALS_READ}), "h" * 64, T0)
-    new = ApiKey("k2", "new", frozenset(Scope), "i" * 64, T0 + timedelta(days=1))
+    new = ApiKey(
+        "k2",
+        "new",
+        frozenset(Scope),
+        "i" * 64,
+        T0 + timedelta(days=1),
+        user_ids=frozenset({"bob", 'a,b"c'}),
+        ip_ranges=("10.0.0.0/8", "2001:db8::/32"),
+    )
     async with uow() as u:
         await u.api_keys.add(old)
         await u.api_keys.add(new)

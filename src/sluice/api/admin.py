@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from sluice.api.auth import container_of, require
+from sluice.api.auth import container_of, ensure_owner, require
 from sluice.api.schemas import CancelRequest, DeadLetterOut, WithdrawalOut
 from sluice.api.withdrawals import render
 from sluice.domain.access import Scope
@@ -65,6 +65,7 @@ async def cancel(
     container = container_of(request)
     reason = (body or CancelRequest()).reason
     async with container.uow() as uow:
+        ensure_owner(request, await container.withdrawals.get(uow, withdrawal_id))
         withdrawal = await container.cancellation.cancel(uow, withdrawal_id, reason=reason)
         await uow.commit()
     status = 200 if withdrawal.status.is_final else 202

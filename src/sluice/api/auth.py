@@ -11,7 +11,8 @@ from fastapi.security import HTTPBearer
 
 from sluice.bootstrap import Container
 from sluice.domain.access import ApiKey, Scope
-from sluice.errors import ForbiddenError, UnauthorizedError
+from sluice.domain.withdrawal import Withdrawal
+from sluice.errors import ForbiddenError, NotFoundError, UnauthorizedError
 
 _DESCRIPTION = "An API key made with `sluice apikey create`"
 
@@ -87,9 +88,37 @@ class _ScopedBearer(HTTPBearer):
         key = await authenticate(request)
         if not key.allows(self.scope):
             raise ForbiddenError(f"this API key lacks the {self.scope.value!r} scope")
+        if not key.admits(request.client.host if request.client else None):
+            raise ForbiddenError("this API key may not be used from this address")
+        request.state.api_key = key
         return key
 
 
 def require(scope: Scope) -> Callable[[Request], Awaitable[ApiKey]]:
-    """A dependency that admits only keys carrying ``scope``."""
+    """A dependency that admits only keys carrying ``scope`` (from their allowed addresses)."""
     return _ScopedBearer(scope)
+
+
+def ensure_user(request: Request, user_id: str) -> None:
+    """Refuse a request naming a user its key may not act for (403).
+
+    For a user named by the caller (in a body, a path or a query), whose id the caller knows.
+
+    Raises:
+        ForbiddenError: The key is restricted to other users.
+    """
+    key: ApiKey = request.state.api_key
+    if not key.may_act_for(user_id):
+        raise ForbiddenError(f"this API key may not act for user {user_id!r}")
+
+
+def ensure_owner(request: Request, withdrawal: Withdrawal) -> None:
+    """Answer as if a withdrawal of another user did not exist (404), so a key restricted to
+    some users learns nothing about the others' withdrawals, not even that an id is taken.
+
+    Raises:
+        NotFoundError: The key may not act for the withdrawal's user.
+    """
+    key: ApiKey = request.state.api_key
+    if not key.may_act_for(withdrawal.user_id):
+        raise NotFoundError(f"withdrawal {withdrawal.id!r} does not exist")

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request, Response
 
-from sluice.api.auth import container_of, require
+from sluice.api.auth import container_of, ensure_user, require
 from sluice.api.schemas import BalanceOut, CreditCreate, CreditOut
 from sluice.domain.access import Scope
 
@@ -31,6 +31,7 @@ async def credit(body: CreditCreate, request: Request, response: Response) -> Cr
 
     A repeated `reference` with the same body is a no-op (200); with a different body, 409.
     """
+    ensure_user(request, body.user_id)
     container = container_of(request)
     async with container.uow() as uow:
         credited = await container.ledger.credit(
@@ -57,6 +58,7 @@ async def balances(
     user_id: Annotated[str, Path(max_length=128)], request: Request
 ) -> list[BalanceOut]:
     """Available and held, per network and asset, as decimal strings."""
+    ensure_user(request, user_id)
     container = container_of(request)
     async with container.uow() as uow:
         items = await container.ledger.balances(uow, user_id)

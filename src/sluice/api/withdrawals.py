@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
 from sluice import metrics
-from sluice.api.auth import container_of, require
+from sluice.api.auth import container_of, ensure_owner, ensure_user, require
 from sluice.api.middleware import request_id_of
 from sluice.api.schemas import (
     ClientId,
@@ -19,10 +19,10 @@ from sluice.api.schemas import (
     WithdrawalPage,
 )
 from sluice.bootstrap import Container
-from sluice.domain.access import Scope
+from sluice.domain.access import ApiKey, Scope
 from sluice.domain.assets import Asset
 from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus
-from sluice.errors import InvalidRequestError, NotFoundError, SluiceError
+from sluice.errors import ForbiddenError, InvalidRequestError, NotFoundError, SluiceError
 from sluice.services.withdrawals import WithdrawalRequest
 
 router = APIRouter(tags=["withdrawals"])
@@ -60,6 +60,7 @@ async def create_withdrawal(
     """
     if body.id is not None and idempotency_key is not None and body.id != idempotency_key:
         raise InvalidRequestError("the body's id and the Idempotency-Key header differ")
+    ensure_user(request, body.user_id)
     container = container_of(request)
     withdrawal_request = WithdrawalRequest(
         id=body.id or idempotency_key,
@@ -119,6 +120,7 @@ async def get_withdrawal(withdrawal_id: str, request: Request) -> WithdrawalOut:
     container = container_of(request)
     async with container.uow() as uow:
         withdrawal = await container.withdrawals.get(uow, withdrawal_id)
+    ensure_owner(request, withdrawal)
     return render(container, withdrawal)
 
 
@@ -136,7 +138,15 @@ async def list_withdrawals(
     limit: Annotated[int, Query(ge=1, le=200)] = 50,
     cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
 ) -> WithdrawalPage:
-    """A page of withdrawals; pass `nextCursor` back as `cursor` for the next page."""
+    """A page of withdrawals; pass `nextCursor` back as `cursor` for the next page.
+
+    A key restricted to some users must name one of them in `userId`.
+    """
+    key: ApiKey = request.state.api_key
+    if user_id is None and key.user_ids is not None:
+        raise ForbiddenError("this API key is restricted to some users: pass userId")
+    if user_id is not None:
+        ensure_user(request, user_id)
     container = container_of(request)
     async with container.uow() as uow:
         items, next_seq = await container.withdrawals.page(
@@ -163,6 +173,7 @@ async def cancel_withdrawal(withdrawal_id: str, request: Request) -> WithdrawalO
     """Cancel before signing (PENDING or VALIDATING); 409 `invalid_state` after."""
     container = container_of(request)
     async with container.uow() as uow:
+        ensure_owner(request, await container.withdrawals.get(uow, withdrawal_id))
         withdrawal = await container.withdrawals.cancel(
             uow, withdrawal_id, reason="cancelled by the client"
         )
@@ -181,6 +192,7 @@ async def withdrawal_events(withdrawal_id: str, request: Request) -> EventList:
     """Every status change, oldest first, with times and reasons."""
     container = container_of(request)
     async with container.uow() as uow:
+        ensure_owner(request, await container.withdrawals.get(uow, withdrawal_id))
         events = await container.withdrawals.events(uow, withdrawal_id)
     return EventList(withdrawal_id=withdrawal_id, events=[EventOut.of(e) for e in events])
 
@@ -201,6 +213,7 @@ async def withdrawal_transaction(withdrawal_id: str, request: Request) -> Transa
     container = container_of(request)
     async with container.uow() as uow:
         withdrawal = await container.withdrawals.get(uow, withdrawal_id)
+        ensure_owner(request, withdrawal)
         transaction_id = withdrawal.transaction_id
         transaction = None if transaction_id is None else await uow.transactions.get(transaction_id)
         if transaction is None:

@@ -20,6 +20,8 @@ def _to_key(row: Any) -> ApiKey:
         secret_hash=row.secret_hash,
         created_at=row.created_at,
         revoked_at=row.revoked_at,
+        user_ids=None if row.user_ids is None else frozenset(row.user_ids),
+        ip_ranges=tuple(r for r in (row.ip_ranges or "").split(",") if r),
     )
 
 
@@ -38,6 +40,8 @@ class SqlApiKeyRepository:
                 secret_hash=key.secret_hash,
                 created_at=key.created_at,
                 revoked_at=key.revoked_at,
+                user_ids=None if key.user_ids is None else sorted(key.user_ids),
+                ip_ranges=",".join(key.ip_ranges) or None,
             )
         )
 

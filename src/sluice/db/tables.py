@@ -183,4 +183,8 @@ api_keys = Table(
     Column("secret_hash", String(64), nullable=False),
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked_at", UTCDateTime),
+    # A JSON list of user ids (NULL: every user); user ids may hold any printable character.
+    Column("user_ids", JSON),
+    # Comma-separated CIDR ranges (NULL: anywhere).
+    Column("ip_ranges", Text),
 )

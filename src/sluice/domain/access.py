@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -31,7 +32,37 @@ class ApiKey:
     secret_hash: str
     created_at: datetime
     revoked_at: datetime | None = None
+    user_ids: frozenset[str] | None = None
+    """The users this key may act for (a platform's sub-account); None: every user."""
+    ip_ranges: tuple[str, ...] = ()
+    """CIDR ranges requests with this key must come from; empty: anywhere."""
 
     def allows(self, scope: Scope) -> bool:
         """Whether the key is live and carries ``scope``."""
         return self.revoked_at is None and scope in self.scopes
+
+    def may_act_for(self, user_id: str) -> bool:
+        """Whether the key may read or act on ``user_id``'s withdrawals and balances."""
+        return self.user_ids is None or user_id in self.user_ids
+
+    def admits(self, address: str | None) -> bool:
+        """Whether a request from ``address`` (an IP address) may use this key."""
+        if not self.ip_ranges:
+            return True
+        if address is None:
+            return False
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in ipaddress.ip_network(cidr, strict=False) for cidr in self.ip_ranges)
+
+
+def parse_ip_ranges(ranges: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """CIDR ranges in canonical form (``10.0.0.0/8``, ``2001:db8::/32``; a bare address is /32 or
+    /128).
+
+    Raises:
+        ValueError: A range is not an IP address or network.
+    """
+    return tuple(str(ipaddress.ip_network(r.strip(), strict=False)) for r in ranges)

@@ -7,8 +7,8 @@ import hmac
 import secrets
 from collections.abc import Iterable
 
-from sluice.domain.access import ApiKey, Scope
-from sluice.errors import UnauthorizedError
+from sluice.domain.access import ApiKey, Scope, parse_ip_ranges
+from sluice.errors import InvalidRequestError, UnauthorizedError
 from sluice.ports import Clock, UnitOfWork
 
 PREFIX = "sluice"
@@ -30,13 +30,33 @@ class ApiKeyService:
         self._clock = clock
 
     async def create(
-        self, uow: UnitOfWork, *, name: str, scopes: Iterable[Scope]
+        self,
+        uow: UnitOfWork,
+        *,
+        name: str,
+        scopes: Iterable[Scope],
+        user_ids: Iterable[str] | None = None,
+        ip_ranges: Iterable[str] = (),
     ) -> tuple[str, ApiKey]:
         """Make a key. The returned token is the only copy of its secret.
 
+        Args:
+            user_ids: Restrict the key to these users (None: every user).
+            ip_ranges: Restrict the key to requests from these CIDR ranges (empty: anywhere).
+
         Returns:
             The token to hand to the caller (``sluice_<id>_<secret>``) and the stored key.
+
+        Raises:
+            InvalidRequestError: An IP range is malformed, or the user list is empty.
         """
+        users = None if user_ids is None else frozenset(user_ids)
+        if users is not None and not users:
+            raise InvalidRequestError("a key restricted to users needs at least one")
+        try:
+            ranges = parse_ip_ranges(tuple(ip_ranges))
+        except ValueError as exc:
+            raise InvalidRequestError(f"invalid IP range: {exc}") from None
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         key = ApiKey(
@@ -45,6 +65,8 @@ class ApiKeyService:
             scopes=frozenset(scopes),
             secret_hash=hash_secret(secret),
             created_at=self._clock.now(),
+            user_ids=users,
+            ip_ranges=ranges,
         )
         await uow.api_keys.add(key)
         return f"{PREFIX}_{key_id}_{secret}", key

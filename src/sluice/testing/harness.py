@@ -45,10 +45,14 @@ class RunningSluice:
         headers = {"Authorization": f"Bearer {api_key or self.api_key}"}
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30, **kwargs)
 
-    async def make_key(self, *scopes: Scope) -> str:
-        """Another API key with only ``scopes``."""
+    async def make_key(
+        self, *scopes: Scope, user_ids: list[str] | None = None, ip_ranges: tuple[str, ...] = ()
+    ) -> str:
+        """Another API key with only ``scopes`` (and, if given, only for some users or IPs)."""
         async with self.container.uow() as uow:
-            token, _ = await self.container.api_keys.create(uow, name="test", scopes=scopes)
+            token, _ = await self.container.api_keys.create(
+                uow, name="test", scopes=scopes, user_ids=user_ids, ip_ranges=ip_ranges
+            )
             await uow.commit()
         return token
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 import pytest
 
-from sluice.domain.access import ALL_SCOPES, ApiKey, Scope
+from sluice.domain.access import ALL_SCOPES, ApiKey, Scope, parse_ip_ranges
 
 CREATED = datetime(2025, 1, 1, tzinfo=UTC)
 REVOKED = datetime(2025, 2, 1, tzinfo=UTC)
@@ -67,3 +68,45 @@ def test_admin_does_not_imply_the_other_scopes() -> None:
     key = make_key(frozenset({Scope.ADMIN}))
     assert not key.allows(Scope.WITHDRAWALS_READ)
     assert not key.allows(Scope.WITHDRAWALS_WRITE)
+
+
+def test_an_unrestricted_key_acts_for_every_user_from_anywhere() -> None:
+    key = make_key(ALL_SCOPES)
+    assert key.may_act_for("anyone")
+    assert key.admits("203.0.113.9")
+    assert key.admits(None)
+
+
+def test_a_key_restricted_to_users_acts_only_for_them() -> None:
+    key = replace(make_key(ALL_SCOPES), user_ids=frozenset({"bob", "carol"}))
+    assert key.may_act_for("bob")
+    assert key.may_act_for("carol")
+    assert not key.may_act_for("alice")
+
+
+@pytest.mark.parametrize(
+    ("address", "admitted"),
+    [
+        pytest.param("10.1.2.3", True, id="inside-v4"),
+        pytest.param("11.0.0.1", False, id="outside-v4"),
+        pytest.param("2001:db8::1", True, id="inside-v6"),
+        pytest.param("2001:db9::1", False, id="outside-v6"),
+        pytest.param("not-an-ip", False, id="garbage"),
+        pytest.param(None, False, id="unknown"),
+    ],
+)
+def test_a_key_restricted_to_ip_ranges_admits_only_addresses_inside(
+    address: str | None, admitted: bool
+) -> None:
+    key = replace(make_key(ALL_SCOPES), ip_ranges=("10.0.0.0/8", "2001:db8::/32"))
+    assert key.admits(address) is admitted
+
+
+def test_ip_ranges_are_parsed_into_canonical_cidr_form() -> None:
+    assert parse_ip_ranges(["10.1.2.3/8", " 192.0.2.7 ", "2001:DB8::/32"]) == (
+        "10.0.0.0/8",
+        "192.0.2.7/32",
+        "2001:db8::/32",
+    )
+    with pytest.raises(ValueError, match="does not appear"):
+        parse_ip_ranges(["10.0.0.0/33"])
