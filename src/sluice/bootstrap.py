@@ -8,6 +8,7 @@ import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluice.cache.redis_balances import RedisBalanceCache
+from sluice.cache.request_guards import MemoryRequestGuard, RedisRequestGuard
 from sluice.chains.failover import FailoverChainClient
 from sluice.clock import SystemClock
 from sluice.config import NetworkConfig, Settings
@@ -15,7 +16,7 @@ from sluice.db.engine import create_engine, migrate
 from sluice.db.outbox import Outbox
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.errors import ConfigurationError
-from sluice.ports import ChainClient, Clock, Queue, Signer
+from sluice.ports import ChainClient, Clock, Queue, RequestGuard, Signer
 from sluice.queue.lanes import DEFAULT_POLL_S, Lane, LaneQueue, lane_url
 from sluice.queue.memory import MemoryQueue
 from sluice.queue.redis_streams import RedisStreamsQueue
@@ -32,6 +33,8 @@ from sluice.services.signing import SigningService
 from sluice.services.validation import ValidationService
 from sluice.services.withdrawals import WithdrawalService
 from sluice.signers.keystore import KeystoreSigner
+from sluice.signers.kms import KmsSigner
+from sluice.signers.secrets_manager import SecretsManagerSigner
 from sluice.worker.handlers import StageHandlers
 from sluice.worker.runner import Worker
 
@@ -54,6 +57,7 @@ class Container:
     api_keys: ApiKeyService
     handlers: StageHandlers
     cache: RedisBalanceCache | None = None
+    request_guard: RequestGuard = field(default_factory=MemoryRequestGuard)
     _closables: list[ChainClient] = field(default_factory=list)
 
     def worker(self) -> Worker:
@@ -120,6 +124,8 @@ class Container:
         await self.queue.close()
         if self.cache is not None:
             await self.cache.close()
+        if isinstance(self.request_guard, RedisRequestGuard):
+            await self.request_guard.close()
         for chain in self._closables:
             await chain.close()
         await self.engine.dispose()
@@ -153,14 +159,25 @@ def _single_queue(url: str) -> Queue:
 
 
 def load_signers(config: NetworkConfig, settings: Settings) -> tuple[Signer, ...]:
-    """The hot wallet signers of a network (``hot_wallet_keystore`` first, then the others)."""
-    if settings.keystore_passphrase is None:
-        raise ConfigurationError("SLUICE_KEYSTORE_PASSPHRASE is not set")
-    passphrase = settings.keystore_passphrase.get_secret_value()
-    signers = tuple(KeystoreSigner.from_file(path, passphrase) for path in config.keystores)
+    """The hot wallet signers of a network: the main one first, then ``more_hot_wallet_keystores``.
+
+    The main one is a `KeystoreSigner` (``hot_wallet_keystore``), a `SecretsManagerSigner`
+    (``hot_wallet_secret_id``) or a `KmsSigner` (``hot_wallet_kms_key_id``); the AWS ones read
+    region, endpoint and credentials from the standard AWS environment.
+    """
+    signers: list[Signer] = []
+    if config.hot_wallet_secret_id is not None:
+        signers.append(SecretsManagerSigner.from_secret(config.hot_wallet_secret_id))
+    elif config.hot_wallet_kms_key_id is not None:
+        signers.append(KmsSigner.from_key_id(config.hot_wallet_kms_key_id))
+    if config.keystores:
+        if settings.keystore_passphrase is None:
+            raise ConfigurationError("SLUICE_KEYSTORE_PASSPHRASE is not set")
+        passphrase = settings.keystore_passphrase.get_secret_value()
+        signers.extend(KeystoreSigner.from_file(path, passphrase) for path in config.keystores)
     if len({s.address for s in signers}) != len(signers):
-        raise ConfigurationError("a hot wallet keystore is listed twice")
-    return signers
+        raise ConfigurationError("a hot wallet is configured twice (two entries, one address)")
+    return tuple(signers)
 
 
 def stage_handlers(
@@ -218,5 +235,8 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         api_keys=ApiKeyService(clock),
         handlers=stage_handlers(uow, registry, clock),
         cache=cache,
+        request_guard=(
+            RedisRequestGuard(settings.redis_url) if settings.redis_url else MemoryRequestGuard()
+        ),
         _closables=chains,
     )

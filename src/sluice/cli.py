@@ -179,7 +179,7 @@ async def _unit_of_work(settings: Settings) -> AsyncIterator[UnitOfWork]:
 
 
 @apikey_app.command("create")
-def apikey_create(
+def apikey_create(  # noqa: PLR0917 - typer maps each option to a parameter
     name: Annotated[str, typer.Option(help="Who or what the key is for.")],
     scope: Annotated[
         list[str] | None,
@@ -193,6 +193,13 @@ def apikey_create(
         list[str] | None,
         typer.Option(help="Only from this IP range (CIDR); repeat (default: anywhere)."),
     ] = None,
+    signed: Annotated[
+        bool, typer.Option(help="Every request must be signed (HMAC-SHA256; docs/api.md).")
+    ] = False,
+    rate_limit: Annotated[
+        int | None,
+        typer.Option(min=0, help="Requests a second (default: SLUICE_RATE_LIMIT_PER_S; 0: none)."),
+    ] = None,
 ) -> None:
     """Make an API key. It is shown once; only its hash is stored."""
     from sluice.db.engine import migrate as run_migrations  # noqa: PLC0415 - fast start
@@ -204,7 +211,13 @@ def apikey_create(
         await run_migrations(settings.database_url)
         async with _unit_of_work(settings) as uow:
             token, _key = await ApiKeyService(SystemClock()).create(
-                uow, name=name, scopes=scopes, user_ids=user, ip_ranges=ip or ()
+                uow,
+                name=name,
+                scopes=scopes,
+                user_ids=user,
+                ip_ranges=ip or (),
+                require_signature=signed,
+                rate_limit_per_s=rate_limit,
             )
             await uow.commit()
         return token
@@ -226,7 +239,7 @@ def apikey_list() -> None:
         async with _unit_of_work(settings) as uow:
             return await uow.api_keys.all()
 
-    table = Table("name", "scopes", "users", "ip ranges", "created", "state")
+    table = Table("name", "scopes", "users", "ip ranges", "signed", "rate", "created", "state")
     # The id is what `revoke` takes: never shortened, however narrow the terminal.
     table.columns.insert(0, Column("id", no_wrap=True, min_width=16))
     for key in asyncio.run(main()):
@@ -236,6 +249,8 @@ def apikey_list() -> None:
             ",".join(sorted(key.scopes)),
             "all" if key.user_ids is None else ",".join(sorted(key.user_ids)),
             ",".join(key.ip_ranges) or "any",
+            "yes" if key.require_signature else "no",
+            "default" if key.rate_limit_per_s is None else f"{key.rate_limit_per_s}/s",
             key.created_at.isoformat(timespec="seconds"),
             "revoked" if key.revoked_at else "live",
         )

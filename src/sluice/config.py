@@ -8,9 +8,17 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluice.domain.addresses import Address, parse_address
@@ -48,7 +56,14 @@ class NetworkConfig(BaseModel):
     poll_interval_s: Annotated[float, Field(gt=0, le=600)] = 2.0
     native_symbol: str = "ETH"
     native_decimals: Annotated[int, Field(ge=0, le=36)] = 18
-    hot_wallet_keystore: Path
+    hot_wallet_keystore: Path | None = None
+    """The main hot wallet as a keystore file (passphrase: ``SLUICE_KEYSTORE_PASSPHRASE``).
+    Exactly one of ``hot_wallet_keystore``, ``hot_wallet_secret_id`` and
+    ``hot_wallet_kms_key_id`` is required (docs/security.md, "Signers")."""
+    hot_wallet_secret_id: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    """The main hot wallet's key in AWS Secrets Manager (secret name or ARN), fetched at start."""
+    hot_wallet_kms_key_id: Annotated[str, Field(min_length=1, max_length=2048)] | None = None
+    """The main hot wallet as an AWS KMS ``ECC_SECG_P256K1`` key (key id, ARN or ``alias/…``)."""
     more_hot_wallet_keystores: list[Path] = Field(default_factory=list)
     """Further hot wallets sharing the network's load (same passphrase): each withdrawal goes to
     the one with the fewest transactions in flight that can pay it."""
@@ -65,10 +80,25 @@ class NetworkConfig(BaseModel):
     max_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 16
     """Transactions one hot wallet may have between signing and finality."""
 
+    @model_validator(mode="after")
+    def _one_main_hot_wallet(self) -> Self:
+        chosen = [
+            name
+            for name in ("hot_wallet_keystore", "hot_wallet_secret_id", "hot_wallet_kms_key_id")
+            if getattr(self, name) is not None
+        ]
+        if len(chosen) != 1:
+            raise ValueError(
+                "exactly one of hot_wallet_keystore, hot_wallet_secret_id and "
+                f"hot_wallet_kms_key_id is required (found {len(chosen)})"
+            )
+        return self
+
     @property
     def keystores(self) -> list[Path]:
-        """Every hot wallet keystore of the network, the main one first."""
-        return [self.hot_wallet_keystore, *self.more_hot_wallet_keystores]
+        """Every hot wallet keystore of the network, the main one first (if it is one)."""
+        main = [] if self.hot_wallet_keystore is None else [self.hot_wallet_keystore]
+        return [*main, *self.more_hot_wallet_keystores]
 
     def to_domain(self, name: str, hot_wallets: tuple[Address, ...] = ()) -> Network:
         """The domain's view of this network."""
@@ -152,6 +182,17 @@ class Settings(BaseSettings):
     retry_base_s: Annotated[float, Field(gt=0)] = 0.5
     retry_max_s: Annotated[float, Field(gt=0)] = 60.0
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
+    rate_limit_per_s: Annotated[int, Field(ge=0)] = 0
+    """Requests a second an API key may make unless the key sets its own; 0: unlimited."""
+    signature_window_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """How far a signed request's timestamp may be from the server's clock."""
+    cors_origins: list[str] = Field(default_factory=list)
+    """Browser origins allowed to call the API (JSON list); empty: CORS closed."""
+    tls_certfile: Path | None = None
+    """PEM certificate (chain) for `sluice serve` to serve HTTPS itself; None: plain HTTP (behind
+    a TLS-terminating proxy or ingress)."""
+    tls_keyfile: Path | None = None
+    """PEM private key of ``tls_certfile``."""
     data_dir: Path = Path(".sluice")
     """Where ``sluice dev`` keeps its database, chain state, keys and dev.json."""
 

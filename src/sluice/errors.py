@@ -14,6 +14,8 @@ renders them as problem+json. Messages never contain secrets or internal details
     ├── IdempotencyConflictError               idempotency_conflict
     ├── NotFoundError (LookupError)            not_found
     ├── UnauthorizedError                      unauthorized
+    │   └── InvalidSignatureError              invalid_signature
+    ├── RateLimitedError                       rate_limited
     ├── ForbiddenError                         forbidden
     ├── ConfigurationError                     configuration_error
     └── TransientError                         transient   (the worker retries it with backoff)
@@ -92,6 +94,22 @@ class UnauthorizedError(SluiceError):
     """Missing or unknown credentials."""
 
     code = "unauthorized"
+
+
+class InvalidSignatureError(UnauthorizedError):
+    """A key that must sign its requests sent one unsigned, badly signed, stale or replayed."""
+
+    code = "invalid_signature"
+
+
+class RateLimitedError(SluiceError):
+    """The key made more requests this second than it may; retry after ``retry_after_s``."""
+
+    code = "rate_limited"
+
+    def __init__(self, detail: str, *, retry_after_s: float = 1.0) -> None:
+        super().__init__(detail)
+        self.retry_after_s = retry_after_s
 
 
 class ForbiddenError(SluiceError):

@@ -282,6 +282,21 @@ class BalanceCache(Protocol):
         ...
 
 
+class RequestGuard(Protocol):
+    """Per-key request accounting for the API: rate limits and replay protection.
+
+    Shared across API processes when backed by Redis; per process otherwise.
+    """
+
+    async def hit(self, key_id: str, limit_per_s: int) -> float | None:
+        """Count a request; None if within ``limit_per_s``, else seconds until the next slot."""
+        ...
+
+    async def first_use(self, token: str, ttl_s: float) -> bool:
+        """Remember ``token`` for ``ttl_s``; False if it was seen within that time (a replay)."""
+        ...
+
+
 # ── Queue ─────────────────────────────────────────────────────────────────────────────────────
 
 

@@ -18,6 +18,7 @@ import uvicorn
 
 from sluice.api.app import create_app
 from sluice.bootstrap import Container
+from sluice.errors import ConfigurationError
 
 log = structlog.get_logger(__name__)
 
@@ -120,10 +121,15 @@ async def run(
             await container.recover()
             worker.start()
         if api:
+            settings = container.settings
+            if (settings.tls_certfile is None) != (settings.tls_keyfile is None):
+                raise ConfigurationError("set both SLUICE_TLS_CERTFILE and SLUICE_TLS_KEYFILE")
             config = uvicorn.Config(
                 create_app(container),
                 host=host,
                 port=port,
+                ssl_certfile=settings.tls_certfile,
+                ssl_keyfile=settings.tls_keyfile,
                 log_config=None,
                 access_log=False,
                 lifespan="off",

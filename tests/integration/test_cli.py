@@ -27,6 +27,7 @@ def test_api_keys_are_created_listed_and_revoked(
 ) -> None:
     monkeypatch.setenv("SLUICE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
     monkeypatch.setenv("SLUICE_LOG_FORMAT", "json")
+    monkeypatch.setenv("COLUMNS", "200")  # the table's columns in full
 
     created = runner.invoke(app, ["apikey", "create", "--name", "ops", "--scope", "admin"])
     assert created.exit_code == 0, created.output
@@ -68,9 +69,13 @@ def test_a_key_can_be_restricted_to_users_and_ip_ranges(
     created = runner.invoke(app, [*args, "--ip", "10.0.0.0/8"])
     assert created.exit_code == 0, created.output
 
+    limited = ["apikey", "create", "--name", "bot", "--signed", "--rate-limit", "5"]
+    assert runner.invoke(app, limited).exit_code == 0
+
     listed = runner.invoke(app, ["apikey", "list"])
     assert "bob,carol" in listed.output
     assert "10.0.0.0/8" in listed.output
+    assert "5/s" in listed.output
 
     bad = runner.invoke(app, ["apikey", "create", "--name", "x", "--ip", "10.0.0.0/33"])
     assert bad.exit_code == 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -40,7 +41,31 @@ def create_app(container: Container) -> FastAPI:
     async def metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
-    # Outermost first: the request id must exist before the body guard can answer with it.
-    app.add_middleware(BodyGuard, max_bytes=container.settings.max_body_bytes)
-    app.add_middleware(RequestContext)
+    settings = container.settings
+    # Added innermost first. CORS is closed unless origins are configured: without the
+    # middleware no answer carries Access-Control-Allow-Origin, so browsers on other origins
+    # cannot read anything (and preflights get 405).
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=list(CORS_HEADERS),
+            expose_headers=["X-Request-ID", "Retry-After"],
+            max_age=600,
+        )
+    # The request id must exist before the body guard can answer with it.
+    app.add_middleware(BodyGuard, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestContext, tls=settings.tls_certfile is not None)
     return app
+
+
+#: Request headers a browser on an allowed origin may send.
+CORS_HEADERS = (
+    "Authorization",
+    "Content-Type",
+    "Idempotency-Key",
+    "X-Request-ID",
+    "X-Sluice-Timestamp",
+    "X-Sluice-Signature",
+)

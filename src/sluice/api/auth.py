@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import time
 from collections.abc import Awaitable, Callable
 
@@ -12,7 +13,14 @@ from fastapi.security import HTTPBearer
 from sluice.bootstrap import Container
 from sluice.domain.access import ApiKey, Scope
 from sluice.domain.withdrawal import Withdrawal
-from sluice.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from sluice.errors import (
+    ForbiddenError,
+    InvalidSignatureError,
+    NotFoundError,
+    RateLimitedError,
+    UnauthorizedError,
+)
+from sluice.services.api_keys import request_signature, secret_of
 
 _DESCRIPTION = "An API key made with `sluice apikey create`"
 
@@ -90,8 +98,59 @@ class _ScopedBearer(HTTPBearer):
             raise ForbiddenError(f"this API key lacks the {self.scope.value!r} scope")
         if not key.admits(request.client.host if request.client else None):
             raise ForbiddenError("this API key may not be used from this address")
+        container = container_of(request)
+        settings = container.settings
+        limit = key.rate_limit_per_s
+        limit = settings.rate_limit_per_s if limit is None else limit
+        if limit > 0:
+            wait_s = await container.request_guard.hit(key.id, limit)
+            if wait_s is not None:
+                raise RateLimitedError(
+                    f"this API key may make {limit} requests a second", retry_after_s=wait_s
+                )
+        if key.require_signature:
+            await _check_signature(request, key, settings.signature_window_s)
         request.state.api_key = key
         return key
+
+
+async def _check_signature(request: Request, key: ApiKey, window_s: float) -> None:
+    """Verify ``X-Sluice-Signature`` (see `request_signature`), its time window, and that it is
+    not a replay.
+
+    Raises:
+        InvalidSignatureError: Unsigned, stale, wrong, or seen before.
+    """
+    timestamp = request.headers.get("X-Sluice-Timestamp", "")
+    signature = request.headers.get("X-Sluice-Signature", "").lower()
+    if not timestamp or not signature:
+        raise InvalidSignatureError(
+            "this API key must sign its requests: X-Sluice-Timestamp and X-Sluice-Signature"
+        )
+    if not timestamp.isdigit() or len(timestamp) > 12:
+        raise InvalidSignatureError("X-Sluice-Timestamp is Unix time in seconds")
+    if abs(time.time() - int(timestamp)) > window_s:
+        raise InvalidSignatureError(
+            f"X-Sluice-Timestamp is more than {window_s:g} s from the server's clock"
+        )
+    scheme_token = (request.headers.get("Authorization") or "").partition(" ")[2].strip()
+    query = request.scope.get("query_string", b"")
+    target = request.scope.get("raw_path", request.url.path.encode()) + (
+        b"?" + query if query else b""
+    )
+    expected = request_signature(
+        secret_of(scheme_token),
+        timestamp=timestamp,
+        method=request.method,
+        target=target,
+        body=await request.body(),
+    )
+    if not hmac.compare_digest(expected, signature):
+        raise InvalidSignatureError("the request signature does not match")
+    # A signature is remembered as long as its timestamp is acceptable, on either side of now.
+    guard = container_of(request).request_guard
+    if not await guard.first_use(f"{key.id}:{signature}", 2 * window_s):
+        raise InvalidSignatureError("this signed request was sent before (a replay)")
 
 
 def require(scope: Scope) -> Callable[[Request], Awaitable[ApiKey]]:

@@ -26,12 +26,31 @@ class BodyTooLargeError(Exception):
     """The body grew past the limit while being read."""
 
 
+#: Sent with every answer: nothing here is for a browser to render, sniff, frame or cache.
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cache-control", b"no-store"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+#: A policy that allows nothing; not sent with `/docs`, whose page loads Swagger UI's script.
+CONTENT_SECURITY_POLICY = (
+    b"content-security-policy",
+    b"default-src 'none'; frame-ancestors 'none'",
+)
+#: Sent when Sluice itself serves TLS.
+STRICT_TRANSPORT_SECURITY = (b"strict-transport-security", b"max-age=31536000")
+
+
 class RequestContext:
     """Gives every request an id (echoed from ``X-Request-ID`` or made up), binds it to the
-    log context, returns it as ``X-Request-ID``, and logs one line per request."""
+    log context, returns it as ``X-Request-ID`` with the security headers, and logs one line per
+    request."""
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, tls: bool = False) -> None:
         self.app = app
+        self._tls = tls
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -43,12 +62,18 @@ class RequestContext:
         started = time.perf_counter()
         status = 500
 
+        extra = [(b"x-request-id", request_id.encode()), *SECURITY_HEADERS]
+        if scope["path"] != "/docs":
+            extra.append(CONTENT_SECURITY_POLICY)
+        if self._tls:
+            extra.append(STRICT_TRANSPORT_SECURITY)
+
         async def send_with_id(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
                 headers = list(message.get("headers", []))
-                headers.append((b"x-request-id", request_id.encode()))
+                headers.extend(extra)
                 message = {**message, "headers": headers}
             await send(message)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from http import HTTPStatus
 from typing import Any
 
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from sluice.errors import SluiceError
+from sluice.errors import RateLimitedError, SluiceError
 
 log = structlog.get_logger(__name__)
 
@@ -28,6 +29,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "insufficient_funds": 422,
     "malformed_json": 400,
     "unauthorized": 401,
+    "invalid_signature": 401,
+    "rate_limited": 429,
     "forbidden": 403,
     "not_found": 404,
     "method_not_allowed": 405,
@@ -93,7 +96,10 @@ def install(app: FastAPI) -> None:
             log.error("request failed", code=exc.code, detail=exc.detail)
             if status == 500:
                 return problem("internal_error", "internal error", status=500)
-        return problem(exc.code, exc.detail, status=status)
+        response = problem(exc.code, exc.detail, status=status)
+        if isinstance(exc, RateLimitedError):
+            response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
+        return response
 
     async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only

@@ -22,6 +22,8 @@ def _to_key(row: Any) -> ApiKey:
         revoked_at=row.revoked_at,
         user_ids=None if row.user_ids is None else frozenset(row.user_ids),
         ip_ranges=tuple(r for r in (row.ip_ranges or "").split(",") if r),
+        require_signature=bool(row.require_signature),
+        rate_limit_per_s=row.rate_limit_per_s,
     )
 
 
@@ -42,6 +44,8 @@ class SqlApiKeyRepository:
                 revoked_at=key.revoked_at,
                 user_ids=None if key.user_ids is None else sorted(key.user_ids),
                 ip_ranges=",".join(key.ip_ranges) or None,
+                require_signature=key.require_signature,
+                rate_limit_per_s=key.rate_limit_per_s,
             )
         )
 

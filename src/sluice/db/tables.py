@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import (
     JSON,
     BigInteger,
+    Boolean,
     Column,
     Float,
     ForeignKey,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 
 from sluice.db.types import BaseUnits, UTCDateTime
@@ -187,4 +189,7 @@ api_keys = Table(
     Column("user_ids", JSON),
     # Comma-separated CIDR ranges (NULL: anywhere).
     Column("ip_ranges", Text),
+    Column("require_signature", Boolean, nullable=False, server_default=false()),
+    # Requests a second (NULL: SLUICE_RATE_LIMIT_PER_S; 0: unlimited).
+    Column("rate_limit_per_s", Integer),
 )

@@ -36,6 +36,10 @@ class ApiKey:
     """The users this key may act for (a platform's sub-account); None: every user."""
     ip_ranges: tuple[str, ...] = ()
     """CIDR ranges requests with this key must come from; empty: anywhere."""
+    require_signature: bool = False
+    """Whether every request must be signed (HMAC-SHA256 with the key's secret)."""
+    rate_limit_per_s: int | None = None
+    """Requests a second this key may make; None: the deployment's default; 0: unlimited."""
 
     def allows(self, scope: Scope) -> bool:
         """Whether the key is live and carries ``scope``."""

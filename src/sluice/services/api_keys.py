@@ -23,6 +23,26 @@ def hash_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def request_signature(
+    secret: str, *, timestamp: str, method: str, target: bytes, body: bytes
+) -> str:
+    """HMAC-SHA256 of a request, as a client computes it and the server checks it.
+
+    The message is the timestamp (Unix seconds, as sent in ``X-Sluice-Timestamp``), the method
+    in capitals and the request target (path and query, exactly as sent), each followed by a
+    newline, then the raw body. The key is the API key's secret (the part after its second
+    ``_``). Lowercase hex.
+    """
+    head = f"{timestamp}\n{method.upper()}\n".encode() + target + b"\n"
+    return hmac.new(secret.encode(), head + body, hashlib.sha256).hexdigest()
+
+
+def secret_of(token: str) -> str:
+    """The secret part of a ``sluice_<id>_<secret>`` token ("" if malformed)."""
+    parts = token.split("_", 2)
+    return parts[2] if len(parts) == 3 else ""
+
+
 class ApiKeyService:
     """Create, verify, list and revoke API keys."""
 
@@ -37,12 +57,16 @@ class ApiKeyService:
         scopes: Iterable[Scope],
         user_ids: Iterable[str] | None = None,
         ip_ranges: Iterable[str] = (),
+        require_signature: bool = False,
+        rate_limit_per_s: int | None = None,
     ) -> tuple[str, ApiKey]:
         """Make a key. The returned token is the only copy of its secret.
 
         Args:
             user_ids: Restrict the key to these users (None: every user).
             ip_ranges: Restrict the key to requests from these CIDR ranges (empty: anywhere).
+            require_signature: Refuse requests without a valid HMAC signature.
+            rate_limit_per_s: Requests a second (None: the deployment's default; 0: none).
 
         Returns:
             The token to hand to the caller (``sluice_<id>_<secret>``) and the stored key.
@@ -57,6 +81,8 @@ class ApiKeyService:
             ranges = parse_ip_ranges(tuple(ip_ranges))
         except ValueError as exc:
             raise InvalidRequestError(f"invalid IP range: {exc}") from None
+        if rate_limit_per_s is not None and rate_limit_per_s < 0:
+            raise InvalidRequestError("a rate limit is a number of requests a second, at least 0")
         key_id = secrets.token_hex(8)
         secret = secrets.token_urlsafe(32)
         key = ApiKey(
@@ -67,6 +93,8 @@ class ApiKeyService:
             created_at=self._clock.now(),
             user_ids=users,
             ip_ranges=ranges,
+            require_signature=require_signature,
+            rate_limit_per_s=rate_limit_per_s,
         )
         await uow.api_keys.add(key)
         return f"{PREFIX}_{key_id}_{secret}", key

@@ -14,11 +14,11 @@ from typing import Literal, NoReturn
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_typing import HexStr
 
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import SignedTransaction, UnsignedTransaction
 from sluice.errors import ConfigurationError
+from sluice.signers.eip1559 import sign_with_account
 
 __all__ = ["KeystoreSigner", "create_keystore"]
 
@@ -87,22 +87,7 @@ class KeystoreSigner:
 
     def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
         """Sign an EIP-1559 (type 2) transaction; the hash is 0x-prefixed lowercase hex."""
-        signed = self._account.sign_transaction(
-            {
-                "type": 2,
-                "chainId": transaction.chain_id,
-                "nonce": transaction.nonce,
-                "to": HexStr(transaction.to),
-                "value": transaction.value,
-                "data": transaction.data,
-                "gas": transaction.gas,
-                "maxFeePerGas": transaction.fees.max_fee_per_gas,
-                "maxPriorityFeePerGas": transaction.fees.max_priority_fee_per_gas,
-            }
-        )
-        return SignedTransaction(
-            raw=bytes(signed.raw_transaction), hash="0x" + bytes(signed.hash).hex()
-        )
+        return sign_with_account(self._account, transaction)
 
     def __repr__(self) -> str:
         return f"KeystoreSigner(address={self._address!r})"

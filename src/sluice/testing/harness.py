@@ -46,12 +46,23 @@ class RunningSluice:
         return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30, **kwargs)
 
     async def make_key(
-        self, *scopes: Scope, user_ids: list[str] | None = None, ip_ranges: tuple[str, ...] = ()
+        self,
+        *scopes: Scope,
+        user_ids: list[str] | None = None,
+        ip_ranges: tuple[str, ...] = (),
+        require_signature: bool = False,
+        rate_limit_per_s: int | None = None,
     ) -> str:
-        """Another API key with only ``scopes`` (and, if given, only for some users or IPs)."""
+        """Another API key with only ``scopes`` (and, if given, its restrictions)."""
         async with self.container.uow() as uow:
             token, _ = await self.container.api_keys.create(
-                uow, name="test", scopes=scopes, user_ids=user_ids, ip_ranges=ip_ranges
+                uow,
+                name="test",
+                scopes=scopes,
+                user_ids=user_ids,
+                ip_ranges=ip_ranges,
+                require_signature=require_signature,
+                rate_limit_per_s=rate_limit_per_s,
             )
             await uow.commit()
         return token

@@ -21,6 +21,8 @@ from fastapi import FastAPI
 from sluice.api.app import create_app
 from sluice.api.auth import KeyCache
 from sluice.api.schemas import WithdrawalOut
+from sluice.cache.request_guards import MemoryRequestGuard
+from sluice.config import Settings
 from sluice.domain.access import ApiKey, Scope
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Asset, Network
@@ -106,7 +108,8 @@ def app() -> FastAPI:
         {NET: NetworkEntry(network=network, chain=FakeChain(chain_id=31337), signers=())}
     )
     container = types.SimpleNamespace(
-        settings=types.SimpleNamespace(max_body_bytes=65_536),
+        settings=Settings(),
+        request_guard=MemoryRequestGuard(),
         registry=registry,
         uow=_uow,
         withdrawals=StubWithdrawals(),

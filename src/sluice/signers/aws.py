@@ -1,0 +1,123 @@
+"""What the AWS signers share: a synchronous botocore client and error translation.
+
+The client reads region, endpoint and credentials the standard way (``AWS_DEFAULT_REGION``,
+``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``, ``AWS_ACCESS_KEY_ID``…, profiles, instance
+roles): nothing of it is Sluice configuration. Plain botocore, not boto3 (botocore comes with
+aiobotocore already). Synchronous on purpose: `sluice.ports.Signer` is synchronous, so a KMS
+signature blocks the event loop for one round trip; the short timeouts below bound that.
+
+Errors never chain the botocore exception (``from None``) and name only the operation, the
+exception class and the AWS error code: botocore's texts can hold the endpoint URL.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+# botocore ships no type hints (see sluice.queue.sqs): its names are Any here.
+from botocore.config import Config  # type: ignore[import-untyped]
+from botocore.exceptions import (  # type: ignore[import-untyped]
+    BotoCoreError,
+    ClientError,
+    NoCredentialsError,
+    NoRegionError,
+    PartialCredentialsError,
+)
+from botocore.session import get_session  # type: ignore[import-untyped]
+
+from sluice.errors import ConfigurationError, SluiceError, TransientError
+
+__all__ = ["AWS_ERRORS", "aws_client", "describe_failure", "translate"]
+
+#: What a botocore call may raise (OSError: a socket failure botocore did not wrap).
+AWS_ERRORS: Final = (BotoCoreError, ClientError, OSError)
+
+_CONNECT_TIMEOUT_S: Final = 2.0
+_READ_TIMEOUT_S: Final = 5.0
+
+_CONFIGURATION_CODES: Final = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "InvalidSignatureException",
+        "ExpiredTokenException",
+        "NotFoundException",  # KMS: no such key
+        "ResourceNotFoundException",  # Secrets Manager: no such secret (or version)
+        "DisabledException",
+        "KMSInvalidStateException",
+        "InvalidKeyUsageException",
+        "DecryptionFailure",  # Secrets Manager cannot decrypt the secret with its KMS key
+    }
+)
+_THROTTLING_CODES: Final = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "LimitExceededException",  # KMS: request rate exceeded
+    }
+)
+_CONFIGURATION_EXCEPTIONS: Final = (NoCredentialsError, PartialCredentialsError, NoRegionError)
+_SAFE_CODE = re.compile(r"[^A-Za-z0-9._-]")
+
+
+def aws_client(service: str) -> Any:
+    """A botocore client for ``service`` from the standard environment.
+
+    Raises:
+        ConfigurationError: No region, or botocore cannot build the client.
+    """
+    config = Config(
+        connect_timeout=_CONNECT_TIMEOUT_S,
+        read_timeout=_READ_TIMEOUT_S,
+        retries={"mode": "standard"},  # AWS_MAX_ATTEMPTS still applies
+    )
+    try:
+        return get_session().create_client(service, config=config)
+    except AWS_ERRORS as exc:
+        raise ConfigurationError(
+            f"cannot create the AWS {service} client: {type(exc).__name__}"
+        ) from None
+
+
+def _error_code(exc: BaseException) -> str:
+    response = getattr(exc, "response", None) or {}
+    code = str((response.get("Error") or {}).get("Code") or "Unknown")
+    return _SAFE_CODE.sub("", code)[:100] or "Unknown"
+
+
+def _http_status(exc: BaseException) -> int:
+    response = getattr(exc, "response", None) or {}
+    status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+    return status if isinstance(status, int) else 0
+
+
+def describe_failure(exc: BaseException) -> str:
+    """``<AWS error code> (HTTP <status>)`` or the exception's class name: nothing else."""
+    if isinstance(exc, ClientError):
+        return f"{_error_code(exc)} (HTTP {_http_status(exc) or '?'})"
+    return type(exc).__name__
+
+
+def translate(what: str, exc: BaseException) -> SluiceError:
+    """A Sluice error for a failed AWS call made while the process runs.
+
+    `ConfigurationError` for missing credentials, access denied, a missing or disabled key;
+    `TransientError` for throttling, 5xx and network failures (the worker retries those);
+    `SluiceError` for any other refusal.
+    """
+    detail = f"{what} failed: {describe_failure(exc)}"
+    if isinstance(exc, ClientError):
+        code, status = _error_code(exc), _http_status(exc)
+        if code in _CONFIGURATION_CODES:
+            return ConfigurationError(detail)
+        if code in _THROTTLING_CODES or status >= 500 or status == 0:
+            return TransientError(detail)
+        return SluiceError(detail)
+    if isinstance(exc, _CONFIGURATION_EXCEPTIONS):
+        return ConfigurationError(detail)
+    return TransientError(detail)  # connection refused or reset, timeouts, bad responses
