@@ -15,6 +15,7 @@ from sluice.config import NetworkConfig, Settings
 from sluice.db.engine import create_engine, migrate
 from sluice.db.outbox import Outbox
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
+from sluice.domain.addresses import Address
 from sluice.errors import ConfigurationError
 from sluice.ports import ChainClient, Clock, Queue, RequestGuard, Signer
 from sluice.queue.lanes import DEFAULT_POLL_S, Lane, LaneQueue, lane_url
@@ -180,6 +181,17 @@ def load_signers(config: NetworkConfig, settings: Settings) -> tuple[Signer, ...
     return tuple(signers)
 
 
+def draining_wallets(signers: tuple[Signer, ...], config: NetworkConfig) -> frozenset[Address]:
+    """Addresses of the wallets listed in ``draining_hot_wallet_keystores`` (loaded last)."""
+    count = len(config.draining_hot_wallet_keystores)
+    draining = (
+        frozenset(s.address for s in signers[len(signers) - count :]) if count else frozenset()
+    )
+    if len(draining) == len(signers):
+        raise ConfigurationError("every hot wallet is draining: withdrawals could not be paid")
+    return draining
+
+
 def stage_handlers(
     uow: SqlUnitOfWorkFactory, registry: NetworkRegistry, clock: Clock
 ) -> StageHandlers:
@@ -217,6 +229,7 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
             network=config.to_domain(name, hot_wallets=tuple(s.address for s in signers)),
             chain=chain,
             signers=signers,
+            draining=draining_wallets(signers, config),
         )
     registry = NetworkRegistry(entries)
     cache = RedisBalanceCache(settings.redis_url) if settings.redis_url else None

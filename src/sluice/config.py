@@ -67,6 +67,9 @@ class NetworkConfig(BaseModel):
     more_hot_wallet_keystores: list[Path] = Field(default_factory=list)
     """Further hot wallets sharing the network's load (same passphrase): each withdrawal goes to
     the one with the fewest transactions in flight that can pay it."""
+    draining_hot_wallet_keystores: list[Path] = Field(default_factory=list)
+    """Hot wallets being retired (same passphrase): they finish what they have in flight
+    (replacements, cancels, gap fillers) but take no new withdrawals (docs/security.md)."""
     tokens: list[TokenConfig] = Field(default_factory=list)
     finality: Finality = Finality.DEPTH
     """``depth``: settle after ``confirmations`` blocks; ``finalized``: when the node's
@@ -98,7 +101,7 @@ class NetworkConfig(BaseModel):
     def keystores(self) -> list[Path]:
         """Every hot wallet keystore of the network, the main one first (if it is one)."""
         main = [] if self.hot_wallet_keystore is None else [self.hot_wallet_keystore]
-        return [*main, *self.more_hot_wallet_keystores]
+        return [*main, *self.more_hot_wallet_keystores, *self.draining_hot_wallet_keystores]
 
     def to_domain(self, name: str, hot_wallets: tuple[Address, ...] = ()) -> Network:
         """The domain's view of this network."""

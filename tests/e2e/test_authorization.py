@@ -80,6 +80,7 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/admin/ledger/credits", Scope.ADMIN, 201, _credit, REFUSED),
     Endpoint("GET", "/v1/users/alice/balances", Scope.WITHDRAWALS_READ, 200, None, REFUSED),
     Endpoint("GET", "/v1/admin/dead-letters", Scope.ADMIN, 200),
+    Endpoint("GET", "/v1/admin/hot-wallets", Scope.ADMIN, 200),
     Endpoint("POST", "/v1/admin/dead-letters/no-such-letter/requeue", Scope.ADMIN, 404),
 ]
 

@@ -490,3 +490,44 @@ async def test_several_hot_wallets_share_the_load_and_each_keeps_its_own_nonces(
         assert fifth.waiting_reason.count("in_flight") == 2
     finally:
         await p.queue.close()
+
+
+async def test_a_draining_wallet_takes_no_new_withdrawals_but_still_replaces_its_own(
+    engine: AsyncEngine,
+) -> None:
+    new = LocalSigner()
+    p = await _pipeline(engine, more_signers=(new,))
+    try:
+        async with p.uow() as uow:
+            await uow.transactions.reconcile_nonce(NET, new.address, 0)
+            await uow.commit()
+        old_wid = await _broadcast_one(p)
+        old_tx, _ = await p.transaction(old_wid)
+        assert old_tx.from_address == p.signer.address
+
+        # Rotation: the old wallet is set to drain (a restart with it in
+        # draining_hot_wallet_keystores); withdrawals keep flowing, to the new one.
+        draining = wire(
+            engine,
+            p.chain,
+            p.signer,
+            p.clock,
+            more_signers=(new,),
+            draining=frozenset({p.signer.address}),
+        )
+        fresh = await draining.submit("alice", "1")
+        await draining.validate(fresh)
+        await draining.sign(fresh)
+        fresh_tx, _ = await draining.transaction(fresh)
+        assert fresh_tx.from_address == new.address
+
+        p.clock.advance(STUCK_S)
+        await draining.confirm(old_wid)  # the old wallet still signs its replacement
+        _, attempts = await draining.transaction(old_wid)
+        assert len(attempts) == 2
+        p.chain.mine(attempts[-1].hash)
+        assert await draining.confirm(old_wid) is None
+        assert await draining.status(old_wid) is W.COMPLETED
+        await draining.queue.close()
+    finally:
+        await p.queue.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from sluice.api.auth import container_of, ensure_owner, require
-from sluice.api.schemas import CancelRequest, DeadLetterOut, WithdrawalOut
+from sluice.api.schemas import CancelRequest, DeadLetterOut, HotWalletOut, WithdrawalOut
 from sluice.api.withdrawals import render
 from sluice.domain.access import Scope
 from sluice.errors import NotFoundError
@@ -74,3 +74,30 @@ async def cancel(
         status_code=status,
         media_type="application/json",
     )
+
+
+@router.get(
+    "/v1/admin/hot-wallets",
+    response_model=list[HotWalletOut],
+    summary="Hot wallets: state, transactions in flight, balance",
+)
+async def hot_wallets(request: Request) -> list[HotWalletOut]:
+    """Every network's hot wallets. A draining wallet is retired once its `inFlight` is 0 (see
+    docs/security.md, "Key rotation")."""
+    container = container_of(request)
+    wallets = []
+    for entry in container.registry:
+        for signer in entry.signers:
+            async with container.uow() as uow:
+                in_flight = await uow.transactions.in_flight(entry.network.name, signer.address)
+            balance = await entry.chain.balance(signer.address)
+            wallets.append(
+                HotWalletOut(
+                    network=entry.network.name,
+                    address=signer.address,
+                    state="draining" if signer.address in entry.draining else "active",
+                    in_flight=in_flight.count,
+                    native_balance=str(balance),
+                )
+            )
+    return wallets

@@ -214,6 +214,16 @@ class TransactionOut(_Out):
         )
 
 
+class HotWalletOut(_Out):
+    """A hot wallet as an operator sees it."""
+
+    network: str
+    address: str
+    state: str = Field(description="`active`, or `draining` (takes no new withdrawals)")
+    in_flight: int = Field(description="Transactions between signing and finality")
+    native_balance: str = Field(description="Wei at the latest block, as a decimal string")
+
+
 class CancelRequest(_In):
     """Why an operator cancels."""
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
 from sluice.errors import ConfigurationError, UnknownNetworkError
 from sluice.ports import ChainClient, Signer
@@ -17,6 +18,13 @@ class NetworkEntry:
     network: Network
     chain: ChainClient
     signers: tuple[Signer, ...]
+    draining: frozenset[Address] = frozenset()
+    """Wallets being retired: they finish their transactions in flight, take no new ones."""
+
+    @property
+    def accepting(self) -> tuple[Signer, ...]:
+        """The wallets that take new withdrawals."""
+        return tuple(s for s in self.signers if s.address not in self.draining)
 
     @property
     def signer(self) -> Signer:

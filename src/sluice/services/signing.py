@@ -117,7 +117,7 @@ class SigningService:
         entry = self._registry.get(withdrawal.network)
         network = entry.network
         reasons: list[str] = []
-        for signer in sorted(entry.signers, key=lambda s: in_flight[s.address].count):
+        for signer in sorted(entry.accepting, key=lambda s: in_flight[s.address].count):
             reason = await self._cannot_pay(
                 entry,
                 signer=signer,

@@ -223,6 +223,7 @@ def wire(
     finality: Finality = Finality.DEPTH,
     fees: FeePolicy | None = None,
     more_signers: tuple[LocalSigner, ...] = (),
+    draining: frozenset[Address] = frozenset(),
 ) -> Pipeline:
     """Build the services around an engine, as bootstrap does, with a fresh queue."""
     network = Network(
@@ -242,7 +243,8 @@ def wire(
     for wallet in signers:
         chain.balances.setdefault(wallet.address, 1000 * ETH)
         chain.token_balances.setdefault((TOKEN, wallet.address), 10**30)
-    registry = NetworkRegistry({NET: NetworkEntry(network=network, chain=chain, signers=signers)})
+    entry = NetworkEntry(network=network, chain=chain, signers=signers, draining=draining)
+    registry = NetworkRegistry({NET: entry})
     queue = RecordingQueue()
     uow = SqlUnitOfWorkFactory(engine, queue)
     handlers = stage_handlers(uow, registry, clock)
