@@ -35,6 +35,7 @@ from sluice.services.validation import ValidationService
 from sluice.services.withdrawals import WithdrawalService
 from sluice.signers.keystore import KeystoreSigner
 from sluice.signers.kms import KmsSigner
+from sluice.signers.remote import RemoteSigner, SignerClient
 from sluice.signers.secrets_manager import SecretsManagerSigner
 from sluice.worker.handlers import StageHandlers
 from sluice.worker.runner import Worker
@@ -59,6 +60,7 @@ class Container:
     handlers: StageHandlers
     cache: RedisBalanceCache | None = None
     request_guard: RequestGuard = field(default_factory=MemoryRequestGuard)
+    signer_client: SignerClient | None = None
     _closables: list[ChainClient] = field(default_factory=list)
 
     def worker(self) -> Worker:
@@ -127,6 +129,8 @@ class Container:
             await self.cache.close()
         if isinstance(self.request_guard, RedisRequestGuard):
             await self.request_guard.close()
+        if self.signer_client is not None:
+            self.signer_client.close()
         for chain in self._closables:
             await chain.close()
         await self.engine.dispose()
@@ -157,6 +161,15 @@ def _single_queue(url: str) -> Queue:
     if url.startswith("sqs:"):
         return SqsQueue.from_url(url)
     return RedisStreamsQueue.from_url(url)
+
+
+def remote_signer_client(settings: Settings) -> SignerClient | None:
+    """A client of `sluice signer` when ``SLUICE_SIGNER_URL`` is set, else None."""
+    if not settings.signer_url:
+        return None
+    if settings.signer_token is None:
+        raise ConfigurationError("SLUICE_SIGNER_TOKEN is needed with SLUICE_SIGNER_URL")
+    return SignerClient(settings.signer_url, settings.signer_token.get_secret_value())
 
 
 def load_signers(config: NetworkConfig, settings: Settings) -> tuple[Signer, ...]:
@@ -216,10 +229,21 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         max_overflow=settings.db_max_overflow,
     )
     queue = make_queue(settings.queue_url)
+    remote = remote_signer_client(settings)
+    remote_wallets = remote.wallets() if remote is not None else []
     entries: dict[str, NetworkEntry] = {}
     chains: list[ChainClient] = []
     for name, config in settings.networks().items():
-        signers = load_signers(config, settings)
+        signers: tuple[Signer, ...]
+        if remote is not None:  # the keys are in `sluice signer`; this process holds none
+            held = [w for w in remote_wallets if w.network == name]
+            signers = tuple(RemoteSigner(remote, name, Address(w.address)) for w in held)
+            draining = frozenset(Address(w.address) for w in held if w.draining)
+            if not signers:
+                raise ConfigurationError(f"sluice signer holds no hot wallet for {name}")
+        else:
+            signers = load_signers(config, settings)
+            draining = draining_wallets(signers, config)
         # Every configured RPC URL, in order: a failing or lagging one is skipped for a while.
         chain = FailoverChainClient.from_urls(
             config.rpc_urls, network=name, expected_chain_id=config.chain_id
@@ -229,7 +253,7 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
             network=config.to_domain(name, hot_wallets=tuple(s.address for s in signers)),
             chain=chain,
             signers=signers,
-            draining=draining_wallets(signers, config),
+            draining=draining,
         )
     registry = NetworkRegistry(entries)
     cache = RedisBalanceCache(settings.redis_url) if settings.redis_url else None
@@ -251,5 +275,6 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         request_guard=(
             RedisRequestGuard(settings.redis_url) if settings.redis_url else MemoryRequestGuard()
         ),
+        signer_client=remote,
         _closables=chains,
     )

@@ -124,6 +124,24 @@ def worker() -> None:
 
 
 @app.command()
+def signer() -> None:
+    """Hold the hot wallet keys in this process only, and sign for the others.
+
+    Listens on SLUICE_SIGNER_URL (unix:///path or http://127.0.0.1:PORT), requires
+    SLUICE_SIGNER_TOKEN, and signs only what the withdrawal records call for. API and worker
+    processes given the same SLUICE_SIGNER_URL and token then need no key and no passphrase.
+    """
+    from sluice import runtime  # noqa: PLC0415 - keeps other commands fast
+    from sluice.keyholder.server import serve as serve_signer  # noqa: PLC0415 - as above
+
+    settings = _settings()
+    try:
+        runtime.run_loop(serve_signer(settings))
+    except SluiceError as exc:
+        raise _fail(exc) from None
+
+
+@app.command()
 def demo(
     dev_file: Annotated[Path, typer.Option(help="Written by `sluice dev`.")] = Path(
         ".sluice/dev.json"

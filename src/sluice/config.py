@@ -189,6 +189,16 @@ class Settings(BaseSettings):
     """Requests a second an API key may make unless the key sets its own; 0: unlimited."""
     signature_window_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
     """How far a signed request's timestamp may be from the server's clock."""
+    signer_url: str | None = None
+    """Where `sluice signer` listens (``unix:///path/signer.sock`` or ``http://127.0.0.1:PORT``).
+    Set for API and worker processes, they hold no key and ask it to sign; set for the signer,
+    it listens there."""
+    signer_token: SecretStr | None = None
+    """The shared secret API and worker processes present to `sluice signer` (32+ characters)."""
+    signer_database_url: str | None = None
+    """`sluice signer`'s own database, for the signatures it granted (default: SQLite in
+    ``data_dir``); never the main database on SQLite, whose write lock a worker holds while it
+    waits for a signature."""
     cors_origins: list[str] = Field(default_factory=list)
     """Browser origins allowed to call the API (JSON list); empty: CORS closed."""
     tls_certfile: Path | None = None

@@ -21,6 +21,7 @@ renders them as problem+json. Messages never contain secrets or internal details
     └── TransientError                         transient   (the worker retries it with backoff)
         └── ChainUnavailableError              chain_unavailable
             └── TransactionRefusedError        transaction_refused
+        └── SigningRefusedError                signing_refused
 """
 
 from __future__ import annotations
@@ -148,3 +149,11 @@ class TransactionRefusedError(ChainUnavailableError):
     def __init__(self, detail: str, *, reason: str = "rejected") -> None:
         super().__init__(detail)
         self.reason = reason
+
+
+class SigningRefusedError(TransientError):
+    """The signer kept apart (`sluice signer`) would not sign: the request does not match the
+    withdrawal records, or it must wait (an earlier signature of the withdrawal is not provably
+    spent yet). Retried like any transient error, and alert-worthy if it persists."""
+
+    code = "signing_refused"

@@ -18,9 +18,11 @@ from sluice.domain.addresses import Address
 from sluice.domain.ledger import Balance, EntryKind
 from sluice.domain.transaction import (
     Attempt,
+    AttemptPurpose,
     ChainTransaction,
     Fees,
     SignedTransaction,
+    TransactionKind,
     UnsignedTransaction,
 )
 from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
@@ -464,6 +466,21 @@ class ChainClient(Protocol):
 # ── Signer ────────────────────────────────────────────────────────────────────────────────────
 
 
+@dataclass(frozen=True, slots=True)
+class SigningContext:
+    """What a transaction is for: a signer kept apart checks it against the records.
+
+    ``transaction_id`` is the stored (or about to be stored) transaction the signature belongs
+    to; ``withdrawal_ids`` the withdrawals its payload pays (none for a no-op).
+    """
+
+    network: str
+    transaction_id: str
+    kind: TransactionKind
+    purpose: AttemptPurpose
+    withdrawal_ids: tuple[str, ...] = ()
+
+
 class Signer(Protocol):
     """Holds one hot wallet's key and signs with it; the key never leaves."""
 
@@ -472,8 +489,11 @@ class Signer(Protocol):
         """The hot wallet's address."""
         ...
 
-    def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
-        """Sign an EIP-1559 transaction."""
+    def sign(
+        self, transaction: UnsignedTransaction, context: SigningContext | None = None
+    ) -> SignedTransaction:
+        """Sign an EIP-1559 transaction (``context``: what it is for; in-process signers ignore
+        it, a signer in its own process checks it)."""
         ...
 
 

@@ -15,7 +15,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 _MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def create_engine(url: str, *, pool_size: int = 15, max_overflow: int = 5) -> AsyncEngine:
+def create_engine(
+    url: str, *, pool_size: int = 15, max_overflow: int = 5, read_only: bool = False
+) -> AsyncEngine:
     """An async engine for a SQLite or PostgreSQL URL, set up for safe concurrent writes.
 
     PostgreSQL connections are pooled: ``pool_size`` stay open, up to ``max_overflow`` more are
@@ -24,6 +26,9 @@ def create_engine(url: str, *, pool_size: int = 15, max_overflow: int = 5) -> As
     deadlock. Size the pool to what one process runs at once (``SLUICE_WORKER_CONCURRENCY`` plus
     the API's share), within the server's ``max_connections`` divided by the number of processes;
     a pool smaller than the load churns connections (a new backend per checkout).
+
+    ``read_only``: for a process that only reads (``sluice signer``'s view of the records): on
+    SQLite its transactions do not take the write lock.
 
     There is no ``pool_pre_ping`` (three round trips on every checkout, about a third of all
     statements). A connection the server dropped fails its first statement instead: SQLAlchemy
@@ -62,8 +67,9 @@ def create_engine(url: str, *, pool_size: int = 15, max_overflow: int = 5) -> As
     def _on_begin(connection: Any) -> None:
         # SQLite has no row locks. BEGIN IMMEDIATE takes the database's write lock at the start of
         # every transaction, so read-check-write sequences (balance holds, nonce assignment) are
-        # serialized exactly as row locks serialize them on PostgreSQL.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        # serialized exactly as row locks serialize them on PostgreSQL. A read-only engine (the
+        # signer's view of the records) begins deferred: in WAL mode it reads beside the writer.
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

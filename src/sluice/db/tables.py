@@ -193,3 +193,18 @@ api_keys = Table(
     # Requests a second (NULL: SLUICE_RATE_LIMIT_PER_S; 0: unlimited).
     Column("rate_limit_per_s", Integer),
 )
+
+#: Payload signatures granted by `sluice signer` (written by the signer only; give it its own
+#: database role with write access to this table and read access to the others).
+signer_grants = Table(
+    "signer_grants",
+    metadata,
+    Column("hash", String(66), primary_key=True),
+    Column("withdrawal_id", String(64), nullable=False),
+    Column("network", String(64), nullable=False),
+    Column("wallet", String(42), nullable=False),
+    Column("nonce", BigInteger, nullable=False),
+    Column("transaction_id", String(40), nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Index("ix_signer_grants_withdrawal_id", "withdrawal_id"),
+)

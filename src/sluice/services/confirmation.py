@@ -466,6 +466,7 @@ class ConfirmationService:
             )
             return latest
         now = self._clock.now()
+        carried = await uow.withdrawals.for_transaction(transaction.id, lock=True)
         attempt = sign_attempt(
             entry.network,
             entry.signer_for(transaction.from_address),
@@ -474,6 +475,7 @@ class ConfirmationService:
             fees=fees,
             at=now,
             purpose=AttemptPurpose.CANCEL if as_cancel else AttemptPurpose.PAYLOAD,
+            withdrawal_ids=tuple(w.id for w in carried),
         )
         await uow.transactions.add_attempt(attempt)
         transaction.updated_at = now
@@ -494,7 +496,7 @@ class ConfirmationService:
             "maxFeePerGas": str(fees.max_fee_per_gas),
             "maxPriorityFeePerGas": str(fees.max_priority_fee_per_gas),
         }
-        for withdrawal in await uow.withdrawals.for_transaction(transaction.id, lock=True):
+        for withdrawal in carried:
             if withdrawal.status is not WithdrawalStatus.BROADCASTING:
                 continue
             withdrawal.transaction_hash = attempt.hash

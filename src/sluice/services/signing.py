@@ -34,7 +34,7 @@ from sluice.domain.transaction import (
 )
 from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus, move, note
 from sluice.errors import ChainUnavailableError
-from sluice.ports import Clock, InFlight, Signer, UnitOfWork
+from sluice.ports import Clock, InFlight, Signer, SigningContext, UnitOfWork
 from sluice.services import jobs
 from sluice.services.ids import new_id
 from sluice.services.registry import NetworkEntry, NetworkRegistry
@@ -225,6 +225,7 @@ class SigningService:
             fees=quote.fees,
             at=self._clock.now(),
             request_id=withdrawal.request_id,
+            withdrawal_ids=(withdrawal.id,),
         )
         faults.checkpoint("after_sign")
         await uow.transactions.add(transaction, attempt)
@@ -261,6 +262,7 @@ def sign_new(
     at: datetime,
     request_id: str | None,
     kind: TransactionKind = TransactionKind.PAYOUT,
+    withdrawal_ids: tuple[str, ...] = (),
 ) -> tuple[ChainTransaction, Attempt]:
     """A new transaction at ``nonce`` and its first signed attempt (neither stored yet)."""
     transaction = ChainTransaction(
@@ -277,7 +279,14 @@ def sign_new(
         kind=kind,
     )
     return transaction, sign_attempt(
-        network, signer, transaction, seq=1, fees=fees, at=at, purpose=AttemptPurpose.PAYLOAD
+        network,
+        signer,
+        transaction,
+        seq=1,
+        fees=fees,
+        at=at,
+        purpose=AttemptPurpose.PAYLOAD,
+        withdrawal_ids=withdrawal_ids,
     )
 
 
@@ -290,8 +299,12 @@ def sign_attempt(
     fees: Fees,
     at: datetime,
     purpose: AttemptPurpose,
+    withdrawal_ids: tuple[str, ...] = (),
 ) -> Attempt:
-    """Sign one form of a transaction: its payload, or a no-op at its nonce (a cancel)."""
+    """Sign one form of a transaction: its payload, or a no-op at its nonce (a cancel).
+
+    ``withdrawal_ids``: the withdrawals the transaction carries, for a signer that checks them.
+    """
     payload = (
         transaction.payload
         if purpose is AttemptPurpose.PAYLOAD
@@ -307,7 +320,14 @@ def sign_attempt(
             data=payload.data,
             gas=gas,
             fees=fees,
-        )
+        ),
+        SigningContext(
+            network=network.name,
+            transaction_id=transaction.id,
+            kind=transaction.kind,
+            purpose=purpose,
+            withdrawal_ids=withdrawal_ids,
+        ),
     )
     return Attempt(
         id=new_id("at"),

@@ -18,6 +18,7 @@ from eth_account.signers.local import LocalAccount
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import SignedTransaction, UnsignedTransaction
 from sluice.errors import ConfigurationError
+from sluice.ports import SigningContext
 from sluice.signers.eip1559 import sign_with_account
 
 __all__ = ["KeystoreSigner", "create_keystore"]
@@ -85,7 +86,9 @@ class KeystoreSigner:
         """The hot wallet's address, in checksum form."""
         return self._address
 
-    def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
+    def sign(
+        self, transaction: UnsignedTransaction, context: SigningContext | None = None
+    ) -> SignedTransaction:
         """Sign an EIP-1559 (type 2) transaction; the hash is 0x-prefixed lowercase hex."""
         return sign_with_account(self._account, transaction)
 

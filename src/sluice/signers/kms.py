@@ -42,6 +42,7 @@ from eth_utils.crypto import keccak
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import SignedTransaction, UnsignedTransaction
 from sluice.errors import ConfigurationError
+from sluice.ports import SigningContext
 from sluice.signers.aws import AWS_ERRORS, aws_client, describe_failure, translate
 from sluice.signers.eip1559 import signed_transaction, transaction_fields
 
@@ -192,7 +193,9 @@ class KmsSigner:
         alias is resolved then, so moving the alias later does not change the wallet)."""
         return self._key_id
 
-    def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
+    def sign(
+        self, transaction: UnsignedTransaction, context: SigningContext | None = None
+    ) -> SignedTransaction:
         """Sign an EIP-1559 (type 2) transaction with one KMS Sign call (blocking).
 
         Raises:

@@ -25,6 +25,7 @@ from eth_account.signers.local import LocalAccount
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import SignedTransaction, UnsignedTransaction
 from sluice.errors import ConfigurationError
+from sluice.ports import SigningContext
 from sluice.signers.aws import AWS_ERRORS, aws_client, describe_failure
 from sluice.signers.eip1559 import sign_with_account
 
@@ -75,7 +76,9 @@ class SecretsManagerSigner:
         """The hot wallet's address, in checksum form."""
         return self._address
 
-    def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
+    def sign(
+        self, transaction: UnsignedTransaction, context: SigningContext | None = None
+    ) -> SignedTransaction:
         """Sign an EIP-1559 (type 2) transaction; the hash is 0x-prefixed lowercase hex."""
         return sign_with_account(self._account, transaction)
 

@@ -25,7 +25,7 @@ from hexbytes import HexBytes
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import Fees, SignedTransaction, UnsignedTransaction
 from sluice.errors import ChainUnavailableError
-from sluice.ports import Message, Receipt, SendResult
+from sluice.ports import Message, Receipt, SendResult, SigningContext
 from sluice.queue.memory import MemoryQueue
 from sluice.signers.keystore import KeystoreSigner
 
@@ -402,7 +402,9 @@ class LocalSigner:
         """The key's address, in checksum form."""
         return self._inner.address
 
-    def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
+    def sign(
+        self, transaction: UnsignedTransaction, context: SigningContext | None = None
+    ) -> SignedTransaction:
         """Sign an EIP-1559 transaction; the hash is keccak of the raw bytes."""
         return self._inner.sign(transaction)
 

@@ -27,7 +27,7 @@ from sluice.domain.transaction import (
     UnsignedTransaction,
 )
 from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
-from sluice.ports import Signer
+from sluice.ports import Signer, SigningContext
 from sluice.services.cancellation import CancellationService
 from sluice.services.ledger import LedgerService
 from sluice.services.registry import NetworkEntry, NetworkRegistry
@@ -63,14 +63,18 @@ class CountingSigner:
     def __init__(self, inner: LocalSigner) -> None:
         self._inner = inner
         self.signed: list[UnsignedTransaction] = []
+        self.contexts: list[SigningContext | None] = []
 
     @property
     def address(self) -> Address:
         return self._inner.address
 
-    def sign(self, transaction: UnsignedTransaction) -> SignedTransaction:
+    def sign(
+        self, transaction: UnsignedTransaction, context: SigningContext | None = None
+    ) -> SignedTransaction:
         self.signed.append(transaction)
-        return self._inner.sign(transaction)
+        self.contexts.append(context)
+        return self._inner.sign(transaction, context)
 
 
 @dataclass

@@ -20,6 +20,7 @@ from sluice.errors import (
     InvalidStateError,
     NotFoundError,
     RateLimitedError,
+    SigningRefusedError,
     SluiceError,
     TransactionRefusedError,
     TransientError,
@@ -48,6 +49,7 @@ DOCUMENTED: list[tuple[type[SluiceError], str, tuple[type[Exception], ...]]] = [
     (TransientError, "transient", (SluiceError,)),
     (ChainUnavailableError, "chain_unavailable", (TransientError,)),
     (TransactionRefusedError, "transaction_refused", (ChainUnavailableError,)),
+    (SigningRefusedError, "signing_refused", (TransientError,)),
 ]
 CASES = [pytest.param(cls, code, bases, id=cls.__name__) for cls, code, bases in DOCUMENTED]
 INVALID_REQUESTS = {InvalidAmountError, InvalidAddressError, UnknownNetworkError, UnknownTokenError}

@@ -1,0 +1,135 @@
+"""`RemoteSigner`: a hot wallet whose key lives in `sluice signer`, another process.
+
+The API and worker processes then hold no key material. Each signature is one HTTP request over
+the signer's Unix socket (or 127.0.0.1), authenticated with ``SLUICE_SIGNER_TOKEN``, carrying the
+transaction and what it is for (`SigningContext`); the signer checks it against the withdrawal
+records and may refuse (`SigningRefusedError`, retried by the worker).
+
+`Signer.sign` is synchronous, so the request blocks the caller's event loop for one local round
+trip (about a millisecond, bounded by `TIMEOUT_S`); signing is serialised per wallet by the
+nonce lock anyway.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import httpx
+from pydantic import ValidationError
+
+from sluice.domain.addresses import Address
+from sluice.domain.transaction import SignedTransaction, UnsignedTransaction
+from sluice.errors import ConfigurationError, SigningRefusedError, TransientError
+from sluice.keyholder.protocol import SignRequest, SignResponse, WalletOut
+from sluice.ports import SigningContext
+
+#: Seconds a signing request may take (the signer reads a few rows and signs).
+TIMEOUT_S = 10.0
+
+
+class SignerClient:
+    """A synchronous HTTP client of `sluice signer`."""
+
+    def __init__(self, url: str, token: str) -> None:
+        parts = urlsplit(url)
+        if parts.scheme == "unix":
+            transport = httpx.HTTPTransport(uds=parts.path)
+            base = "http://signer"
+        elif parts.scheme == "http" and parts.hostname:
+            transport = httpx.HTTPTransport()
+            base = f"http://{parts.netloc}"
+        else:
+            raise ConfigurationError("SLUICE_SIGNER_URL is unix:///path or http://HOST:PORT")
+        self._client = httpx.Client(
+            base_url=base,
+            transport=transport,
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=TIMEOUT_S,
+            trust_env=False,
+        )
+
+    def wallets(self) -> list[WalletOut]:
+        """The wallets the signer holds."""
+        response = self._post_or_get("GET", "/v1/wallets")
+        return [WalletOut.model_validate(w) for w in response.json()]
+
+    def sign(self, request: SignRequest) -> SignResponse:
+        """One signature, or `SigningRefusedError`."""
+        response = self._post_or_get("POST", "/v1/sign", request.model_dump(mode="json"))
+        try:
+            return SignResponse.model_validate(response.json())
+        except (ValidationError, ValueError):
+            raise TransientError("the signer answered something that is not a signature") from None
+
+    def close(self) -> None:
+        """Release the connection."""
+        self._client.close()
+
+    def _post_or_get(
+        self, method: str, path: str, body: dict[str, object] | None = None
+    ) -> httpx.Response:
+        try:
+            response = self._client.request(method, path, json=body)
+        except httpx.HTTPError as exc:
+            raise TransientError(f"the signer is unreachable ({type(exc).__name__})") from None
+        if response.status_code == 403:
+            detail = _detail(response)
+            raise SigningRefusedError(f"the signer refused: {detail}")
+        if response.status_code == 401:
+            raise ConfigurationError("the signer refused SLUICE_SIGNER_TOKEN")
+        if response.status_code != 200:
+            raise TransientError(f"the signer answered {response.status_code}")
+        return response
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except ValueError:
+        return "no reason given"
+    return detail[:300] if isinstance(detail, str) else "no reason given"
+
+
+class RemoteSigner:
+    """A `sluice.ports.Signer` whose key is held by `sluice signer`."""
+
+    __slots__ = ("_address", "_client", "_network")
+
+    def __init__(self, client: SignerClient, network: str, address: Address) -> None:
+        self._client = client
+        self._network = network
+        self._address = address
+
+    @property
+    def address(self) -> Address:
+        """The hot wallet's address."""
+        return self._address
+
+    def sign(
+        self, transaction: UnsignedTransaction, context: SigningContext | None = None
+    ) -> SignedTransaction:
+        """Ask the signer; it needs the context to check the request against the records."""
+        if context is None:
+            raise SigningRefusedError("a remote signature needs to say what it is for")
+        answer = self._client.sign(
+            SignRequest(
+                network=context.network,
+                wallet=self._address,
+                chain_id=transaction.chain_id,
+                nonce=transaction.nonce,
+                to=transaction.to,
+                value=str(transaction.value),
+                data="0x" + transaction.data.hex(),
+                gas=transaction.gas,
+                max_fee_per_gas=str(transaction.fees.max_fee_per_gas),
+                max_priority_fee_per_gas=str(transaction.fees.max_priority_fee_per_gas),
+                transaction_id=context.transaction_id,
+                kind=context.kind,
+                purpose=context.purpose,
+                withdrawal_ids=list(context.withdrawal_ids),
+            )
+        )
+        return SignedTransaction(raw=bytes.fromhex(answer.raw[2:]), hash=answer.hash)
+
+    def __repr__(self) -> str:
+        return f"RemoteSigner(network={self._network!r}, address={self._address!r})"

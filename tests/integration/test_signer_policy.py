@@ -1,0 +1,190 @@
+"""What `sluice signer` signs: only what the withdrawal records call for (`keyholder.policy`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sluice.db.transactions import SqlTransactionRepository
+from sluice.db.withdrawals import SqlWithdrawalRepository
+from sluice.domain.transaction import AttemptPurpose, TransactionKind, TransactionStatus
+from sluice.errors import SigningRefusedError
+from sluice.keyholder.grants import Grant, SqlGrantRepository
+from sluice.keyholder.policy import Verdict, check
+from sluice.keyholder.protocol import SignRequest
+from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
+from sluice.testing.pipeline import CHAIN_ID, DEST, HOT_KEY, NET, CountingSigner, Pipeline, wire
+
+ATTACKER = "0x000000000000000000000000000000000000dEaD"
+
+
+@pytest.fixture
+async def pipeline(engine: AsyncEngine) -> AsyncIterator[Pipeline]:
+    p = wire(
+        engine, FakeChain(chain_id=CHAIN_ID), CountingSigner(LocalSigner(HOT_KEY)), FakeClock()
+    )
+    async with p.uow() as uow:
+        await uow.transactions.reconcile_nonce(NET, p.signer.address, 0)
+        await uow.commit()
+    await p.credit("alice", "10")
+    try:
+        yield p
+    finally:
+        await p.queue.close()
+
+
+def _request(p: Pipeline, withdrawal_id: str, **changes: object) -> SignRequest:
+    fields: dict[str, object] = {
+        "network": NET,
+        "wallet": p.signer.address,
+        "chain_id": CHAIN_ID,
+        "nonce": 0,
+        "to": DEST,
+        "value": str(10**18),
+        "data": "0x",
+        "gas": 21_000,
+        "max_fee_per_gas": str(3 * 10**9),
+        "max_priority_fee_per_gas": str(10**9),
+        "transaction_id": "tx_new",
+        "kind": TransactionKind.PAYOUT,
+        "purpose": AttemptPurpose.PAYLOAD,
+        "withdrawal_ids": [withdrawal_id],
+    }
+    fields.update(changes)
+    return SignRequest.model_validate(fields)
+
+
+async def _check(p: Pipeline, request: SignRequest) -> Verdict:
+    async with p.engine.connect() as connection:
+        return await check(
+            request,
+            network=p.network,
+            withdrawals=SqlWithdrawalRepository(connection),
+            transactions=SqlTransactionRepository(connection),
+            grants=SqlGrantRepository(connection),
+        )
+
+
+async def _validating(p: Pipeline) -> str:
+    wid = await p.submit("alice", "1")
+    await p.validate(wid)
+    return wid
+
+
+async def test_a_first_payout_that_matches_the_record_is_signed(pipeline: Pipeline) -> None:
+    wid = await _validating(pipeline)
+    verdict = await _check(pipeline, _request(pipeline, wid))
+    assert (verdict.noop, verdict.withdrawal_id, verdict.payload.to) == (False, wid, DEST)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason"),
+    [
+        pytest.param({"to": ATTACKER}, "differs from the withdrawal record", id="destination"),
+        pytest.param({"value": str(2 * 10**18)}, "differs", id="amount"),
+        pytest.param({"data": "0xa9059cbb"}, "differs", id="data"),
+        pytest.param({"chain_id": 1}, "chain id", id="chain"),
+        pytest.param({"max_fee_per_gas": str(10**15)}, "cap", id="fee-cap"),
+        pytest.param({"gas": 5_000_000}, "gas limit", id="gas"),
+        pytest.param({"withdrawal_ids": []}, "exactly one", id="no-withdrawal"),
+        pytest.param({"withdrawal_ids": ["nope"]}, "no withdrawal", id="unknown-withdrawal"),
+        pytest.param({"kind": TransactionKind.FILLER}, "no-op", id="filler-paying"),
+        pytest.param({"purpose": AttemptPurpose.CANCEL}, "no-op", id="cancel-paying"),
+    ],
+)
+async def test_anything_the_record_does_not_call_for_is_refused(
+    pipeline: Pipeline, changes: dict[str, object], reason: str
+) -> None:
+    wid = await _validating(pipeline)
+    with pytest.raises(SigningRefusedError, match=reason):
+        await _check(pipeline, _request(pipeline, wid, **changes))
+
+
+async def test_a_no_op_to_the_wallet_itself_is_always_signable(pipeline: Pipeline) -> None:
+    p = pipeline
+    noop = _request(p, "", to=p.signer.address, value="0", withdrawal_ids=[])
+    verdict = await _check(p, noop.model_copy(update={"kind": TransactionKind.FILLER}))
+    assert verdict.noop
+
+
+async def test_a_withdrawal_not_waiting_to_be_signed_is_refused_unless_a_replacement(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _validating(p)
+    await p.sign(wid)
+    await p.broadcast(wid)
+    transaction, _ = await p.transaction(wid)
+
+    with pytest.raises(SigningRefusedError, match="not waiting to be signed"):
+        await _check(p, _request(p, wid, nonce=5))
+    replacement = _request(p, wid, transaction_id=transaction.id, nonce=transaction.nonce)
+    assert not (await _check(p, replacement)).noop
+    with pytest.raises(SigningRefusedError, match="not a replacement"):
+        await _check(p, replacement.model_copy(update={"nonce": transaction.nonce + 1}))
+
+
+async def test_a_nonce_held_by_another_transaction_is_refused(pipeline: Pipeline) -> None:
+    p = pipeline
+    first = await _validating(p)
+    await p.sign(first)
+    second = await _validating(p)
+    with pytest.raises(SigningRefusedError, match="held by another transaction"):
+        await _check(p, _request(p, second, nonce=0))
+
+
+async def _grant(p: Pipeline, withdrawal_id: str, nonce: int, tx_hash: str) -> None:
+    async with p.engine.begin() as connection:
+        await SqlGrantRepository(connection).add(
+            Grant(
+                hash=tx_hash,
+                withdrawal_id=withdrawal_id,
+                network=NET,
+                wallet=p.signer.address,
+                nonce=nonce,
+                transaction_id="tx_lost",
+                at=datetime.now(UTC),
+            )
+        )
+
+
+async def test_a_second_nonce_waits_until_the_first_signature_can_never_be_mined(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _validating(p)
+    # Signed at nonce 0 once, and the process died before storing it (the signature is out).
+    await _grant(p, wid, 0, "0x" + "ab" * 32)
+    with pytest.raises(SigningRefusedError, match="not provably spent"):
+        await _check(p, _request(p, wid, nonce=1))
+
+    # Another withdrawal's transaction took nonce 0 and is final: the old signature is dead.
+    other = await _validating(p)
+    await p.sign(other)
+    await p.broadcast(other)
+    holder, [attempt] = await p.transaction(other)
+    assert holder.nonce == 0
+    p.chain.mine(attempt.hash)
+    await p.confirm(other)
+    holder, _ = await p.transaction(other)
+    assert holder.status is TransactionStatus.CONFIRMED
+    assert not (await _check(p, _request(p, wid, nonce=1))).noop
+
+
+async def test_a_second_nonce_is_refused_when_the_first_signature_was_the_one_mined(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _validating(p)
+    await p.sign(wid)
+    await p.broadcast(wid)
+    transaction, [attempt] = await p.transaction(wid)
+    await _grant(p, wid, transaction.nonce, attempt.hash)
+    p.chain.mine(attempt.hash)
+    await p.confirm(wid)
+
+    with pytest.raises(SigningRefusedError):
+        await _check(p, _request(p, wid, nonce=transaction.nonce + 1))
