@@ -14,7 +14,6 @@ behaviour, so it fails once moto is fixed and the fixture can go.
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import pickle
 import uuid
@@ -25,9 +24,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError  # type: ignore[import-untyped]
 from botocore.session import get_session  # type: ignore[import-untyped]
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from cryptography.hazmat.primitives.serialization import (
     Encoding,
     PublicFormat,
@@ -37,7 +34,6 @@ from eth_account import Account
 from eth_keys.datatypes import PublicKey
 from eth_utils.crypto import keccak
 from moto.kms.responses import KmsResponse
-from moto.kms.utils import ECDSAPrivateKey
 from pydantic import SecretStr
 
 from sluice.bootstrap import load_signers
@@ -53,7 +49,7 @@ from sluice.signers.keystore import KeystoreSigner, create_keystore
 from sluice.signers.kms import KmsSigner
 from sluice.signers.secrets_manager import SecretsManagerSigner
 from sluice.testing.anvil_control import AnvilControl
-from sluice.testing.moto import MotoServer
+from sluice.testing.moto import MotoServer, kms_sign_honouring_digests
 
 DEV = DEV_ACCOUNTS[2]
 OTHER = DEV_ACCOUNTS[0]
@@ -271,26 +267,7 @@ def test_an_unreachable_secrets_manager_is_a_configuration_error(
 @pytest.fixture
 def kms_signs_digests(monkeypatch: pytest.MonkeyPatch) -> None:
     """Make moto's KMS Sign honour ``MessageType=DIGEST`` for ECDSA_SHA_256, as AWS does."""
-    original = KmsResponse.sign
-
-    def sign(self: KmsResponse) -> str:
-        message = self._get_param("Message")
-        algorithm = self._get_param("SigningAlgorithm")
-        if self._get_param("MessageType") != "DIGEST" or algorithm != "ECDSA_SHA_256":
-            return original(self)
-        key = self.kms_backend.describe_key(self._get_param("KeyId"))
-        if not isinstance(key.private_key, ECDSAPrivateKey) or len(message) != 32:
-            return original(self)
-        signature = key.private_key.private_key.sign(message, ec.ECDSA(Prehashed(hashes.SHA256())))
-        return json.dumps(
-            {
-                "KeyId": key.arn,
-                "Signature": base64.b64encode(signature).decode("ascii"),
-                "SigningAlgorithm": algorithm,
-            }
-        )
-
-    monkeypatch.setattr(KmsResponse, "sign", sign)
+    monkeypatch.setattr(KmsResponse, "sign", kms_sign_honouring_digests(KmsResponse.sign))
 
 
 def create_kms_key(key_spec: str = "ECC_SECG_P256K1", usage: str = "SIGN_VERIFY") -> str:

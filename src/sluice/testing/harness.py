@@ -8,7 +8,7 @@ with test-friendly timings.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -123,12 +123,19 @@ async def running_sluice(
     workers: bool = True,
     database_url: str | None = None,
     confirmations: int = 1,
+    after_prepare: Callable[[Settings, setup.DevChain], Awaitable[setup.DevChain]] | None = None,
     **overrides: Any,
 ) -> AsyncIterator[RunningSluice]:
-    """Start API and workers on a free port; stop them gracefully on exit."""
+    """Start API and workers on a free port; stop them gracefully on exit.
+
+    ``after_prepare`` may change the prepared set-up before Sluice starts (another signer in the
+    networks file, say) and returns the chain set-up to report.
+    """
     settings, chain = await prepare(
         anvil, data_dir, database_url=database_url, confirmations=confirmations, **overrides
     )
+    if after_prepare is not None:
+        chain = await after_prepare(settings, chain)
     container = await build(settings)
     try:
         async with container.uow() as uow:

@@ -22,9 +22,11 @@ This module must not import pytest.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Self
 
@@ -145,3 +147,35 @@ class MotoServer:
         traceback: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def kms_sign_honouring_digests(original: Callable[[Any], str]) -> Callable[[Any], str]:
+    """A replacement for moto's ``KmsResponse.sign`` that signs a ``MessageType=DIGEST`` message
+    as given (ECDSA_SHA_256), as AWS KMS does; moto 5.2.5 hashes it again (getmoto/moto#10202).
+
+    Install it on the in-process server with ``monkeypatch.setattr(KmsResponse, "sign",
+    kms_sign_honouring_digests(KmsResponse.sign))``.
+    """
+    from cryptography.hazmat.primitives import hashes  # noqa: PLC0415 - tests only
+    from cryptography.hazmat.primitives.asymmetric import ec  # noqa: PLC0415 - tests only
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed  # noqa: PLC0415
+    from moto.kms.utils import ECDSAPrivateKey  # noqa: PLC0415 - tests only
+
+    def sign(self: Any) -> str:
+        message = self._get_param("Message")
+        algorithm = self._get_param("SigningAlgorithm")
+        if self._get_param("MessageType") != "DIGEST" or algorithm != "ECDSA_SHA_256":
+            return original(self)
+        key = self.kms_backend.describe_key(self._get_param("KeyId"))
+        if not isinstance(key.private_key, ECDSAPrivateKey) or len(message) != 32:
+            return original(self)
+        signature = key.private_key.private_key.sign(message, ec.ECDSA(Prehashed(hashes.SHA256())))
+        return json.dumps(
+            {
+                "KeyId": key.arn,
+                "Signature": base64.b64encode(signature).decode("ascii"),
+                "SigningAlgorithm": algorithm,
+            }
+        )
+
+    return sign
