@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from sluice.devnet.anvil import AnvilProcess
+from sluice.testing import secret_scan
 from sluice.testing.harness import RunningSluice, running_sluice
 
 
@@ -29,3 +31,20 @@ async def sluice_without_workers(
         anvil, tmp_path, workers=False, database_url=database_url
     ) as instance:
         yield instance
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Fail an end-to-end test whose captured logs or output carry a known secret.
+
+    The run's secrets (keystore passphrase, hot wallet keys, API keys, signer tokens) are
+    registered where they are made (`sluice.testing.secret_scan`); HTTP answers are scanned as
+    they arrive (`RunningSluice.client`). Log lines are what a log shipper would send on.
+    """
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    text = "\n".join(content for _name, content in report.sections)
+    leaked = secret_scan.find(text)
+    if leaked and report.passed:
+        report.outcome = "failed"
+        report.longrepr = f"captured output of {item.nodeid} ({call.when}) carries {leaked}"

@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from sluice.devnet.anvil import AnvilProcess
+from sluice.testing import secret_scan
 from sluice.testing.harness import RunningSluice, running_sluice
 
 EVIL = "https://evil.example"
@@ -131,3 +132,14 @@ async def test_sluice_serves_tls_when_given_a_certificate(
     assert response.status_code == 200
     assert response.headers["strict-transport-security"] == "max-age=31536000"
     assert refused_plain, "plain HTTP is not served on the TLS port"
+
+
+async def test_the_openapi_document_and_the_docs_carry_no_secret(
+    sluice_without_workers: RunningSluice,
+) -> None:
+    async with sluice_without_workers.client() as client:  # every answer is scanned
+        document = await client.get("/openapi.json")
+        docs = await client.get("/docs")
+    assert document.status_code == docs.status_code == 200
+    assert secret_scan.find(document.text + docs.text) == []
+    assert secret_scan.find(sluice_without_workers.api_key) != [], "the scan knows the key"

@@ -26,6 +26,7 @@ from eth_account import Account
 from sluice.devnet.anvil import AnvilProcess, free_port
 from sluice.domain.transaction import AttemptPurpose, TransactionKind
 from sluice.keyholder.protocol import SignRequest
+from sluice.testing import secret_scan
 from sluice.testing.anvil_control import AnvilControl
 from sluice.testing.harness import PASSPHRASE, prepare, wait_until_final
 
@@ -98,6 +99,7 @@ async def test_with_the_signer_apart_the_api_and_workers_hold_no_key_and_withdra
     needles = [private_key, private_key.hex().encode(), private_key.hex().upper().encode()]
     socket_path = tmp_path / "run" / "signer.sock"
     token = secrets.token_urlsafe(32)
+    secret_scan.register(token, "the signer token")
     base = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
     base.update(
         SLUICE_DATABASE_URL=database_url,
@@ -213,7 +215,12 @@ async def test_with_the_signer_apart_the_api_and_workers_hold_no_key_and_withdra
                 assert reason in answer.json()["detail"]
             no_token = await direct.post("/v1/sign", json=again.model_dump(mode="json"))
             assert no_token.status_code == 401
+            for answer in (no_token,):
+                assert secret_scan.find(answer.text) == []
     finally:
         if serve is not None:
             _stop(serve)
         _stop(signer)
+    for log in ("signer.log", "serve.log"):
+        leaked = secret_scan.find((tmp_path / log).read_text(encoding="utf-8", errors="replace"))
+        assert leaked == [], f"{log} carries {leaked}"

@@ -8,6 +8,7 @@ with test-friendly timings.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_account import Account
 from pydantic import SecretStr
 
 from sluice import runtime
@@ -24,8 +26,10 @@ from sluice.devnet import setup
 from sluice.devnet.anvil import AnvilProcess, free_port
 from sluice.domain.access import ALL_SCOPES, Scope
 from sluice.domain.addresses import Address
+from sluice.testing import secret_scan
 
 PASSPHRASE = "test-passphrase-not-a-secret"  # noqa: S105 - a throwaway test keystore's passphrase
+secret_scan.register(PASSPHRASE, "the keystore passphrase")
 
 
 @dataclass
@@ -41,9 +45,18 @@ class RunningSluice:
     network: str = setup.NETWORK
 
     def client(self, api_key: str | None = None, **kwargs: Any) -> httpx.AsyncClient:
-        """An HTTP client for the API, authenticated with ``api_key`` (default: every scope)."""
+        """An HTTP client for the API, authenticated with ``api_key`` (default: every scope).
+
+        Every answer is scanned for the run's known secrets (`sluice.testing.secret_scan`).
+        """
         headers = {"Authorization": f"Bearer {api_key or self.api_key}"}
-        return httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30, **kwargs)
+        return httpx.AsyncClient(
+            base_url=self.base_url,
+            headers=headers,
+            timeout=30,
+            event_hooks={"response": [_scan_answer]},
+            **kwargs,
+        )
 
     async def make_key(
         self,
@@ -65,6 +78,7 @@ class RunningSluice:
                 rate_limit_per_s=rate_limit_per_s,
             )
             await uow.commit()
+        secret_scan.register_api_key(token)
         return token
 
     async def credit(self, user_id: str, amount: str, *, token: bool = False) -> None:
@@ -81,6 +95,16 @@ class RunningSluice:
             await uow.commit()
 
 
+async def _scan_answer(response: httpx.Response) -> None:
+    """Fail the test if an answer (headers or body) carries a known secret."""
+    await response.aread()
+    leaked = secret_scan.find(str(response.headers) + response.text)
+    if leaked:
+        raise AssertionError(
+            f"{response.request.method} {response.request.url.path} answered with {leaked}"
+        )
+
+
 async def prepare(
     anvil: AnvilProcess,
     data_dir: Path,
@@ -93,6 +117,8 @@ async def prepare(
     """Keystore, token, funding and a networks file in ``data_dir``; the settings to use them."""
     keystore = setup.hot_wallet(data_dir, PASSPHRASE, fast_kdf=True)
     wallet = setup.hot_wallet_address(keystore)
+    key = Account.decrypt(json.loads(keystore.read_text(encoding="utf-8")), PASSPHRASE)
+    secret_scan.register(bytes(key).hex(), "the hot wallet's private key")
     chain = await asyncio.to_thread(setup.prepare_chain, anvil.rpc_url, data_dir, wallet)
     networks_file = data_dir / "networks.toml"
     setup.write_networks_file(
@@ -141,6 +167,7 @@ async def running_sluice(
         async with container.uow() as uow:
             api_key, _ = await container.api_keys.create(uow, name="test", scopes=ALL_SCOPES)
             await uow.commit()
+        secret_scan.register_api_key(api_key)
         port = free_port()
         stop = asyncio.Event()
         ready = asyncio.Event()
