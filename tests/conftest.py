@@ -20,6 +20,7 @@ from sluice.testing.databases import (
     postgres_server_url,
     selected_backend,
 )
+from sluice.testing.moto import MotoServer
 
 T = TypeVar("T")
 
@@ -126,3 +127,23 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.anvil)
         if "database_url" in fixtures:
             item.add_marker(pytest.mark.database)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    """moto's server on 127.0.0.1, for every test that needs AWS (SQS, Secrets Manager, KMS)."""
+    with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture
+def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """botocore pointed at the moto server, whatever the developer's shell says."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in moto_server.env().items():
+        monkeypatch.setenv(name, value)
+    # A service's own variable wins over AWS_ENDPOINT_URL: one left in a shell would reach AWS.
+    for service in ("SQS", "KMS", "SECRETS_MANAGER"):
+        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_server.endpoint_url)
+    return moto_server

@@ -33,6 +33,18 @@ async def sluice_without_workers(
         yield instance
 
 
+@pytest.fixture
+async def node(anvil: AnvilProcess) -> AsyncIterator[AnvilProcess]:
+    """An Anvil of this test's own, for tests that stop mining, re-org or spend its accounts.
+    Asks for the session's `anvil` for its skip rule and marker."""
+    process = AnvilProcess()
+    await process.astart()
+    try:
+        yield process
+    finally:
+        await process.astop()
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
     """Fail an end-to-end test whose captured logs or output carry a known secret.

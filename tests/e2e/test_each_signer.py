@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from botocore.session import get_session  # type: ignore[import-untyped]
@@ -30,34 +28,11 @@ from sluice.testing.moto import MotoServer, kms_sign_honouring_digests
 ETH = 10**18
 
 
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
 @pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """botocore pointed at moto (digests signed as AWS KMS signs them)."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in moto_server.env().items():
-        monkeypatch.setenv(name, value)
-    for service in ("KMS", "SECRETS_MANAGER"):
-        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_server.endpoint_url)
+def kms_signs_digests(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """AWS through moto, its KMS signing digests as AWS KMS signs them."""
     monkeypatch.setattr(KmsResponse, "sign", kms_sign_honouring_digests(KmsResponse.sign))
-    return moto_server
-
-
-@pytest.fixture
-async def node(anvil: AnvilProcess) -> Any:
-    """A node of this test's own. Asks for `anvil` for its skip rule and marker."""
-    process = AnvilProcess()
-    await process.astart()
-    try:
-        yield process
-    finally:
-        await process.astop()
+    return aws
 
 
 def _use_instead_of_the_keystore(networks_file: Path, line: str) -> None:
@@ -84,7 +59,7 @@ def _kms_wallet() -> tuple[str, Address]:
 
 
 @pytest.mark.parametrize("kind", ["keystore", "secrets_manager", "kms"])
-@pytest.mark.usefixtures("aws")
+@pytest.mark.usefixtures("kms_signs_digests")
 async def test_a_withdrawal_completes_with_each_signer(
     node: AnvilProcess, tmp_path: Path, database_url: str, kind: str
 ) -> None:

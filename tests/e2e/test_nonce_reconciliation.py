@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
-
-import pytest
 
 from sluice.bootstrap import build
 from sluice.devnet import setup
@@ -16,17 +13,6 @@ from sluice.domain.transaction import TransactionKind, TransactionStatus
 from sluice.testing.harness import prepare
 
 WAIT_S = 30.0
-
-
-@pytest.fixture
-async def node(anvil: AnvilProcess) -> AsyncIterator[AnvilProcess]:
-    """A node of this test's own. Asks for `anvil` for its skip rule and marker."""
-    process = AnvilProcess()
-    await process.astart()
-    try:
-        yield process
-    finally:
-        await process.astop()
 
 
 async def test_nonces_the_counter_passed_without_a_stored_transaction_are_filled_at_start(

@@ -23,17 +23,6 @@ WAIT_S = 30.0
 
 
 @pytest.fixture
-async def node(anvil: AnvilProcess) -> AsyncIterator[AnvilProcess]:
-    """A node of this test's own. Asks for `anvil` for its skip rule and marker."""
-    process = AnvilProcess()
-    await process.astart()
-    try:
-        yield process
-    finally:
-        await process.astop()
-
-
-@pytest.fixture
 async def instance(
     node: AnvilProcess, tmp_path: Path, database_url: str
 ) -> AsyncIterator[RunningSluice]:

@@ -16,7 +16,6 @@ import re
 import secrets
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
@@ -31,17 +30,6 @@ from sluice.testing.anvil_control import AnvilControl
 from sluice.testing.harness import PASSPHRASE, prepare, wait_until_final
 
 WAIT_S = 30.0
-
-
-@pytest.fixture
-async def node(anvil: AnvilProcess) -> AsyncIterator[AnvilProcess]:
-    """A node of this test's own. Asks for `anvil` for its skip rule and marker."""
-    process = AnvilProcess()
-    await process.astart()
-    try:
-        yield process
-    finally:
-        await process.astop()
 
 
 def _spawn(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:

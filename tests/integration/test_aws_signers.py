@@ -17,7 +17,6 @@ import asyncio
 import json
 import pickle
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,25 +53,6 @@ from sluice.testing.moto import MotoServer, kms_sign_honouring_digests
 DEV = DEV_ACCOUNTS[2]
 OTHER = DEV_ACCOUNTS[0]
 KEY_HEX = DEV.private_key.removeprefix("0x").lower()
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """botocore pointed at the moto server, whatever the developer's shell says."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in moto_server.env().items():
-        monkeypatch.setenv(name, value)
-    # A service's own variable wins over AWS_ENDPOINT_URL: one left in a shell would reach AWS.
-    for service in ("KMS", "SECRETS_MANAGER"):
-        monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_server.endpoint_url)
-    return moto_server
 
 
 def client(service: str) -> Any:

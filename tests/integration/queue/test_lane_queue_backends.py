@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 from redis.asyncio import Redis
@@ -93,22 +93,6 @@ async def test_make_queue_puts_intake_beside_the_urls_stream_and_drains_the_old_
 
 
 # ── SQS (moto) ────────────────────────────────────────────────────────────────────────────────
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """botocore pointed at the moto server, whatever the developer's shell says."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in moto_server.env().items():
-        monkeypatch.setenv(name, value)
-    return moto_server
 
 
 class TestSqsLaneQueueContract(QueueContract):

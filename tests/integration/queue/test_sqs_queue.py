@@ -15,7 +15,7 @@ import asyncio
 import time
 import traceback
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import pytest
 
@@ -28,22 +28,6 @@ from sluice.testing.moto import MotoServer
 
 WAIT_S = 5.0
 """Upper bound for anything expected to happen soon; reached only when a test fails."""
-
-
-@pytest.fixture(scope="module")
-def moto_server() -> Iterator[MotoServer]:
-    with MotoServer() as server:
-        yield server
-
-
-@pytest.fixture
-def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """botocore pointed at the moto server, whatever the developer's shell says."""
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_RETRY_MODE", "AWS_MAX_ATTEMPTS"):
-        monkeypatch.delenv(name, raising=False)
-    for name, value in moto_server.env().items():
-        monkeypatch.setenv(name, value)
-    return moto_server
 
 
 def unique_name() -> str:
