@@ -8,7 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 TOOLS_STAMP := tools/node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install tools run test test-unit scale lint format typecheck coverage contracts clean bench
+.PHONY: help install tools run test test-unit scale chaos lint format typecheck coverage contracts clean bench security
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -34,7 +34,7 @@ run: install ## Start Sluice locally: Anvil, API and workers (Ctrl-C stops)
 	$(BIN)/sluice dev
 
 test: install ## Run every test on SQLite, then those that use a database again on PostgreSQL
-	SLUICE_TEST_DATABASE=sqlite $(BIN)/pytest -q
+	SLUICE_TEST_DATABASE=sqlite $(BIN)/pytest -q --ignore=tests/security
 	SLUICE_TEST_DATABASE=postgresql $(BIN)/pytest -q -m database tests/integration tests/e2e
 
 test-unit: $(VENV_STAMP) ## Run the unit tests only (no I/O)
@@ -42,6 +42,17 @@ test-unit: $(VENV_STAMP) ## Run the unit tests only (no I/O)
 
 scale: install ## 1,000 withdrawals through 2 APIs and 3 workers (PostgreSQL; Redis Streams, SQS)
 	SLUICE_SCALE_WITHDRAWALS=1000 $(BIN)/pytest -q tests/e2e/test_multi_process.py
+
+chaos: install ## Fault-injection suite: 6 scenarios, 300 withdrawals each (PostgreSQL, Redis; minutes)
+	SLUICE_CHAOS=1 $(BIN)/pytest -q -s tests/chaos
+
+# pip-audit asks PyPI's JSON API per pinned version; where OSV is reachable, pass
+# PIP_AUDIT_FLAGS="--vulnerability-service osv --strict". docs/security.md, "Automated checks".
+PIP_AUDIT_FLAGS ?= --vulnerability-service pypi
+security: install ## bandit over src/, pip-audit over requirements.lock, Schemathesis against the API
+	$(BIN)/bandit -c pyproject.toml -r src -q
+	$(BIN)/pip-audit -r requirements.lock --no-deps --disable-pip --progress-spinner off $(PIP_AUDIT_FLAGS)
+	$(BIN)/pytest -q tests/security
 
 lint: $(VENV_STAMP) ## ruff (lint and format check) and mypy --strict
 	$(BIN)/ruff check .

@@ -5,12 +5,17 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Request, Response
 
 from sluice.api.auth import container_of, ensure_owner, require
+from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
 from sluice.api.schemas import CancelRequest, DeadLetterOut, HotWalletOut, WithdrawalOut
 from sluice.api.withdrawals import render
 from sluice.domain.access import Scope
 from sluice.errors import NotFoundError
 
-router = APIRouter(tags=["admin"], dependencies=[Depends(require(Scope.ADMIN))])
+router = APIRouter(
+    tags=["admin"],
+    dependencies=[Depends(require(Scope.ADMIN))],
+    responses=problem_responses(*AUTHENTICATED),
+)
 
 
 @router.get(
@@ -37,7 +42,7 @@ async def dead_letters(request: Request) -> list[DeadLetterOut]:
     "/v1/admin/dead-letters/{message_id}/requeue",
     status_code=202,
     summary="Put a dead letter back on the queue",
-    responses={404: {"description": "No such dead letter"}},
+    responses=problem_responses(404, 413, 415, 422, s404="No such dead letter"),
 )
 async def requeue(message_id: str, request: Request) -> Response:
     """Requeue with fresh attempts; the handler re-reads the row, so this is always safe."""
@@ -51,9 +56,17 @@ async def requeue(message_id: str, request: Request) -> Response:
     response_model=WithdrawalOut,
     summary="Cancel a withdrawal at any point before its transaction is mined",
     responses={
-        202: {"description": "A no-op replacement will be sent; the chain decides"},
-        404: {"description": "No such withdrawal"},
-        409: {"description": "Its transaction is mined, or it is final"},
+        202: {
+            "description": "A no-op replacement will be sent; the chain decides",
+            "model": WithdrawalOut,
+        },
+        **problem_responses(
+            *WITH_BODY,
+            404,
+            409,
+            s404="No such withdrawal",
+            s409="Its transaction is mined, or it is final",
+        ),
     },
 )
 async def cancel(

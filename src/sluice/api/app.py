@@ -34,6 +34,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.container = container
     app.state.key_cache = KeyCache()
     problems.install(app)
+    problems.document(app)
     for module in (health, withdrawals, ledger, admin):
         app.include_router(module.router)
 

@@ -7,15 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Request, Response
 
 from sluice.api.auth import container_of, ensure_user, require
+from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
 from sluice.api.schemas import BalanceOut, CreditCreate, CreditOut
 from sluice.domain.access import Scope
 
 router = APIRouter(tags=["ledger"])
-
-_ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"description": "problem+json", "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 409, 413, 415, 422)
-}
 
 
 @router.post(
@@ -23,7 +19,10 @@ _ERRORS: dict[int | str, dict[str, object]] = {
     response_model=CreditOut,
     status_code=201,
     dependencies=[Depends(require(Scope.ADMIN))],
-    responses={200: {"description": "Credited before (no-op)", "model": CreditOut}, **_ERRORS},
+    responses={
+        200: {"description": "Credited before (no-op)", "model": CreditOut},
+        **problem_responses(*AUTHENTICATED, *WITH_BODY, 409),
+    },
     summary="Credit a user's available balance (once per reference)",
 )
 async def credit(body: CreditCreate, request: Request, response: Response) -> CreditOut:
@@ -51,7 +50,7 @@ async def credit(body: CreditCreate, request: Request, response: Response) -> Cr
     "/v1/users/{user_id}/balances",
     response_model=list[BalanceOut],
     dependencies=[Depends(require(Scope.WITHDRAWALS_READ))],
-    responses=_ERRORS,
+    responses=problem_responses(*AUTHENTICATED, 422),
     summary="A user's balances",
 )
 async def balances(

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from sluice.errors import RateLimitedError, SluiceError
 
@@ -42,6 +43,92 @@ STATUS_BY_CODE: dict[str, int] = {
     "chain_unavailable": 503,
     "database_unavailable": 503,
 }
+
+#: The body of every error answer, as the OpenAPI document shows it (`components/schemas`).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "title": "Problem",
+    "description": "An RFC 9457 problem; `code` is stable, `detail` is for people",
+    "type": "object",
+    "required": ["type", "title", "status", "detail", "code"],
+    "properties": {
+        "type": {"type": "string", "description": "urn:sluice:problem:<code>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer"},
+        "detail": {"type": "string"},
+        "code": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "For a refused request: each field and what is wrong with it",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+    },
+}
+
+_WHEN: dict[int, str] = {
+    400: "The body is not valid JSON (`malformed_json`)",
+    401: "No API key, not a live one, or a missing or bad request signature",
+    403: "The key lacks the scope, or may not act for this user or from this address",
+    404: "No such object (or one the key may not see)",
+    409: "The id was used with another body, or the object is in a state that forbids this",
+    413: "The body is larger than the configured limit",
+    415: "The body is not JSON",
+    422: "The request breaks the schema or a business rule; `errors` lists the fields",
+    429: "The key's rate limit is spent; retry after `Retry-After` seconds",
+    503: "A dependency (database, node) is unavailable; retry",
+}
+_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"required": True, "schema": {"type": "string"}}},
+    429: {
+        "Retry-After": {
+            "required": True,
+            "description": "Seconds to wait",
+            "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        }
+    },
+}
+
+#: The errors any authenticated route can answer (authentication, scope, rate limit, database).
+AUTHENTICATED = (401, 403, 429, 503)
+#: The errors of a route that reads a JSON body, on top of `AUTHENTICATED`.
+WITH_BODY = (400, 413, 415, 422)
+
+
+def problem_responses(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI ``responses`` of a route's error answers, each problem+json.
+
+    ``descriptions`` overrides the general description of a status: ``s404="No such wallet"``.
+    """
+    responses: dict[int | str, dict[str, Any]] = {}
+    for status in statuses:
+        response: dict[str, Any] = {
+            "description": descriptions.get(f"s{status}", _WHEN[status]),
+            "content": {MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+        if status in _HEADERS:
+            response["headers"] = _HEADERS[status]
+        responses[status] = response
+    return responses
+
+
+def document(app: FastAPI) -> None:
+    """Add the `Problem` schema that `problem_responses` refers to to the app's OpenAPI."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = app.openapi_schema
+        if schema is None:  # the first call: FastAPI generates and caches the document
+            schema = generate()
+            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
+                PROBLEM_SCHEMA
+            )
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
 
 # Which request-body field's failure maps to which specific code.
 _FIELD_CODES = {
@@ -86,6 +173,25 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     return problem(code, detail or "invalid request", errors=fields)
 
 
+def _allowed_methods(request: Request) -> str:
+    """Every method the request's path answers to, for a 405's ``Allow`` (RFC 9110 §15.5.6).
+
+    Starlette's own 405 names only the methods of the first route that matches the path, but a
+    path can have several (``GET`` and ``POST /v1/withdrawals`` are two routes).
+    """
+    routes = request.app.router.routes
+    return ", ".join(
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    )
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
+
+
 def install(app: FastAPI) -> None:
     """Register the exception handlers that turn every error into problem+json."""
 
@@ -105,12 +211,14 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)  # noqa: S101 - registered for it only
         return _validation_problem(exc)
 
-    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         response = problem(code, detail, status=exc.status_code)
         response.headers.update(exc.headers or {})  # e.g. the Allow header a 405 must carry
+        if exc.status_code == 405:
+            response.headers["Allow"] = _allowed_methods(request)
         return response
 
     async def on_database_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sluice import metrics
 from sluice.api.auth import container_of, ensure_owner, ensure_user, require
 from sluice.api.middleware import request_id_of
+from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
 from sluice.api.schemas import (
     ClientId,
     EventList,
@@ -29,10 +30,10 @@ router = APIRouter(tags=["withdrawals"])
 
 _write = [Depends(require(Scope.WITHDRAWALS_WRITE))]
 _read = [Depends(require(Scope.WITHDRAWALS_READ))]
-_ERRORS: dict[int | str, dict[str, object]] = {
-    status: {"description": "problem+json", "content": {"application/problem+json": {}}}
-    for status in (400, 401, 403, 404, 409, 413, 415, 422)
-}
+_ERRORS = problem_responses(*AUTHENTICATED, *WITH_BODY, 409)
+_READ_ERRORS = problem_responses(*AUTHENTICATED, 404, 422)
+# A POST without a body parameter still passes the body guard (413, 415).
+_CANCEL_ERRORS = problem_responses(*AUTHENTICATED, 404, 409, 413, 415, 422)
 
 
 def _asset_of(container: Container, withdrawal: Withdrawal) -> Asset | None:
@@ -112,7 +113,7 @@ router.add_api_route(
     "/v1/withdrawals/{withdrawal_id}",
     response_model=WithdrawalOut,
     dependencies=_read,
-    responses=_ERRORS,
+    responses=_READ_ERRORS,
     summary="Read a withdrawal",
 )
 async def get_withdrawal(withdrawal_id: str, request: Request) -> WithdrawalOut:
@@ -128,7 +129,7 @@ async def get_withdrawal(withdrawal_id: str, request: Request) -> WithdrawalOut:
     "/v1/withdrawals",
     response_model=WithdrawalPage,
     dependencies=_read,
-    responses=_ERRORS,
+    responses=problem_responses(*AUTHENTICATED, 422),
     summary="List withdrawals, newest first",
 )
 async def list_withdrawals(
@@ -166,7 +167,7 @@ async def list_withdrawals(
     "/v1/withdrawals/{withdrawal_id}/cancel",
     response_model=WithdrawalOut,
     dependencies=_write,
-    responses=_ERRORS,
+    responses=_CANCEL_ERRORS,
     summary="Cancel a withdrawal that is not signed yet",
 )
 async def cancel_withdrawal(withdrawal_id: str, request: Request) -> WithdrawalOut:
@@ -185,7 +186,7 @@ async def cancel_withdrawal(withdrawal_id: str, request: Request) -> WithdrawalO
     "/v1/withdrawals/{withdrawal_id}/events",
     response_model=EventList,
     dependencies=_read,
-    responses=_ERRORS,
+    responses=_READ_ERRORS,
     summary="A withdrawal's status history",
 )
 async def withdrawal_events(withdrawal_id: str, request: Request) -> EventList:
@@ -201,7 +202,7 @@ async def withdrawal_events(withdrawal_id: str, request: Request) -> EventList:
     "/v1/withdrawals/{withdrawal_id}/transaction",
     response_model=TransactionOut,
     dependencies=_read,
-    responses=_ERRORS,
+    responses=_READ_ERRORS,
     summary="The on-chain transaction of a withdrawal, with every attempt",
 )
 async def withdrawal_transaction(withdrawal_id: str, request: Request) -> TransactionOut:

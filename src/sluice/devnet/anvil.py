@@ -17,7 +17,7 @@ import os
 import platform
 import signal
 import socket
-import subprocess
+import subprocess  # nosec B404 # starts the pinned anvil binary with a fixed argv
 import sys
 import tempfile
 import time
@@ -369,7 +369,7 @@ class AnvilProcess:
         )
         log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the node; stop closes it)
         try:
-            self._process = subprocess.Popen(  # noqa: S603 (argv built here: the binary, our flags)
+            self._process = subprocess.Popen(  # noqa: S603  # nosec B603 # argv built here: binary, our flags
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
