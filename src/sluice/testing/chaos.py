@@ -1,0 +1,598 @@
+"""A fault-injection run: real Sluice processes on a private Anvil, checked from the chain.
+
+`ChaosRun` sets up one scenario: the demo token and a funded hot wallet on the given Anvil
+(`sluice.testing.harness.prepare`), a networks file (its RPC URL may be a fault proxy's), API key
+and credits for several users in the given PostgreSQL database, then one ``sluice serve
+--no-workers`` and N ``sluice worker`` subprocesses on a Redis Streams queue. It submits
+withdrawals (native and token; every user has both; each to a fresh address, so the
+chain shows what each one received), watches the workers (one that dies, killed at a
+``SLUICE_FAULT_KILL_AT`` point or from outside, is started again, with the next kill point of
+its plan or none), waits until every withdrawal is final, and `ChaosRun.verify` checks:
+
+- lost: a withdrawal not final in time, or COMPLETED while its recipient holds nothing;
+- duplicated: a recipient holding more than its withdrawal's amount (paid twice);
+- ledger mismatches: per user and asset, ``GET /v1/users/{id}/balances`` must show nothing
+  held and available = credits - completed withdrawals; and a recipient paid by a withdrawal
+  that is not COMPLETED counts here too;
+- outflow mismatches: the hot wallet's token balance fell by exactly the completed token sum,
+  and its native balance by exactly the completed native sum plus the gas of every transaction
+  it sent (``gasUsed * effectiveGasPrice`` of each receipt, found by scanning every block of the
+  run on the canonical chain).
+
+The scenario itself (kill plans, RPC faults, mining, re-orgs...) is the caller's: it calls
+`ChaosRun.fault` for each fault it injects, so the report can say how long recovery took (from
+the last fault until every withdrawal was final).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account import Account
+from sqlalchemy import NullPool, text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from sluice.bootstrap import build
+from sluice.devnet.anvil import AnvilProcess, free_port
+from sluice.domain.access import ALL_SCOPES
+from sluice.faults import ENV as KILL_AT_ENV
+from sluice.testing.harness import PASSPHRASE, prepare
+
+__all__ = ["ChaosOptions", "ChaosReport", "ChaosRun", "Planned", "rpc_batch", "terminate_backends"]
+
+FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
+UNIT = 10**15  # 0.001 of an 18-decimal asset
+_BATCH = 100
+
+
+@dataclass(frozen=True, slots=True)
+class ChaosOptions:
+    """How big a run is and how its network and processes are configured."""
+
+    withdrawals: int
+    users: int = 4
+    workers: int = 2
+    confirmations: int = 1
+    poll_interval_s: float = 0.2
+    network: dict[str, Any] = field(default_factory=dict)
+    """Extra keys of the networks file (``stuck_after_s``, ``max_fee_gwei``...)."""
+    kill_plans: Sequence[Sequence[str]] = ()
+    """Per worker, the ``SLUICE_FAULT_KILL_AT`` of each of its lives, in order; then none."""
+    final_timeout_s: float = 300.0
+    worker_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Planned:
+    """One withdrawal the run submits."""
+
+    id: str
+    user_id: str
+    token: bool
+    amount: int  # base units
+    to: str
+
+
+@dataclass
+class ChaosReport:
+    """What a run found; `problems` is empty when every invariant held."""
+
+    scenario: str
+    withdrawals: int
+    completed: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    ledger_mismatches: int = 0
+    outflow_mismatches: int = 0
+    recover_s: float = 0.0
+    """From the last fault until every withdrawal was final."""
+    run_s: float = 0.0
+    """From the first submission until every withdrawal was final."""
+    faults: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)
+    details: list[str] = field(default_factory=list)
+
+    def problems(self) -> list[str]:
+        """Every broken invariant, and anything not COMPLETED (none of the scenarios fails one)."""
+        found = list(self.details)
+        if self.completed != self.withdrawals:
+            found.append(f"{self.withdrawals - self.completed} not COMPLETED: {self.statuses}")
+        return found
+
+    def line(self) -> str:
+        """A one-line summary."""
+        faults = ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items()))
+        return (
+            f"{self.scenario}: {self.withdrawals} withdrawals, {self.completed} completed, "
+            f"lost {self.lost}, duplicated {self.duplicated}, ledger mismatches "
+            f"{self.ledger_mismatches}, outflow mismatches {self.outflow_mismatches}, "
+            f"all final {self.recover_s:.1f} s after the last fault ({self.run_s:.1f} s after "
+            f"the first submission); faults: {faults}"
+        )
+
+
+async def rpc_batch(
+    client: httpx.AsyncClient, url: str, calls: Sequence[tuple[str, list[Any]]]
+) -> list[Any]:
+    """Results of JSON-RPC calls, sent in batches; an error answer raises RuntimeError."""
+    results: list[Any] = []
+    for start in range(0, len(calls), _BATCH):
+        chunk = calls[start : start + _BATCH]
+        batch = [
+            {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
+            for i, (method, params) in enumerate(chunk)
+        ]
+        answers = sorted((await client.post(url, json=batch)).json(), key=lambda a: a["id"])
+        for answer in answers:
+            if "error" in answer:
+                raise RuntimeError(f"JSON-RPC error: {answer['error']}")
+            results.append(answer["result"])
+    return results
+
+
+async def terminate_backends(server_url: str, database: str) -> int:
+    """End every session on ``database`` (what a PostgreSQL restart looks like to clients)."""
+    engine = create_async_engine(server_url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+    try:
+        async with engine.connect() as connection:
+            rows = await connection.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = :name AND pid <> pg_backend_pid()"
+                ),
+                {"name": database},
+            )
+            return sum(1 for row in rows if row[0])
+    finally:
+        await engine.dispose()
+
+
+def _balance_of_call(token: str, holder: str) -> tuple[str, list[Any]]:
+    data = "0x70a08231" + holder.lower().removeprefix("0x").rjust(64, "0")
+    return ("eth_call", [{"to": token, "data": data}, "latest"])
+
+
+@dataclass
+class _Worker:
+    index: int
+    plan: list[str]
+    process: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+    kill_at: str | None = None
+
+
+class ChaosRun:
+    """One scenario's processes, withdrawals and checks; see the module docstring."""
+
+    def __init__(
+        self,
+        anvil: AnvilProcess,
+        data_dir: Path,
+        *,
+        database_url: str,
+        queue_url: str,
+        options: ChaosOptions,
+        rpc_url: str | None = None,
+    ) -> None:
+        self.anvil = anvil
+        self.data_dir = data_dir
+        self.database_url = database_url
+        self.queue_url = queue_url
+        self.options = options
+        self.sluice_rpc_url = rpc_url or anvil.rpc_url
+        self.logs = data_dir / "logs"
+        self.faults: dict[str, int] = {}
+        self.last_fault_at: float | None = None
+        self.planned: list[Planned] = []
+        self.credits: dict[tuple[str, bool], int] = {}
+        self.token = ""
+        self.hot_wallet = ""
+        self.hot_wallet_key = ""
+        self.api_url = ""
+        self.api_key = ""
+        self.api: subprocess.Popen[bytes] | None = None
+        self.workers: list[_Worker] = []
+        self._env: dict[str, str] = {}
+        self._start_block = 0
+        self._start_native = 0
+        self._start_token = 0
+        self._stopping = False
+        self._submitted_at: float | None = None
+        self._final_at: float | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._http = httpx.AsyncClient(timeout=60)
+
+    # ── set-up ────────────────────────────────────────────────────────────────────────────────
+
+    async def start(self) -> None:
+        """Chain, networks file, key and credits; then the API and the workers."""
+        options = self.options
+        settings, chain = await prepare(
+            self.anvil,
+            self.data_dir,
+            database_url=self.database_url,
+            confirmations=options.confirmations,
+            poll_interval_s=options.poll_interval_s,
+        )
+        self.token = str(chain.token)
+        self.hot_wallet = str(chain.hot_wallet)
+        keystore = json.loads((self.data_dir / "keys" / "hot-wallet.json").read_text("utf-8"))
+        self.hot_wallet_key = "0x" + bytes(Account.decrypt(keystore, PASSPHRASE)).hex()
+        self._rewrite_networks_file(settings.networks_file)
+
+        self.planned = [
+            Planned(
+                id=f"chaos-{uuid.uuid4().hex[:10]}-{i}",
+                user_id=f"user-{i % options.users}",
+                token=(i // options.users) % 2 == 1,
+                amount=UNIT * (1 + i % 5),
+                to=Account.create().address,
+            )
+            for i in range(options.withdrawals)
+        ]
+        for planned in self.planned:
+            key = (planned.user_id, planned.token)
+            self.credits[key] = self.credits.get(key, 3 * UNIT) + planned.amount
+        container = await build(settings, run_migrations=False)
+        try:
+            async with container.uow() as uow:
+                self.api_key, _ = await container.api_keys.create(
+                    uow, name="chaos", scopes=ALL_SCOPES
+                )
+                await uow.commit()
+            for (user_id, token), amount in sorted(self.credits.items()):
+                async with container.uow() as uow:
+                    await container.ledger.credit(
+                        uow,
+                        user_id=user_id,
+                        network="anvil",
+                        token_address=chain.token if token else None,
+                        amount=str(Decimal(amount) / 10**18),
+                        reference=f"chaos:{user_id}:{token}",
+                    )
+                    await uow.commit()
+        finally:
+            await container.close()
+
+        block, native, token_balance = await rpc_batch(
+            self._http,
+            self.anvil.rpc_url,
+            [
+                ("eth_blockNumber", []),
+                ("eth_getBalance", [self.hot_wallet, "latest"]),
+                _balance_of_call(self.token, self.hot_wallet),
+            ],
+        )
+        self._start_block = int(block, 16)
+        self._start_native = int(native, 16)
+        self._start_token = int(token_balance, 16)
+
+        self.logs.mkdir(exist_ok=True)
+        self._env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+        self._env.update(
+            SLUICE_DATABASE_URL=self.database_url,
+            SLUICE_QUEUE_URL=self.queue_url,
+            SLUICE_NETWORKS_FILE=str(settings.networks_file),
+            SLUICE_KEYSTORE_PASSPHRASE=PASSPHRASE,
+            SLUICE_LOG_FORMAT="json",
+            SLUICE_LOG_LEVEL="warning",
+            SLUICE_RETRY_BASE_S="0.2",
+            SLUICE_RETRY_MAX_S="2",
+            **options.worker_env,
+        )
+        port = free_port()
+        self.api, _ = self._spawn("serve", ["serve", "--no-workers", "--port", str(port)], None)
+        self.api_url = f"http://127.0.0.1:{port}"
+        for index in range(options.workers):
+            plans = options.kill_plans[index] if index < len(options.kill_plans) else ()
+            worker = _Worker(index=index, plan=list(plans))
+            self.workers.append(worker)
+            self._start_worker(worker)
+        await self._wait_healthy()
+        self._supervisor = asyncio.create_task(self._supervise(), name="chaos-supervisor")
+
+    def _rewrite_networks_file(self, path: Path) -> None:
+        lines = path.read_text("utf-8").splitlines()
+        out: list[str] = []
+        for original in lines:
+            line = original
+            if line.startswith("rpc_urls = "):
+                line = f'rpc_urls = ["{self.sluice_rpc_url}"]'
+            out.append(line)
+            if line.startswith("hot_wallet_keystore = "):
+                out.extend(f"{k} = {json.dumps(v)}" for k, v in self.options.network.items())
+        path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+    def _spawn(
+        self, name: str, args: list[str], kill_at: str | None
+    ) -> tuple[subprocess.Popen[bytes], Path]:
+        log = self.logs / f"{name}-{uuid.uuid4().hex[:6]}.log"
+        env = dict(self._env)
+        if kill_at:
+            env[KILL_AT_ENV] = kill_at
+        with log.open("wb") as out:  # the child keeps its own copy
+            process = subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
+                [sys.executable, "-m", "sluice", *args],
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        return process, log
+
+    def _start_worker(self, worker: _Worker) -> None:
+        worker.kill_at = worker.plan.pop(0) if worker.plan else None
+        worker.process, worker.log = self._spawn(
+            f"worker{worker.index}", ["worker"], worker.kill_at
+        )
+
+    async def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if (await self._http.get(f"{self.api_url}/health")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if self.api is not None and self.api.poll() is not None:
+                raise RuntimeError(f"the API exited with {self.api.returncode}; see {self.logs}")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the API did not become healthy; see {self.logs}")
+            await asyncio.sleep(0.1)
+
+    # ── faults ────────────────────────────────────────────────────────────────────────────────
+
+    def fault(self, kind: str, count: int = 1) -> None:
+        """Record ``count`` injected faults of ``kind``, now."""
+        self.faults[kind] = self.faults.get(kind, 0) + count
+        self.last_fault_at = time.monotonic()
+
+    def kill_worker(self, index: int) -> None:
+        """``kill -9`` a worker from outside; the supervisor starts it again."""
+        process = self.workers[index].process
+        if process is not None and process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+
+    async def _supervise(self) -> None:
+        while not self._stopping:
+            for worker in self.workers:
+                process = worker.process
+                if process is None or process.poll() is None:
+                    continue
+                code = process.returncode
+                tail = worker.log.read_text("utf-8", "replace")[-4000:] if worker.log else ""
+                if worker.kill_at and "sluice fault injection: SIGKILL at" in tail:
+                    point = tail.rsplit("SIGKILL at ", 1)[1].split(" ", 1)[0]
+                    self.fault(f"kill:{point}")
+                elif code == -signal.SIGKILL:
+                    self.fault("kill:outside")
+                else:
+                    self.fault(f"worker exited {code}")
+                self._start_worker(worker)
+            await asyncio.sleep(0.1)
+
+    # ── withdrawals ───────────────────────────────────────────────────────────────────────────
+
+    async def submit(self, planned: Sequence[Planned] | None = None) -> None:
+        """POST withdrawals (all planned ones by default), 16 at a time."""
+        if self._submitted_at is None:
+            self._submitted_at = time.monotonic()
+        gate = asyncio.Semaphore(16)
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+
+        async def one(item: Planned) -> None:
+            body = {
+                "id": item.id,
+                "userId": item.user_id,
+                "amount": str(Decimal(item.amount) / 10**18),
+                "toAddress": item.to,
+                "network": "anvil",
+                "tokenAddress": self.token if item.token else None,
+            }
+            async with gate:
+                for _ in range(100):  # the API answers 503 while its database is away
+                    try:
+                        response = await self._http.post(
+                            f"{self.api_url}/v1/withdrawals", json=body, headers=headers
+                        )
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.2)
+                        continue
+                    if response.status_code in (200, 201, 202):
+                        return
+                    if response.status_code < 500:
+                        raise AssertionError(f"withdrawal refused: {response.text}")
+                    await asyncio.sleep(0.2)
+                raise AssertionError(f"withdrawal {item.id} not accepted")
+
+        await asyncio.gather(*(one(item) for item in planned or self.planned))
+
+    async def statuses(self) -> dict[str, str]:
+        """Every planned withdrawal's status (read straight from the database)."""
+        engine = create_async_engine(self.database_url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(text("SELECT id, status FROM withdrawals"))
+                return {str(row[0]): str(row[1]) for row in rows}
+        finally:
+            await engine.dispose()
+
+    async def counts(self) -> dict[str, int]:
+        """How many withdrawals are in each status (an empty dict if the database is away)."""
+        try:
+            found = await self.statuses()
+        except Exception:  # terminated sessions, a restarting database: try again later
+            return {}
+        counts: dict[str, int] = {}
+        for status in found.values():
+            counts[status] = counts.get(status, 0) + 1
+        return counts
+
+    async def wait_final(self) -> float:
+        """Wait until every withdrawal is final (or the timeout); the time it took since the
+        last fault (or since now, without faults)."""
+        start = time.monotonic()
+        deadline = start + self.options.final_timeout_s
+        while time.monotonic() < deadline:
+            counts = await self.counts()
+            if sum(n for s, n in counts.items() if s in FINAL) == len(self.planned):
+                break
+            await asyncio.sleep(0.25)
+        self._final_at = end = time.monotonic()
+        return end - (self.last_fault_at or start)
+
+    # ── checks ────────────────────────────────────────────────────────────────────────────────
+
+    async def verify(self, scenario: str, recover_s: float) -> ChaosReport:
+        """Check every invariant from the chain, the API and the database."""
+        report = ChaosReport(
+            scenario=scenario,
+            withdrawals=len(self.planned),
+            recover_s=round(recover_s, 1),
+            run_s=round((self._final_at or 0.0) - (self._submitted_at or 0.0), 1),
+            faults=dict(self.faults),
+        )
+        statuses = await self.statuses()
+        for status in statuses.values():
+            report.statuses[status] = report.statuses.get(status, 0) + 1
+        report.completed = report.statuses.get("COMPLETED", 0)
+
+        rpc = self.anvil.rpc_url
+        calls = [
+            _balance_of_call(self.token, p.to) if p.token else ("eth_getBalance", [p.to, "latest"])
+            for p in self.planned
+        ]
+        received = [int(value, 16) for value in await rpc_batch(self._http, rpc, calls)]
+        completed: dict[tuple[str, bool], int] = {}
+        for item, got in zip(self.planned, received, strict=True):
+            status = statuses.get(item.id, "MISSING")
+            if status == "COMPLETED":
+                key = (item.user_id, item.token)
+                completed[key] = completed.get(key, 0) + item.amount
+            if status not in FINAL or (status == "COMPLETED" and got == 0):
+                report.lost += 1
+                report.details.append(f"lost: {item.id} is {status}, recipient holds {got}")
+            elif got > item.amount:
+                report.duplicated += 1
+                report.details.append(f"paid twice: {item.id} ({got} for {item.amount})")
+            elif got not in (0, item.amount) or (got and status != "COMPLETED"):
+                report.ledger_mismatches += 1
+                report.details.append(f"wrong payment: {item.id} is {status}, holds {got}")
+
+        headers = {"Authorization": f"Bearer {self.api_key}"}
+        for user in sorted({p.user_id for p in self.planned}):
+            response = await self._http.get(
+                f"{self.api_url}/v1/users/{user}/balances", headers=headers
+            )
+            response.raise_for_status()
+            shown = {row.get("tokenAddress") is not None: row for row in response.json()}
+            for token in (False, True):
+                want = self.credits.get((user, token), 0) - completed.get((user, token), 0)
+                row = shown.get(token)
+                ledger = (
+                    (int(Decimal(row["available"]) * 10**18), int(Decimal(row["held"]) * 10**18))
+                    if row is not None
+                    else (0, 0)  # no row: never credited
+                )
+                if ledger != (want, 0):
+                    report.ledger_mismatches += 1
+                    report.details.append(
+                        f"ledger: {user} {'token' if token else 'native'} shows {ledger}, "
+                        f"expected ({want}, 0)"
+                    )
+
+        native_out, token_out, gas = await self._hot_wallet_outflow()
+        paid_native = sum(v for (_, token), v in completed.items() if not token)
+        paid_token = sum(v for (_, token), v in completed.items() if token)
+        if token_out != paid_token:
+            report.outflow_mismatches += 1
+            report.details.append(f"token outflow {token_out} != completed {paid_token}")
+        if native_out - gas != paid_native:
+            report.outflow_mismatches += 1
+            report.details.append(
+                f"native outflow {native_out} - gas {gas} != completed {paid_native}"
+            )
+        return report
+
+    async def _hot_wallet_outflow(self) -> tuple[int, int, int]:
+        """(native balance fall, token balance fall, gas paid by the hot wallet's transactions)."""
+        rpc = self.anvil.rpc_url
+        head_hex, native, token_balance = await rpc_batch(
+            self._http,
+            rpc,
+            [
+                ("eth_blockNumber", []),
+                ("eth_getBalance", [self.hot_wallet, "latest"]),
+                _balance_of_call(self.token, self.hot_wallet),
+            ],
+        )
+        head = int(head_hex, 16)
+        blocks = await rpc_batch(
+            self._http,
+            rpc,
+            [
+                ("eth_getBlockByNumber", [hex(n), True])
+                for n in range(self._start_block + 1, head + 1)
+            ],
+        )
+        wallet = self.hot_wallet.lower()
+        hashes = [
+            tx["hash"]
+            for block in blocks
+            for tx in block["transactions"]
+            if str(tx["from"]).lower() == wallet
+        ]
+        receipts = await rpc_batch(
+            self._http, rpc, [("eth_getTransactionReceipt", [h]) for h in hashes]
+        )
+        gas = sum(int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16) for r in receipts)
+        return (
+            self._start_native - int(native, 16),
+            self._start_token - int(token_balance, 16),
+            gas,
+        )
+
+    # ── tear-down ─────────────────────────────────────────────────────────────────────────────
+
+    async def stop(self) -> list[int | None]:
+        """SIGTERM every process (SIGKILL after 30 s); their exit codes."""
+        self._stopping = True
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            await asyncio.gather(self._supervisor, return_exceptions=True)
+        processes = [w.process for w in self.workers if w.process is not None]
+        if self.api is not None:
+            processes.append(self.api)
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        codes: list[int | None] = []
+        for process in processes:
+            try:
+                codes.append(await asyncio.to_thread(process.wait, 30))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                codes.append(None)
+        await self._http.aclose()
+        return codes
+
+
+def write_report(report: ChaosReport) -> None:
+    """Append the report as a JSON line to ``$SLUICE_CHAOS_REPORT``, if set."""
+    path = os.environ.get("SLUICE_CHAOS_REPORT")
+    if path:
+        with Path(path).open("a", encoding="utf-8") as out:
+            out.write(json.dumps(asdict(report)) + "\n")
