@@ -28,7 +28,7 @@ from sluice.services.broadcast import BroadcastService
 from sluice.services.cancellation import CancellationService
 from sluice.services.confirmation import ConfirmationService
 from sluice.services.ledger import LedgerService
-from sluice.services.recovery import recover
+from sluice.services.recovery import recover, sweep
 from sluice.services.registry import NetworkEntry, NetworkRegistry
 from sluice.services.signing import SigningService
 from sluice.services.validation import ValidationService
@@ -78,10 +78,27 @@ class Container:
     async def recover(self) -> dict[str, int]:
         """Re-create queued work from the database (after a restart)."""
         async with self.uow() as uow:
-            counts = await recover(uow)
+            counts = await recover(uow, now=self.clock.now(), poll_s=self._poll_interval)
             await uow.commit()
         log.info("recovered work from the database", **counts)
         return counts
+
+    async def sweep(self) -> dict[str, int]:
+        """Enqueue again the work whose job was lost while running (`recovery.sweep`)."""
+        async with self.uow() as uow:
+            counts = await sweep(
+                uow,
+                now=self.clock.now(),
+                poll_s=self._poll_interval,
+                stale_s=self.settings.stale_after_s,
+            )
+            await uow.commit()
+        if any(counts.values()):
+            log.warning("re-created lost jobs", **counts)
+        return counts
+
+    def _poll_interval(self, network: str) -> float:
+        return self.registry.get(network).network.poll_interval_s
 
     async def reconcile_nonces(self) -> None:
         """Bring each hot wallet's nonce counter up to the chain, and fill gaps below it.

@@ -184,6 +184,11 @@ class Settings(BaseSettings):
     """Deliveries of one message before it goes to the dead-letter queue."""
     retry_base_s: Annotated[float, Field(gt=0)] = 0.5
     retry_max_s: Annotated[float, Field(gt=0)] = 60.0
+    sweep_interval_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
+    """How often each worker process looks for work whose queued job was lost."""
+    stale_after_s: Annotated[float, Field(ge=10, le=86_400)] = 600.0
+    """How long a withdrawal or signed transaction may sit untouched before its job is presumed
+    lost and enqueued again (a queue backlog older than this gets duplicates: harmless work)."""
     max_body_bytes: Annotated[int, Field(ge=1024)] = 64 * 1024
     rate_limit_per_s: Annotated[int, Field(ge=0)] = 0
     """Requests a second an API key may make unless the key sets its own; 0: unlimited."""

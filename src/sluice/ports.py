@@ -69,8 +69,14 @@ class WithdrawalRepository(Protocol):
         """Every withdrawal a transaction carries."""
         ...
 
-    async def ids_in_status(self, status: WithdrawalStatus, *, limit: int) -> list[str]:
-        """Ids of withdrawals in a status, oldest first (for recovery)."""
+    async def ids_in_status(
+        self,
+        status: WithdrawalStatus,
+        *,
+        limit: int,
+        updated_before: datetime | None = None,
+    ) -> list[str]:
+        """Ids of withdrawals in a status (untouched since ``updated_before``), oldest first."""
         ...
 
     async def add_event(self, change: StatusChange) -> None:
@@ -191,8 +197,19 @@ class TransactionRepository(Protocol):
         """What a wallet has between signing and finality."""
         ...
 
-    async def ids_in_status(self, status: str, *, limit: int) -> list[str]:
-        """Ids of transactions in a status, oldest first (for recovery)."""
+    async def ids_in_status(
+        self, status: str, *, limit: int, updated_before: datetime | None = None
+    ) -> list[str]:
+        """Ids of transactions in a status (untouched since ``updated_before``), oldest first."""
+        ...
+
+    async def renew_watch(self, transaction_id: str, watch: str, until: datetime) -> bool:
+        """Extend the lease of the confirmation chain ``watch``; False if another chain took
+        over (the caller's chain is stale)."""
+        ...
+
+    async def unwatched(self, now: datetime, *, limit: int) -> list[str]:
+        """Sent or mined transactions whose confirmation chain's lease lapsed, oldest first."""
         ...
 
 
@@ -442,8 +459,11 @@ class ChainClient(Protocol):
         """Native balance in wei."""
         ...
 
-    async def transaction_count(self, address: Address, *, pending: bool = False) -> int:
-        """Nonces an address has used: mined only, or counting the node's pool too."""
+    async def transaction_count(
+        self, address: Address, *, pending: bool = False, at_block: int | None = None
+    ) -> int:
+        """Nonces an address has used: mined by the latest block (or by ``at_block``), or
+        counting the node's pool too (``pending``)."""
         ...
 
     async def token_balance(self, token: Address, holder: Address) -> int:

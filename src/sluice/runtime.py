@@ -74,12 +74,40 @@ async def _outbox_loop(container: Container) -> None:
         await asyncio.sleep(OUTBOX_FLUSH_S)
 
 
+async def _sweep_loop(container: Container) -> None:
+    """Every ``SLUICE_SWEEP_INTERVAL_S``, re-create the jobs the queue lost (`recovery.sweep`)."""
+    while True:
+        await asyncio.sleep(container.settings.sweep_interval_s)
+        try:
+            await container.sweep()
+        except Exception:  # the database is down: try again next round
+            log.exception("sweep for lost work failed")
+
+
 class _Server(uvicorn.Server):
     """uvicorn's server, minus its own signal handling: `run` owns the signals."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+
+def _server_config(container: Container, host: str, port: int) -> uvicorn.Config:
+    """uvicorn's configuration for the API (HTTPS when given a certificate)."""
+    settings = container.settings
+    if (settings.tls_certfile is None) != (settings.tls_keyfile is None):
+        raise ConfigurationError("set both SLUICE_TLS_CERTFILE and SLUICE_TLS_KEYFILE")
+    return uvicorn.Config(
+        create_app(container),
+        host=host,
+        port=port,
+        ssl_certfile=settings.tls_certfile,
+        ssl_keyfile=settings.tls_keyfile,
+        log_config=None,
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=10,
+    )
 
 
 async def run(
@@ -114,28 +142,16 @@ async def run(
     worker = container.worker() if workers else None
     server: _Server | None = None
     server_task: asyncio.Task[None] | None = None
-    outbox_task = asyncio.create_task(_outbox_loop(container), name="sluice-outbox")
+    background = [asyncio.create_task(_outbox_loop(container), name="sluice-outbox")]
+    if workers:
+        background.append(asyncio.create_task(_sweep_loop(container), name="sluice-sweep"))
     try:
         if worker is not None:
             await container.reconcile_nonces()
             await container.recover()
             worker.start()
         if api:
-            settings = container.settings
-            if (settings.tls_certfile is None) != (settings.tls_keyfile is None):
-                raise ConfigurationError("set both SLUICE_TLS_CERTFILE and SLUICE_TLS_KEYFILE")
-            config = uvicorn.Config(
-                create_app(container),
-                host=host,
-                port=port,
-                ssl_certfile=settings.tls_certfile,
-                ssl_keyfile=settings.tls_keyfile,
-                log_config=None,
-                access_log=False,
-                lifespan="off",
-                timeout_graceful_shutdown=10,
-            )
-            server = _Server(config)
+            server = _Server(_server_config(container, host, port))
             server_task = asyncio.create_task(server.serve())
             # uvicorn offers no start-up event to await, only this flag.
             while not server.started and not server_task.done():  # noqa: ASYNC110
@@ -153,8 +169,9 @@ async def run(
             await asyncio.gather(server_task, return_exceptions=True)
         if worker is not None:
             await worker.stop()
-        outbox_task.cancel()
-        await asyncio.gather(outbox_task, return_exceptions=True)
+        for task in background:
+            task.cancel()
+        await asyncio.gather(*background, return_exceptions=True)
         await container.uow.outbox.flush()
         for sig in handled:
             loop.remove_signal_handler(sig)

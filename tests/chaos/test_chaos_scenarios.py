@@ -348,22 +348,12 @@ async def test_postgres_sessions_terminated(
     check(report)
 
 
-QUEUE_DATA_LOST = (
-    "known engine gap: a Redis restart that loses its data strands the rows whose jobs were in "
-    "it (PENDING withdrawals, BROADCAST transactions) until a worker process restarts, since "
-    "recovery runs only at start; the stranded transactions also fill max_in_flight, so every "
-    "later withdrawal waits (nothing lost or paid twice, but nothing completes)"
-)
-
-
 @pytest.mark.chaos_full
 @pytest.mark.parametrize(
     "keeps_data",
     [
         pytest.param(True, id="data-kept"),
-        pytest.param(
-            False, id="data-lost", marks=pytest.mark.xfail(reason=QUEUE_DATA_LOST, strict=True)
-        ),
+        pytest.param(False, id="data-lost"),
     ],
 )
 async def test_queue_backend_restarted(

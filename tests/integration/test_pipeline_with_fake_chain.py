@@ -433,10 +433,16 @@ async def test_recovery_after_a_lost_queue_enqueues_one_job_per_unfinished_row(
     restarted = wire(engine, p.chain, p.signer, p.clock)
     try:
         async with restarted.uow() as uow:
-            counts = await recover(uow)
+            counts = await recover(uow, now=p.clock.now(), poll_s=lambda _name: 0.01)
             await uow.commit()
         assert counts == {jobs.VALIDATE: 1, jobs.SIGN: 1, jobs.BROADCAST: 1, jobs.CONFIRM: 1}
-        published = {(job, tuple(body.items())) for job, body, *_ in restarted.queue.published}
+        published = {
+            (job, tuple((k, v) for k, v in body.items() if k != "watch"))
+            for job, body, *_ in restarted.queue.published
+        }
+        watches = {body.get("watch") for job, body, *_ in restarted.queue.published}
+        watched, _ = await restarted.transaction(broadcast)
+        assert watched.watch in watches, "a new confirmation chain, with its token"
         assert published == {
             (jobs.VALIDATE, (("withdrawalId", pending),)),
             (jobs.SIGN, (("withdrawalId", validating),)),

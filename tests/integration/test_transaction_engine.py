@@ -19,12 +19,16 @@ from sluice.domain.ledger import Balance, EntryKind
 from sluice.domain.transaction import (
     AttemptOutcome,
     AttemptPurpose,
+    Fees,
     TransactionKind,
     TransactionStatus,
+    UnsignedTransaction,
 )
 from sluice.domain.withdrawal import WithdrawalStatus
 from sluice.errors import ChainUnavailableError, InvalidStateError, TransactionRefusedError
 from sluice.services import jobs
+from sluice.services.recovery import STALE_S, sweep
+from sluice.services.watch import WATCH_LEASE_S
 from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
 from sluice.testing.pipeline import CHAIN_ID, ETH, HOT_KEY, NET, CountingSigner, Pipeline, wire
 
@@ -279,8 +283,21 @@ async def test_a_nonce_taken_by_an_outside_transaction_is_signed_again_with_a_ne
     try:
         wid = await _broadcast_one(p)
         transaction, [ours] = await p.transaction(wid)
-        p.chain.drop(ours.hash)  # someone else's transaction at our nonce wins the race
-        p.chain.transaction_counts[p.signer.address] = transaction.nonce + 1
+        # Someone else's transaction at our nonce, signed with the hot wallet's key, wins.
+        outside = LocalSigner(HOT_KEY).sign(
+            UnsignedTransaction(
+                chain_id=CHAIN_ID,
+                nonce=transaction.nonce,
+                to=p.signer.address,
+                value=0,
+                data=b"",
+                gas=21_000,
+                fees=Fees(max_fee_per_gas=10**10, max_priority_fee_per_gas=5 * 10**9),
+            )
+        )
+        p.chain.drop(ours.hash)
+        await p.chain.send_raw_transaction(outside.raw)
+        p.chain.mine(outside.hash)
         await p.confirm(wid)
         assert await p.status(wid) is W.BROADCASTING, "not before that nonce is final"
         p.chain.advance_blocks(1)
@@ -302,7 +319,8 @@ async def test_a_nonce_taken_by_an_outside_transaction_is_signed_again_with_a_ne
         assert await p.confirm(wid) is None
         assert await p.status(wid) is W.COMPLETED
         assert await p.journal(wid) == [(EntryKind.HOLD, ETH), (EntryKind.SETTLE, ETH)]
-        assert len(p.chain.mined_by(p.signer.address)) == 1, "paid once"
+        ours_mined = [t for t in p.chain.mined_by(p.signer.address) if t.hash != outside.hash]
+        assert len(ours_mined) == 1, "paid once"
     finally:
         await p.queue.close()
 
@@ -326,7 +344,7 @@ async def test_a_gap_below_a_stuck_transaction_is_filled_with_a_no_op(pipeline: 
     assert (filler.payload.to, filler.payload.value) == (p.signer.address, 0)
     await p.handlers.broadcast({"transactionId": filler.id})
     p.chain.mine_pending()
-    assert await p.handlers.confirm({"transactionId": filler.id}) is None
+    assert await p.confirm_transaction(filler.id) is None
     assert await p.confirm(wid) is None
     assert await p.status(wid) is W.COMPLETED
 
@@ -531,3 +549,77 @@ async def test_a_draining_wallet_takes_no_new_withdrawals_but_still_replaces_its
         await draining.queue.close()
     finally:
         await p.queue.close()
+
+
+# ── Lost jobs ────────────────────────────────────────────────────────────────────────────────
+
+
+async def _sweep(p: Pipeline) -> dict[str, int]:
+    async with p.uow() as uow:
+        counts = await sweep(uow, now=p.clock.now(), poll_s=lambda _name: 0.01)
+        await uow.commit()
+    return counts
+
+
+def _published_since(p: Pipeline, mark: int) -> list[tuple[str, dict[str, object]]]:
+    return [(job, body) for job, body, *_ in p.queue.published[mark:]]
+
+
+async def test_a_lost_confirmation_chain_is_restarted_once_and_the_old_one_stops(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _broadcast_one(p)
+    transaction, [attempt] = await p.transaction(wid)
+    old_watch = transaction.watch
+    assert old_watch is not None
+    mark = len(p.queue.published)
+
+    assert await _sweep(p) == {jobs.VALIDATE: 0, jobs.SIGN: 0, jobs.BROADCAST: 0, jobs.CONFIRM: 0}
+    p.clock.advance(WATCH_LEASE_S + 1)  # the queue lost the chain's job: its lease lapses
+    counts = await _sweep(p)
+
+    assert counts[jobs.CONFIRM] == 1
+    renewed, _ = await p.transaction(wid)
+    assert renewed.watch not in (None, old_watch)
+    assert _published_since(p, mark) == [
+        (jobs.CONFIRM, {"transactionId": transaction.id, "watch": renewed.watch})
+    ]
+    stale = {"transactionId": transaction.id, "watch": old_watch}
+    assert await p.handlers.confirm(stale) is None, "the old chain's job stops"
+    assert (await _sweep(p))[jobs.CONFIRM] == 0, "the new chain's lease is fresh"
+    p.chain.mine(attempt.hash)
+    assert await p.confirm(wid) is None
+    assert await p.status(wid) is W.COMPLETED
+
+
+async def test_a_live_chain_renews_its_lease_so_the_sweep_leaves_it_alone(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _broadcast_one(p)
+    for _ in range(6):  # three lease lengths of polling, not mined yet
+        p.clock.advance(WATCH_LEASE_S / 2)
+        assert await p.confirm(wid) is not None
+        assert (await _sweep(p))[jobs.CONFIRM] == 0
+
+
+async def test_withdrawals_whose_job_was_lost_are_enqueued_again_after_a_while(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    await p.credit("alice", "10")
+    pending = await p.submit("alice", "1")
+    validating = await p.submit("alice", "1")
+    await p.validate(validating)
+    mark = len(p.queue.published)
+
+    assert await _sweep(p) == {jobs.VALIDATE: 0, jobs.SIGN: 0, jobs.BROADCAST: 0, jobs.CONFIRM: 0}
+    p.clock.advance(STALE_S + 1)
+    counts = await _sweep(p)
+
+    assert (counts[jobs.VALIDATE], counts[jobs.SIGN]) == (1, 1)
+    assert _published_since(p, mark) == [
+        (jobs.VALIDATE, {"withdrawalId": pending}),
+        (jobs.SIGN, {"withdrawalId": validating}),
+    ]

@@ -298,10 +298,15 @@ class EvmChainClient:
         method = "eth_getBalance"
         return _quantity(await self._checked(method, [address, "latest"]), method, "balance")
 
-    async def transaction_count(self, address: Address, *, pending: bool = False) -> int:
-        """Transactions sent from an address: mined ones, or including the node's pool."""
+    async def transaction_count(
+        self, address: Address, *, pending: bool = False, at_block: int | None = None
+    ) -> int:
+        """Transactions sent from an address: mined by the latest block (or ``at_block``), or
+        including the node's pool."""
         method = "eth_getTransactionCount"
-        block = "pending" if pending else "latest"
+        if at_block is not None and at_block < 0:
+            raise ValueError("block numbers are not negative")
+        block = "pending" if pending else ("latest" if at_block is None else hex(at_block))
         return _quantity(await self._checked(method, [address, block]), method, "nonce")
 
     async def token_balance(self, token: Address, holder: Address) -> int:

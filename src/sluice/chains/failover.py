@@ -265,10 +265,13 @@ class FailoverChainClient:
         """Native balance in wei."""
         return await self._run("balance", lambda c: c.balance(address))
 
-    async def transaction_count(self, address: Address, *, pending: bool = False) -> int:
+    async def transaction_count(
+        self, address: Address, *, pending: bool = False, at_block: int | None = None
+    ) -> int:
         """Nonces an address has used, per the current provider."""
         return await self._run(
-            "transaction_count", lambda c: c.transaction_count(address, pending=pending)
+            "transaction_count",
+            lambda c: c.transaction_count(address, pending=pending, at_block=at_block),
         )
 
     async def token_balance(self, token: Address, holder: Address) -> int:

@@ -58,6 +58,10 @@ chain_transactions = Table(
     Column("kind", String(16), nullable=False, server_default="PAYOUT"),
     Column("cancel_requested_at", UTCDateTime),
     Column("nonce_used_at_block", BigInteger),
+    # The confirmation chain following the transaction: only jobs carrying this token act, and
+    # the chain renews the lease; a lapsed lease means the chain was lost (see recovery).
+    Column("watch", String(40)),
+    Column("watch_until", UTCDateTime),
     # The database itself refuses a second payload for a nonce.
     UniqueConstraint("network", "from_address", "nonce"),
     Index(None, "status", "created_at"),

@@ -48,6 +48,8 @@ def _to_transaction(row: Any) -> ChainTransaction:
         kind=TransactionKind(row.kind),
         cancel_requested_at=row.cancel_requested_at,
         nonce_used_at_block=row.nonce_used_at_block,
+        watch=row.watch,
+        watch_until=row.watch_until,
     )
 
 
@@ -71,6 +73,7 @@ def _to_attempt(row: Any) -> Attempt:
 #: wallet's balance at the latest block.
 _UNMINED = (TransactionStatus.SIGNED.value, TransactionStatus.BROADCAST.value)
 _IN_FLIGHT = (*_UNMINED, TransactionStatus.MINED.value)
+_FOLLOWED = (TransactionStatus.BROADCAST.value, TransactionStatus.MINED.value)
 
 
 class SqlTransactionRepository:
@@ -181,6 +184,8 @@ class SqlTransactionRepository:
                 updated_at=transaction.updated_at,
                 cancel_requested_at=transaction.cancel_requested_at,
                 nonce_used_at_block=transaction.nonce_used_at_block,
+                watch=transaction.watch,
+                watch_until=transaction.watch_until,
             )
         )
 
@@ -263,12 +268,35 @@ class SqlTransactionRepository:
             tokens[token_row.asset_key] = tokens.get(token_row.asset_key, 0) + int(token_row.amount)
         return InFlight(count=count, native=native, tokens=tokens)
 
-    async def ids_in_status(self, status: str, *, limit: int) -> list[str]:
+    async def renew_watch(self, transaction_id: str, watch: str, until: datetime) -> bool:
+        c = chain_transactions.c
+        result = await self._c.execute(
+            update(chain_transactions)
+            .where(c.id == transaction_id, c.watch == watch)
+            .values(watch_until=until)
+        )
+        return bool(result.rowcount)
+
+    async def unwatched(self, now: datetime, *, limit: int) -> list[str]:
+        c = chain_transactions.c
         query = (
-            select(chain_transactions.c.id)
-            .where(chain_transactions.c.status == status)
-            # The id breaks ties: PostgreSQL, unlike SQLite, returns equal keys in no set order.
-            .order_by(chain_transactions.c.created_at, chain_transactions.c.id)
+            select(c.id)
+            .where(
+                c.status.in_(_FOLLOWED),
+                (c.watch_until.is_(None)) | (c.watch_until < now),
+            )
+            .order_by(c.created_at, c.id)
             .limit(limit)
         )
+        return list((await self._c.execute(query)).scalars())
+
+    async def ids_in_status(
+        self, status: str, *, limit: int, updated_before: datetime | None = None
+    ) -> list[str]:
+        c = chain_transactions.c
+        query = select(c.id).where(c.status == status)
+        if updated_before is not None:
+            query = query.where(c.updated_at < updated_before)
+        # The id breaks ties: PostgreSQL, unlike SQLite, returns equal keys in no set order.
+        query = query.order_by(c.created_at, c.id).limit(limit)
         return list((await self._c.execute(query)).scalars())

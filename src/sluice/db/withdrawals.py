@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import BigInteger, bindparam, insert, literal, select, update
@@ -150,13 +151,17 @@ class SqlWithdrawalRepository:
             query = query.with_for_update()
         return [_to_withdrawal(row) for row in await self._c.execute(query)]
 
-    async def ids_in_status(self, status: WithdrawalStatus, *, limit: int) -> list[str]:
-        query = (
-            select(withdrawals.c.id)
-            .where(withdrawals.c.status == status.value)
-            .order_by(withdrawals.c.seq)
-            .limit(limit)
-        )
+    async def ids_in_status(
+        self,
+        status: WithdrawalStatus,
+        *,
+        limit: int,
+        updated_before: datetime | None = None,
+    ) -> list[str]:
+        query = select(withdrawals.c.id).where(withdrawals.c.status == status.value)
+        if updated_before is not None:
+            query = query.where(withdrawals.c.updated_at < updated_before)
+        query = query.order_by(withdrawals.c.seq).limit(limit)
         return list((await self._c.execute(query)).scalars())
 
     async def add_event(self, change: StatusChange) -> None:

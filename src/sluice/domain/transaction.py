@@ -182,6 +182,10 @@ class ChainTransaction:
     nonce_used_at_block: int | None = None
     """The head block when the chain was first seen to have used this nonce without any of our
     attempts being mined; cleared if that stops being true (a re-org)."""
+    watch: str | None = None
+    """The token of the confirmation chain following it: jobs with another token are stale."""
+    watch_until: datetime | None = None
+    """When that chain's lease lapses; a lapsed lease means its job was lost."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,8 +17,8 @@ from sluice.domain.transaction import Attempt, ChainTransaction, TransactionStat
 from sluice.domain.withdrawal import WithdrawalStatus, move
 from sluice.errors import ChainUnavailableError, TransactionRefusedError
 from sluice.ports import Clock, SendResult, UnitOfWork
-from sluice.services import jobs
 from sluice.services.registry import NetworkRegistry
+from sluice.services.watch import start_watching
 
 log = structlog.get_logger(__name__)
 
@@ -83,8 +83,10 @@ class BroadcastService:
             return False
         now = self._clock.now()
         await uow.transactions.mark_sent(attempt.id, now, result.note or None)
+        network = self._registry.get(transaction.network).network
         transaction.status = TransactionStatus.BROADCAST
         transaction.updated_at = now
+        start_watching(uow, transaction, now=now, poll_s=network.poll_interval_s)
         await uow.transactions.save(transaction)
         reason = f"sent {attempt.hash}" + (f" ({result.note})" if result.note else "")
         for withdrawal in await uow.withdrawals.for_transaction(transaction_id, lock=True):
@@ -99,8 +101,4 @@ class BroadcastService:
             )
             await uow.withdrawals.save(withdrawal)
             await uow.withdrawals.add_event(change)
-        network = self._registry.get(transaction.network).network
-        uow.enqueue(
-            jobs.CONFIRM, {"transactionId": transaction_id}, delay_s=network.poll_interval_s
-        )
         return True

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from datetime import timedelta
 
 import structlog
 
@@ -48,6 +49,7 @@ from sluice.services.broadcast import send_note
 from sluice.services.ledger import move_funds
 from sluice.services.registry import NetworkRegistry
 from sluice.services.signing import sign_attempt, sign_new
+from sluice.services.watch import WATCH_LEASE_S
 
 log = structlog.get_logger(__name__)
 
@@ -64,6 +66,8 @@ class Observation:
     """The receipt's block is final and still canonical."""
     nonce_used: bool = False
     """The wallet's mined transaction count is past this nonce, and none of ours is mined."""
+    nonce_final: bool = False
+    """The nonce was used already at the latest final block (by a transaction not of ours)."""
     known: bool = True
     """The node knows at least one of the attempts (in its pool or mined)."""
     mined_count: int = 0
@@ -102,13 +106,29 @@ class ConfirmationService:
     # ── Reads ─────────────────────────────────────────────────────────────────────────────────
 
     async def tracked(
-        self, uow: UnitOfWork, transaction_id: str
+        self, uow: UnitOfWork, transaction_id: str, watch: str | None = None
     ) -> tuple[ChainTransaction, list[Attempt]] | None:
-        """The transaction and its attempts, if it is still being followed."""
+        """The transaction and its attempts, if it is still followed, by the chain ``watch``.
+
+        A job from a chain that another took over (after a restart, or the sweep) is stale: None.
+        """
         transaction = await uow.transactions.get(transaction_id)
         if transaction is None or transaction.status not in _TRACKED:
             return None
+        if watch != transaction.watch and (watch is not None or transaction.watch is not None):
+            return None
         return transaction, await uow.transactions.attempts(transaction_id)
+
+    async def keep_watching(self, uow: UnitOfWork, transaction: ChainTransaction) -> None:
+        """Renew the chain's lease when half of it is gone (one write a minute, not a poll)."""
+        now = self._clock.now()
+        if transaction.watch is None or (
+            transaction.watch_until is not None
+            and transaction.watch_until - now > timedelta(seconds=WATCH_LEASE_S / 2)
+        ):
+            return
+        until = now + timedelta(seconds=self.poll_interval(transaction) + WATCH_LEASE_S)
+        await uow.transactions.renew_watch(transaction.id, transaction.watch, until)
 
     async def observe(self, transaction: ChainTransaction, attempts: list[Attempt]) -> Observation:
         """Ask the chain about every attempt (any of them may be the one mined)."""
@@ -123,7 +143,18 @@ class ConfirmationService:
                 # One of ours may have been mined between the two reads: look once more.
                 receipt = await self._receipt(transaction, attempts)
                 if receipt is None:
-                    return Observation(head=head, nonce_used=True, mined_count=mined_count)
+                    final = await self._final_block(entry.network, head)
+                    final_count = (
+                        await chain.transaction_count(transaction.from_address, at_block=final)
+                        if final >= 0
+                        else 0
+                    )
+                    return Observation(
+                        head=head,
+                        nonce_used=True,
+                        nonce_final=final_count > transaction.nonce,
+                        mined_count=mined_count,
+                    )
         if receipt is not None:
             final = await self._is_final(entry.network, receipt, head)
             return Observation(head=head, receipt=receipt, final=final)
@@ -143,6 +174,12 @@ class ConfirmationService:
             if receipt is not None:
                 return receipt
         return None
+
+    async def _final_block(self, network: Network, head: int) -> int:
+        """The latest block the network counts as final."""
+        if network.finality is Finality.FINALIZED:
+            return await self._registry.get(network.name).chain.finalized_block()
+        return head - network.confirmations + 1
 
     async def _is_final(self, network: Network, receipt: Receipt, head: int) -> bool:
         chain = self._registry.get(network.name).chain
@@ -207,13 +244,15 @@ class ConfirmationService:
     async def _nonce_used(
         self, uow: UnitOfWork, transaction: ChainTransaction, seen: Observation
     ) -> Step:
-        network = self._registry.get(transaction.network).network
+        if seen.nonce_final:
+            # Used by a transaction not of ours in a block the network counts as final: none of
+            # ours can ever be mined. (Judged at the final block itself, not by counting blocks
+            # since it was first seen used: a re-org in between may have moved that transaction.)
+            await self._superseded(uow, transaction, seen.head)
+            return Step(StepKind.DONE)
         if transaction.nonce_used_at_block is None:
             transaction.nonce_used_at_block = seen.head
             await uow.transactions.save(transaction)
-        elif seen.head - transaction.nonce_used_at_block + 1 >= network.confirmations:
-            await self._superseded(uow, transaction, seen.head)
-            return Step(StepKind.DONE)
         return Step(StepKind.WAIT)
 
     async def _unmined(

@@ -179,6 +179,9 @@ class SigningService:
             return False
         kind = reason.split(":", 1)[0]
         if withdrawal.waiting_reason is not None and withdrawal.waiting_reason.startswith(kind):
+            # Still waiting: only touch it, so the sweep sees its job chain is alive.
+            withdrawal.updated_at = self._clock.now()
+            await uow.withdrawals.save(withdrawal)
             return False
         withdrawal.waiting_reason = reason
         change = note(withdrawal, at=self._clock.now(), reason=f"waiting: {reason}")

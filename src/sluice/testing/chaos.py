@@ -291,6 +291,9 @@ class ChaosRun:
             SLUICE_LOG_LEVEL="warning",
             SLUICE_RETRY_BASE_S="0.2",
             SLUICE_RETRY_MAX_S="2",
+            # Lost jobs (a queue restarted without its data) are found within seconds here.
+            SLUICE_SWEEP_INTERVAL_S="5",
+            SLUICE_STALE_AFTER_S="30",
             **options.worker_env,
         )
         port = free_port()

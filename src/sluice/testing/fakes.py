@@ -238,8 +238,12 @@ class FakeChain:
             key=lambda t: t.nonce,
         )
 
-    def _mined_count(self, sender: str) -> int:
-        mined = [t.nonce for t in self.mined_by(sender)]
+    def _mined_count(self, sender: str, *, at_block: int | None = None) -> int:
+        mined = [
+            t.nonce
+            for t in self.mined_by(sender)
+            if at_block is None or (t.receipt is not None and t.receipt.block_number <= at_block)
+        ]
         return max([*mined, self.transaction_counts.get(sender, 0) - 1]) + 1
 
     def advance_blocks(self, n: int = 1) -> int:
@@ -345,11 +349,13 @@ class FakeChain:
         self._call("balance")
         return self.balances.get(address, 0)
 
-    async def transaction_count(self, address: Address, *, pending: bool = False) -> int:
-        """Mined nonces of ``address`` (at least `transaction_counts`); `pending_counts` first
-        when ``pending``."""
+    async def transaction_count(
+        self, address: Address, *, pending: bool = False, at_block: int | None = None
+    ) -> int:
+        """Mined nonces of ``address`` (at least `transaction_counts`), by the head or by
+        ``at_block``; `pending_counts` first when ``pending``."""
         self._call("transaction_count")
-        mined = self._mined_count(address)
+        mined = self._mined_count(address, at_block=at_block)
         return self.pending_counts.get(address, mined) if pending else mined
 
     async def token_balance(self, token: Address, holder: Address) -> int:

@@ -178,8 +178,20 @@ class Pipeline:
         return await self.handlers.broadcast({"transactionId": transaction_id})
 
     async def confirm(self, withdrawal_id: str) -> float | None:
+        """One round of the withdrawal's transaction's confirmation chain (its current one)."""
         transaction_id = (await self.get(withdrawal_id)).transaction_id
-        return await self.handlers.confirm({"transactionId": transaction_id})
+        if transaction_id is None:
+            return None
+        return await self.confirm_transaction(transaction_id)
+
+    async def confirm_transaction(self, transaction_id: str) -> float | None:
+        """One round of a transaction's current confirmation chain."""
+        async with self.uow() as uow:
+            transaction = await uow.transactions.get(transaction_id)
+        payload: dict[str, str] = {"transactionId": transaction_id}
+        if transaction is not None and transaction.watch is not None:
+            payload["watch"] = transaction.watch
+        return await self.handlers.confirm(payload)
 
     async def cancel(self, withdrawal_id: str, *, reason: str = "operator") -> Withdrawal:
         """An operator's cancel (see `CancellationService`)."""

@@ -121,9 +121,12 @@ class StageHandlers:
         confirmation = self._confirmation
         transaction_id = payload["transactionId"]
         async with self._uow() as uow:
-            tracked = await confirmation.tracked(uow, transaction_id)
+            tracked = await confirmation.tracked(uow, transaction_id, payload.get("watch"))
+            if tracked is not None:
+                await confirmation.keep_watching(uow, tracked[0])
+                await uow.commit()
         if tracked is None:
-            return None
+            return None  # settled, or this chain was superseded by another
         transaction, attempts = tracked
         seen = await confirmation.observe(transaction, attempts)
         faults.checkpoint("after_receipt", seen.receipt is not None)
