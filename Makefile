@@ -52,6 +52,7 @@ PIP_AUDIT_FLAGS ?= --vulnerability-service pypi
 security: install ## bandit over src/, pip-audit over requirements.lock, Schemathesis against the API
 	$(BIN)/bandit -c pyproject.toml -r src -q
 	$(BIN)/pip-audit -r requirements.lock --no-deps --disable-pip --progress-spinner off $(PIP_AUDIT_FLAGS)
+	$(BIN)/python scripts/audit_lock.py requirements.lock
 	$(BIN)/pytest -q tests/security
 
 lint: $(VENV_STAMP) ## ruff (lint and format check) and mypy --strict
