@@ -17,6 +17,7 @@ from sluice.domain.transaction import (
     TRANSFER_SELECTOR,
     Payload,
     TransactionStatus,
+    noop_payload,
     transfer_payload,
 )
 
@@ -114,3 +115,8 @@ def test_every_transaction_status_is_in_the_is_final_table() -> None:
         "CANCELLED",
         "SUPERSEDED",
     }
+
+
+def test_a_no_op_sends_nothing_from_the_wallet_to_itself() -> None:
+    wallet = Address("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+    assert noop_payload(wallet) == Payload(to=wallet, value=0, data=b"")
