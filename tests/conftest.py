@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import AsyncIterator, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, NoReturn, TypeVar
@@ -16,6 +17,7 @@ from sluice.testing.databases import (
     Backend,
     DatabaseUnavailableError,
     FreshDatabases,
+    PostgresDatabases,
     fresh_databases,
     postgres_server_url,
     selected_backend,
@@ -147,3 +149,38 @@ def aws(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
     for service in ("SQS", "KMS", "SECRETS_MANAGER"):
         monkeypatch.setenv(f"AWS_ENDPOINT_URL_{service}", moto_server.endpoint_url)
     return moto_server
+
+
+@pytest.fixture
+async def postgres_url() -> AsyncIterator[str]:
+    """A fresh, migrated PostgreSQL database (whatever the session's backend), dropped after."""
+    databases = PostgresDatabases(postgres_server_url())
+    try:
+        await databases.setup()
+    except DatabaseUnavailableError as exc:
+        _not_available(f"PostgreSQL is needed: {exc}")
+    url = await databases.create()
+    try:
+        yield url
+    finally:
+        await databases.drop(url)
+        await databases.close()
+
+
+@pytest.fixture
+def redis_queue_url() -> Iterator[str]:
+    """A Redis Streams queue in a namespace of its own on 127.0.0.1:6379, its keys deleted after."""
+    import redis  # noqa: PLC0415 - only this fixture needs the sync client
+
+    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _not_available(f"Redis is needed on 127.0.0.1:6379: {type(exc).__name__}")
+    namespace = f"sluice-test-{uuid.uuid4().hex[:8]}"
+    try:
+        yield f"redis://127.0.0.1:6379/0?namespace={namespace}&visibility_timeout_s=5"
+    finally:
+        for key in client.scan_iter(f"{namespace}*"):
+            client.delete(key)
+        client.close()

@@ -10,18 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import NoReturn
 
 import pytest
 
 from sluice.devnet.anvil import AnvilProcess, anvil_binary
-from sluice.testing.databases import (
-    DatabaseUnavailableError,
-    PostgresDatabases,
-    postgres_server_url,
-)
 
 FULL = os.environ.get("SLUICE_CHAOS") == "1"
 
@@ -62,38 +56,3 @@ async def chain() -> AsyncIterator[AnvilProcess]:
         yield node
     finally:
         await node.astop()
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    """A fresh migrated PostgreSQL database, dropped afterwards."""
-    databases = PostgresDatabases(postgres_server_url())
-    try:
-        await databases.setup()
-    except DatabaseUnavailableError as exc:
-        _require(f"PostgreSQL is needed: {exc}")
-    url = await databases.create()
-    try:
-        yield url
-    finally:
-        await databases.drop(url)
-        await databases.close()
-
-
-@pytest.fixture
-def redis_queue_url() -> Iterator[str]:
-    """A Redis Streams queue in a namespace of its own on 127.0.0.1:6379."""
-    import redis  # noqa: PLC0415 - only this fixture needs the sync client
-
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        _require(f"Redis is needed on 127.0.0.1:6379: {type(exc).__name__}")
-    namespace = f"sluice-chaos-{uuid.uuid4().hex[:8]}"
-    try:
-        yield f"redis://127.0.0.1:6379/0?namespace={namespace}&visibility_timeout_s=5"
-    finally:
-        for key in client.scan_iter(f"{namespace}*"):
-            client.delete(key)
-        client.close()

@@ -13,7 +13,6 @@ import signal
 import subprocess
 import sys
 import uuid
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -31,11 +30,6 @@ from sluice.db.engine import create_engine
 from sluice.db.tables import chain_transactions, withdrawals
 from sluice.devnet.anvil import AnvilProcess, free_port
 from sluice.domain.access import ALL_SCOPES
-from sluice.testing.databases import (
-    DatabaseUnavailableError,
-    PostgresDatabases,
-    postgres_server_url,
-)
 from sluice.testing.harness import PASSPHRASE, prepare
 from sluice.testing.moto import MotoServer
 
@@ -89,45 +83,6 @@ class Cluster:
                 process.kill()
                 codes.append(None)
         return codes
-
-
-def _require(what: str, reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{what}: {reason}")
-    pytest.skip(f"{what}: {reason}")
-
-
-@pytest.fixture
-async def postgres_url() -> AsyncIterator[str]:
-    databases = PostgresDatabases(postgres_server_url())
-    try:
-        await databases.setup()
-    except DatabaseUnavailableError as exc:
-        _require("PostgreSQL is needed", str(exc))
-    url = await databases.create()
-    try:
-        yield url
-    finally:
-        await databases.drop(url)
-        await databases.close()
-
-
-@pytest.fixture
-def redis_queue_url() -> Iterator[str]:
-    import redis  # noqa: PLC0415 - only this fixture needs the sync client
-
-    client = redis.Redis.from_url("redis://127.0.0.1:6379/0")
-    try:
-        client.ping()
-    except redis.RedisError as exc:
-        _require("Redis is needed on 127.0.0.1:6379", type(exc).__name__)
-    namespace = f"sluice-test-{uuid.uuid4().hex[:8]}"
-    try:
-        yield f"redis://127.0.0.1:6379/0?namespace={namespace}&visibility_timeout_s=5"
-    finally:
-        for key in client.scan_iter(f"{namespace}*"):
-            client.delete(key)
-        client.close()
 
 
 async def _rpc(
