@@ -22,7 +22,7 @@ from sluice.testing.databases import (
     postgres_server_url,
     selected_backend,
 )
-from sluice.testing.moto import MotoServer
+from sluice.testing.moto import MotoServer, kms_sign_honouring_digests
 
 T = TypeVar("T")
 
@@ -184,3 +184,13 @@ def redis_queue_url() -> Iterator[str]:
         for key in client.scan_iter(f"{namespace}*"):
             client.delete(key)
         client.close()
+
+
+@pytest.fixture
+def kms_signs_digests(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """AWS through moto, its KMS signing ``MessageType=DIGEST`` as AWS KMS does (moto 5.2.5
+    hashes the digest again: `sluice.testing.moto.kms_sign_honouring_digests`)."""
+    from moto.kms.responses import KmsResponse  # noqa: PLC0415 - only AWS tests need moto's KMS
+
+    monkeypatch.setattr(KmsResponse, "sign", kms_sign_honouring_digests(KmsResponse.sign))
+    return aws

@@ -193,6 +193,10 @@ class TransactionRepository(Protocol):
         """Every stored nonce of a wallet from ``first`` on."""
         ...
 
+    async def count_in_flight(self, network: str, address: Address) -> int:
+        """How many transactions a wallet has between signing and finality."""
+        ...
+
     async def in_flight(self, network: str, address: Address) -> InFlight:
         """What a wallet has between signing and finality."""
         ...

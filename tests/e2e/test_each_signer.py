@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from botocore.session import get_session  # type: ignore[import-untyped]
 from eth_account import Account
-from moto.kms.responses import KmsResponse
 
 from sluice.config import Settings
 from sluice.devnet.anvil import AnvilProcess
@@ -23,16 +22,8 @@ from sluice.domain.addresses import Address
 from sluice.signers.kms import KmsSigner
 from sluice.testing.anvil_control import AnvilControl
 from sluice.testing.harness import running_sluice, wait_until_final
-from sluice.testing.moto import MotoServer, kms_sign_honouring_digests
 
 ETH = 10**18
-
-
-@pytest.fixture
-def kms_signs_digests(aws: MotoServer, monkeypatch: pytest.MonkeyPatch) -> MotoServer:
-    """AWS through moto, its KMS signing digests as AWS KMS signs them."""
-    monkeypatch.setattr(KmsResponse, "sign", kms_sign_honouring_digests(KmsResponse.sign))
-    return aws
 
 
 def _use_instead_of_the_keystore(networks_file: Path, line: str) -> None:

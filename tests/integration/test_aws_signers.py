@@ -32,7 +32,6 @@ from cryptography.hazmat.primitives.serialization import (
 from eth_account import Account
 from eth_keys.datatypes import PublicKey
 from eth_utils.crypto import keccak
-from moto.kms.responses import KmsResponse
 from pydantic import SecretStr
 
 from sluice.bootstrap import load_signers
@@ -48,7 +47,7 @@ from sluice.signers.keystore import KeystoreSigner, create_keystore
 from sluice.signers.kms import KmsSigner
 from sluice.signers.secrets_manager import SecretsManagerSigner
 from sluice.testing.anvil_control import AnvilControl
-from sluice.testing.moto import MotoServer, kms_sign_honouring_digests
+from sluice.testing.moto import MotoServer
 
 DEV = DEV_ACCOUNTS[2]
 OTHER = DEV_ACCOUNTS[0]
@@ -244,12 +243,6 @@ def test_an_unreachable_secrets_manager_is_a_configuration_error(
 # ── KMS ───────────────────────────────────────────────────────────────────────────────────────
 
 
-@pytest.fixture
-def kms_signs_digests(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make moto's KMS Sign honour ``MessageType=DIGEST`` for ECDSA_SHA_256, as AWS does."""
-    monkeypatch.setattr(KmsResponse, "sign", kms_sign_honouring_digests(KmsResponse.sign))
-
-
 def create_kms_key(key_spec: str = "ECC_SECG_P256K1", usage: str = "SIGN_VERIFY") -> str:
     metadata = client("kms").create_key(KeySpec=key_spec, KeyUsage=usage)["KeyMetadata"]
     return str(metadata["KeyId"])
@@ -277,7 +270,7 @@ def test_kms_signer_derives_the_address_of_the_kms_key(aws: MotoServer) -> None:
 
 
 async def test_kms_signer_signs_what_the_chain_accepts(
-    aws: MotoServer, kms_signs_digests: None, anvil: AnvilProcess
+    aws: MotoServer, kms_signs_digests: MotoServer, anvil: AnvilProcess
 ) -> None:
     signer: Signer = KmsSigner.from_key_id(create_kms_key())
     recipient = Address(Account.create().address)

@@ -232,13 +232,17 @@ class SqlTransactionRepository:
         )
         return {int(n) for n in (await self._c.execute(query)).scalars()}
 
-    async def in_flight(self, network: str, address: Address) -> InFlight:
+    async def count_in_flight(self, network: str, address: Address) -> int:
         c = chain_transactions.c
-        a = transaction_attempts.c
         count_query = select(func.count()).where(
             c.network == network, c.from_address == address, c.status.in_(_IN_FLIGHT)
         )
-        count = int((await self._c.execute(count_query)).scalar_one())
+        return int((await self._c.execute(count_query)).scalar_one())
+
+    async def in_flight(self, network: str, address: Address) -> InFlight:
+        c = chain_transactions.c
+        a = transaction_attempts.c
+        count = await self.count_in_flight(network, address)
         # What unmined transactions may still take from the wallet: value plus gas at the
         # highest fee cap of any of their attempts. Amounts are summed here, not in SQL: SQLite
         # stores them as text, and its SUM and MAX would go through floats and string order.

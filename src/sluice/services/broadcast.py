@@ -23,12 +23,17 @@ from sluice.services.watch import start_watching
 log = structlog.get_logger(__name__)
 
 
+#: The width of `transaction_attempts.note`.
+NOTE_CHARS = 64
+
+
 def send_note(exc: ChainUnavailableError) -> str:
-    """A short note for an attempt whose send did not plainly succeed."""
+    """A short note for an attempt whose send did not plainly succeed (at most `NOTE_CHARS`,
+    the column's width: a note must never make recording the send fail)."""
     if isinstance(exc, TransactionRefusedError):
-        return f"refused: {exc.reason}"
+        return f"refused: {exc.reason}"[:NOTE_CHARS]
     reason = getattr(exc, "reason", None)
-    return f"unclear: {reason if isinstance(reason, str) else 'no answer'}"
+    return f"unclear: {reason if isinstance(reason, str) else 'no answer'}"[:NOTE_CHARS]
 
 
 class BroadcastService:

@@ -210,18 +210,29 @@ class ConfirmationService:
         database transaction. Judged on the rows read before observing; if they changed
         meanwhile, the next round sees it.
         """
-        if seen.receipt is not None or seen.nonce_used or not seen.known:
+        if seen.receipt is not None or seen.nonce_used:
             return False
         if transaction.status is not TransactionStatus.BROADCAST:
             return False
         if transaction.nonce_used_at_block is not None:
             return False
-        if transaction.cancel_requested_at is not None and not any(
-            a.purpose is AttemptPurpose.CANCEL for a in attempts
-        ):
-            return False
+        return self._unmined_step(transaction, attempts, seen).kind is StepKind.WAIT
+
+    def _unmined_step(
+        self, transaction: ChainTransaction, attempts: list[Attempt], seen: Observation
+    ) -> Step:
+        """What a sent, unmined transaction needs, before looking for a gap below it (REPLACE
+        stands for "stuck": `_unmined` turns it into FILL_GAP when a nonce below is free)."""
         network = self._registry.get(transaction.network).network
-        return not network.fees.is_stuck(attempts[-1].created_at, self._clock.now())
+        latest = attempts[-1]
+        cancelled = any(a.purpose is AttemptPurpose.CANCEL for a in attempts)
+        if transaction.cancel_requested_at is not None and not cancelled:
+            return Step(StepKind.CANCEL, attempt=latest)
+        if network.fees.is_stuck(latest.created_at, self._clock.now()):
+            return Step(StepKind.REPLACE, attempt=latest)
+        if not seen.known:
+            return Step(StepKind.RESEND, attempt=latest)
+        return Step(StepKind.WAIT)
 
     async def apply(self, uow: UnitOfWork, transaction_id: str, seen: Observation) -> Step:
         """Record what the observation means, and say what to do next on the chain."""
@@ -262,26 +273,20 @@ class ConfirmationService:
         attempts: list[Attempt],
         seen: Observation,
     ) -> Step:
-        network = self._registry.get(transaction.network).network
         if transaction.nonce_used_at_block is not None:  # it was a re-org of someone else's
             transaction.nonce_used_at_block = None
             await uow.transactions.save(transaction)
-        latest = attempts[-1]
-        cancelled = any(a.purpose is AttemptPurpose.CANCEL for a in attempts)
-        if transaction.cancel_requested_at is not None and not cancelled:
-            return Step(StepKind.CANCEL, attempt=latest)
-        if network.fees.is_stuck(latest.created_at, self._clock.now()):
-            if seen.mined_count < transaction.nonce and (
-                await uow.transactions.at_nonce(
-                    transaction.network, transaction.from_address, seen.mined_count
-                )
-                is None
-            ):
-                return Step(StepKind.FILL_GAP, nonce=seen.mined_count)
-            return Step(StepKind.REPLACE, attempt=latest)
-        if not seen.known:
-            return Step(StepKind.RESEND, attempt=latest)
-        return Step(StepKind.WAIT)
+        step = self._unmined_step(transaction, attempts, seen)
+        if (
+            step.kind is StepKind.REPLACE
+            and seen.mined_count < transaction.nonce
+            and await uow.transactions.at_nonce(
+                transaction.network, transaction.from_address, seen.mined_count
+            )
+            is None
+        ):
+            return Step(StepKind.FILL_GAP, nonce=seen.mined_count)
+        return step
 
     async def _mined(
         self,

@@ -216,8 +216,8 @@ class SigningService:
         signer = quote.wallet
         nonce = await uow.transactions.next_nonce(withdrawal.network, signer.address)
         faults.checkpoint("after_nonce")
-        in_flight = await uow.transactions.in_flight(withdrawal.network, signer.address)
-        if in_flight.count >= entry.network.max_in_flight:
+        in_flight = await uow.transactions.count_in_flight(withdrawal.network, signer.address)
+        if in_flight >= entry.network.max_in_flight:
             return False  # the caller does not commit: the nonce is not taken
         transaction, attempt = sign_new(
             entry.network,
