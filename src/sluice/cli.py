@@ -211,9 +211,13 @@ def apikey_create(  # noqa: PLR0917 - typer maps each option to a parameter
         list[str] | None,
         typer.Option(help="Only from this IP range (CIDR); repeat (default: anywhere)."),
     ] = None,
-    signed: Annotated[
-        bool, typer.Option(help="Every request must be signed (HMAC-SHA256; docs/api.md).")
-    ] = False,
+    public_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Every request must be signed with this Ed25519 key's private half, which"
+            " only the caller holds: a PEM file, or the public key in base64 or hex (docs/api.md)."
+        ),
+    ] = None,
     rate_limit: Annotated[
         int | None,
         typer.Option(min=0, help="Requests a second (default: SLUICE_RATE_LIMIT_PER_S; 0: none)."),
@@ -234,7 +238,7 @@ def apikey_create(  # noqa: PLR0917 - typer maps each option to a parameter
                 scopes=scopes,
                 user_ids=user,
                 ip_ranges=ip or (),
-                require_signature=signed,
+                signing_public_key=_public_key_text(public_key),
                 rate_limit_per_s=rate_limit,
             )
             await uow.commit()
@@ -246,6 +250,17 @@ def apikey_create(  # noqa: PLR0917 - typer maps each option to a parameter
         raise _fail(exc) from None
     console.print(f"API key for {name!r} ({', '.join(sorted(scopes))}):")
     print(token)  # plain stdout, so scripts can capture the key
+
+
+def _public_key_text(value: str | None) -> str | None:
+    """The public key as given, or the content of the file it names."""
+    if value is None:
+        return None
+    path = Path(value)
+    try:
+        return path.read_text(encoding="utf-8") if path.is_file() else value
+    except (OSError, UnicodeDecodeError) as exc:
+        raise typer.BadParameter(f"cannot read {value}: {exc}") from None
 
 
 @apikey_app.command("list")

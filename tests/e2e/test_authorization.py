@@ -1,5 +1,5 @@
 """Every endpoint against: no key, a bad key, a key without its scope, a key for another user
-(with every scope), a key with only its scope.
+(with every scope such a key may hold: never admin), a key with only its scope.
 
 One running Sluice serves the whole matrix; every cell runs even when an earlier one fails, and
 the assertion lists each failing cell.
@@ -30,7 +30,8 @@ _serial = itertools.count()
 @dataclass(frozen=True)
 class Endpoint:
     """A route, the scope it needs, what a key with only that scope gets, and what a key with
-    every scope but restricted to another user gets (status, problem code; None: as allowed)."""
+    every scope it may hold but restricted to another user gets (status, problem code; None: as
+    allowed)."""
 
     method: str
     path: str
@@ -76,13 +77,19 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/withdrawals/{id}/cancel", Scope.WITHDRAWALS_WRITE, 200, None, HIDDEN),
     Endpoint("GET", "/v1/withdrawals/{id}/events", Scope.WITHDRAWALS_READ, 200, None, HIDDEN),
     Endpoint("GET", "/v1/withdrawals/{id}/transaction", Scope.WITHDRAWALS_READ, 404, None, HIDDEN),
-    Endpoint("POST", "/v1/admin/withdrawals/{id}/cancel", Scope.ADMIN, 200, None, HIDDEN),
+    # A key restricted to users never acts as admin: 403 on every admin route.
+    Endpoint("POST", "/v1/admin/withdrawals/{id}/cancel", Scope.ADMIN, 200, None, REFUSED),
     Endpoint("POST", "/v1/admin/ledger/credits", Scope.ADMIN, 201, _credit, REFUSED),
     Endpoint("GET", "/v1/users/alice/balances", Scope.WITHDRAWALS_READ, 200, None, REFUSED),
-    Endpoint("GET", "/v1/admin/dead-letters", Scope.ADMIN, 200),
-    Endpoint("GET", "/v1/admin/hot-wallets", Scope.ADMIN, 200),
-    Endpoint("POST", "/v1/admin/dead-letters/no-such-letter/requeue", Scope.ADMIN, 404),
+    Endpoint("GET", "/v1/admin/dead-letters", Scope.ADMIN, 200, other_user=REFUSED),
+    Endpoint("GET", "/v1/admin/hot-wallets", Scope.ADMIN, 200, other_user=REFUSED),
+    Endpoint(
+        "POST", "/v1/admin/dead-letters/no-such-letter/requeue", Scope.ADMIN, 404, None, REFUSED
+    ),
 ]
+
+#: Every scope a key restricted to users may hold.
+USER_SCOPES = (Scope.WITHDRAWALS_WRITE, Scope.WITHDRAWALS_READ)
 
 PUBLIC = ["/health", "/ready", "/docs", "/openapi.json", "/metrics"]
 
@@ -121,7 +128,7 @@ async def test_every_endpoint_admits_exactly_the_keys_with_its_scope(
     instance = sluice_without_workers
     only = {scope: await instance.make_key(scope) for scope in Scope}
     all_but = {scope: await instance.make_key(*(ALL_SCOPES - {scope})) for scope in Scope}
-    bobs = await instance.make_key(*ALL_SCOPES, user_ids=["bob"])
+    bobs = await instance.make_key(*USER_SCOPES, user_ids=["bob"])
     async with instance.client() as setup:
         created = await setup.post("/v1/withdrawals", json=_withdrawal(instance))
         assert created.status_code == 202, created.text
@@ -193,7 +200,7 @@ async def test_a_key_restricted_to_a_user_sees_and_does_only_that_users_withdraw
     sluice_without_workers: RunningSluice,
 ) -> None:
     instance = sluice_without_workers
-    bobs = await instance.make_key(*ALL_SCOPES, user_ids=["bob"])
+    bobs = await instance.make_key(*USER_SCOPES, user_ids=["bob"])
     async with instance.client() as admin, instance.client(bobs) as bob:
         alices = (await admin.post("/v1/withdrawals", json=_withdrawal(instance))).json()
         body = _withdrawal(instance)

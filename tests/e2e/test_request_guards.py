@@ -1,26 +1,49 @@
-"""Signed requests (HMAC-SHA256, a time window, no replays) and per-key rate limits, over HTTP."""
+"""Signed requests (Ed25519, a time window, no replays) and per-key rate limits, over HTTP."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import hmac
 import json
 import time
 
 import httpx
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from sluice.domain.access import ALL_SCOPES, Scope
-from sluice.services.api_keys import request_signature, secret_of
+from sluice.domain.access import Scope
+from sluice.request_signing import public_key_text, sign_request
 from sluice.testing.harness import RunningSluice
 
 RECIPIENT = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
+WRITE_READ = (Scope.WITHDRAWALS_WRITE, Scope.WITHDRAWALS_READ)
+
+
+async def _mark_hmac_key(instance: RunningSluice, key_id: str) -> None:
+    """Turn a stored key into one of the retired HMAC scheme (must sign, no public key)."""
+    from sqlalchemy import update  # noqa: PLC0415 - only this set-up writes the table directly
+
+    from sluice.db.tables import api_keys  # noqa: PLC0415 - as above
+
+    async with instance.container.engine.begin() as connection:
+        await connection.execute(
+            update(api_keys).where(api_keys.c.id == key_id).values(require_signature=True)
+        )
 
 
 def _signed(
-    token: str, method: str, target: str, body: bytes = b"", *, at: float | None = None
+    token: str,
+    key: Ed25519PrivateKey,
+    method: str,
+    target: str,
+    body: bytes = b"",
+    *,
+    at: float | None = None,
 ) -> dict[str, str]:
     timestamp = str(int(time.time() if at is None else at))
-    signature = request_signature(
-        secret_of(token), timestamp=timestamp, method=method, target=target.encode(), body=body
+    signature = sign_request(
+        key, timestamp=timestamp, method=method, target=target.encode(), body=body
     )
     return {
         "Authorization": f"Bearer {token}",
@@ -34,30 +57,33 @@ async def test_a_key_that_must_sign_is_refused_unless_each_request_is_signed_onc
     sluice_without_workers: RunningSluice,
 ) -> None:
     instance = sluice_without_workers
-    token = await instance.make_key(*ALL_SCOPES, require_signature=True)
+    key = Ed25519PrivateKey.generate()
+    token = await instance.make_key(*WRITE_READ, signing_public_key=public_key_text(key))
     target = "/v1/withdrawals?limit=5"
     async with httpx.AsyncClient(base_url=instance.base_url) as client:
         unsigned = await client.get(target, headers={"Authorization": f"Bearer {token}"})
-        headers = _signed(token, "GET", target)
+        headers = _signed(token, key, "GET", target)
         signed = await client.get(target, headers=headers)
         replayed = await client.get(target, headers=headers)
         stale = await client.get(
-            target, headers=_signed(token, "GET", target, at=time.time() - 120)
+            target, headers=_signed(token, key, "GET", target, at=time.time() - 120)
         )
         other_path = await client.get(
-            "/v1/withdrawals?limit=6", headers=_signed(token, "GET", target)
+            "/v1/withdrawals?limit=6", headers=_signed(token, key, "GET", target)
         )
 
         body = json.dumps(
             {"userId": "alice", "amount": "1", "toAddress": RECIPIENT, "network": instance.network}
         ).encode()
         created = await client.post(
-            "/v1/withdrawals", content=body, headers=_signed(token, "POST", "/v1/withdrawals", body)
+            "/v1/withdrawals",
+            content=body,
+            headers=_signed(token, key, "POST", "/v1/withdrawals", body),
         )
         tampered = await client.post(
             "/v1/withdrawals",
             content=body.replace(b'"1"', b'"9"'),
-            headers=_signed(token, "POST", "/v1/withdrawals", body),
+            headers=_signed(token, key, "POST", "/v1/withdrawals", body),
         )
 
     assert signed.status_code == 200, signed.text
@@ -68,6 +94,78 @@ async def test_a_key_that_must_sign_is_refused_unless_each_request_is_signed_onc
         assert refused.headers["www-authenticate"] == "Bearer"
     assert "sent before" in replayed.json()["detail"]
     assert "clock" in stale.json()["detail"]
+
+
+async def test_a_leaked_bearer_token_of_a_signing_key_alone_gets_401(
+    sluice_without_workers: RunningSluice,
+) -> None:
+    """Whoever holds the token but not the private key cannot make a single request: not
+    unsigned, not signed with a key of their own, not with an HMAC keyed by the token's secret
+    (the scheme that used to be accepted), not by moving a captured signature to another body."""
+    instance = sluice_without_workers
+    key = Ed25519PrivateKey.generate()
+    token = await instance.make_key(*WRITE_READ, signing_public_key=public_key_text(key))
+    body = json.dumps(
+        {"userId": "alice", "amount": "1", "toAddress": RECIPIENT, "network": instance.network}
+    ).encode()
+    timestamp = str(int(time.time()))
+    head = f"{timestamp}\nPOST\n/v1/withdrawals\n".encode()
+    secret = token.split("_", 2)[2]
+    hmac_signature = hmac.new(secret.encode(), head + body, hashlib.sha256).hexdigest()
+    captured = _signed(token, key, "POST", "/v1/withdrawals", b"{}")
+    async with httpx.AsyncClient(base_url=instance.base_url) as client:
+        attempts = {
+            "token alone": {"Authorization": f"Bearer {token}"},
+            "own key": _signed(
+                token, Ed25519PrivateKey.generate(), "POST", "/v1/withdrawals", body
+            ),
+            "hmac of the token": {
+                "Authorization": f"Bearer {token}",
+                "X-Sluice-Timestamp": timestamp,
+                "X-Sluice-Signature": hmac_signature,
+            },
+            "hmac as base64": {
+                "Authorization": f"Bearer {token}",
+                "X-Sluice-Timestamp": timestamp,
+                "X-Sluice-Signature": base64.b64encode(bytes.fromhex(hmac_signature)).decode(),
+            },
+            "captured signature": captured,
+        }
+        answers = {
+            name: await client.post(
+                "/v1/withdrawals",
+                content=body,
+                headers={**headers, "Content-Type": "application/json"},
+            )
+            for name, headers in attempts.items()
+        }
+        balances = await client.get(
+            "/v1/users/alice/balances",
+            headers=_signed(token, key, "GET", "/v1/users/alice/balances"),
+        )
+
+    for name, answer in answers.items():
+        assert answer.status_code == 401, (name, answer.text)
+        assert answer.json()["code"] == "invalid_signature", name
+    assert balances.status_code == 200, "the holder of the private key is served"
+    async with instance.container.uow() as uow:
+        page, _ = await instance.container.withdrawals.page(
+            uow, user_id="alice", status=None, limit=5, cursor=None
+        )
+    assert page == [], "nothing was created by the token alone"
+
+
+async def test_a_key_of_the_old_hmac_scheme_is_refused_with_a_way_out(
+    sluice_without_workers: RunningSluice,
+) -> None:
+    instance = sluice_without_workers
+    token = await instance.make_key(Scope.WITHDRAWALS_READ)
+    await _mark_hmac_key(instance, token.split("_")[1])
+    async with instance.client(token) as client:
+        answer = await client.get("/v1/withdrawals?limit=1")
+    assert answer.status_code == 401
+    assert answer.json()["code"] == "invalid_signature"
+    assert "--public-key" in answer.json()["detail"]
 
 
 async def test_a_key_over_its_rate_limit_gets_429_with_retry_after(

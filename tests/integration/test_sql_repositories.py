@@ -433,6 +433,8 @@ async def test_api_keys_add_get_all_revoke(uow: SqlUnitOfWorkFactory) -> None:
         T0 + timedelta(days=1),
         user_ids=frozenset({"bob", 'a,b"c'}),
         ip_ranges=("10.0.0.0/8", "2001:db8::/32"),
+        require_signature=True,
+        signing_public_key=bytes(range(32)),
     )
     async with uow() as u:
         await u.api_keys.add(old)

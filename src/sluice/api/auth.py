@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import hmac
 import time
 from collections.abc import Awaitable, Callable
 
@@ -20,7 +19,13 @@ from sluice.errors import (
     RateLimitedError,
     UnauthorizedError,
 )
-from sluice.services.api_keys import request_signature, secret_of
+from sluice.request_signing import (
+    SIGNATURE_HEADER,
+    TIMESTAMP_HEADER,
+    canonical_request,
+    decode_signature,
+    verify,
+)
 
 _DESCRIPTION = "An API key made with `sluice apikey create`"
 
@@ -115,41 +120,51 @@ class _ScopedBearer(HTTPBearer):
 
 
 async def _check_signature(request: Request, key: ApiKey, window_s: float) -> None:
-    """Verify ``X-Sluice-Signature`` (see `request_signature`), its time window, and that it is
-    not a replay.
+    """Verify ``X-Sluice-Signature`` (Ed25519 over `canonical_request`, with the key's public
+    key), its time window, and that it is not a replay.
+
+    The bearer token alone proves nothing here: the signature needs the caller's private key,
+    which never travels and which Sluice never holds.
 
     Raises:
         InvalidSignatureError: Unsigned, stale, wrong, or seen before.
     """
-    timestamp = request.headers.get("X-Sluice-Timestamp", "")
-    signature = request.headers.get("X-Sluice-Signature", "").lower()
-    if not timestamp or not signature:
+    timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+    signature_text = request.headers.get(SIGNATURE_HEADER, "")
+    if key.signing_public_key is None:
+        # Made by a version that signed with HMAC keyed by the token's own secret, which a
+        # leaked token defeats: such keys are refused until replaced.
         raise InvalidSignatureError(
-            "this API key must sign its requests: X-Sluice-Timestamp and X-Sluice-Signature"
+            "this API key signs with HMAC, which is no longer accepted: make a new key with an"
+            " Ed25519 public key (sluice apikey create --public-key)"
+        )
+    if not timestamp or not signature_text:
+        raise InvalidSignatureError(
+            f"this API key must sign its requests: {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}"
         )
     if not timestamp.isdigit() or len(timestamp) > 12:
-        raise InvalidSignatureError("X-Sluice-Timestamp is Unix time in seconds")
+        raise InvalidSignatureError(f"{TIMESTAMP_HEADER} is Unix time in seconds")
     if abs(time.time() - int(timestamp)) > window_s:
         raise InvalidSignatureError(
-            f"X-Sluice-Timestamp is more than {window_s:g} s from the server's clock"
+            f"{TIMESTAMP_HEADER} is more than {window_s:g} s from the server's clock"
         )
-    scheme_token = (request.headers.get("Authorization") or "").partition(" ")[2].strip()
+    signature = decode_signature(signature_text)
+    if signature is None:
+        raise InvalidSignatureError(
+            f"{SIGNATURE_HEADER} is the base64 of a 64-byte Ed25519 signature"
+        )
     query = request.scope.get("query_string", b"")
     target = request.scope.get("raw_path", request.url.path.encode()) + (
         b"?" + query if query else b""
     )
-    expected = request_signature(
-        secret_of(scheme_token),
-        timestamp=timestamp,
-        method=request.method,
-        target=target,
-        body=await request.body(),
+    message = canonical_request(
+        timestamp=timestamp, method=request.method, target=target, body=await request.body()
     )
-    if not hmac.compare_digest(expected, signature):
+    if not verify(key.signing_public_key, message, signature):
         raise InvalidSignatureError("the request signature does not match")
     # A signature is remembered as long as its timestamp is acceptable, on either side of now.
     guard = container_of(request).request_guard
-    if not await guard.first_use(f"{key.id}:{signature}", 2 * window_s):
+    if not await guard.first_use(f"{key.id}:{signature.hex()}", 2 * window_s):
         raise InvalidSignatureError("this signed request was sent before (a replay)")
 
 

@@ -24,6 +24,9 @@ def _to_key(row: Any) -> ApiKey:
         ip_ranges=tuple(r for r in (row.ip_ranges or "").split(",") if r),
         require_signature=bool(row.require_signature),
         rate_limit_per_s=row.rate_limit_per_s,
+        signing_public_key=(
+            None if row.signing_public_key is None else bytes.fromhex(row.signing_public_key)
+        ),
     )
 
 
@@ -46,6 +49,9 @@ class SqlApiKeyRepository:
                 ip_ranges=",".join(key.ip_ranges) or None,
                 require_signature=key.require_signature,
                 rate_limit_per_s=key.rate_limit_per_s,
+                signing_public_key=(
+                    None if key.signing_public_key is None else key.signing_public_key.hex()
+                ),
             )
         )
 

@@ -120,6 +120,8 @@ withdrawals = Table(
     Index(None, "user_id", "seq"),
     Index(None, "status", "seq"),
     Index(None, "transaction_id"),
+    # `GET /v1/withdrawals?updatedSince=`: a platform catching up, oldest change first.
+    Index(None, "updated_at", "seq"),
 )
 
 withdrawal_events = Table(
@@ -196,6 +198,8 @@ api_keys = Table(
     Column("require_signature", Boolean, nullable=False, server_default=false()),
     # Requests a second (NULL: SLUICE_RATE_LIMIT_PER_S; 0: unlimited).
     Column("rate_limit_per_s", Integer),
+    # The caller's Ed25519 public key, hex of its 32 bytes (NULL: not a signing key).
+    Column("signing_public_key", String(64)),
 )
 
 #: Payload signatures granted by `sluice signer` (written by the signer only; give it its own

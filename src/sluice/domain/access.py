@@ -37,12 +37,22 @@ class ApiKey:
     ip_ranges: tuple[str, ...] = ()
     """CIDR ranges requests with this key must come from; empty: anywhere."""
     require_signature: bool = False
-    """Whether every request must be signed (HMAC-SHA256 with the key's secret)."""
+    """Whether every request must be signed (with the private key of ``signing_public_key``)."""
+    signing_public_key: bytes | None = None
+    """The caller's Ed25519 public key (32 raw bytes) its requests are signed with; Sluice never
+    sees the private key. A key that must sign but has none (made by a version that signed with
+    HMAC) is refused until replaced (docs/api.md, "Signed requests")."""
     rate_limit_per_s: int | None = None
     """Requests a second this key may make; None: the deployment's default; 0: unlimited."""
 
     def allows(self, scope: Scope) -> bool:
-        """Whether the key is live and carries ``scope``."""
+        """Whether the key is live and carries ``scope``.
+
+        A key restricted to users never acts as ``admin``, whatever it carries (admin work spans
+        every user: credits, dead letters, other users' withdrawals).
+        """
+        if scope is Scope.ADMIN and self.user_ids is not None:
+            return False
         return self.revoked_at is None and scope in self.scopes
 
     def may_act_for(self, user_id: str) -> bool:

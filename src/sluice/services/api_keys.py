@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from sluice.domain.access import ApiKey, Scope, parse_ip_ranges
 from sluice.errors import InvalidRequestError, UnauthorizedError
 from sluice.ports import Clock, UnitOfWork
+from sluice.request_signing import SigningKeyError, parse_public_key
 
 PREFIX = "sluice"
 
@@ -21,26 +22,6 @@ def hash_secret(secret: str) -> str:
     for a slow hash to protect against and a fast one keeps authentication cheap.
     """
     return hashlib.sha256(secret.encode()).hexdigest()
-
-
-def request_signature(
-    secret: str, *, timestamp: str, method: str, target: bytes, body: bytes
-) -> str:
-    """HMAC-SHA256 of a request, as a client computes it and the server checks it.
-
-    The message is the timestamp (Unix seconds, as sent in ``X-Sluice-Timestamp``), the method
-    in capitals and the request target (path and query, exactly as sent), each followed by a
-    newline, then the raw body. The key is the API key's secret (the part after its second
-    ``_``). Lowercase hex.
-    """
-    head = f"{timestamp}\n{method.upper()}\n".encode() + target + b"\n"
-    return hmac.new(secret.encode(), head + body, hashlib.sha256).hexdigest()
-
-
-def secret_of(token: str) -> str:
-    """The secret part of a ``sluice_<id>_<secret>`` token ("" if malformed)."""
-    parts = token.split("_", 2)
-    return parts[2] if len(parts) == 3 else ""
 
 
 class ApiKeyService:
@@ -57,7 +38,7 @@ class ApiKeyService:
         scopes: Iterable[Scope],
         user_ids: Iterable[str] | None = None,
         ip_ranges: Iterable[str] = (),
-        require_signature: bool = False,
+        signing_public_key: str | None = None,
         rate_limit_per_s: int | None = None,
     ) -> tuple[str, ApiKey]:
         """Make a key. The returned token is the only copy of its secret.
@@ -65,18 +46,31 @@ class ApiKeyService:
         Args:
             user_ids: Restrict the key to these users (None: every user).
             ip_ranges: Restrict the key to requests from these CIDR ranges (empty: anywhere).
-            require_signature: Refuse requests without a valid HMAC signature.
+            signing_public_key: The caller's Ed25519 public key (PEM, or its 32 bytes in base64
+                or hex): every request must then be signed with the private key, which Sluice
+                never sees (`sluice.request_signing`).
             rate_limit_per_s: Requests a second (None: the deployment's default; 0: none).
 
         Returns:
             The token to hand to the caller (``sluice_<id>_<secret>``) and the stored key.
 
         Raises:
-            InvalidRequestError: An IP range is malformed, or the user list is empty.
+            InvalidRequestError: An IP range or the public key is malformed, the user list is
+                empty, or a key restricted to users asks for ``admin``.
         """
         users = None if user_ids is None else frozenset(user_ids)
+        scopes = frozenset(scopes)
         if users is not None and not users:
             raise InvalidRequestError("a key restricted to users needs at least one")
+        if users is not None and Scope.ADMIN in scopes:
+            # Admin work spans every user (credits, dead letters, any withdrawal's cancel).
+            raise InvalidRequestError("a key restricted to users cannot hold the admin scope")
+        try:
+            public_key = (
+                None if signing_public_key is None else parse_public_key(signing_public_key)
+            )
+        except SigningKeyError as exc:
+            raise InvalidRequestError(f"invalid signing public key: {exc}") from None
         try:
             ranges = parse_ip_ranges(tuple(ip_ranges))
         except ValueError as exc:
@@ -88,13 +82,14 @@ class ApiKeyService:
         key = ApiKey(
             id=key_id,
             name=name,
-            scopes=frozenset(scopes),
+            scopes=scopes,
             secret_hash=hash_secret(secret),
             created_at=self._clock.now(),
             user_ids=users,
             ip_ranges=ranges,
-            require_signature=require_signature,
+            require_signature=public_key is not None,
             rate_limit_per_s=rate_limit_per_s,
+            signing_public_key=public_key,
         )
         await uow.api_keys.add(key)
         return f"{PREFIX}_{key_id}_{secret}", key

@@ -63,7 +63,7 @@ class RunningSluice:
         *scopes: Scope,
         user_ids: list[str] | None = None,
         ip_ranges: tuple[str, ...] = (),
-        require_signature: bool = False,
+        signing_public_key: str | None = None,
         rate_limit_per_s: int | None = None,
     ) -> str:
         """Another API key with only ``scopes`` (and, if given, its restrictions)."""
@@ -74,7 +74,7 @@ class RunningSluice:
                 scopes=scopes,
                 user_ids=user_ids,
                 ip_ranges=ip_ranges,
-                require_signature=require_signature,
+                signing_public_key=signing_public_key,
                 rate_limit_per_s=rate_limit_per_s,
             )
             await uow.commit()

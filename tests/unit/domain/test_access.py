@@ -77,6 +77,13 @@ def test_an_unrestricted_key_acts_for_every_user_from_anywhere() -> None:
     assert key.admits(None)
 
 
+def test_a_key_restricted_to_users_never_acts_as_admin_even_if_stored_with_it() -> None:
+    key = replace(make_key(ALL_SCOPES), user_ids=frozenset({"bob"}))
+    assert not key.allows(Scope.ADMIN)
+    assert key.allows(Scope.WITHDRAWALS_WRITE)
+    assert key.allows(Scope.WITHDRAWALS_READ)
+
+
 def test_a_key_restricted_to_users_acts_only_for_them() -> None:
     key = replace(make_key(ALL_SCOPES), user_ids=frozenset({"bob", "carol"}))
     assert key.may_act_for("bob")
