@@ -26,6 +26,9 @@ renders them as problem+json. Messages never contain secrets or internal details
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class SluiceError(Exception):
     """Root of every error Sluice raises on purpose."""
@@ -38,9 +41,37 @@ class SluiceError(Exception):
 
 
 class InvalidRequestError(SluiceError, ValueError):
-    """The caller sent something that can never succeed as sent."""
+    """The caller sent something that can never succeed as sent.
+
+    ``field`` names the request field at fault (as the caller spelled it, e.g. ``toAddress``)
+    and ``location`` where it was (``body``, ``query``, ``path``, ``header``), when known: the
+    HTTP layer lists it in the problem's ``errors``.
+    """
 
     code = "invalid_request"
+
+    def __init__(self, detail: str, *, field: str | None = None, location: str = "body") -> None:
+        super().__init__(detail)
+        self.field = field
+        self.location = location
+
+
+@contextmanager
+def about(field: str, location: str = "body") -> Iterator[None]:
+    """Name the field an `InvalidRequestError` raised inside is about (unless it names one).
+
+    The domain's parsers (amounts, addresses) do not know which field they parse; the caller
+    that hands them a field's value does::
+
+        with about("toAddress"):
+            destination = parse_address(request.to_address)
+    """
+    try:
+        yield
+    except InvalidRequestError as exc:
+        if exc.field is None:
+            exc.field, exc.location = field, location
+        raise
 
 
 class InvalidAmountError(InvalidRequestError):

@@ -65,6 +65,19 @@ class WithdrawalRepository(Protocol):
         """Newest first, optionally filtered; ``before_seq`` is the keyset cursor."""
         ...
 
+    async def changed_since(
+        self,
+        *,
+        user_id: str | None,
+        status: WithdrawalStatus | None,
+        limit: int,
+        since: datetime,
+        after: tuple[datetime, int] | None,
+    ) -> list[Withdrawal]:
+        """Updated at or after ``since``, oldest change first (by ``updated_at``, then ``seq``),
+        optionally filtered; ``after`` is the keyset cursor: the last row's (updated_at, seq)."""
+        ...
+
     async def for_transaction(self, transaction_id: str, *, lock: bool = False) -> list[Withdrawal]:
         """Every withdrawal a transaction carries."""
         ...

@@ -253,13 +253,13 @@ async def test_the_operational_endpoints(sluice: RunningSluice) -> None:
         assert set(schema["paths"]) >= {
             "/v1/withdrawals",
             "/withdrawal/request",
-            "/v1/withdrawals/{withdrawal_id}",
-            "/v1/withdrawals/{withdrawal_id}/cancel",
-            "/v1/withdrawals/{withdrawal_id}/events",
+            "/v1/withdrawals/{withdrawalId}",
+            "/v1/withdrawals/{withdrawalId}/cancel",
+            "/v1/withdrawals/{withdrawalId}/events",
             "/v1/admin/ledger/credits",
-            "/v1/users/{user_id}/balances",
+            "/v1/users/{userId}/balances",
             "/v1/admin/dead-letters",
-            "/v1/admin/dead-letters/{message_id}/requeue",
+            "/v1/admin/dead-letters/{messageId}/requeue",
             "/health",
             "/ready",
         }

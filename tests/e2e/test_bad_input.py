@@ -11,7 +11,6 @@ import json
 import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
-from http import HTTPStatus
 from typing import Any, Literal
 
 import httpx
@@ -98,6 +97,7 @@ class Row:
     detail: str | None = None  # a fragment the detail must contain
     method: str = "POST"
     path: str = ""  # the submit rows get theirs when the table is built
+    field: tuple[str, str] | None = None  # a 422's first `errors` entry: (field, in)
 
 
 def _raw(payload: object) -> bytes:
@@ -183,6 +183,17 @@ SUBMIT_ROWS = [
     Row("snake-case-field", 422, "invalid_request", withdrawal(userId=DROP, user_id="mallory")),
     Row("json-array", 422, "invalid_request", lambda i: [withdrawal()(i)]),
     Row("json-string", 422, "invalid_request", lambda i: "withdraw please"),
+    Row("userId-with-slash", 422, "invalid_request", withdrawal(userId="a/b")),
+    Row("userId-with-space", 422, "invalid_request", withdrawal(userId="a b")),
+    Row("id-with-slash", 422, "invalid_request", withdrawal(id="a/b")),
+    Row(
+        "not-utf-8",
+        400,
+        "malformed_json",
+        None,
+        raw=b'{"userId": "\xff\xfe"}',
+        content_type="application/json",
+    ),
     Row(
         "malformed-json",
         400,
@@ -328,13 +339,72 @@ OTHER_ROWS = [
         method="GET",
         path="/withdrawal/request",
     ),
+    Row(
+        "list-updatedSince-not-a-time",
+        422,
+        "invalid_request",
+        None,
+        method="GET",
+        path="/v1/withdrawals?updatedSince=yesterday",
+    ),
+    Row(
+        "list-cursor-forged",
+        422,
+        "invalid_request",
+        None,
+        method="GET",
+        path="/v1/withdrawals?cursor=eyJzIjogIngifQ",
+    ),
 ]
 
+#: The field every 422 row's problem must point at first: (field, where it was).
+FIELDS: dict[str, tuple[str, str]] = {
+    **{r.id: ("amount", "body") for r in SUBMIT_ROWS if r.id.startswith("amount-")},
+    **{r.id: ("toAddress", "body") for r in SUBMIT_ROWS if r.id.startswith("address-")},
+    "unknown-network": ("network", "body"),
+    "unknown-token": ("tokenAddress", "body"),
+    "missing-userId": ("userId", "body"),
+    "missing-amount": ("amount", "body"),
+    "missing-toAddress": ("toAddress", "body"),
+    "missing-network": ("network", "body"),
+    "unknown-field": ("memo", "body"),
+    "snake-case-field": ("userId", "body"),
+    "json-array": ("", "body"),
+    "json-string": ("", "body"),
+    "userId-with-slash": ("userId", "body"),
+    "userId-with-space": ("userId", "body"),
+    "id-with-slash": ("id", "body"),
+    "list-limit-0": ("limit", "query"),
+    "list-limit-1000": ("limit", "query"),
+    "list-cursor-abc": ("cursor", "query"),
+    "list-cursor-forged": ("cursor", "query"),
+    "list-status-nope": ("status", "query"),
+    "list-updatedSince-not-a-time": ("updatedSince", "query"),
+    "credit-bad-amount": ("amount", "body"),
+    "credit-zero-amount": ("amount", "body"),
+    "credit-unknown-network": ("network", "body"),
+    "credit-unknown-token": ("tokenAddress", "body"),
+}
+OTHER_ROWS = [replace(row, field=FIELDS.get(row.id)) for row in OTHER_ROWS]
+
 TABLE = [
-    replace(row, id=f"{path} {row.id}", path=path)
+    replace(row, id=f"{path} {row.id}", path=path, field=FIELDS.get(row.id))
     for path in ("/v1/withdrawals", "/withdrawal/request")
     for row in SUBMIT_ROWS
 ] + OTHER_ROWS
+
+#: What every problem's title must be: RFC 9110's reason phrase, whatever the Python version.
+RFC_9110_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+}
 
 # What a leaked stack trace or server path looks like.
 _LEAKS = re.compile(r'Traceback|File "|\.py\b|site-packages|/work/|/home/|/tmp/|/usr/')
@@ -394,7 +464,7 @@ def _mismatches(row: Row, response: httpx.Response) -> list[str]:
         return [*wrong, "body is not a JSON object"]
     expected = {
         "type": f"urn:sluice:problem:{row.code}",
-        "title": HTTPStatus(row.status).phrase,
+        "title": RFC_9110_TITLES[row.status],
         "status": row.status,
         "code": row.code,
     }
@@ -410,6 +480,25 @@ def _mismatches(row: Row, response: httpx.Response) -> list[str]:
         wrong.append(f"www-authenticate {response.headers.get('www-authenticate')!r}")
     if row.status == 405 and not response.headers.get("allow"):
         wrong.append("no Allow header")
+    if row.status == 422:
+        wrong.extend(_field_mismatches(row, body.get("errors")))
+    return wrong
+
+
+def _field_mismatches(row: Row, errors: object) -> list[str]:
+    """What is wrong with a 422's ``errors``: every entry well formed, the first the row's."""
+    if row.field is None:
+        return ["the table names no field for this 422 row (add it to FIELDS)"]
+    if not isinstance(errors, list) or not errors:
+        return [f"errors {errors!r} is not a non-empty list"]
+    wrong = [
+        f"errors entry {entry!r} lacks field, in, code or message"
+        for entry in errors
+        if not isinstance(entry, dict) or set(entry) != {"field", "in", "code", "message"}
+    ]
+    first = errors[0]
+    if isinstance(first, dict) and (first.get("field"), first.get("in")) != row.field:
+        wrong.append(f"first error at {(first.get('field'), first.get('in'))}, not {row.field}")
     return wrong
 
 

@@ -107,7 +107,10 @@ async def test_with_the_signer_apart_the_api_and_workers_hold_no_key_and_withdra
     serve_env = {**base, "SLUICE_PORT": str(port), "SLUICE_DATA_DIR": str(tmp_path / "serve")}
     created = await asyncio.to_thread(
         subprocess.run,
-        [sys.executable, "-m", "sluice", "apikey", "create", "--name", "isolation"],
+        [
+            *(sys.executable, "-m", "sluice", "apikey", "create", "--name", "isolation"),
+            *("--scope", "admin", "--scope", "withdrawals:write", "--scope", "withdrawals:read"),
+        ],
         env=base,
         capture_output=True,
         check=True,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 import structlog
@@ -213,6 +214,51 @@ async def test_page_is_newest_first_with_filters_and_a_keyset_cursor(
         oldest = (await u.withdrawals.page(user_id=None, status=None, limit=6, before_seq=None))[-1]
         assert oldest.seq is not None
         assert await ids(before_seq=oldest.seq) == []
+
+
+async def test_changed_since_is_oldest_change_first_with_a_keyset_cursor(
+    uow: SqlUnitOfWorkFactory,
+) -> None:
+    # wd_0 and wd_1 were updated at the same instant: seq breaks the tie.
+    specs = [
+        ("wd_0", "alice", T0 + timedelta(seconds=5)),
+        ("wd_1", "alice", T0 + timedelta(seconds=5)),
+        ("wd_2", "bob", T0 + timedelta(seconds=1)),
+        ("wd_3", "alice", T0),
+        ("wd_4", "alice", T0 + timedelta(seconds=9, microseconds=1)),
+    ]
+    async with uow() as u:
+        for withdrawal_id, user_id, at in specs:
+            await u.withdrawals.add(_withdrawal(withdrawal_id, user_id=user_id, at=at))
+        await u.commit()
+
+    async with uow() as u:
+
+        async def page(
+            since: datetime, *, user_id: str | None = None, limit: int = 10, after: Any = None
+        ) -> list[Withdrawal]:
+            return await u.withdrawals.changed_since(
+                user_id=user_id, status=None, limit=limit, since=since, after=after
+            )
+
+        everything = await page(T0)
+        assert [w.id for w in everything] == ["wd_3", "wd_2", "wd_0", "wd_1", "wd_4"]
+        assert [w.id for w in await page(T0 + timedelta(seconds=1))] == [
+            "wd_2",
+            "wd_0",
+            "wd_1",
+            "wd_4",
+        ], "at or after"
+        assert [w.id for w in await page(T0, user_id="bob")] == ["wd_2"]
+        first = await page(T0 + timedelta(seconds=1), limit=2)
+        assert [w.id for w in first] == ["wd_2", "wd_0"]
+        last = first[-1]
+        assert last.seq is not None
+        rest = await page(T0 + timedelta(seconds=1), after=(last.updated_at, last.seq))
+        assert [w.id for w in rest] == ["wd_1", "wd_4"], "a tie at the cursor's time is kept"
+        beyond = everything[-1]
+        assert beyond.seq is not None
+        assert await page(T0, after=(beyond.updated_at, beyond.seq)) == []
 
 
 async def test_for_transaction_and_ids_in_status(uow: SqlUnitOfWorkFactory) -> None:

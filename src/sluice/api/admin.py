@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends, Request, Response
+from typing import Annotated
 
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
+
+from sluice.api import examples
 from sluice.api.auth import container_of, ensure_owner, require
 from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
 from sluice.api.schemas import CancelRequest, DeadLetterOut, HotWalletOut, WithdrawalOut
-from sluice.api.withdrawals import render
+from sluice.api.withdrawals import WithdrawalId, render
 from sluice.domain.access import Scope
+from sluice.domain.amounts import format_amount
 from sluice.errors import NotFoundError
 
 router = APIRouter(
@@ -19,7 +23,11 @@ router = APIRouter(
 
 
 @router.get(
-    "/v1/admin/dead-letters", response_model=list[DeadLetterOut], summary="List dead letters"
+    "/v1/admin/dead-letters",
+    response_model=list[DeadLetterOut],
+    summary="List dead letters",
+    operation_id="listDeadLetters",
+    responses={200: examples.json_example(examples.DEAD_LETTERS, "Oldest first")},
 )
 async def dead_letters(request: Request) -> list[DeadLetterOut]:
     """Messages that exhausted their retries, oldest first."""
@@ -39,12 +47,19 @@ async def dead_letters(request: Request) -> list[DeadLetterOut]:
 
 
 @router.post(
-    "/v1/admin/dead-letters/{message_id}/requeue",
+    "/v1/admin/dead-letters/{messageId}/requeue",
     status_code=202,
     summary="Put a dead letter back on the queue",
-    responses=problem_responses(404, 413, 415, 422, s404="No such dead letter"),
+    operation_id="requeueDeadLetter",
+    response_class=Response,
+    responses={
+        202: {"description": "Requeued"},
+        **problem_responses(404, 413, 415, 422, s404="No such dead letter"),
+    },
 )
-async def requeue(message_id: str, request: Request) -> Response:
+async def requeue(
+    message_id: Annotated[str, Path(alias="messageId", max_length=128)], request: Request
+) -> Response:
     """Requeue with fresh attempts; the handler re-reads the row, so this is always safe."""
     if not await container_of(request).queue.requeue(message_id):
         raise NotFoundError(f"dead letter {message_id!r} does not exist")
@@ -52,12 +67,23 @@ async def requeue(message_id: str, request: Request) -> Response:
 
 
 @router.post(
-    "/v1/admin/withdrawals/{withdrawal_id}/cancel",
+    "/v1/admin/withdrawals/{withdrawalId}/cancel",
     response_model=WithdrawalOut,
     summary="Cancel a withdrawal at any point before its transaction is mined",
+    operation_id="cancelWithdrawalAsOperator",
     responses={
+        200: examples.json_example(
+            {**examples.WITHDRAWAL, "status": "CANCELLED"}, "Cancelled at once (not signed yet)"
+        ),
         202: {
-            "description": "A no-op replacement will be sent; the chain decides",
+            **examples.json_example(
+                {
+                    **examples.WITHDRAWAL,
+                    "status": "BROADCASTING",
+                    "transactionHash": examples.TX_HASH,
+                },
+                "A no-op replacement will be sent; the chain decides",
+            ),
             "model": WithdrawalOut,
         },
         **problem_responses(
@@ -70,7 +96,11 @@ async def requeue(message_id: str, request: Request) -> Response:
     },
 )
 async def cancel(
-    withdrawal_id: str, request: Request, body: CancelRequest | None = None
+    withdrawal_id: WithdrawalId,
+    request: Request,
+    body: Annotated[
+        CancelRequest | None, Body(openapi_examples={"reason": {"value": examples.CANCEL_REQUEST}})
+    ] = None,
 ) -> Response:
     """Before signing: cancelled at once (200), its hold released. Signed or broadcasting: the
     engine sends a no-op self-transfer at the same nonce (202); if that is mined the withdrawal
@@ -93,6 +123,8 @@ async def cancel(
     "/v1/admin/hot-wallets",
     response_model=list[HotWalletOut],
     summary="Hot wallets: state, transactions in flight, balance",
+    operation_id="listHotWallets",
+    responses={200: examples.json_example(examples.HOT_WALLETS, "Every network's hot wallets")},
 )
 async def hot_wallets(request: Request) -> list[HotWalletOut]:
     """Every network's hot wallets. A draining wallet is retired once its `inFlight` is 0 (see
@@ -110,7 +142,8 @@ async def hot_wallets(request: Request) -> list[HotWalletOut]:
                     address=signer.address,
                     state="draining" if signer.address in entry.draining else "active",
                     in_flight=in_flight.count,
-                    native_balance=str(balance),
+                    native_symbol=entry.network.native.symbol,
+                    native_balance=format_amount(balance, entry.network.native.decimals),
                 )
             )
     return wallets

@@ -8,17 +8,23 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sluice import __version__
-from sluice.api import admin, health, ledger, problems, withdrawals
+from sluice.api import admin, docs, health, ledger, openapi, problems, withdrawals
 from sluice.api.auth import KeyCache
 from sluice.api.middleware import BodyGuard, RequestContext
 from sluice.bootstrap import Container
 
 DESCRIPTION = """
-Sluice pays users out on-chain: it checks each request, holds the user's funds, signs with a hot
-wallet key it never exposes, broadcasts, and follows the transaction to finality.
+Sluice is a withdrawal engine for custodial crypto platforms: it checks each request, holds the
+user's funds in its ledger, signs with a hot wallet key it never exposes, broadcasts, and follows
+the transaction to finality.
 
-Every endpoint except `/health`, `/ready` and `/metrics` needs `Authorization: Bearer <api key>`.
-Errors are `application/problem+json` with a stable `code`.
+- Every endpoint except `/health`, `/ready` and `/metrics` needs `Authorization: Bearer <api
+  key>`; a key made with a public key must also sign each request (Ed25519: see "Signed
+  requests" in docs/api.md).
+- Amounts are decimal strings in token units (`"1.5"`), never JSON numbers.
+- `POST /v1/withdrawals` is idempotent by the withdrawal's `id` (or `Idempotency-Key`).
+- Errors are `application/problem+json` (RFC 9457) with a stable `code`; a 422 lists each field
+  at fault in `errors`.
 """
 
 
@@ -28,15 +34,16 @@ def create_app(container: Container) -> FastAPI:
         title="Sluice",
         version=__version__,
         description=DESCRIPTION,
-        docs_url="/docs",
+        docs_url=None,  # served by `sluice.api.docs` from Sluice's own copy of Swagger UI
         redoc_url=None,
     )
     app.state.container = container
     app.state.key_cache = KeyCache()
     problems.install(app)
-    problems.document(app)
+    openapi.document(app)
     for module in (health, withdrawals, ledger, admin):
         app.include_router(module.router)
+    docs.install(app)
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:

@@ -17,9 +17,22 @@ router = APIRouter(tags=["health"])
 
 _TIMEOUT_S = 3.0
 _OK = Check(ok=True, detail="ok")
+_CHECKS: dict[str, object] = {
+    name: {"ok": True, "detail": "ok"} for name in ("database", "queue", "chain:sepolia")
+}
+_READY = {"status": "ready", "checks": _CHECKS}
+_NOT_READY = {
+    "status": "not_ready",
+    "checks": {**_CHECKS, "chain:sepolia": {"ok": False, "detail": "timed out"}},
+}
 
 
-@router.get("/health", summary="Liveness: the process answers")
+@router.get(
+    "/health",
+    summary="Liveness: the process answers",
+    operation_id="getHealth",
+    responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
+)
 async def health() -> dict[str, str]:
     """Always ok while the process runs."""
     return {"status": "ok"}
@@ -28,8 +41,16 @@ async def health() -> dict[str, str]:
 @router.get(
     "/ready",
     response_model=Readiness,
-    responses={503: {"model": Readiness, "description": "Not ready"}},
+    responses={
+        200: {"content": {"application/json": {"example": _READY}}},
+        503: {
+            "model": Readiness,
+            "description": "Not ready",
+            "content": {"application/json": {"example": _NOT_READY}},
+        },
+    },
     summary="Readiness: database, queue and every chain RPC answer",
+    operation_id="getReadiness",
 )
 async def ready(request: Request) -> JSONResponse:
     """Checks the database, the queue and each network's node (and its chain id)."""

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Request, Response
+from fastapi import APIRouter, Body, Depends, Path, Request, Response
 
+from sluice.api import examples
 from sluice.api.auth import container_of, ensure_user, require
 from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
-from sluice.api.schemas import BalanceOut, CreditCreate, CreditOut
+from sluice.api.schemas import USER_ID_PATTERN, BalanceOut, CreditCreate, CreditOut
 from sluice.domain.access import Scope
 
 router = APIRouter(tags=["ledger"])
@@ -20,12 +21,23 @@ router = APIRouter(tags=["ledger"])
     status_code=201,
     dependencies=[Depends(require(Scope.ADMIN))],
     responses={
-        200: {"description": "Credited before (no-op)", "model": CreditOut},
+        201: examples.json_example(examples.CREDITED, "Credited now"),
+        200: {
+            **examples.json_example(
+                {**examples.CREDITED, "credited": False}, "Credited before (no-op)"
+            ),
+            "model": CreditOut,
+        },
         **problem_responses(*AUTHENTICATED, *WITH_BODY, 409),
     },
     summary="Credit a user's available balance (once per reference)",
+    operation_id="creditBalance",
 )
-async def credit(body: CreditCreate, request: Request, response: Response) -> CreditOut:
+async def credit(
+    body: Annotated[CreditCreate, Body(openapi_examples={"deposit": {"value": examples.CREDIT}})],
+    request: Request,
+    response: Response,
+) -> CreditOut:
     """Until deposits are tracked by the platform, operators credit balances here.
 
     A repeated `reference` with the same body is a no-op (200); with a different body, 409.
@@ -47,14 +59,19 @@ async def credit(body: CreditCreate, request: Request, response: Response) -> Cr
 
 
 @router.get(
-    "/v1/users/{user_id}/balances",
+    "/v1/users/{userId}/balances",
     response_model=list[BalanceOut],
     dependencies=[Depends(require(Scope.WITHDRAWALS_READ))],
-    responses=problem_responses(*AUTHENTICATED, 422),
+    responses={
+        200: examples.json_example(examples.BALANCES, "Every asset the user has held"),
+        **problem_responses(*AUTHENTICATED, 422),
+    },
     summary="A user's balances",
+    operation_id="getUserBalances",
 )
 async def balances(
-    user_id: Annotated[str, Path(max_length=128)], request: Request
+    user_id: Annotated[str, Path(alias="userId", pattern=USER_ID_PATTERN, examples=["user-42"])],
+    request: Request,
 ) -> list[BalanceOut]:
     """Available and held, per network and asset, as decimal strings."""
     ensure_user(request, user_id)

@@ -34,7 +34,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
     (b"cross-origin-resource-policy", b"same-origin"),
 )
-#: A policy that allows nothing; not sent with `/docs`, whose page loads Swagger UI's script.
+#: A policy that allows nothing; `/docs` sends its own (`sluice.api.docs`).
 CONTENT_SECURITY_POLICY = (
     b"content-security-policy",
     b"default-src 'none'; frame-ancestors 'none'",

@@ -44,6 +44,20 @@ STATUS_BY_CODE: dict[str, int] = {
     "database_unavailable": 503,
 }
 
+#: One entry of a problem's ``errors``.
+FIELD_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "FieldError",
+    "description": "A field of the request and what is wrong with it",
+    "type": "object",
+    "required": ["field", "in", "code", "message"],
+    "properties": {
+        "field": {"type": "string", "examples": ["toAddress"]},
+        "in": {"type": "string", "enum": ["body", "query", "path", "header"]},
+        "code": {"type": "string", "examples": ["invalid_address"]},
+        "message": {"type": "string"},
+    },
+}
+
 #: The body of every error answer, as the OpenAPI document shows it (`components/schemas`).
 PROBLEM_SCHEMA: dict[str, Any] = {
     "title": "Problem",
@@ -58,12 +72,12 @@ PROBLEM_SCHEMA: dict[str, Any] = {
         "code": {"type": "string"},
         "errors": {
             "type": "array",
-            "description": "For a refused request: each field and what is wrong with it",
-            "items": {
-                "type": "object",
-                "required": ["field", "message"],
-                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
-            },
+            "description": (
+                "On every 422: each field at fault. `field` is spelled as in the request"
+                " (`toAddress`; nested: `items.0.amount`; empty: the body as a whole), `in`"
+                " says where it was"
+            ),
+            "items": {"$ref": "#/components/schemas/FieldError"},
         },
     },
 }
@@ -114,28 +128,23 @@ def problem_responses(*statuses: int, **descriptions: str) -> dict[int | str, di
     return responses
 
 
-def document(app: FastAPI) -> None:
-    """Add the `Problem` schema that `problem_responses` refers to to the app's OpenAPI."""
-    generate = app.openapi
-
-    def openapi() -> dict[str, Any]:
-        schema = app.openapi_schema
-        if schema is None:  # the first call: FastAPI generates and caches the document
-            schema = generate()
-            schema.setdefault("components", {}).setdefault("schemas", {})["Problem"] = (
-                PROBLEM_SCHEMA
-            )
-        return schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
-
-
 # Which request-body field's failure maps to which specific code.
 _FIELD_CODES = {
     "amount": "invalid_amount",
     "toAddress": "invalid_address",
     "tokenAddress": "invalid_address",
 }
+_LOCATIONS = ("body", "query", "path", "header")
+
+
+#: RFC 9110's reason phrases where Python's differ by version (3.11 still says "Unprocessable
+#: Entity" and "Request Entity Too Large"; 3.13 follows RFC 9110): one title on every Python.
+_RFC_9110_TITLES = {413: "Content Too Large", 422: "Unprocessable Content"}
+
+
+def title_of(status: int) -> str:
+    """A problem's ``title``: the status's reason phrase as RFC 9110 gives it."""
+    return _RFC_9110_TITLES.get(status) or HTTPStatus(status).phrase
 
 
 def problem(code: str, detail: str, *, status: int | None = None, **extra: Any) -> JSONResponse:
@@ -143,7 +152,7 @@ def problem(code: str, detail: str, *, status: int | None = None, **extra: Any) 
     status = status or STATUS_BY_CODE.get(code, 500)
     body: dict[str, Any] = {
         "type": f"urn:sluice:problem:{code}",
-        "title": HTTPStatus(status).phrase,
+        "title": title_of(status),
         "status": status,
         "detail": detail,
         "code": code,
@@ -153,6 +162,11 @@ def problem(code: str, detail: str, *, status: int | None = None, **extra: Any) 
     return JSONResponse(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
 
 
+def field_error(field: str, location: str, code: str, message: str) -> dict[str, str]:
+    """One entry of a problem's ``errors`` (`FIELD_ERROR_SCHEMA`)."""
+    return {"field": field, "in": location, "code": code, "message": message}
+
+
 def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     errors = list(exc.errors())
     if any(e.get("type") == "json_invalid" for e in errors):
@@ -160,17 +174,36 @@ def _validation_problem(exc: RequestValidationError) -> JSONResponse:
     code = "invalid_request"
     fields = []
     for error in errors:
-        location = [str(part) for part in error.get("loc", ()) if part != "body"]
-        field = ".".join(location)
-        fields.append({"field": field, "message": str(error.get("msg", ""))})
+        loc = [str(part) for part in error.get("loc", ())]
+        location = loc[0] if loc and loc[0] in _LOCATIONS else "body"
+        path = loc[1:] if loc and loc[0] in _LOCATIONS else loc
+        name = ".".join(path)
         # A missing field is a malformed request, not a bad amount or address.
-        specific = bool(location) and location[0] in _FIELD_CODES and error.get("type") != "missing"
-        if code == "invalid_request" and specific:
-            code = _FIELD_CODES[location[0]]
+        specific = (
+            location == "body"
+            and len(path) == 1
+            and path[0] in _FIELD_CODES
+            and error.get("type") != "missing"
+        )
+        field_code = _FIELD_CODES[path[0]] if specific else "invalid_request"
+        if code == "invalid_request":
+            code = field_code
+        fields.append(field_error(name, location, field_code, str(error.get("msg", ""))))
     detail = "; ".join(
         f"{f['field']}: {f['message']}" if f["field"] else f["message"] for f in fields
     )
     return problem(code, detail or "invalid request", errors=fields)
+
+
+def _sluice_problem(exc: SluiceError, status: int) -> JSONResponse:
+    """The problem of an error raised on purpose; a 422 always lists the field at fault."""
+    if status != 422:
+        return problem(exc.code, exc.detail, status=status)
+    field = getattr(exc, "field", None)
+    location = getattr(exc, "location", "body")
+    # Business rules with no single field (insufficient funds) point at the body as a whole.
+    entry = field_error(field or "", location, exc.code, exc.detail)
+    return problem(exc.code, exc.detail, status=status, errors=[entry])
 
 
 def _allowed_methods(request: Request) -> str:
@@ -202,7 +235,7 @@ def install(app: FastAPI) -> None:
             log.error("request failed", code=exc.code, detail=exc.detail)
             if status == 500:
                 return problem("internal_error", "internal error", status=500)
-        response = problem(exc.code, exc.detail, status=status)
+        response = _sluice_problem(exc, status)
         if isinstance(exc, RateLimitedError):
             response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after_s)))
         return response
@@ -213,7 +246,11 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)  # noqa: S101 - registered for it only
-        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        # A 400 is raised by FastAPI when it cannot read the body at all (bytes that are not
+        # UTF-8, say): as malformed as JSON that does not parse.
+        code = {400: "malformed_json", 404: "not_found", 405: "method_not_allowed"}.get(
+            exc.status_code, "http_error"
+        )
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
         response = problem(code, detail, status=exc.status_code)
         response.headers.update(exc.headers or {})  # e.g. the Allow header a 405 must carry

@@ -9,8 +9,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictStr,
+    TypeAdapter,
+)
 from pydantic.alias_generators import to_camel
+from typing_extensions import TypedDict
 
 from sluice.domain.amounts import format_amount
 from sluice.domain.assets import Asset
@@ -25,14 +32,26 @@ from sluice.domain.transaction import (
 from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
 from sluice.services.ledger import AssetBalance
 
+#: A client-chosen id (also the idempotency key).
+CLIENT_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$"
 ClientId = Annotated[
     StrictStr,
     Field(
-        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$",
+        pattern=CLIENT_ID_PATTERN,
         description="Client-chosen id, also the idempotency key: 1-64 of A-Z a-z 0-9 _ . : -",
+        examples=["payout-20261202-0042"],
     ),
 ]
-UserId = Annotated[StrictStr, Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")]
+#: A user id: what a platform calls its user. Only characters that mean the same in a path, a
+#: query string and a log line (no `/`, `?`, `#`, `%`, `+`, spaces).
+USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+USER_ID_DESCRIPTION = (
+    "The platform's user id: 1-128 of A-Z a-z 0-9 _ . : @ -, starting with a letter or digit"
+)
+UserId = Annotated[
+    StrictStr,
+    Field(pattern=USER_ID_PATTERN, description=USER_ID_DESCRIPTION, examples=["user-42"]),
+]
 AmountText = Annotated[
     StrictStr,
     Field(
@@ -120,6 +139,30 @@ class WithdrawalPage(_Out):
     next_cursor: str | None
 
 
+class EventData(TypedDict, total=False):
+    """What an event records beside the change of status; each key only where it applies.
+
+    Keys as on the wire (camelCase). Counts and positions are integers as in the resources;
+    fees are wei per gas as decimal strings, as in a transaction's attempts.
+    """
+
+    nonce: Annotated[int, Field(description="The transaction's nonce (when signed)")]
+    attempt: Annotated[int, Field(description="The attempt's `seq` (the transaction's attempts)")]
+    transactionHash: str
+    hotWallet: str
+    maxFeePerGas: Annotated[str, Field(description="wei per gas, decimal string")]
+    maxPriorityFeePerGas: Annotated[str, Field(description="wei per gas, decimal string")]
+    replaces: Annotated[str, Field(description="The hash of the attempt this one replaces")]
+    blockNumber: int
+    blockHash: str
+    supersededTransactionId: Annotated[
+        str, Field(description="The transaction whose nonce another transaction took")
+    ]
+
+
+_EVENT_DATA = TypeAdapter(EventData)
+
+
 class EventOut(_Out):
     """One entry of a withdrawal's status history."""
 
@@ -129,7 +172,7 @@ class EventOut(_Out):
     reason: str
     error_code: str | None = None
     request_id: str | None = None
-    data: dict[str, str] | None = None
+    data: EventData | None = None
 
     @classmethod
     def of(cls, change: StatusChange) -> EventOut:
@@ -141,7 +184,8 @@ class EventOut(_Out):
             reason=change.reason,
             error_code=change.error_code,
             request_id=change.request_id,
-            data=change.data,
+            # Events before 0.2 stored every value as a string: "12" is read as 12.
+            data=None if change.data is None else _EVENT_DATA.validate_python(change.data),
         )
 
 
@@ -221,7 +265,11 @@ class HotWalletOut(_Out):
     address: str
     state: str = Field(description="`active`, or `draining` (takes no new withdrawals)")
     in_flight: int = Field(description="Transactions between signing and finality")
-    native_balance: str = Field(description="Wei at the latest block, as a decimal string")
+    native_symbol: str = Field(examples=["ETH"])
+    native_balance: str = Field(
+        description="The native coin at the latest block, in token units (decimal string)",
+        examples=["12.5"],
+    )
 
 
 class CancelRequest(_In):

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
+from datetime import datetime
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query, Request, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
 
 from sluice import metrics
+from sluice.api import cursors, examples
 from sluice.api.auth import container_of, ensure_owner, ensure_user, require
 from sluice.api.middleware import request_id_of
 from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
 from sluice.api.schemas import (
-    ClientId,
+    CLIENT_ID_PATTERN,
+    USER_ID_PATTERN,
     EventList,
     EventOut,
     TransactionOut,
@@ -35,6 +39,25 @@ _READ_ERRORS = problem_responses(*AUTHENTICATED, 404, 422)
 # A POST without a body parameter still passes the body guard (413, 415).
 _CANCEL_ERRORS = problem_responses(*AUTHENTICATED, 404, 409, 413, 415, 422)
 
+#: A withdrawal's id in a path: what `id` accepts at intake (`wd_…` for server-made ones).
+WithdrawalId = Annotated[
+    str,
+    Path(
+        alias="withdrawalId",
+        max_length=64,
+        description="The withdrawal's id (the client's `id`, or the server's `wd_…`)",
+        examples=["payout-20261202-0042"],
+    ),
+]
+
+_CLIENT_ID = re.compile(CLIENT_ID_PATTERN)
+_LOCATION = {
+    "Location": {
+        "description": "The withdrawal's URL",
+        "schema": {"type": "string", "examples": ["/v1/withdrawals/payout-20261202-0042"]},
+    }
+}
+
 
 def _asset_of(container: Container, withdrawal: Withdrawal) -> Asset | None:
     try:
@@ -48,23 +71,57 @@ def render(container: Container, withdrawal: Withdrawal) -> WithdrawalOut:
     return WithdrawalOut.of(withdrawal, _asset_of(container, withdrawal))
 
 
-async def create_withdrawal(
-    body: WithdrawalCreate,
-    request: Request,
-    idempotency_key: Annotated[ClientId | None, Header(alias="Idempotency-Key")] = None,
-) -> Response:
-    """Request a withdrawal.
+def idempotency_key(value: str | None) -> str | None:
+    """The key of an ``Idempotency-Key`` header: a Structured Field string (``"k-1"``, as the
+    IETF draft defines the header) or, as many clients send it, the bare token (``k-1``).
 
-    The `id` (or the `Idempotency-Key` header) is the idempotency key: repeating a request with
-    the same body returns the existing withdrawal with 200; a different body under the same id is
-    a 409. A new withdrawal answers 202: it is accepted and processed asynchronously.
+    Raises:
+        InvalidRequestError: Not a client id (field ``Idempotency-Key`` in the header).
     """
-    if body.id is not None and idempotency_key is not None and body.id != idempotency_key:
-        raise InvalidRequestError("the body's id and the Idempotency-Key header differ")
+    if value is None:
+        return None
+    key = value.strip()
+    if len(key) >= 2 and key[0] == key[-1] == '"':
+        key = key[1:-1]
+    if not _CLIENT_ID.match(key):
+        raise InvalidRequestError(
+            "Idempotency-Key must be 1-64 of A-Z a-z 0-9 _ . : - (optionally in double quotes)",
+            field="Idempotency-Key",
+            location="header",
+        )
+    return key
+
+
+async def create_withdrawal(
+    body: Annotated[WithdrawalCreate, Body(openapi_examples=examples.WITHDRAWAL_REQUEST_EXAMPLES)],
+    request: Request,
+    idempotency: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            max_length=66,
+            description='The withdrawal\'s id, if the body has none: `k-1` or `"k-1"`',
+        ),
+    ] = None,
+) -> Response:
+    """Request a withdrawal. It is accepted (202) and paid asynchronously; follow it with
+    `getWithdrawal` or `listWithdrawalEvents`.
+
+    The `id` (or the `Idempotency-Key` header) is the idempotency key: the same request again
+    returns the existing withdrawal with 200, whatever its status; a different body under the
+    same id is a 409 `idempotency_conflict`. Ids are global, not per API key.
+    """
+    key = idempotency_key(idempotency)
+    if body.id is not None and key is not None and body.id != key:
+        raise InvalidRequestError(
+            "the body's id and the Idempotency-Key header differ",
+            field="Idempotency-Key",
+            location="header",
+        )
     ensure_user(request, body.user_id)
     container = container_of(request)
     withdrawal_request = WithdrawalRequest(
-        id=body.id or idempotency_key,
+        id=body.id or key,
         user_id=body.user_id,
         amount=body.amount,
         to_address=body.to_address,
@@ -84,9 +141,21 @@ async def create_withdrawal(
         render(container, withdrawal).model_dump_json(by_alias=True),
         status_code=202 if created else 200,
         media_type="application/json",
+        headers={"Location": f"/v1/withdrawals/{withdrawal.id}"},
     )
 
 
+_CREATE_RESPONSES = {
+    202: {**examples.json_example(examples.WITHDRAWAL, "Accepted"), "headers": _LOCATION},
+    200: {
+        **examples.json_example(
+            examples.COMPLETED, "An idempotent repeat: the withdrawal as it is"
+        ),
+        "model": WithdrawalOut,
+        "headers": _LOCATION,
+    },
+    **_ERRORS,
+}
 router.add_api_route(
     "/v1/withdrawals",
     create_withdrawal,
@@ -94,8 +163,9 @@ router.add_api_route(
     status_code=202,
     response_model=WithdrawalOut,
     dependencies=_write,
-    responses={200: {"description": "An idempotent repeat", "model": WithdrawalOut}, **_ERRORS},
+    responses=_CREATE_RESPONSES,
     summary="Request a withdrawal",
+    operation_id="createWithdrawal",
 )
 router.add_api_route(
     "/withdrawal/request",
@@ -104,19 +174,23 @@ router.add_api_route(
     status_code=202,
     response_model=WithdrawalOut,
     dependencies=_write,
-    responses={200: {"description": "An idempotent repeat", "model": WithdrawalOut}, **_ERRORS},
-    summary="Request a withdrawal (the seed plan's path; same as POST /v1/withdrawals)",
+    responses=_CREATE_RESPONSES,
+    summary="Request a withdrawal (deprecated path: use POST /v1/withdrawals)",
+    description="The same as `createWithdrawal`, at the path of the project's first plan.",
+    operation_id="createWithdrawalDeprecated",
+    deprecated=True,
 )
 
 
 @router.get(
-    "/v1/withdrawals/{withdrawal_id}",
+    "/v1/withdrawals/{withdrawalId}",
     response_model=WithdrawalOut,
     dependencies=_read,
-    responses=_READ_ERRORS,
+    responses={200: examples.json_example(examples.COMPLETED, "The withdrawal"), **_READ_ERRORS},
     summary="Read a withdrawal",
+    operation_id="getWithdrawal",
 )
-async def get_withdrawal(withdrawal_id: str, request: Request) -> WithdrawalOut:
+async def get_withdrawal(withdrawal_id: WithdrawalId, request: Request) -> WithdrawalOut:
     """A withdrawal by id."""
     container = container_of(request)
     async with container.uow() as uow:
@@ -129,17 +203,43 @@ async def get_withdrawal(withdrawal_id: str, request: Request) -> WithdrawalOut:
     "/v1/withdrawals",
     response_model=WithdrawalPage,
     dependencies=_read,
-    responses=problem_responses(*AUTHENTICATED, 422),
-    summary="List withdrawals, newest first",
+    responses={
+        200: examples.json_example(examples.PAGE, "A page"),
+        **problem_responses(*AUTHENTICATED, 422),
+    },
+    summary="List withdrawals",
+    operation_id="listWithdrawals",
 )
-async def list_withdrawals(
+async def list_withdrawals(  # noqa: PLR0917 - FastAPI maps each query parameter to one
     request: Request,
-    user_id: Annotated[str | None, Query(alias="userId", max_length=128)] = None,
-    status: WithdrawalStatus | None = None,
-    limit: Annotated[int, Query(ge=1, le=200)] = 50,
-    cursor: Annotated[str | None, Query(pattern=r"^[0-9]{1,18}$")] = None,
+    user_id: Annotated[
+        str | None, Query(alias="userId", pattern=USER_ID_PATTERN, description="Only this user's")
+    ] = None,
+    status: Annotated[WithdrawalStatus | None, Query(description="Only in this status")] = None,
+    updated_since: Annotated[
+        datetime | None,
+        Query(
+            alias="updatedSince",
+            description=(
+                "Only those updated at or after this time (RFC 3339), oldest change first: to"
+                " catch up after downtime"
+            ),
+            examples=["2026-12-02T10:00:00Z"],
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=200, description="Page size")] = 50,
+    cursor: Annotated[
+        str | None,
+        Query(max_length=200, description="`nextCursor` of the previous page, as it came"),
+    ] = None,
 ) -> WithdrawalPage:
-    """A page of withdrawals; pass `nextCursor` back as `cursor` for the next page.
+    """A page of withdrawals, newest first; pass `nextCursor` back as `cursor` for the next
+    page (`null`: none left).
+
+    With `updatedSince` the order is by update time, oldest first, so a platform that was down
+    pages forward through everything that changed since it last looked. To resume later, pass
+    the `updatedAt` of the last item seen minus a few seconds as `updatedSince` (commits are not
+    instantaneous) and skip items whose `updatedAt` you already have.
 
     A key restricted to some users must name one of them in `userId`.
     """
@@ -148,30 +248,45 @@ async def list_withdrawals(
         raise ForbiddenError("this API key is restricted to some users: pass userId")
     if user_id is not None:
         ensure_user(request, user_id)
+    if updated_since is not None and updated_since.tzinfo is None:
+        raise InvalidRequestError(
+            "updatedSince needs a time zone (e.g. 2026-12-02T10:00:00Z)",
+            field="updatedSince",
+            location="query",
+        )
+    position = None if cursor is None else cursors.decode(cursor)
     container = container_of(request)
     async with container.uow() as uow:
-        items, next_seq = await container.withdrawals.page(
+        items, following = await container.withdrawals.page(
             uow,
             user_id=user_id,
             status=status,
             limit=limit,
-            cursor=int(cursor) if cursor else None,
+            cursor=position,
+            updated_since=updated_since,
         )
     return WithdrawalPage(
         items=[render(container, w) for w in items],
-        next_cursor=None if next_seq is None else str(next_seq),
+        next_cursor=None if following is None else cursors.encode(following),
     )
 
 
 @router.post(
-    "/v1/withdrawals/{withdrawal_id}/cancel",
+    "/v1/withdrawals/{withdrawalId}/cancel",
     response_model=WithdrawalOut,
     dependencies=_write,
-    responses=_CANCEL_ERRORS,
+    responses={
+        200: examples.json_example(
+            {**examples.WITHDRAWAL, "status": "CANCELLED"}, "Cancelled (or already cancelled)"
+        ),
+        **_CANCEL_ERRORS,
+    },
     summary="Cancel a withdrawal that is not signed yet",
+    operation_id="cancelWithdrawal",
 )
-async def cancel_withdrawal(withdrawal_id: str, request: Request) -> WithdrawalOut:
-    """Cancel before signing (PENDING or VALIDATING); 409 `invalid_state` after."""
+async def cancel_withdrawal(withdrawal_id: WithdrawalId, request: Request) -> WithdrawalOut:
+    """Cancel before signing (PENDING or VALIDATING): its hold is released. 409
+    `invalid_state` once it is signed."""
     container = container_of(request)
     async with container.uow() as uow:
         ensure_owner(request, await container.withdrawals.get(uow, withdrawal_id))
@@ -183,14 +298,16 @@ async def cancel_withdrawal(withdrawal_id: str, request: Request) -> WithdrawalO
 
 
 @router.get(
-    "/v1/withdrawals/{withdrawal_id}/events",
+    "/v1/withdrawals/{withdrawalId}/events",
     response_model=EventList,
     dependencies=_read,
-    responses=_READ_ERRORS,
+    responses={200: examples.json_example(examples.EVENTS, "The history"), **_READ_ERRORS},
     summary="A withdrawal's status history",
+    operation_id="listWithdrawalEvents",
 )
-async def withdrawal_events(withdrawal_id: str, request: Request) -> EventList:
-    """Every status change, oldest first, with times and reasons."""
+async def withdrawal_events(withdrawal_id: WithdrawalId, request: Request) -> EventList:
+    """Every status change, oldest first, with times and reasons; also what happened without a
+    change of status (a replacement at higher fees, a re-org, a wait for the hot wallet)."""
     container = container_of(request)
     async with container.uow() as uow:
         ensure_owner(request, await container.withdrawals.get(uow, withdrawal_id))
@@ -199,13 +316,17 @@ async def withdrawal_events(withdrawal_id: str, request: Request) -> EventList:
 
 
 @router.get(
-    "/v1/withdrawals/{withdrawal_id}/transaction",
+    "/v1/withdrawals/{withdrawalId}/transaction",
     response_model=TransactionOut,
     dependencies=_read,
-    responses=_READ_ERRORS,
+    responses={
+        200: examples.json_example(examples.TRANSACTION, "The transaction"),
+        **_READ_ERRORS,
+    },
     summary="The on-chain transaction of a withdrawal, with every attempt",
+    operation_id="getWithdrawalTransaction",
 )
-async def withdrawal_transaction(withdrawal_id: str, request: Request) -> TransactionOut:
+async def withdrawal_transaction(withdrawal_id: WithdrawalId, request: Request) -> TransactionOut:
     """Its nonce, status and block, and each signed attempt: fees, hash, when sent, outcome.
 
     404 `not_found` while the withdrawal has no transaction (before signing, or after its

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, bindparam, insert, literal, select, update
+from sqlalchemy import BigInteger, and_, bindparam, insert, literal, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import ReturningInsert
@@ -139,6 +139,32 @@ class SqlWithdrawalRepository:
             # asyncpg would refuse to send for an INTEGER comparison (any cursor that large simply
             # means "from the newest").
             query = query.where(withdrawals.c.seq < literal(before_seq, BigInteger))
+        return [_to_withdrawal(row) for row in await self._c.execute(query)]
+
+    async def changed_since(
+        self,
+        *,
+        user_id: str | None,
+        status: WithdrawalStatus | None,
+        limit: int,
+        since: datetime,
+        after: tuple[datetime, int] | None,
+    ) -> list[Withdrawal]:
+        c = withdrawals.c
+        query = (
+            select(withdrawals)
+            .where(c.updated_at >= since)
+            .order_by(c.updated_at, c.seq)
+            .limit(limit)
+        )
+        if user_id is not None:
+            query = query.where(c.user_id == user_id)
+        if status is not None:
+            query = query.where(c.status == status.value)
+        if after is not None:
+            at, seq = after
+            after_seq = literal(seq, BigInteger)  # as in `page`: a cursor may exceed INTEGER
+            query = query.where(or_(c.updated_at > at, and_(c.updated_at == at, c.seq > after_seq)))
         return [_to_withdrawal(row) for row in await self._c.execute(query)]
 
     async def for_transaction(self, transaction_id: str, *, lock: bool = False) -> list[Withdrawal]:

@@ -30,6 +30,10 @@ from sluice.domain.addresses import Address
 from sluice.errors import InvalidStateError
 
 
+#: What an event records beside its status change: hashes, fees in wei (decimal strings),
+#: and integers for counts and positions (nonce, attempt, blockNumber).
+EventData = dict[str, str | int]
+
 class WithdrawalStatus(enum.StrEnum):
     """Where a withdrawal is in its life."""
 
@@ -149,7 +153,7 @@ class StatusChange:
     reason: str
     error_code: str | None = None
     request_id: str | None = None
-    data: dict[str, str] | None = None
+    data: EventData | None = None
 
 
 def move(
@@ -159,7 +163,7 @@ def move(
     at: datetime,
     reason: str,
     error_code: str | None = None,
-    data: dict[str, str] | None = None,
+    data: EventData | None = None,
 ) -> StatusChange:
     """Move a withdrawal to ``target`` in place and return the history entry for it.
 
@@ -186,7 +190,7 @@ def move(
 
 
 def note(
-    withdrawal: Withdrawal, *, at: datetime, reason: str, data: dict[str, str] | None = None
+    withdrawal: Withdrawal, *, at: datetime, reason: str, data: EventData | None = None
 ) -> StatusChange:
     """A history entry for something that happened without a change of status.
 

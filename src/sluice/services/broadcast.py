@@ -102,7 +102,7 @@ class BroadcastService:
                 WithdrawalStatus.BROADCASTING,
                 at=now,
                 reason=reason,
-                data={"transactionHash": attempt.hash, "attempt": str(attempt.seq)},
+                data={"transactionHash": attempt.hash, "attempt": attempt.seq},
             )
             await uow.withdrawals.save(withdrawal)
             await uow.withdrawals.add_event(change)

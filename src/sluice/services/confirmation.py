@@ -41,7 +41,7 @@ from sluice.domain.transaction import (
     TransactionStatus,
     noop_payload,
 )
-from sluice.domain.withdrawal import ErrorCode, WithdrawalStatus, move, note
+from sluice.domain.withdrawal import ErrorCode, EventData, WithdrawalStatus, move, note
 from sluice.errors import ChainUnavailableError
 from sluice.ports import ChainClient, Clock, Receipt, UnitOfWork
 from sluice.services import jobs
@@ -367,7 +367,7 @@ class ConfirmationService:
                 at=now,
                 reason=f"re-org: block {block} is no longer on the chain; "
                 f"attempt {mined.seq} sent again",
-                data={"transactionHash": mined.hash, "attempt": str(mined.seq)},
+                data={"transactionHash": mined.hash, "attempt": mined.seq},
             )
             await uow.withdrawals.save(withdrawal)
             await uow.withdrawals.add_event(change)
@@ -533,9 +533,9 @@ class ConfirmationService:
             else f"no receipt after {entry.network.fees.stuck_after_s:g} s: replaced by attempt "
             f"{attempt.seq} at higher fees"
         )
-        data = {
+        data: EventData = {
             "transactionHash": attempt.hash,
-            "attempt": str(attempt.seq),
+            "attempt": attempt.seq,
             "replaces": latest.hash,
             "maxFeePerGas": str(fees.max_fee_per_gas),
             "maxPriorityFeePerGas": str(fees.max_priority_fee_per_gas),
@@ -612,10 +612,10 @@ def _attempt_of(attempts: list[Attempt], transaction_hash: str) -> Attempt:
     raise ValueError(f"no attempt with hash {transaction_hash}")
 
 
-def _receipt_data(receipt: Receipt, attempt: Attempt) -> dict[str, str]:
+def _receipt_data(receipt: Receipt, attempt: Attempt) -> EventData:
     return {
         "transactionHash": receipt.transaction_hash,
-        "blockNumber": str(receipt.block_number),
+        "blockNumber": receipt.block_number,
         "blockHash": receipt.block_hash,
-        "attempt": str(attempt.seq),
+        "attempt": attempt.seq,
     }

@@ -8,7 +8,12 @@ from sluice.domain.addresses import Address, parse_address
 from sluice.domain.amounts import parse_amount
 from sluice.domain.assets import Asset
 from sluice.domain.ledger import Balance, EntryKind
-from sluice.errors import IdempotencyConflictError, InvalidRequestError, UnknownTokenError
+from sluice.errors import (
+    IdempotencyConflictError,
+    InvalidRequestError,
+    UnknownTokenError,
+    about,
+)
 from sluice.ports import BalanceCache, Clock, LedgerEntry, UnitOfWork
 from sluice.services.registry import NetworkRegistry
 
@@ -96,7 +101,8 @@ class LedgerService:
             IdempotencyConflictError: The reference was used for a different credit.
         """
         asset = self._asset(network, token_address)
-        base_units = parse_amount(amount, asset.decimals)
+        with about("amount"):
+            base_units = parse_amount(amount, asset.decimals)
         if await uow.ledger.entry_by_reference(reference) is None:
             moved = await move_funds(
                 uow,
@@ -152,6 +158,8 @@ class LedgerService:
         return rows
 
     def _asset(self, network: str, token_address: str | None) -> Asset:
-        entry = self._registry.get(network)
-        token: Address | None = None if token_address is None else parse_address(token_address)
-        return entry.network.asset(token)
+        with about("network"):
+            entry = self._registry.get(network)
+        with about("tokenAddress"):
+            token: Address | None = None if token_address is None else parse_address(token_address)
+            return entry.network.asset(token)

@@ -241,7 +241,7 @@ class SigningService:
             at=transaction.created_at,
             reason=f"signed with nonce {nonce} by hot wallet {signer.address}",
             data={
-                "nonce": str(nonce),
+                "nonce": nonce,
                 "transactionHash": attempt.hash,
                 "hotWallet": signer.address,
                 "maxFeePerGas": str(attempt.fees.max_fee_per_gas),

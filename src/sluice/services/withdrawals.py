@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 from sluice.domain.addresses import Address, ensure_payable_destination, parse_address
 from sluice.domain.amounts import parse_amount
@@ -16,12 +17,34 @@ from sluice.domain.withdrawal import (
     WithdrawalStatus,
     move,
 )
-from sluice.errors import IdempotencyConflictError, InvalidStateError, NotFoundError
+from sluice.errors import (
+    IdempotencyConflictError,
+    InvalidRequestError,
+    InvalidStateError,
+    NotFoundError,
+    about,
+)
 from sluice.ports import Clock, UnitOfWork
 from sluice.services import jobs
 from sluice.services.ids import new_id
 from sluice.services.ledger import move_funds
 from sluice.services.registry import NetworkRegistry
+
+
+@dataclass(frozen=True, slots=True)
+class PagePosition:
+    """Where a page of withdrawals ended: the last row's ``seq``, and its ``updated_at`` when
+    the listing is ordered by update time."""
+
+    seq: int
+    updated_at: datetime | None = None
+
+    @property
+    def key(self) -> tuple[datetime, int]:
+        """The (updated_at, seq) keyset position of an update-ordered listing."""
+        if self.updated_at is None:
+            raise ValueError("not a position in an update-ordered listing")
+        return self.updated_at, self.seq
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,18 +81,23 @@ class WithdrawalService:
             InvalidRequestError: Bad amount, address, network or token.
             IdempotencyConflictError: The id was used for a different withdrawal.
         """
-        network = self._registry.get(request.network).network
-        token: Address | None = (
-            None if request.token_address is None else parse_address(request.token_address)
-        )
-        asset = network.asset(token)
-        amount = parse_amount(request.amount, asset.decimals)
-        destination = parse_address(request.to_address)
-        ensure_payable_destination(
-            destination,
-            hot_wallets=network.hot_wallets,
-            token_contracts=network.token_addresses,
-        )
+        # Each check names the field it is about, so a refusal points the caller at it.
+        with about("network"):
+            network = self._registry.get(request.network).network
+        with about("tokenAddress"):
+            token: Address | None = (
+                None if request.token_address is None else parse_address(request.token_address)
+            )
+            asset = network.asset(token)
+        with about("amount"):
+            amount = parse_amount(request.amount, asset.decimals)
+        with about("toAddress"):
+            destination = parse_address(request.to_address)
+            ensure_payable_destination(
+                destination,
+                hot_wallets=network.hot_wallets,
+                token_contracts=network.token_addresses,
+            )
         fingerprint = hashlib.sha256(
             json.dumps([request.user_id, network.name, asset.key, amount, destination]).encode()
         ).hexdigest()
@@ -135,16 +163,42 @@ class WithdrawalService:
         user_id: str | None,
         status: WithdrawalStatus | None,
         limit: int,
-        cursor: int | None,
-    ) -> tuple[list[Withdrawal], int | None]:
-        """A page of withdrawals, newest first, and the cursor of the next page (or None)."""
-        items = await uow.withdrawals.page(
-            user_id=user_id, status=status, limit=limit + 1, before_seq=cursor
-        )
+        cursor: PagePosition | None = None,
+        updated_since: datetime | None = None,
+    ) -> tuple[list[Withdrawal], PagePosition | None]:
+        """A page of withdrawals and where the next one starts (None: this is the last).
+
+        Newest first; with ``updated_since``, those updated at or after it, oldest change first
+        (a platform catching up after downtime pages forward through what changed).
+
+        Raises:
+            InvalidRequestError: The cursor belongs to the other order (field ``cursor``).
+        """
+        if cursor is not None and (cursor.updated_at is None) != (updated_since is None):
+            raise InvalidRequestError(
+                "this cursor belongs to a listing "
+                + ("without" if updated_since is not None else "with")
+                + " updatedSince: pass the same parameters as for the first page",
+                field="cursor",
+                location="query",
+            )
+        if updated_since is None:
+            before = None if cursor is None else cursor.seq
+            items = await uow.withdrawals.page(
+                user_id=user_id, status=status, limit=limit + 1, before_seq=before
+            )
+        else:
+            after = None if cursor is None or cursor.updated_at is None else cursor.key
+            items = await uow.withdrawals.changed_since(
+                user_id=user_id, status=status, limit=limit + 1, since=updated_since, after=after
+            )
         if len(items) <= limit:
             return items, None
         page = items[:limit]
-        return page, page[-1].seq
+        last = page[-1]
+        if last.seq is None:  # pragma: no cover - rows read from the database have their seq
+            raise RuntimeError("a stored withdrawal without seq")
+        return page, PagePosition(last.seq, None if updated_since is None else last.updated_at)
 
     async def events(self, uow: UnitOfWork, withdrawal_id: str) -> list[StatusChange]:
         """A withdrawal's status history.

@@ -215,12 +215,12 @@ async def test_the_openapi_document_keeps_the_bearer_scheme_and_the_response_sch
         assert operation["security"] == [{"HTTPBearer": []}]
         for status in ("200", "202"):
             content = operation["responses"][status]["content"]["application/json"]
-            assert content["schema"] == {"$ref": "#/components/schemas/WithdrawalOut"}
+            assert content["schema"] == {"$ref": "#/components/schemas/Withdrawal"}
         assert operation["requestBody"]["content"]["application/json"]["schema"] == {
-            "$ref": "#/components/schemas/WithdrawalCreate"
+            "$ref": "#/components/schemas/WithdrawalRequest"
         }
     for path, method in (
-        ("/v1/withdrawals/{withdrawal_id}", "get"),
+        ("/v1/withdrawals/{withdrawalId}", "get"),
         ("/v1/admin/dead-letters", "get"),
     ):
         assert schema["paths"][path][method]["security"] == [{"HTTPBearer": []}]

@@ -112,3 +112,19 @@ def test_a_chain_outage_is_transient() -> None:
     with pytest.raises(TransientError) as raised:
         raise ChainUnavailableError("node down")
     assert raised.value.code == "chain_unavailable"
+
+
+def test_about_names_the_field_of_a_refusal_raised_inside() -> None:
+    with pytest.raises(InvalidAmountError) as caught, errors.about("amount"):
+        raise InvalidAmountError("amount must be greater than zero")
+    assert (caught.value.field, caught.value.location) == ("amount", "body")
+
+
+def test_about_keeps_a_field_named_deeper_and_ignores_other_errors() -> None:
+    with pytest.raises(InvalidRequestError) as caught, errors.about("amount"):
+        raise InvalidRequestError("bad header", field="Idempotency-Key", location="header")
+    assert (caught.value.field, caught.value.location) == ("Idempotency-Key", "header")
+    with pytest.raises(NotFoundError), errors.about("amount"):
+        raise NotFoundError("nothing here")
+    with errors.about("amount"):
+        pass  # nothing raised: nothing to name

@@ -1,0 +1,87 @@
+"""The OpenAPI document as clients see it: names, tags and the shared error schemas.
+
+FastAPI derives the document from the routes; this module finishes it once, on first request:
+it adds the `Problem` and `FieldError` schemas every error response refers to, gives the
+components the names an integrator reads (and a generated client turns into classes:
+`Withdrawal`, not `WithdrawalOut`), and describes the tags.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI
+
+from sluice.api.problems import FIELD_ERROR_SCHEMA, PROBLEM_SCHEMA
+
+#: Python class → component name in the document. The classes keep their suffixes in the code,
+#: where `Withdrawal` is the domain's.
+PUBLIC_NAMES = {
+    "WithdrawalCreate": "WithdrawalRequest",
+    "WithdrawalOut": "Withdrawal",
+    "EventOut": "Event",
+    "AttemptOut": "Attempt",
+    "TransactionOut": "Transaction",
+    "HotWalletOut": "HotWallet",
+    "BalanceOut": "Balance",
+    "CreditCreate": "CreditRequest",
+    "CreditOut": "CreditResult",
+    "DeadLetterOut": "DeadLetter",
+    "Check": "ReadinessCheck",
+}
+
+TAGS = [
+    {"name": "withdrawals", "description": "Request, follow and cancel withdrawals."},
+    {"name": "ledger", "description": "Users' balances, and credits by an operator."},
+    {
+        "name": "admin",
+        "description": "Operators' work: dead letters, hot wallets, cancels at any stage.",
+    },
+    {"name": "health", "description": "Liveness and readiness, without an API key."},
+]
+
+_REF = "#/components/schemas/"
+
+
+def document(app: FastAPI) -> None:
+    """Finish the app's OpenAPI document the first time it is asked for (then cached)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            doc = generate()
+            schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+            schemas["Problem"] = PROBLEM_SCHEMA
+            schemas["FieldError"] = FIELD_ERROR_SCHEMA
+            doc["tags"] = TAGS
+            app.openapi_schema = _renamed(doc, PUBLIC_NAMES)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def _renamed(doc: dict[str, Any], names: dict[str, str]) -> dict[str, Any]:
+    """The document with components renamed, every ``$ref`` to them and their titles too."""
+    schemas = doc["components"]["schemas"]
+    doc["components"]["schemas"] = {
+        names.get(name, name): _retitled(schema, names.get(name))
+        for name, schema in schemas.items()
+    }
+    refs = {f"{_REF}{old}": f"{_REF}{new}" for old, new in names.items()}
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            return {
+                key: refs.get(value, value) if key == "$ref" else walk(value)
+                for key, value in node.items()
+            }
+        if isinstance(node, list):
+            return [walk(item) for item in node]
+        return node
+
+    renamed: dict[str, Any] = walk(doc)
+    return renamed
+
+
+def _retitled(schema: dict[str, Any], title: str | None) -> dict[str, Any]:
+    return schema if title is None else {**schema, "title": title}
