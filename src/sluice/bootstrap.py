@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -9,14 +11,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluice.cache.redis_balances import RedisBalanceCache
 from sluice.cache.request_guards import MemoryRequestGuard, RedisRequestGuard
+from sluice.chains.evm import EvmChainClient
 from sluice.chains.failover import FailoverChainClient
 from sluice.clock import SystemClock
 from sluice.config import NetworkConfig, Settings
 from sluice.db.engine import create_engine, migrate
 from sluice.db.outbox import Outbox
+from sluice.db.status import describe, ensure_ready
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.domain.addresses import Address
-from sluice.errors import ConfigurationError
+from sluice.errors import ConfigurationError, SluiceError
 from sluice.ports import ChainClient, Clock, Queue, RequestGuard, Signer
 from sluice.queue.lanes import DEFAULT_POLL_S, Lane, LaneQueue, lane_url
 from sluice.queue.memory import MemoryQueue
@@ -26,6 +30,7 @@ from sluice.services import jobs
 from sluice.services.api_keys import ApiKeyService
 from sluice.services.broadcast import BroadcastService
 from sluice.services.cancellation import CancellationService
+from sluice.services.config_check import ConfigChecker, Probe, Wallet, redacted
 from sluice.services.confirmation import ConfirmationService
 from sluice.services.ledger import LedgerService
 from sluice.services.recovery import recover, sweep
@@ -33,7 +38,7 @@ from sluice.services.registry import NetworkEntry, NetworkRegistry
 from sluice.services.signing import SigningService
 from sluice.services.validation import ValidationService
 from sluice.services.withdrawals import WithdrawalService
-from sluice.signers.keystore import KeystoreSigner
+from sluice.signers.keystore import KeystoreSigner, keystore_address
 from sluice.signers.kms import KmsSigner
 from sluice.signers.remote import RemoteSigner, SignerClient
 from sluice.signers.secrets_manager import SecretsManagerSigner
@@ -295,3 +300,97 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         signer_client=remote,
         _closables=chains,
     )
+
+
+# ── sluice config check ──────────────────────────────────────────────────────────────────────
+
+
+def config_checker(settings: Settings) -> ConfigChecker:
+    """`sluice config check` over these settings: each RPC URL on its own client, the hot
+    wallets as `build` would load them (one row each), and the database, queue and signer."""
+    remote = remote_signer_client(settings)
+
+    async def database() -> str:
+        return f"migrated (schema at {await ensure_ready(settings.database_url)}, the head)"
+
+    async def queue() -> str:
+        checked = make_queue(settings.queue_url)
+        try:
+            await checked.ping()
+        finally:
+            await checked.close()
+        return "answers"
+
+    async def signer() -> str:
+        if remote is None:  # pragma: no cover - only listed with a signer URL
+            return "not configured"
+        held = await asyncio.to_thread(remote.wallets)
+        return f"holds {len(held)} hot wallet(s)"
+
+    services = [Probe("database", describe(settings.database_url), database)]
+    if not settings.queue_url.startswith("memory:"):
+        services.append(Probe("queue", redacted(settings.queue_url), queue))
+    if remote is not None and settings.signer_url:
+        services.append(Probe("signer", settings.signer_url, signer))
+    return ConfigChecker(
+        probe=EvmChainClient,
+        wallets=lambda name, config: _check_wallets(name, config, settings, remote),
+        services=services,
+    )
+
+
+async def _check_wallets(
+    name: str, config: NetworkConfig, settings: Settings, remote: SignerClient | None
+) -> list[Wallet]:
+    """Every hot wallet of a network, loaded as `build` would (a failure is the wallet's problem,
+    not an exception). With ``SLUICE_SIGNER_URL`` the keys are in `sluice signer`: its list."""
+    if remote is not None:
+        try:
+            held = [w for w in await asyncio.to_thread(remote.wallets) if w.network == name]
+        except SluiceError as exc:
+            return [Wallet("sluice signer", None, exc.detail)]
+        if not held:
+            return [Wallet("sluice signer", None, f"holds no hot wallet for {name}")]
+        return [Wallet("sluice signer", Address(w.address), draining=w.draining) for w in held]
+    wallets: list[Wallet] = []
+    if config.hot_wallet_secret_id is not None:
+        source = f"Secrets Manager secret {config.hot_wallet_secret_id}"
+        wallets.append(
+            await _loaded(source, SecretsManagerSigner.from_secret, config.hot_wallet_secret_id)
+        )
+    elif config.hot_wallet_kms_key_id is not None:
+        source = f"KMS key {config.hot_wallet_kms_key_id}"
+        wallets.append(await _loaded(source, KmsSigner.from_key_id, config.hot_wallet_kms_key_id))
+    draining = set(config.draining_hot_wallet_keystores)
+    passphrase = settings.keystore_passphrase
+    for path in config.keystores:
+        source = f"keystore {path.resolve()}"
+        try:
+            address = keystore_address(path)
+        except ConfigurationError as exc:
+            wallets.append(Wallet(source, None, exc.detail, draining=path in draining))
+            continue
+        problem = None
+        if passphrase is None:
+            problem = "SLUICE_KEYSTORE_PASSPHRASE is not set: the key cannot be decrypted"
+        else:
+            try:
+                signer = await asyncio.to_thread(
+                    KeystoreSigner.from_file, path, passphrase.get_secret_value()
+                )
+            except ConfigurationError as exc:
+                problem = exc.detail
+            else:
+                address = signer.address
+                source = f"{source}, decrypts with SLUICE_KEYSTORE_PASSPHRASE"
+        wallets.append(Wallet(source, address, problem, draining=path in draining))
+    return wallets
+
+
+async def _loaded(source: str, load: Callable[[str], Signer], key: str) -> Wallet:
+    """A wallet whose signer is made from a key id (AWS: a blocking call, in a thread)."""
+    try:
+        signer = await asyncio.to_thread(load, key)
+    except ConfigurationError as exc:
+        return Wallet(source, None, exc.detail)
+    return Wallet(source, signer.address)

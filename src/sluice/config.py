@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
@@ -145,28 +145,58 @@ def load_networks(path: Path) -> dict[str, NetworkConfig]:
     Raises:
         ConfigurationError: The file is missing or invalid.
     """
+    where = path.resolve()  # absolute: the reader sees which directory was used
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
         return NetworksFile.model_validate(raw).networks
     except FileNotFoundError as exc:
-        raise ConfigurationError(f"networks file {path} does not exist") from exc
-    except (tomllib.TOMLDecodeError, ValidationError) as exc:
-        raise ConfigurationError(f"networks file {path} is invalid: {exc}") from exc
+        raise ConfigurationError(
+            f"networks file {where} does not exist (SLUICE_NETWORKS_FILE, SLUICE_DATA_DIR)"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigurationError(f"networks file {where} is not valid TOML: {exc}") from exc
+    except ValidationError as exc:
+        raise ConfigurationError(f"networks file {where} is invalid: {_one_line(exc)}") from exc
+
+
+def _one_line(exc: ValidationError) -> str:
+    """Each problem as ``where: what``, on one line (pydantic's own text spans several)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in error['loc']) or 'file'}: {error['msg']}"
+        for error in exc.errors()
+    )
+
+
+#: Where everything local lives unless a setting names another place (``SLUICE_DATA_DIR``).
+DEFAULT_DATA_DIR = Path(".sluice")
+
+
+def sqlite_url(path: Path) -> str:
+    """The SQLAlchemy async URL of a SQLite file."""
+    return f"sqlite+aiosqlite:///{path}"
 
 
 class Settings(BaseSettings):
-    """Everything Sluice reads from the environment."""
+    """Everything Sluice reads from the environment.
+
+    ``data_dir`` (``SLUICE_DATA_DIR``) is where everything local lives unless set on its own: the
+    SQLite database (``<data_dir>/sluice.db``), the networks file (``<data_dir>/networks.toml``),
+    `sluice dev`'s ``dev.json`` and chain state, `sluice signer`'s own database. Every command
+    reads the same settings, so each finds what the others made.
+    """
 
     model_config = SettingsConfigDict(env_prefix="SLUICE_", extra="ignore")
 
-    database_url: str = "sqlite+aiosqlite:///.sluice/sluice.db"
-    """SQLAlchemy async URL: SQLite (default) or PostgreSQL (postgresql+asyncpg://…)."""
+    database_url: str = sqlite_url(DEFAULT_DATA_DIR / "sluice.db")
+    """SQLAlchemy async URL: SQLite or PostgreSQL (postgresql+asyncpg://…); default: SQLite
+    ``<data_dir>/sluice.db``."""
     queue_url: str = "memory://"
     """Where work is queued; ``memory://`` keeps it in the process."""
     redis_url: str | None = None
     """Redis for the balance read cache (optional; Sluice is correct without it)."""
-    networks_file: Path = Path(".sluice/networks.toml")
-    """TOML file describing the networks served (see docs/operations.md)."""
+    networks_file: Path = DEFAULT_DATA_DIR / "networks.toml"
+    """TOML file describing the networks served (docs/operations.md); default:
+    ``<data_dir>/networks.toml``."""
     keystore_passphrase: SecretStr | None = None
     """Passphrase of the hot wallets' keystore files."""
     host: str = "127.0.0.1"
@@ -211,8 +241,26 @@ class Settings(BaseSettings):
     a TLS-terminating proxy or ingress)."""
     tls_keyfile: Path | None = None
     """PEM private key of ``tls_certfile``."""
-    data_dir: Path = Path(".sluice")
-    """Where ``sluice dev`` keeps its database, chain state, keys and dev.json."""
+    data_dir: Path = DEFAULT_DATA_DIR
+    """Where everything local lives: the SQLite database and networks file unless set on their
+    own, `sluice dev`'s chain state, keys and dev.json, `sluice signer`'s database."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _in_data_dir(cls, data: Any) -> Any:
+        """Place the database and the networks file in ``data_dir`` unless they are set."""
+        if not isinstance(data, dict):
+            return data
+        values = dict(data)
+        data_dir = Path(values.get("data_dir") or DEFAULT_DATA_DIR)
+        values.setdefault("database_url", sqlite_url(data_dir / "sluice.db"))
+        values.setdefault("networks_file", data_dir / "networks.toml")
+        return values
+
+    @property
+    def dev_file(self) -> Path:
+        """Where `sluice dev` describes the running instance (API URL, key) for other tools."""
+        return self.data_dir / "dev.json"
 
     def networks(self) -> dict[str, NetworkConfig]:
         """The configured networks."""

@@ -1,20 +1,70 @@
-"""The command line: help for every command, and API key management on a real database."""
+"""The command line: help for every command, one set of settings (SLUICE_DATA_DIR), clear lines
+for a missing or unmigrated database, and API key management on a real database."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from pathlib import Path
 
 import pytest
+from alembic import command
 from typer.testing import CliRunner
 
+from sluice import __version__
 from sluice.cli import app
+from sluice.db.engine import alembic_config
 
 runner = CliRunner()
 
 
+@pytest.fixture
+def data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A data directory that every setting derives from, and nothing else set."""
+    for name in ("SLUICE_DATABASE_URL", "SLUICE_NETWORKS_FILE", "SLUICE_KEYSTORE_PASSPHRASE"):
+        monkeypatch.delenv(name, raising=False)
+    directory = tmp_path / "data"
+    monkeypatch.setenv("SLUICE_DATA_DIR", str(directory))
+    monkeypatch.setenv("SLUICE_LOG_FORMAT", "json")
+    monkeypatch.setenv("COLUMNS", "200")  # the tables' columns in full
+    return directory
+
+
+@pytest.fixture
+def migrated(data_dir: Path) -> Path:
+    """The data directory with its database made by `sluice migrate`."""
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+    return data_dir
+
+
+def _no_traceback(output: str) -> None:
+    assert "Traceback" not in output
+    assert len(output.strip().splitlines()) == 1, output
+
+
 @pytest.mark.parametrize(
     "command",
-    [[], ["dev"], ["serve"], ["worker"], ["demo"], ["migrate"], ["apikey"], ["apikey", "create"]],
+    [
+        [],
+        ["dev"],
+        ["serve"],
+        ["worker"],
+        ["demo"],
+        ["migrate"],
+        ["apikey"],
+        ["apikey", "create"],
+        ["apikey", "list"],
+        ["keystore"],
+        ["keystore", "new"],
+        ["keystore", "import"],
+        ["keystore", "address"],
+        ["config"],
+        ["config", "check"],
+        ["withdrawals"],
+        ["withdrawals", "list"],
+        ["withdrawals", "get"],
+    ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:
     result = runner.invoke(app, [*command, "--help"])
@@ -22,17 +72,92 @@ def test_every_command_explains_itself(command: list[str]) -> None:
     assert "Usage" in result.output
 
 
-def test_api_keys_are_created_listed_and_revoked(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SLUICE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("SLUICE_LOG_FORMAT", "json")
-    monkeypatch.setenv("COLUMNS", "200")  # the table's columns in full
+def test_the_version_is_an_option_and_a_command() -> None:
+    for args in (["--version"], ["version"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 0, result.output
+        assert result.output.strip() == __version__
 
+
+def test_shell_completion_is_offered() -> None:
+    assert "--install-completion" in runner.invoke(app, ["--help"]).output
+
+
+def test_migrate_makes_the_database_in_the_data_dir(data_dir: Path) -> None:
+    result = runner.invoke(app, ["migrate"])
+    assert result.exit_code == 0, result.output
+    assert (data_dir / "sluice.db").is_file()
+    assert str((data_dir / "sluice.db").resolve()) in result.output.replace("\n", "")
+
+
+def test_a_command_never_creates_a_missing_database(data_dir: Path) -> None:
+    for args in (
+        ["apikey", "create", "--name", "ops"],
+        ["apikey", "list"],
+        ["apikey", "revoke", "some-id"],
+        ["withdrawals", "list"],
+        ["withdrawals", "get", "wd_x"],
+    ):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        _no_traceback(result.output)
+        assert f"no Sluice database at {(data_dir / 'sluice.db').resolve()}" in result.output
+        assert "sluice migrate" in result.output
+    assert not data_dir.exists()
+
+
+def test_a_database_behind_the_head_is_named_with_both_revisions(data_dir: Path) -> None:
+    data_dir.mkdir()
+    url = f"sqlite+aiosqlite:///{data_dir / 'sluice.db'}"
+    command.upgrade(alembic_config(url), "0006")
+    result = runner.invoke(app, ["apikey", "list"])
+    assert result.exit_code == 2
+    _no_traceback(result.output)
+    assert "not migrated (at 0006, head " in result.output
+    assert "run `sluice migrate`" in result.output
+
+    assert runner.invoke(app, ["migrate"]).exit_code == 0
+    assert runner.invoke(app, ["apikey", "list"]).exit_code == 0
+
+
+def test_an_empty_database_file_is_not_migrated(data_dir: Path) -> None:
+    data_dir.mkdir()
+    sqlite3.connect(data_dir / "sluice.db").close()
+    result = runner.invoke(app, ["apikey", "list"])
+    assert result.exit_code == 2
+    _no_traceback(result.output)
+    assert "not migrated (empty" in result.output
+
+
+def test_an_unreachable_database_server_is_one_line(
+    data_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
+    monkeypatch.setenv("SLUICE_DATABASE_URL", "postgresql+asyncpg://sluice:pw@127.0.0.1:9/sluice")
+    result = runner.invoke(app, ["apikey", "list"])
+    assert result.exit_code == 2
+    _no_traceback(result.output)
+    assert "cannot reach the database at postgresql+asyncpg://sluice:***@127.0.0.1:9" in (
+        result.output
+    )
+    assert ":pw@" not in result.output
+
+
+def test_an_invalid_setting_is_one_line(data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SLUICE_PORT", "not-a-port")
+    result = runner.invoke(app, ["apikey", "list"])
+    assert result.exit_code == 2
+    _no_traceback(result.output)
+    assert "SLUICE_PORT" in result.output
+
+
+def test_api_keys_are_created_listed_and_revoked(migrated: Path) -> None:
     created = runner.invoke(app, ["apikey", "create", "--name", "ops", "--scope", "admin"])
     assert created.exit_code == 0, created.output
+    assert "scopes admin;" in created.output
     token = created.output.strip().splitlines()[-1]
     assert token.startswith("sluice_")
+    assert created.stdout.strip() == token  # `KEY=$(sluice apikey create …)` captures the key only
     key_id = token.split("_")[1]
 
     listed = runner.invoke(app, ["apikey", "list"])
@@ -48,10 +173,62 @@ def test_api_keys_are_created_listed_and_revoked(
     assert again.exit_code == 1
 
 
-def test_an_unknown_scope_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SLUICE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
+def test_a_key_gets_withdrawal_scopes_but_not_admin_unless_asked(migrated: Path) -> None:
+    plain = runner.invoke(app, ["apikey", "create", "--name", "backend"])
+    assert plain.exit_code == 0, plain.output
+    assert "scopes withdrawals:read, withdrawals:write;" in plain.output
+
+    alice = runner.invoke(app, ["apikey", "create", "--name", "alice-desk", "--user", "alice"])
+    assert alice.exit_code == 0, alice.output
+    assert "scopes withdrawals:read, withdrawals:write; users: alice" in alice.output
+
+    listed = json.loads(runner.invoke(app, ["apikey", "list", "--json"]).stdout)
+    scopes = {key["name"]: key["scopes"] for key in listed}
+    assert scopes == {
+        "backend": ["withdrawals:read", "withdrawals:write"],
+        "alice-desk": ["withdrawals:read", "withdrawals:write"],
+    }
+
+
+def test_a_key_restricted_to_users_is_refused_the_admin_scope(migrated: Path) -> None:
+    args = ["apikey", "create", "--name", "x", "--user", "alice", "--scope", "admin"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    _no_traceback(result.output)
+    assert "admin" in result.output
+    assert json.loads(runner.invoke(app, ["apikey", "list", "--json"]).stdout) == []
+
+
+def test_apikey_list_prints_json(migrated: Path) -> None:
+    args = ["apikey", "create", "--name", "bot", "--ip", "10.0.0.0/8", "--rate-limit", "5"]
+    assert runner.invoke(app, args).exit_code == 0
+    result = runner.invoke(app, ["apikey", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    (key,) = json.loads(result.stdout)
+    assert key["name"] == "bot"
+    assert key["userIds"] is None
+    assert key["ipRanges"] == ["10.0.0.0/8"]
+    assert key["rateLimitPerS"] == 5
+    assert key["revokedAt"] is None
+    assert set(key) >= {"id", "createdAt", "requireSignature"}
+
+
+def test_an_unknown_scope_is_refused(migrated: Path) -> None:
     result = runner.invoke(app, ["apikey", "create", "--name", "x", "--scope", "root"])
     assert result.exit_code != 0
+
+
+def test_a_key_made_from_another_directory_lands_in_the_data_dir(
+    migrated: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    created = runner.invoke(app, ["apikey", "create", "--name", "ops"])
+    assert created.exit_code == 0, created.output
+    assert not (elsewhere / ".sluice").exists()
+    key_id = created.output.strip().splitlines()[-1].split("_")[1]
+    assert key_id in runner.invoke(app, ["apikey", "list"]).output
 
 
 def test_demo_without_a_running_instance_says_what_to_do(tmp_path: Path) -> None:
@@ -60,16 +237,18 @@ def test_demo_without_a_running_instance_says_what_to_do(tmp_path: Path) -> None
     assert "make run" in result.output
 
 
-def test_a_key_can_be_restricted_to_users_and_ip_ranges(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv("SLUICE_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}")
-    monkeypatch.setenv("COLUMNS", "200")
+def test_demo_looks_for_the_instance_in_the_data_dir(data_dir: Path) -> None:
+    result = runner.invoke(app, ["demo"])
+    assert result.exit_code == 1
+    assert str((data_dir / "dev.json").resolve()) in result.output.replace("\n", "")
+
+
+def test_a_key_can_be_restricted_to_users_and_ip_ranges(migrated: Path) -> None:
     args = ["apikey", "create", "--name", "desk", "--user", "bob", "--user", "carol"]
     created = runner.invoke(app, [*args, "--ip", "10.0.0.0/8"])
     assert created.exit_code == 0, created.output
 
-    limited = ["apikey", "create", "--name", "bot", "--signed", "--rate-limit", "5"]
+    limited = ["apikey", "create", "--name", "bot", "--rate-limit", "5"]
     assert runner.invoke(app, limited).exit_code == 0
 
     listed = runner.invoke(app, ["apikey", "list"])

@@ -48,6 +48,9 @@ _CONNECTIONS: Final = 32
 #: ERC-20 ``balanceOf(address)`` selector.
 _BALANCE_OF: Final = bytes.fromhex("70a08231")
 
+#: ERC-20 ``decimals()`` selector.
+_DECIMALS: Final = bytes.fromhex("313ce567")
+
 #: How much of a node's error text an exception message may quote.
 _MAX_DETAIL_CHARS: Final = 160
 
@@ -318,6 +321,23 @@ class EvmChainClient:
         if len(answer) != 32:
             raise ChainRpcError(method, "malformed_response", "balanceOf is not one word")
         return int.from_bytes(answer, "big")
+
+    async def token_decimals(self, token: Address) -> int:
+        """An ERC-20 token's ``decimals()`` at the latest block (for `sluice config check`).
+
+        Raises:
+            ChainRpcError: Unreachable, the call reverts (not an ERC-20 token), or the answer is
+                not one word holding a ``uint8``.
+        """
+        method = "eth_call"
+        call = {"to": token, "data": "0x" + _DECIMALS.hex()}
+        answer = _data(await self._checked(method, [call, "latest"]), method, "decimals")
+        if len(answer) != 32:
+            raise ChainRpcError(method, "malformed_response", "decimals is not one word")
+        decimals = int.from_bytes(answer, "big")
+        if decimals > 255:
+            raise ChainRpcError(method, "malformed_response", "decimals is not a uint8")
+        return decimals
 
     async def block_hash(self, number: int) -> str | None:
         """The canonical chain's hash of block ``number``, or None if there is no such block."""

@@ -106,7 +106,11 @@ def run_demo(
 ) -> bool:
     """Run the demo for each asset; True if every withdrawal completed and the chain agrees."""
     if not dev_file.exists():
-        console.print(f"[red]{dev_file} not found:[/] start Sluice with `make run` first.")
+        console.print(
+            f"[red]{dev_file.resolve()} not found:[/] start Sluice with `make run` (or `sluice"
+            " dev`) first, with the same SLUICE_DATA_DIR.",
+            highlight=False,
+        )
         return False
     info = DevInfo.read(dev_file)
     w3 = Web3(HTTPProvider(info.rpcUrl, request_kwargs={"timeout": 10}))

@@ -103,7 +103,11 @@ def _next_steps(console: Console, info: setup.DevInfo, dev_file: Path) -> None:
     console.print(f"  chain    {info.rpcUrl}  (chain id {info.chainId})")
     console.print(f"  wallet   {info.hotWallet}")
     console.print(f"  token    {setup.TOKEN_SYMBOL} {info.tokens[setup.TOKEN_SYMBOL]}")
-    console.print(f"  details  {dev_file}  (API key, addresses)\n")
+    console.print(f"  details  {dev_file}  (API key, addresses)")
+    console.print(
+        "  API key  every scope, admin included: fine for this local playground; for anything"
+        " else make keys with `sluice apikey create` (withdrawals only by default)\n"
+    )
     console.print("[bold]What to try next[/]")
     console.print("  In another terminal:  [cyan].venv/bin/sluice demo[/]")
     console.print(
@@ -146,15 +150,13 @@ async def run_dev(settings: Settings, options: DevOptions, console: Console) -> 
             confirmations=options.confirmations,
             poll_interval_s=min(1.0, options.block_time_s),
         )
-        overrides: dict[str, object] = {
-            "networks_file": networks_file,
-            "keystore_passphrase": SecretStr(secret),
-        }
-        if "database_url" not in settings.model_fields_set:
-            overrides["database_url"] = f"sqlite+aiosqlite:///{data_dir / 'sluice.db'}"
-        dev_settings = settings.model_copy(update=overrides)
+        # The database is the settings' own (``<data_dir>/sluice.db`` unless SLUICE_DATABASE_URL
+        # names another): the one every other command opens.
+        dev_settings = settings.model_copy(
+            update={"networks_file": networks_file, "keystore_passphrase": SecretStr(secret)}
+        )
         container = await build(dev_settings)
-        dev_file = data_dir / "dev.json"
+        dev_file = settings.dev_file
         token = await _api_key(container, dev_file)
         await _credit_demo_user(container, chain.token)
         info = setup.DevInfo(

@@ -15,13 +15,13 @@ from typing import Literal, NoReturn
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from sluice.domain.addresses import Address
+from sluice.domain.addresses import Address, parse_address
 from sluice.domain.transaction import SignedTransaction, UnsignedTransaction
-from sluice.errors import ConfigurationError
+from sluice.errors import ConfigurationError, InvalidAddressError
 from sluice.ports import SigningContext
 from sluice.signers.eip1559 import sign_with_account
 
-__all__ = ["KeystoreSigner", "create_keystore"]
+__all__ = ["KeystoreSigner", "create_keystore", "keystore_address"]
 
 #: Key-derivation functions that `eth_account.Account.encrypt` supports.
 Kdf = Literal["scrypt", "pbkdf2"]
@@ -97,6 +97,28 @@ class KeystoreSigner:
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a KeystoreSigner cannot be pickled or copied: its key stays in memory")
+
+
+def keystore_address(path: Path) -> Address:
+    """The address a keystore file declares, read without its passphrase.
+
+    Raises:
+        ConfigurationError: The file cannot be read, is not JSON, or declares no valid address.
+    """
+    try:
+        keyfile = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else "unreadable"
+        raise ConfigurationError(f"cannot read the keystore {path}: {why}") from None
+    except ValueError:
+        raise ConfigurationError(f"the keystore {path} is not JSON") from None
+    declared = keyfile.get("address") if isinstance(keyfile, dict) else None
+    if not isinstance(declared, str):
+        raise ConfigurationError(f"the keystore {path} declares no address")
+    try:
+        return parse_address("0x" + declared.lower().removeprefix("0x"))
+    except InvalidAddressError:
+        raise ConfigurationError(f"the keystore {path} declares an invalid address") from None
 
 
 def _not_a_keystore(path: Path) -> NoReturn:

@@ -124,6 +124,8 @@ class FakeChain:
         """Native balance per address; absent means 0."""
         self.token_balances: dict[tuple[str, str], int] = {}
         """ERC-20 balance per (token, holder); absent means 0."""
+        self.token_decimals_of: dict[str, int] = {}
+        """ERC-20 ``decimals()`` per token; absent: the call reverts."""
         self.finalized_lag = 2
         """How far behind the head the ``finalized`` block is."""
         self.transactions: dict[str, SentTransaction] = {}
@@ -362,6 +364,13 @@ class FakeChain:
         """The configured `token_balances` entry (0 unless set)."""
         self._call("token_balance")
         return self.token_balances.get((token, holder), 0)
+
+    async def token_decimals(self, token: Address) -> int:
+        """The configured `token_decimals_of` entry; a token without one reverts (not ERC-20)."""
+        self._call("token_decimals")
+        if token not in self.token_decimals_of:
+            raise ChainUnavailableError("eth_call failed: execution_reverted")
+        return self.token_decimals_of[token]
 
     async def block_hash(self, number: int) -> str | None:
         """The current hash of block ``number``, or None above the head."""

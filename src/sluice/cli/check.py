@@ -1,0 +1,59 @@
+"""`sluice config check`: the settings and the networks file against the chains they name."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from rich.text import Text
+
+from sluice.cli.common import console, fail, print_json, run, settings
+from sluice.errors import ConfigurationError
+
+app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
+
+#: Exit status when the configuration cannot be loaded or a check finds a problem.
+PROBLEM = 1
+
+_STYLE = {"ok": "green", "problem": "bold red", "skipped": "yellow"}
+
+
+@app.command("check")
+def check(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
+) -> None:
+    """Load the settings and the networks file, then ask each RPC URL for its chain id, each
+    token for its decimals() and each hot wallet for its balances; check the database too.
+
+    Exits 1 on any problem (an empty hot wallet is one: it cannot pay).
+    """
+    loaded = settings(exit_code=PROBLEM)
+    try:
+        networks = loaded.networks()
+    except ConfigurationError as exc:
+        fail(exc.detail, PROBLEM)
+
+    from sluice.bootstrap import config_checker  # noqa: PLC0415 - keeps other commands fast
+
+    try:
+        checker = config_checker(loaded)
+    except ConfigurationError as exc:
+        fail(exc.detail, PROBLEM)
+    rows = run(checker.run(networks), exit_code=PROBLEM)
+    problems = sum(not row.ok for row in rows)
+    if as_json:
+        print_json([row.as_dict() for row in rows])
+    else:
+        table = Table("check", "target", "result", "detail")
+        for row in rows:
+            style = _STYLE[row.result.value]
+            result = Text(row.result.value, style=style)
+            table.add_row(row.check, Text(row.target), result, Text(row.detail))
+        console.print(table)
+        where = loaded.networks_file.resolve()
+        if problems:
+            console.print(f"[bold red]{problems} problem(s)[/] ({where})", highlight=False)
+        else:
+            console.print(f"[green]all good[/] ({where})", highlight=False)
+    raise typer.Exit(PROBLEM if problems else 0)

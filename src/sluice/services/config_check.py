@@ -1,0 +1,347 @@
+"""`sluice config check`: does the configuration match the chains it names, before any payout?
+
+For every network of the networks file: each RPC URL answers, with the configured chain id;
+with ``finality = "finalized"``, the node serves the ``finalized`` block tag; each token has contract code and ``decimals()`` equal to the configured decimals (a wrong one
+would pay a thousand or a millionth times the amount asked); each hot wallet loads (a keystore
+decrypts with the passphrase, a Secrets Manager or KMS key is reachable) and holds native coin
+for gas and each token it pays out. Checks of the services beside the chains (database, queue,
+signer) come in as `Probe` callables. Every finding is a `Row`; none raises.
+
+An empty hot wallet is a problem, not a warning: it cannot pay a single withdrawal (and with no
+native coin, not even gas). A draining wallet (being retired) may be empty.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+from urllib.parse import urlsplit
+
+from sluice.config import NetworkConfig, TokenConfig
+from sluice.domain.addresses import Address
+from sluice.domain.amounts import format_amount
+from sluice.domain.fees import Finality
+
+__all__ = [
+    "ChainProbe",
+    "ConfigChecker",
+    "Outcome",
+    "Probe",
+    "Row",
+    "Wallet",
+    "WalletFinder",
+    "redacted",
+]
+
+
+class Outcome(enum.StrEnum):
+    """How one check ended."""
+
+    OK = "ok"
+    PROBLEM = "problem"
+    SKIPPED = "skipped"
+    """Not checked, because something it needs failed (that failure is a row of its own)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    """One finding: what was checked, on what, how it ended, and why."""
+
+    check: str
+    target: str
+    result: Outcome
+    detail: str
+
+    @property
+    def ok(self) -> bool:
+        """False for a problem only."""
+        return self.result is not Outcome.PROBLEM
+
+    def as_dict(self) -> dict[str, str]:
+        """The row as JSON-ready strings."""
+        return {
+            "check": self.check,
+            "target": self.target,
+            "result": self.result.value,
+            "detail": self.detail,
+        }
+
+
+class ChainProbe(Protocol):
+    """What the check asks one RPC endpoint (`sluice.chains.evm.EvmChainClient` answers it)."""
+
+    async def chain_id(self) -> int:
+        """The chain id the node reports."""
+        ...
+
+    async def block_number(self) -> int:
+        """The latest block number."""
+        ...
+
+    async def finalized_block(self) -> int:
+        """The latest block the node calls ``finalized``."""
+        ...
+
+    async def code_size(self, address: Address) -> int:
+        """Bytes of contract code at an address."""
+        ...
+
+    async def balance(self, address: Address) -> int:
+        """Native balance in base units."""
+        ...
+
+    async def token_balance(self, token: Address, holder: Address) -> int:
+        """An ERC-20 balance in base units."""
+        ...
+
+    async def token_decimals(self, token: Address) -> int:
+        """An ERC-20 token's ``decimals()``."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Wallet:
+    """A configured hot wallet as found: its address (None if not even that could be read) and
+    what, if anything, keeps it from signing."""
+
+    source: str
+    """Where its key is: ``keystore /path``, ``Secrets Manager secret …``, ``KMS key …``,
+    ``sluice signer``."""
+    address: Address | None
+    problem: str | None = None
+    draining: bool = False
+
+
+#: Finds the hot wallets of one network (name, configuration); never raises for one wallet.
+WalletFinder = Callable[[str, NetworkConfig], Awaitable[Sequence[Wallet]]]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """A check of a service beside the chains: ``run`` returns a detail, or raises."""
+
+    check: str
+    target: str
+    run: Callable[[], Awaitable[str]]
+
+
+def redacted(url: str) -> str:
+    """``scheme://host[:port]`` of a URL: RPC URLs often carry a provider key in the path."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return "(malformed URL)"
+    if not parts.scheme or not parts.hostname:
+        return "(malformed URL)"
+    return f"{parts.scheme}://{parts.hostname}" + (f":{port}" if port is not None else "")
+
+
+def _why(exc: BaseException) -> str:
+    """One line about a failure, never a traceback."""
+    detail = getattr(exc, "detail", None)
+    text = detail if isinstance(detail, str) else str(exc)
+    text = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
+    return text[:200]
+
+
+class ConfigChecker:
+    """Runs every check and returns the rows, in the order of the configuration."""
+
+    def __init__(
+        self,
+        *,
+        probe: Callable[[str], ChainProbe],
+        wallets: WalletFinder,
+        services: Sequence[Probe] = (),
+    ) -> None:
+        """``probe`` makes a client for one RPC URL (it may raise for a malformed one)."""
+        self._probe = probe
+        self._wallets = wallets
+        self._services = services
+
+    async def run(self, networks: Mapping[str, NetworkConfig]) -> list[Row]:
+        """Every row: the services first, then each network (networks are checked at once)."""
+        rows = [await self._service(probe) for probe in self._services]
+        per_network = await asyncio.gather(
+            *(self._network(name, config) for name, config in networks.items())
+        )
+        for network_rows in per_network:
+            rows.extend(network_rows)
+        return rows
+
+    @staticmethod
+    async def _service(probe: Probe) -> Row:
+        try:
+            detail = await probe.run()
+        except Exception as exc:  # every failure is a row (here and below), never a traceback
+            return Row(probe.check, probe.target, Outcome.PROBLEM, _why(exc))
+        return Row(probe.check, probe.target, Outcome.OK, detail)
+
+    async def _network(self, name: str, config: NetworkConfig) -> list[Row]:
+        rows: list[Row] = []
+        chain = await self._endpoints(name, config, rows)
+        try:
+            if config.finality is Finality.FINALIZED:
+                rows.append(await self._finality(name, config, chain))
+            for token in config.tokens:
+                rows.append(await self._token(name, config, token, chain))
+            try:
+                wallets = list(await self._wallets(name, config))
+            except Exception as exc:
+                rows.append(Row("hot wallet", name, Outcome.PROBLEM, _why(exc)))
+                wallets = []
+            seen: set[Address] = set()
+            for wallet in wallets:
+                rows.append(self._wallet_row(name, wallet, seen))
+                if wallet.address is not None:
+                    rows.extend(
+                        await self._balances(name, config, wallet.address, wallet.draining, chain)
+                    )
+        finally:
+            if chain is not None:
+                await chain.close()
+        return rows
+
+    async def _endpoints(
+        self, name: str, config: NetworkConfig, rows: list[Row]
+    ) -> ChainProbe | None:
+        """A row per RPC URL; the first one that answers with the right chain id, kept open."""
+        chosen: ChainProbe | None = None
+        for number, url in enumerate(config.rpc_urls, start=1):
+            target = f"{name} #{number} {redacted(url)}"
+            try:
+                chain = self._probe(url)
+            except Exception as exc:
+                rows.append(Row("rpc", target, Outcome.PROBLEM, _why(exc)))
+                continue
+            try:
+                chain_id = await chain.chain_id()
+            except Exception as exc:
+                rows.append(Row("rpc", target, Outcome.PROBLEM, f"unreachable: {_why(exc)}"))
+                await chain.close()
+                continue
+            if chain_id != config.chain_id:
+                rows.append(
+                    Row(
+                        "rpc",
+                        target,
+                        Outcome.PROBLEM,
+                        f"chain id {chain_id}, configured {config.chain_id}",
+                    )
+                )
+                await chain.close()
+                continue
+            rows.append(Row("rpc", target, Outcome.OK, f"chain id {chain_id}"))
+            if chosen is None:
+                chosen = chain
+            else:
+                await chain.close()
+        return chosen
+
+    async def _finality(self, name: str, config: NetworkConfig, chain: ChainProbe | None) -> Row:
+        """``finality = "finalized"`` needs a node that serves the ``finalized`` block tag."""
+        if chain is None:
+            return Row("finality", name, Outcome.SKIPPED, self._no_chain(config))
+        try:
+            finalized = await chain.finalized_block()
+            head = await chain.block_number()
+        except Exception as exc:
+            return Row(
+                "finality",
+                name,
+                Outcome.PROBLEM,
+                f"the node does not serve the finalized block tag: {_why(exc)}",
+            )
+        return Row(
+            "finality", name, Outcome.OK, f"finalized block {finalized}, {head - finalized} behind"
+        )
+
+    @staticmethod
+    def _no_chain(config: NetworkConfig) -> str:
+        return f"no RPC URL answered with chain id {config.chain_id}"
+
+    async def _token(
+        self, name: str, config: NetworkConfig, token: TokenConfig, chain: ChainProbe | None
+    ) -> Row:
+        target = f"{name} {token.symbol} {token.address}"
+        if chain is None:
+            return Row("token", target, Outcome.SKIPPED, self._no_chain(config))
+        address = Address(token.address)
+        try:
+            code_size = await chain.code_size(address)
+        except Exception as exc:
+            return Row("token", target, Outcome.PROBLEM, f"eth_getCode failed: {_why(exc)}")
+        if code_size == 0:
+            return Row(
+                "token",
+                target,
+                Outcome.PROBLEM,
+                f"no contract at this address on chain {config.chain_id}",
+            )
+        try:
+            decimals = await chain.token_decimals(address)
+        except Exception as exc:
+            return Row("token", target, Outcome.PROBLEM, f"decimals() failed: {_why(exc)}")
+        if decimals != token.decimals:
+            return Row(
+                "token",
+                target,
+                Outcome.PROBLEM,
+                f"decimals() is {decimals}, configured {token.decimals}",
+            )
+        return Row("token", target, Outcome.OK, f"decimals {decimals}")
+
+    @staticmethod
+    def _wallet_row(name: str, wallet: Wallet, seen: set[Address]) -> Row:
+        target = f"{name} {wallet.address or '(unknown address)'}"
+        role = " (draining)" if wallet.draining else ""
+        if wallet.problem is not None:
+            return Row("hot wallet", target, Outcome.PROBLEM, f"{wallet.source}: {wallet.problem}")
+        if wallet.address in seen:
+            return Row("hot wallet", target, Outcome.PROBLEM, f"{wallet.source}: configured twice")
+        if wallet.address is not None:
+            seen.add(wallet.address)
+        return Row("hot wallet", target, Outcome.OK, f"{wallet.source}{role}")
+
+    async def _balances(
+        self,
+        name: str,
+        config: NetworkConfig,
+        holder: Address,
+        draining: bool,
+        chain: ChainProbe | None,
+    ) -> list[Row]:
+        assets: list[tuple[str, int, Address | None]] = [
+            (config.native_symbol, config.native_decimals, None),
+            *((t.symbol, t.decimals, Address(t.address)) for t in config.tokens),
+        ]
+        rows: list[Row] = []
+        for symbol, decimals, token in assets:
+            target = f"{name} {holder} {symbol}"
+            if chain is None:
+                rows.append(Row("balance", target, Outcome.SKIPPED, self._no_chain(config)))
+                continue
+            try:
+                amount = (
+                    await chain.balance(holder)
+                    if token is None
+                    else await chain.token_balance(token, holder)
+                )
+            except Exception as exc:
+                rows.append(Row("balance", target, Outcome.PROBLEM, _why(exc)))
+                continue
+            shown = f"{format_amount(amount, decimals)} {symbol}"
+            if amount == 0 and not draining:
+                why = "no gas for any transaction" if token is None else f"it cannot pay {symbol}"
+                rows.append(Row("balance", target, Outcome.PROBLEM, f"{shown}: {why}"))
+            else:
+                rows.append(Row("balance", target, Outcome.OK, shown))
+        return rows
