@@ -1,10 +1,11 @@
 """`sluice config check`: does the configuration match the chains it names, before any payout?
 
 For every network of the networks file: each RPC URL answers, with the configured chain id;
-with ``finality = "finalized"``, the node serves the ``finalized`` block tag; each token has contract code and ``decimals()`` equal to the configured decimals (a wrong one
-would pay a thousand or a millionth times the amount asked); each hot wallet loads (a keystore
-decrypts with the passphrase, a Secrets Manager or KMS key is reachable) and holds native coin
-for gas and each token it pays out. Checks of the services beside the chains (database, queue,
+with ``finality = "finalized"``, the node serves the ``finalized`` block tag; each token has
+contract code and ``decimals()`` equal to the configured decimals (a wrong one would pay the
+wrong amount by orders of magnitude); each hot wallet loads (a keystore decrypts with the
+passphrase, a Secrets Manager or KMS key is reachable) and holds native coin for gas and each
+token it pays out. Checks of the services beside the chains (database, queue,
 signer) come in as `Probe` callables. Every finding is a `Row`; none raises.
 
 An empty hot wallet is a problem, not a warning: it cannot pay a single withdrawal (and with no
