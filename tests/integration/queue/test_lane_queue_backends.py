@@ -11,11 +11,11 @@ from redis.asyncio import Redis
 
 from sluice.bootstrap import make_queue
 from sluice.ports import Queue
-from sluice.queue.contract import QueueContract
 from sluice.queue.lanes import Lane, LaneQueue
 from sluice.queue.redis_streams import RedisStreamsQueue
 from sluice.services import jobs
 from sluice.testing.moto import MotoServer
+from sluice.testing.queue_contract import QueueContract
 
 
 @pytest.fixture

@@ -18,8 +18,8 @@ from redis.asyncio import Redis
 
 from sluice.errors import TransientError
 from sluice.ports import Queue
-from sluice.queue.contract import QueueContract
 from sluice.queue.redis_streams import MAX_ERROR_CHARS, RedisStreamsQueue
+from sluice.testing.queue_contract import QueueContract
 
 MakeQueue = Callable[..., RedisStreamsQueue]
 

@@ -22,9 +22,9 @@ import pytest
 from sluice.devnet.anvil import free_port
 from sluice.errors import ConfigurationError, TransientError
 from sluice.ports import DeadLetter, Message, Queue
-from sluice.queue.contract import QueueContract
 from sluice.queue.sqs import REDRIVE_REASON, SqsQueue
 from sluice.testing.moto import MotoServer
+from sluice.testing.queue_contract import QueueContract
 
 WAIT_S = 5.0
 """Upper bound for anything expected to happen soon; reached only when a test fails."""

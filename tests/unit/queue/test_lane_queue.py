@@ -11,10 +11,10 @@ import pytest
 from sluice.bootstrap import make_queue
 from sluice.errors import ConfigurationError
 from sluice.ports import DeadLetter, Message, Queue
-from sluice.queue.contract import QueueContract
 from sluice.queue.lanes import Lane, LaneQueue, lane_url
 from sluice.queue.memory import MemoryQueue
 from sluice.services import jobs
+from sluice.testing.queue_contract import QueueContract
 
 EMPTY = {"ready": 0, "delayed": 0, "in_flight": 0, "dead": 0}
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sluice.ports import Queue
-from sluice.queue.contract import QueueContract
 from sluice.queue.memory import MAX_ERROR_CHARS, MemoryQueue
+from sluice.testing.queue_contract import QueueContract
 
 
 class TestMemoryQueueContract(QueueContract):
