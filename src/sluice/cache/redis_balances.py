@@ -18,12 +18,15 @@ from __future__ import annotations
 
 import json
 import time
+from typing import TYPE_CHECKING
 
 import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
+from sluice import optional
 from sluice.domain.ledger import Balance
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = structlog.get_logger(__name__)
 
@@ -54,9 +57,15 @@ class RedisBalanceCache:
         backoff_s: float = 5.0,
         timeout_s: float = 0.5,
     ) -> None:
-        self._redis = Redis.from_url(
+        # The redis extra, imported only when the cache is configured (sluice.optional).
+        with optional.importing("redis", needed_by="SLUICE_REDIS_URL (the balance cache)"):
+            from redis.asyncio import Redis  # noqa: PLC0415 - optional extra, see above
+            from redis.exceptions import RedisError  # noqa: PLC0415 - same
+
+        self._redis: Redis = Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
         )
+        self._redis_error: type[Exception] = RedisError
         self._ns = namespace
         self._ttl_s = ttl_s
         self._backoff_s = backoff_s
@@ -82,7 +91,7 @@ class RedisBalanceCache:
             return None
         try:
             value = await self._redis.get(self._keys(user_id)[1])
-        except RedisError as exc:
+        except self._redis_error as exc:
             self._failed("generation", exc)
             return None
         return "0" if value is None else str(value)
@@ -93,7 +102,7 @@ class RedisBalanceCache:
             return None
         try:
             value, generation = await self._redis.mget(self._keys(user_id))
-        except RedisError as exc:
+        except self._redis_error as exc:
             self._failed("get", exc)
             return None
         if value is None:
@@ -115,7 +124,7 @@ class RedisBalanceCache:
             await self._put(
                 keys=list(self._keys(user_id)), args=[generation, json.dumps(entry), self._ttl_s]
             )
-        except RedisError as exc:
+        except self._redis_error as exc:
             self._failed("put", exc)
 
     async def invalidate(self, user_ids: set[str]) -> None:
@@ -129,7 +138,7 @@ class RedisBalanceCache:
                     pipe.incr(generation_key)
                     pipe.expire(generation_key, _GENERATION_TTL_S)
                 await pipe.execute()
-        except RedisError as exc:
+        except self._redis_error as exc:
             # Entries of these users may now be served until they expire (ttl_s).
             self._failed("invalidate", exc)
 

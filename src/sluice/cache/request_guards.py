@@ -14,10 +14,14 @@ from __future__ import annotations
 import math
 import time
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
+
+from sluice import optional
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 log = structlog.get_logger(__name__)
 
@@ -68,9 +72,15 @@ class RedisRequestGuard:
         backoff_s: float = 5.0,
         timeout_s: float = 0.5,
     ) -> None:
-        self._redis = Redis.from_url(
+        # The redis extra, imported only when Redis is configured (sluice.optional).
+        with optional.importing("redis", needed_by="SLUICE_REDIS_URL (the shared request guard)"):
+            from redis.asyncio import Redis  # noqa: PLC0415 - optional extra, see above
+            from redis.exceptions import RedisError  # noqa: PLC0415 - same
+
+        self._redis: Redis = Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True
         )
+        self._unavailable: tuple[type[Exception], ...] = (RedisError, OSError)
         self._ns = namespace
         self._backoff_s = backoff_s
         self._down_until = 0.0
@@ -88,7 +98,7 @@ class RedisRequestGuard:
                 pipe.incr(name)
                 pipe.expire(name, 2)
                 count, _ = await pipe.execute()
-        except (RedisError, OSError):
+        except self._unavailable:
             self._went_down()
             return await self._fallback.hit(key_id, limit_per_s)
         if int(count) > limit_per_s:
@@ -103,7 +113,7 @@ class RedisRequestGuard:
             created = await self._redis.set(
                 f"{self._ns}:replay:{token}", "1", nx=True, ex=max(1, math.ceil(ttl_s))
             )
-        except (RedisError, OSError):
+        except self._unavailable:
             self._went_down()
             return await self._fallback.first_use(token, ttl_s)
         return bool(created)

@@ -15,7 +15,7 @@ retries), ``job``, ``payload`` (JSON text), ``attempts``, ``reclaims``, ``enqueu
 seconds), and ``request_id`` / ``last_error`` when set. A member of the delayed set is the same
 fields as a JSON array, so moving it to the stream is a decode and an XADD.
 
-Semantics (the shared contract, `sluice.queue.contract`, runs against this adapter):
+Semantics (the shared contract, `sluice.testing.queue_contract`, runs against this adapter):
 
 - Entries are immutable, so every change is a fresh entry: ``retry`` and a reclaim XACK and XDEL
   the delivered entry and add the message again with its new ``attempts``. An entry is settled
@@ -55,19 +55,16 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialWithJitterBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ReadOnlyError, ResponseError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-
+from sluice import optional
 from sluice.errors import TransientError
 from sluice.ports import DeadLetter, Message
 from sluice.queue import redis_scripts as scripts
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 MAX_ERROR_CHARS = 500
 """``last_error`` is truncated to this many characters (as in `sluice.queue.memory`)."""
@@ -83,9 +80,6 @@ _MAX_RECLAIM_INTERVAL_S = 5.0
 
 _DEAD_PAGE = 500
 """Dead letters read per XRANGE call."""
-
-_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, ReadOnlyError)
-"""Errors that may pass on their own: Redis down, slow, loading, or failing over."""
 
 _STATE_FIELDS = ("reason", "dead_at_us")
 """Fields a dead letter has beyond its message's."""
@@ -145,7 +139,23 @@ class RedisStreamsQueue:
             raise ValueError("namespace and group must not be empty")
         if timeout_s <= POLL_S:
             raise ValueError(f"timeout_s must exceed {POLL_S}s, the longest blocking read")
-        self._redis = Redis.from_url(
+        # The redis extra, imported only when this queue is configured (sluice.optional).
+        with optional.importing("redis", needed_by="SLUICE_QUEUE_URL=redis://…"):
+            from redis.asyncio import Redis  # noqa: PLC0415 - optional extra, see above
+            from redis.asyncio.retry import Retry  # noqa: PLC0415 - same
+            from redis.backoff import ExponentialWithJitterBackoff  # noqa: PLC0415 - same
+            from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: PLC0415
+            from redis.exceptions import ReadOnlyError, ResponseError  # noqa: PLC0415 - same
+            from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: PLC0415
+
+        self._response_error: type[Exception] = ResponseError
+        # Errors that may pass on their own: Redis down, slow, loading, or failing over.
+        self._unavailable: tuple[type[Exception], ...] = (
+            RedisConnectionError,
+            RedisTimeoutError,
+            ReadOnlyError,
+        )
+        self._redis: Redis = Redis.from_url(
             url,
             protocol=2,  # the reply shapes below are RESP2's
             decode_responses=True,
@@ -249,7 +259,7 @@ class RedisStreamsQueue:
                     remaining = deadline - loop.time()
                     block_s = min(remaining, max(self._maintain_at - loop.time(), 0.001))
                     entries = await self._read(max_messages, block_s if remaining > 0 else None)
-                except ResponseError as exc:
+                except self._response_error as exc:
                     if "NOGROUP" not in str(exc):
                         raise
                     self._group_ready = False  # the stream or group was deleted: create again
@@ -319,6 +329,7 @@ class RedisStreamsQueue:
         if self._closed:
             return
         self._closed = True
+        away: tuple[type[Exception], ...] = (TimeoutError, self._response_error, *self._unavailable)
         try:
             # Receivers notice within one blocking read (POLL_S); a hung one is not waited for.
             async with asyncio.timeout(POLL_S * 4):
@@ -326,7 +337,7 @@ class RedisStreamsQueue:
             if self._received:
                 # A consumer holding nothing is forgotten, so the group does not collect names.
                 await self._retire(keys=[self._jobs], args=[self._group, self._consumer])
-        except (TimeoutError, ResponseError, *_UNAVAILABLE):
+        except away:
             pass  # best effort: closing must not fail because Redis is away
         finally:
             await self._redis.aclose()
@@ -359,7 +370,7 @@ class RedisStreamsQueue:
 
     async def _call(self, awaitable: Awaitable[_T]) -> _T:
         """Await a Redis command, turning unavailability into `TransientError`."""
-        with _unavailable_as_transient():
+        with _unavailable_as_transient(self._unavailable):
             return await awaitable
 
     def _script(
@@ -407,7 +418,7 @@ class RedisStreamsQueue:
         try:
             # From id 0, so what was published before any worker started is delivered too.
             await self._call(self._redis.xgroup_create(self._jobs, self._group, "0", mkstream=True))
-        except ResponseError as exc:
+        except self._response_error as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
         self._group_ready = True
@@ -493,10 +504,10 @@ _URL_OPTIONS: dict[str, Callable[[str], Any]] = {
 
 
 @contextmanager
-def _unavailable_as_transient() -> Iterator[None]:
+def _unavailable_as_transient(unavailable: tuple[type[Exception], ...]) -> Iterator[None]:
     try:
         yield
-    except _UNAVAILABLE as exc:
+    except unavailable as exc:
         # The class only: redis-py's message names host and port, and the URL must not leak.
         raise TransientError(f"queue unavailable: {type(exc).__name__}") from exc
 

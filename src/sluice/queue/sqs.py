@@ -77,19 +77,11 @@ from typing import Any, Final, Self
 
 import structlog
 
-# aiobotocore and botocore ship no type hints (no py.typed, and no stubs installed): their names
-# are Any here, and `_SqsClient` below is the one typed facade the rest of the module uses.
-from aiobotocore.config import AioConfig  # type: ignore[import-untyped]
-from aiobotocore.session import get_session  # type: ignore[import-untyped]
-from botocore.exceptions import (  # type: ignore[import-untyped]
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    NoRegionError,
-    ParamValidationError,
-    PartialCredentialsError,
-)
-
+# aiobotocore and botocore are the aws extra, and ship no type hints (no py.typed, no stubs): their
+# names are Any here, and `_SqsClient` below is the one typed facade the rest of the module uses.
+# They are imported where they are used, so this module imports without the extra: `SqsQueue()`
+# checks for it (`sluice.optional`), and everything that uses them runs after that.
+from sluice import optional
 from sluice.errors import ConfigurationError, SluiceError, TransientError
 from sluice.ports import DeadLetter, Message
 
@@ -169,7 +161,6 @@ _CONFIGURATION_CODES: Final = frozenset(
         *_MISSING_QUEUE_CODES,
     }
 )
-_CONFIGURATION_EXCEPTIONS: Final = (NoCredentialsError, PartialCredentialsError, NoRegionError)
 _SAFE_CODE = re.compile(r"[^A-Za-z0-9._-]")
 
 
@@ -191,6 +182,14 @@ def _http_status(exc: Any) -> int:
 
 def _translate(operation: str, exc: Exception) -> SluiceError:
     """A Sluice error for a failed AWS call; its message holds no URL and no credential."""
+    from botocore.exceptions import (  # type: ignore[import-untyped]  # noqa: PLC0415 - aws extra
+        ClientError,
+        NoCredentialsError,
+        NoRegionError,
+        ParamValidationError,
+        PartialCredentialsError,
+    )
+
     if isinstance(exc, ClientError):
         code, status = _error_code(exc), _http_status(exc)
         detail = f"SQS {operation} failed: {code} (HTTP {status or '?'})"
@@ -200,7 +199,7 @@ def _translate(operation: str, exc: Exception) -> SluiceError:
             return TransientError(detail)
         return SluiceError(detail)
     detail = f"SQS {operation} failed: {type(exc).__name__}"
-    if isinstance(exc, _CONFIGURATION_EXCEPTIONS):
+    if isinstance(exc, (NoCredentialsError, PartialCredentialsError, NoRegionError)):
         return ConfigurationError(detail)
     if isinstance(exc, ParamValidationError):
         return SluiceError(detail)
@@ -225,12 +224,16 @@ class _SqsClient:
     """The few SQS calls the queue makes, typed, with every failure translated by `_translate`."""
 
     def __init__(self, client: Any) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415 - aws extra
+
         self._client = client
+        self._client_error: type[Exception] = ClientError
+        self._other_errors: tuple[type[Exception], ...] = (BotoCoreError, OSError)
 
     async def _call(self, operation: str, call: Awaitable[Any]) -> dict[str, Any]:
         try:
             response = await call
-        except (BotoCoreError, ClientError, OSError) as exc:
+        except (self._client_error, *self._other_errors) as exc:
             # Not chained: the botocore exception's text can hold the endpoint URL.
             raise _translate(operation, exc) from None
         return response if isinstance(response, dict) else {}
@@ -239,11 +242,11 @@ class _SqsClient:
         """The queue's URL, or None if there is no such queue."""
         try:
             response = await self._client.get_queue_url(QueueName=name)
-        except ClientError as exc:
+        except self._client_error as exc:
             if _error_code(exc) in _MISSING_QUEUE_CODES:
                 return None
             raise _translate("GetQueueUrl", exc) from None
-        except (BotoCoreError, OSError) as exc:
+        except self._other_errors as exc:
             raise _translate("GetQueueUrl", exc) from None
         return str(response["QueueUrl"])
 
@@ -304,12 +307,12 @@ class _SqsClient:
         """Delete a message; a receipt handle SQS no longer accepts is ignored (logged)."""
         try:
             await self._client.delete_message(QueueUrl=url, ReceiptHandle=receipt)
-        except ClientError as exc:
+        except self._client_error as exc:
             if _error_code(exc) == "ReceiptHandleIsInvalid":
                 log.info("sqs receipt handle no longer valid; message left to redelivery")
                 return
             raise _translate("DeleteMessage", exc) from None
-        except (BotoCoreError, OSError) as exc:
+        except self._other_errors as exc:
             raise _translate("DeleteMessage", exc) from None
 
     async def change_visibility(self, url: str, receipts: Sequence[str], visibility_s: int) -> None:
@@ -501,6 +504,9 @@ class SqsQueue:
         self._region = region
         self._max_receives = max_receives
         self._visibility_s = _whole_seconds(visibility_timeout_s, low=1, high=MAX_VISIBILITY_S)
+        # Fails here, when the queue is configured, if the aws extra is missing; loads it once.
+        with optional.importing("aws", needed_by="SLUICE_QUEUE_URL=sqs://…"):
+            import aiobotocore.session  # type: ignore[import-untyped]  # noqa: F401, PLC0415
         self._state = _State()
         self._open_lock = asyncio.Lock()
         self._scan_lock = asyncio.Lock()
@@ -759,6 +765,11 @@ class SqsQueue:
             if state.closed:
                 raise RuntimeError("queue closed")
             if state.sqs is None:
+                # The aws extra (see the module's imports); mypy wants one ignore per module.
+                from aiobotocore.config import AioConfig  # type: ignore[import-untyped]  # noqa: PLC0415
+                from aiobotocore.session import get_session  # noqa: PLC0415 - as above
+                from botocore.exceptions import BotoCoreError, ClientError  # noqa: PLC0415
+
                 config = AioConfig(
                     connect_timeout=_CONNECT_TIMEOUT_S,
                     read_timeout=_READ_TIMEOUT_S,

@@ -8,30 +8,22 @@ signature blocks the event loop for one round trip; the short timeouts below bou
 
 Errors never chain the botocore exception (``from None``) and name only the operation, the
 exception class and the AWS error code: botocore's texts can hold the endpoint URL.
+
+botocore is the aws extra: this module imports without it, and `aws_client` raises a
+`ConfigurationError` naming the extra when it is missing (`sluice.optional`). Everything else
+here handles what a botocore client raised, so botocore is there by then.
 """
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any, Final
 
-# botocore ships no type hints (see sluice.queue.sqs): its names are Any here.
-from botocore.config import Config  # type: ignore[import-untyped]
-from botocore.exceptions import (  # type: ignore[import-untyped]
-    BotoCoreError,
-    ClientError,
-    NoCredentialsError,
-    NoRegionError,
-    PartialCredentialsError,
-)
-from botocore.session import get_session  # type: ignore[import-untyped]
-
+from sluice import optional
 from sluice.errors import ConfigurationError, SluiceError, TransientError
 
-__all__ = ["AWS_ERRORS", "aws_client", "describe_failure", "translate"]
-
-#: What a botocore call may raise (OSError: a socket failure botocore did not wrap).
-AWS_ERRORS: Final = (BotoCoreError, ClientError, OSError)
+__all__ = ["aws_client", "aws_errors", "describe_failure", "translate"]
 
 _CONNECT_TIMEOUT_S: Final = 2.0
 _READ_TIMEOUT_S: Final = 5.0
@@ -61,16 +53,40 @@ _THROTTLING_CODES: Final = frozenset(
         "LimitExceededException",  # KMS: request rate exceeded
     }
 )
-_CONFIGURATION_EXCEPTIONS: Final = (NoCredentialsError, PartialCredentialsError, NoRegionError)
 _SAFE_CODE = re.compile(r"[^A-Za-z0-9._-]")
+_NEEDED_BY: Final = {
+    "kms": "a KMS hot wallet (hot_wallet_kms_key_id)",
+    "secretsmanager": "a Secrets Manager hot wallet (hot_wallet_secret_id)",
+}
+
+
+def _exceptions() -> Any:
+    """``botocore.exceptions``; botocore ships no type hints, so its names are Any here."""
+    import botocore.exceptions  # type: ignore[import-untyped]  # noqa: PLC0415 - aws extra
+
+    return botocore.exceptions
+
+
+@functools.cache
+def aws_errors() -> tuple[type[BaseException], ...]:
+    """What a botocore call may raise (OSError: a socket failure botocore did not wrap).
+
+    Only for handling what a botocore client raised: it imports botocore (the aws extra).
+    """
+    errors = _exceptions()
+    return (errors.BotoCoreError, errors.ClientError, OSError)
 
 
 def aws_client(service: str) -> Any:
     """A botocore client for ``service`` from the standard environment.
 
     Raises:
-        ConfigurationError: No region, or botocore cannot build the client.
+        ConfigurationError: No region, botocore cannot build the client, or the aws extra is
+            not installed.
     """
+    with optional.importing("aws", needed_by=_NEEDED_BY.get(service, f"the AWS {service} client")):
+        from botocore.config import Config  # type: ignore[import-untyped]  # noqa: PLC0415
+        from botocore.session import get_session  # type: ignore[import-untyped]  # noqa: PLC0415
     config = Config(
         connect_timeout=_CONNECT_TIMEOUT_S,
         read_timeout=_READ_TIMEOUT_S,
@@ -78,7 +94,7 @@ def aws_client(service: str) -> Any:
     )
     try:
         return get_session().create_client(service, config=config)
-    except AWS_ERRORS as exc:
+    except aws_errors() as exc:
         raise ConfigurationError(
             f"cannot create the AWS {service} client: {type(exc).__name__}"
         ) from None
@@ -98,7 +114,7 @@ def _http_status(exc: BaseException) -> int:
 
 def describe_failure(exc: BaseException) -> str:
     """``<AWS error code> (HTTP <status>)`` or the exception's class name: nothing else."""
-    if isinstance(exc, ClientError):
+    if isinstance(exc, _exceptions().ClientError):
         return f"{_error_code(exc)} (HTTP {_http_status(exc) or '?'})"
     return type(exc).__name__
 
@@ -110,14 +126,17 @@ def translate(what: str, exc: BaseException) -> SluiceError:
     `TransientError` for throttling, 5xx and network failures (the worker retries those);
     `SluiceError` for any other refusal.
     """
+    errors = _exceptions()
     detail = f"{what} failed: {describe_failure(exc)}"
-    if isinstance(exc, ClientError):
+    if isinstance(exc, errors.ClientError):
         code, status = _error_code(exc), _http_status(exc)
         if code in _CONFIGURATION_CODES:
             return ConfigurationError(detail)
         if code in _THROTTLING_CODES or status >= 500 or status == 0:
             return TransientError(detail)
         return SluiceError(detail)
-    if isinstance(exc, _CONFIGURATION_EXCEPTIONS):
+    if isinstance(
+        exc, (errors.NoCredentialsError, errors.PartialCredentialsError, errors.NoRegionError)
+    ):
         return ConfigurationError(detail)
     return TransientError(detail)  # connection refused or reset, timeouts, bad responses

@@ -43,7 +43,7 @@ from sluice.domain.addresses import Address
 from sluice.domain.transaction import SignedTransaction, UnsignedTransaction
 from sluice.errors import ConfigurationError
 from sluice.ports import SigningContext
-from sluice.signers.aws import AWS_ERRORS, aws_client, describe_failure, translate
+from sluice.signers.aws import aws_client, aws_errors, describe_failure, translate
 from sluice.signers.eip1559 import signed_transaction, transaction_fields
 
 __all__ = [
@@ -160,7 +160,7 @@ class KmsSigner:
             client = aws_client("kms")
         try:
             response = client.get_public_key(KeyId=key_id)
-        except AWS_ERRORS as exc:
+        except aws_errors() as exc:
             raise ConfigurationError(
                 f"cannot read the public key of the KMS key {key_id}: {describe_failure(exc)}"
             ) from None
@@ -213,7 +213,7 @@ class KmsSigner:
                 MessageType="DIGEST",
                 SigningAlgorithm=SIGNING_ALGORITHM,
             )
-        except AWS_ERRORS as exc:
+        except aws_errors() as exc:
             raise translate(f"KMS Sign with {self._key_id}", exc) from None
         try:
             v, r, s = ethereum_signature(digest, bytes(response["Signature"]), self._address)

@@ -26,7 +26,7 @@ from sluice.domain.addresses import Address
 from sluice.domain.transaction import SignedTransaction, UnsignedTransaction
 from sluice.errors import ConfigurationError
 from sluice.ports import SigningContext
-from sluice.signers.aws import AWS_ERRORS, aws_client, describe_failure
+from sluice.signers.aws import aws_client, aws_errors, describe_failure
 from sluice.signers.eip1559 import sign_with_account
 
 __all__ = ["SecretsManagerSigner"]
@@ -60,7 +60,7 @@ class SecretsManagerSigner:
             client = aws_client("secretsmanager")
         try:
             response = client.get_secret_value(SecretId=secret_id)
-        except AWS_ERRORS as exc:
+        except aws_errors() as exc:
             raise ConfigurationError(
                 f"cannot fetch the secret {secret_id} from Secrets Manager: {describe_failure(exc)}"
             ) from None
