@@ -3,11 +3,13 @@
 pip-audit asks PyPI's per-version JSON API (``/pypi/<name>/<version>/json``) or OSV; behind some
 registry mirrors neither answers, and pip-audit then audits nothing. PyPI's project JSON
 (``/pypi/<name>/json``) still answers, and its ``vulnerabilities`` list describes the project's
-latest release. So for every pin in requirements.lock that *is* the latest release, this reports
+latest release. So for every pin in the lock files that *is* the latest release, this reports
 PyPI's known vulnerabilities; pins behind the latest are listed as not audited here.
 
 Exit status 1 if a pinned latest release has a known vulnerability, else 0.
-Run: ``.venv/bin/python scripts/audit_lock.py [requirements.lock]``.
+Run: ``.venv/bin/python scripts/audit_lock.py [LOCK ...]`` (default: every requirements/*.lock).
+A lock is a requirements file: ``name==version`` lines, optionally with an environment marker and
+``--hash`` options (as `make lock` writes them).
 """
 
 from __future__ import annotations
@@ -34,14 +36,20 @@ class Verdict:
 
 
 def pins(lock: Path) -> list[tuple[str, str]]:
-    """(name, version) of every ``name==version`` line."""
+    """(name, version) of every ``name==version`` line (markers, hashes and comments aside)."""
     result = []
     for raw in lock.read_text(encoding="utf-8").splitlines():
         line = raw.split("#", 1)[0].strip()
-        if "==" in line:
+        if "==" in line and not line.startswith("-"):
             name, version = line.split("==", 1)
-            result.append((name.strip(), version.split(";", 1)[0].strip()))
+            version = version.split(";", 1)[0].split(" ", 1)[0].rstrip("\\").strip()
+            result.append((name.strip(), version))
     return result
+
+
+def all_pins(locks: list[Path]) -> list[tuple[str, str]]:
+    """The pins of every lock, each (name, version) once, in order."""
+    return list(dict.fromkeys(pin for lock in locks for pin in pins(lock)))
 
 
 def check(pin: tuple[str, str]) -> Verdict:
@@ -60,10 +68,10 @@ def check(pin: tuple[str, str]) -> Verdict:
 
 
 def main(argv: list[str]) -> int:
-    """Audit the lock file; print a summary; 1 on a finding."""
-    lock = Path(argv[1] if len(argv) > 1 else "requirements.lock")
+    """Audit the lock files; print a summary; 1 on a finding."""
+    locks = [Path(arg) for arg in argv[1:]] or sorted(Path("requirements").glob("*.lock"))
     with concurrent.futures.ThreadPoolExecutor(16) as pool:
-        verdicts = list(pool.map(check, pins(lock)))
+        verdicts = list(pool.map(check, all_pins(locks)))
     latest = [v for v in verdicts if v.latest == v.pinned]
     behind = [v for v in verdicts if v.latest is not None and v.latest != v.pinned]
     failed = [v for v in verdicts if v.error is not None]
