@@ -23,16 +23,17 @@ CONFIRMING → BROADCASTING is a re-org that removed the block the transaction w
 from __future__ import annotations
 
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from sluice.domain.addresses import Address
 from sluice.errors import InvalidStateError
 
-
 #: What an event records beside its status change: hashes, fees in wei (decimal strings),
 #: and integers for counts and positions (nonce, attempt, blockNumber).
-EventData = dict[str, str | int]
+EventData = Mapping[str, str | int]
+
 
 class WithdrawalStatus(enum.StrEnum):
     """Where a withdrawal is in its life."""
