@@ -17,6 +17,7 @@ from urllib.parse import quote
 
 import httpx
 
+from sluice_client._reader import read_list
 from sluice_client.errors import UnexpectedResponseError, error_from_response
 from sluice_client.models import (
     Balance,
@@ -31,7 +32,6 @@ from sluice_client.models import (
     WithdrawalPage,
     WithdrawalStatus,
     read_events,
-    read_list,
 )
 
 T = TypeVar("T")

@@ -8,14 +8,14 @@ from in ``raw``, so a field added by a newer Sluice is reachable before the SDK 
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
-from sluice_client.errors import UnexpectedResponseError
+from sluice_client._reader import Reader
+from sluice_client.status import WithdrawalStatus
 
 __all__ = [
     "Attempt",
@@ -33,165 +33,6 @@ __all__ = [
     "WithdrawalPage",
     "WithdrawalStatus",
 ]
-
-
-class WithdrawalStatus(enum.StrEnum):
-    """Where a withdrawal is (docs/api.md, "Withdrawals"). A `str`: compares equal to its name."""
-
-    #: Accepted, waiting for validation; funds not held yet.
-    PENDING = "PENDING"
-    #: Validated and funds held; waiting for the signer (see ``waiting_reason``).
-    VALIDATING = "VALIDATING"
-    #: Reserved for the policy engine; funds held.
-    PENDING_APPROVAL = "PENDING_APPROVAL"
-    #: Signed and stored with its nonce.
-    SIGNED = "SIGNED"
-    #: Sent (or possibly sent); waiting to be mined.
-    BROADCASTING = "BROADCASTING"
-    #: Mined; waiting for finality (a re-org sends it back to BROADCASTING).
-    CONFIRMING = "CONFIRMING"
-    #: Mined with status 1, and final: paid.
-    COMPLETED = "COMPLETED"
-    #: Not paid; ``error_code`` says why (``insufficient_funds``, ``reverted`` …); funds released.
-    FAILED = "FAILED"
-    #: Cancelled before signing, or an operator's no-op replacement was mined; funds released.
-    CANCELLED = "CANCELLED"
-
-    @property
-    def is_final(self) -> bool:
-        """Whether it can change no more (COMPLETED, FAILED or CANCELLED)."""
-        return self in _FINAL
-
-    @property
-    def is_cancellable(self) -> bool:
-        """Whether a client's `cancel_withdrawal` is still allowed (before signing)."""
-        return self in _CANCELLABLE
-
-
-_FINAL = frozenset(
-    {WithdrawalStatus.COMPLETED, WithdrawalStatus.FAILED, WithdrawalStatus.CANCELLED}
-)
-_CANCELLABLE = frozenset(
-    {WithdrawalStatus.PENDING, WithdrawalStatus.VALIDATING, WithdrawalStatus.PENDING_APPROVAL}
-)
-
-
-class _Reader:
-    """Typed reads of one JSON object; a missing or mistyped field is an
-    `UnexpectedResponseError` naming it, never a KeyError deep in user code."""
-
-    def __init__(self, value: object, what: str) -> None:
-        if not isinstance(value, dict):
-            raise UnexpectedResponseError(f"{what}: expected a JSON object", code="bad_response")
-        self.data: dict[str, Any] = value
-        self._what = what
-
-    def _fail(self, name: str, expected: str) -> UnexpectedResponseError:
-        got = self.data.get(name, "<missing>")
-        return UnexpectedResponseError(
-            f"{self._what}.{name}: expected {expected}, got {got!r:.80}", code="bad_response"
-        )
-
-    def value(self, name: str, kind: type[Any], expected: str, *, optional: bool = False) -> Any:
-        value = self.data.get(name)
-        if value is None and optional:
-            return None
-        # bool is an int: never accept it where a count belongs, nor an int where a bool does.
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            raise self._fail(name, expected)
-        return value
-
-    def text(self, name: str) -> str:
-        text: str = self.value(name, str, "a string")
-        return text
-
-    def opt_text(self, name: str) -> str | None:
-        text: str | None = self.value(name, str, "a string or null", optional=True)
-        return text
-
-    def integer(self, name: str) -> int:
-        number: int = self.value(name, int, "an integer")
-        return number
-
-    def opt_integer(self, name: str) -> int | None:
-        number: int | None = self.value(name, int, "an integer or null", optional=True)
-        return number
-
-    def flag(self, name: str) -> bool:
-        flag: bool = self.value(name, bool, "true or false")
-        return flag
-
-    def amount(self, name: str) -> Decimal:
-        text = self.text(name)
-        try:
-            amount = Decimal(text)
-        except InvalidOperation:
-            raise self._fail(name, "a decimal string") from None
-        if not amount.is_finite():
-            raise self._fail(name, "a decimal string")
-        return amount
-
-    def wei(self, name: str) -> int:
-        amount = self.opt_wei(name)
-        if amount is None:
-            raise self._fail(name, "an integer as a decimal string")
-        return amount
-
-    def opt_wei(self, name: str) -> int | None:
-        text = self.opt_text(name)
-        if text is None:
-            return None
-        if not (text.isascii() and text.isdigit()):
-            raise self._fail(name, "an integer as a decimal string")
-        return int(text)
-
-    def moment(self, name: str) -> datetime:
-        moment = self.opt_moment(name)
-        if moment is None:
-            raise self._fail(name, "an RFC 3339 time")
-        return moment
-
-    def opt_moment(self, name: str) -> datetime | None:
-        text = self.opt_text(name)
-        if text is None:
-            return None
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise self._fail(name, "an RFC 3339 time") from None
-        if moment.tzinfo is None:
-            raise self._fail(name, "an RFC 3339 time with a zone")
-        return moment
-
-    def status(self, name: str) -> WithdrawalStatus:
-        status = self.opt_status(name)
-        if status is None:
-            raise self._fail(name, "a withdrawal status")
-        return status
-
-    def opt_status(self, name: str) -> WithdrawalStatus | None:
-        text = self.opt_text(name)
-        if text is None:
-            return None
-        try:
-            return WithdrawalStatus(text)
-        except ValueError:
-            raise self._fail(name, "a known withdrawal status (is the SDK older?)") from None
-
-    def items(self, name: str) -> list[Any]:
-        items: list[Any] = self.value(name, list, "a list")
-        return items
-
-    def mapping(self, name: str) -> dict[str, Any]:
-        item: dict[str, Any] = self.value(name, dict, "an object")
-        return item
-
-
-def read_list(value: object, what: str) -> list[Any]:
-    """A JSON array at the top of an answer."""
-    if not isinstance(value, list):
-        raise UnexpectedResponseError(f"{what}: expected a JSON array", code="bad_response")
-    return value
 
 
 def _raw() -> Any:
@@ -223,7 +64,7 @@ class Withdrawal:
     @classmethod
     def from_json(cls, value: object) -> Withdrawal:
         """Read an API withdrawal."""
-        r = _Reader(value, "Withdrawal")
+        r = Reader(value, "Withdrawal")
         return cls(
             id=r.text("id"),
             user_id=r.text("userId"),
@@ -254,7 +95,7 @@ class WithdrawalPage:
     @classmethod
     def from_json(cls, value: object) -> WithdrawalPage:
         """Read a page."""
-        r = _Reader(value, "WithdrawalPage")
+        r = Reader(value, "WithdrawalPage")
         return cls(
             items=[Withdrawal.from_json(item) for item in r.items("items")],
             next_cursor=r.opt_text("nextCursor"),
@@ -280,7 +121,7 @@ class EventData:
     @classmethod
     def from_json(cls, value: object) -> EventData:
         """Read an event's ``data``."""
-        r = _Reader(value, "EventData")
+        r = Reader(value, "EventData")
         return cls(
             nonce=r.opt_integer("nonce"),
             attempt=r.opt_integer("attempt"),
@@ -313,7 +154,7 @@ class Event:
     @classmethod
     def from_json(cls, value: object) -> Event:
         """Read an event."""
-        r = _Reader(value, "Event")
+        r = Reader(value, "Event")
         data = r.data.get("data")
         return cls(
             from_status=r.opt_status("fromStatus"),
@@ -329,7 +170,7 @@ class Event:
 
 def read_events(value: object) -> list[Event]:
     """The ``events`` of ``listWithdrawalEvents``, oldest first."""
-    r = _Reader(value, "EventList")
+    r = Reader(value, "EventList")
     return [Event.from_json(item) for item in r.items("events")]
 
 
@@ -355,7 +196,7 @@ class Attempt:
     @classmethod
     def from_json(cls, value: object) -> Attempt:
         """Read an attempt."""
-        r = _Reader(value, "Attempt")
+        r = Reader(value, "Attempt")
         return cls(
             seq=r.integer("seq"),
             purpose=r.text("purpose"),
@@ -394,7 +235,7 @@ class Transaction:
     @classmethod
     def from_json(cls, value: object) -> Transaction:
         """Read a transaction."""
-        r = _Reader(value, "Transaction")
+        r = Reader(value, "Transaction")
         return cls(
             id=r.text("id"),
             network=r.text("network"),
@@ -425,7 +266,7 @@ class Balance:
     @classmethod
     def from_json(cls, value: object) -> Balance:
         """Read a balance."""
-        r = _Reader(value, "Balance")
+        r = Reader(value, "Balance")
         return cls(
             network=r.text("network"),
             token_address=r.opt_text("tokenAddress"),
@@ -447,7 +288,7 @@ class CreditResult:
     @classmethod
     def from_json(cls, value: object) -> CreditResult:
         """Read a credit's outcome."""
-        r = _Reader(value, "CreditResult")
+        r = Reader(value, "CreditResult")
         return cls(reference=r.text("reference"), credited=r.flag("credited"), raw=r.data)
 
 
@@ -466,7 +307,7 @@ class HotWallet:
     @classmethod
     def from_json(cls, value: object) -> HotWallet:
         """Read a hot wallet."""
-        r = _Reader(value, "HotWallet")
+        r = Reader(value, "HotWallet")
         return cls(
             network=r.text("network"),
             address=r.text("address"),
@@ -494,7 +335,7 @@ class DeadLetter:
     @classmethod
     def from_json(cls, value: object) -> DeadLetter:
         """Read a dead letter."""
-        r = _Reader(value, "DeadLetter")
+        r = Reader(value, "DeadLetter")
         return cls(
             id=r.text("id"),
             job=r.text("job"),
@@ -532,10 +373,10 @@ class Readiness:
     @classmethod
     def from_json(cls, value: object) -> Readiness:
         """Read a readiness answer."""
-        r = _Reader(value, "Readiness")
+        r = Reader(value, "Readiness")
         checks = {}
         for name, item in r.mapping("checks").items():
-            check = _Reader(item, f"Readiness.checks.{name}")
+            check = Reader(item, f"Readiness.checks.{name}")
             checks[name] = ReadinessCheck(ok=check.flag("ok"), detail=check.text("detail"))
         return cls(status=r.text("status"), checks=checks, raw=r.data)
 
@@ -549,4 +390,4 @@ class Health:
     @classmethod
     def from_json(cls, value: object) -> Health:
         """Read a liveness answer."""
-        return cls(status=_Reader(value, "Health").text("status"))
+        return cls(status=Reader(value, "Health").text("status"))
