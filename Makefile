@@ -60,6 +60,8 @@ lock: $(VENV_STAMP) ## Re-pin requirements/*.lock from pyproject.toml (LOCK_FLAG
 	sed -i '\|^    #   -c $(LOCK_ALL)$$|d' requirements/runtime.lock requirements/dev.lock
 	rm -f $(LOCK_ALL)
 
+tools: $(TOOLS_STAMP) ## Install the pinned Anvil and solc into tools/node_modules
+
 run: install ## Start Sluice locally: Anvil, API and workers (Ctrl-C stops)
 	$(BIN)/sluice dev
 
