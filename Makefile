@@ -14,9 +14,9 @@ VENV_STAMP := $(VENV)/.installed
 TOOLS_STAMP := tools/node_modules/.installed
 LOCKS := requirements/pip.lock requirements/runtime.lock requirements/dev.lock
 PIP := $(BIN)/python -m pip
-
 .DEFAULT_GOAL := help
-.PHONY: help install lock tools run test test-unit scale chaos lint format typecheck coverage contracts clean bench security
+
+.PHONY: vendor help install lock tools run test test-unit scale chaos lint format typecheck coverage contracts clean bench security
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -32,9 +32,11 @@ $(VENV_STAMP): $(LOCKS) pyproject.toml
 	if [ -d clients/python ]; then $(PIP) install --quiet --no-deps -e clients/python; fi
 	touch $@
 
-$(TOOLS_STAMP): tools/package.json tools/package-lock.json
+$(TOOLS_STAMP): tools/package.json tools/package-lock.json clients/typescript/package.json clients/typescript/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is needed (Node.js 18+): see README.md"; exit 1; }
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
+	@# The TypeScript client's pinned generator and compiler (its up-to-date check is a test).
+	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
 install: $(VENV_STAMP) tools ## Create .venv and install Python dependencies and tools
@@ -110,5 +112,8 @@ bench: install ## Benchmark intake, latency and the pipeline (BENCH_ARGS=--quick
 contracts: tools ## Recompile contracts/ with the pinned solc (rewrites the committed artifacts)
 	node contracts/build.mjs
 
+vendor: tools ## Copy Swagger UI from its pinned npm package into src/sluice/api/static (committed)
+	$(BIN)/python scripts/vendor_assets.py
+
 clean: ## Remove the virtualenv, tools, caches and local dev data
-	rm -rf $(VENV) tools/node_modules .sluice .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov
+	rm -rf $(VENV) tools/node_modules clients/typescript/node_modules clients/typescript/dist .sluice .pytest_cache .mypy_cache .ruff_cache .coverage htmlcov

@@ -6,9 +6,12 @@ token nor a copy of Sluice's database is enough to make a request with that key.
 
 The signed message (`canonical_request`) is::
 
-    <timestamp> "\\n" <METHOD> "\\n" <target> "\\n" <body>
+    <timestamp> "\\n" <nonce> "\\n" <METHOD> "\\n" <target> "\\n" <body>
 
-where ``timestamp`` is the ``X-Sluice-Timestamp`` header (Unix seconds, decimal), ``METHOD`` the
+where ``timestamp`` is the ``X-Sluice-Timestamp`` header (Unix seconds, decimal), ``nonce`` the
+``X-Sluice-Nonce`` header (16-64 of ``A-Z a-z 0-9 _ -``, fresh for every request: Ed25519 is
+deterministic, so without it two identical requests in one second would carry one signature and
+the second would be refused as a replay), ``METHOD`` the
 method in capitals, ``target`` the path and query exactly as sent (percent-encoding untouched),
 and ``body`` the raw body bytes (empty for a GET). The signature goes in ``X-Sluice-Signature``
 as base64 of the 64 signature bytes (RFC 8032 Ed25519). docs/api.md, "Signed requests", is the
@@ -31,6 +34,10 @@ from cryptography.hazmat.primitives.serialization import (
 
 #: Header carrying the request's Unix time in seconds.
 TIMESTAMP_HEADER = "X-Sluice-Timestamp"
+#: Header carrying a value unique to the request (random), signed with it.
+NONCE_HEADER = "X-Sluice-Nonce"
+#: What a nonce may be: 16-64 URL-safe characters (`secrets.token_urlsafe(16)` makes 22).
+NONCE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
 #: Header carrying the base64 Ed25519 signature of `canonical_request`.
 SIGNATURE_HEADER = "X-Sluice-Signature"
 
@@ -43,9 +50,11 @@ class SigningKeyError(ValueError):
     """A public key that is not an Ed25519 public key in a form Sluice reads."""
 
 
-def canonical_request(*, timestamp: str, method: str, target: bytes, body: bytes) -> bytes:
+def canonical_request(
+    *, timestamp: str, nonce: str, method: str, target: bytes, body: bytes
+) -> bytes:
     """The bytes a caller signs and the server verifies (see the module docstring)."""
-    return f"{timestamp}\n{method.upper()}\n".encode() + target + b"\n" + body
+    return f"{timestamp}\n{nonce}\n{method.upper()}\n".encode() + target + b"\n" + body
 
 
 def parse_public_key(text: str) -> bytes:
@@ -93,10 +102,18 @@ def decode_signature(text: str) -> bytes | None:
 
 
 def sign_request(
-    private_key: Ed25519PrivateKey, *, timestamp: str, method: str, target: bytes, body: bytes
+    private_key: Ed25519PrivateKey,
+    *,
+    timestamp: str,
+    nonce: str,
+    method: str,
+    target: bytes,
+    body: bytes,
 ) -> str:
     """A request's ``X-Sluice-Signature`` value, as a client computes it (reference, tests)."""
-    message = canonical_request(timestamp=timestamp, method=method, target=target, body=body)
+    message = canonical_request(
+        timestamp=timestamp, nonce=nonce, method=method, target=target, body=body
+    )
     return base64.b64encode(private_key.sign(message)).decode("ascii")
 
 

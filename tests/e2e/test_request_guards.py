@@ -7,6 +7,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 import time
 
 import httpx
@@ -42,12 +43,14 @@ def _signed(
     at: float | None = None,
 ) -> dict[str, str]:
     timestamp = str(int(time.time() if at is None else at))
+    nonce = secrets.token_urlsafe(16)
     signature = sign_request(
-        key, timestamp=timestamp, method=method, target=target.encode(), body=body
+        key, timestamp=timestamp, nonce=nonce, method=method, target=target.encode(), body=body
     )
     return {
         "Authorization": f"Bearer {token}",
         "X-Sluice-Timestamp": timestamp,
+        "X-Sluice-Nonce": nonce,
         "X-Sluice-Signature": signature,
         "Content-Type": "application/json",
     }
@@ -65,6 +68,12 @@ async def test_a_key_that_must_sign_is_refused_unless_each_request_is_signed_onc
         headers = _signed(token, key, "GET", target)
         signed = await client.get(target, headers=headers)
         replayed = await client.get(target, headers=headers)
+        # The same request again at once, with a nonce of its own, is a new request.
+        again = [await client.get(target, headers=_signed(token, key, "GET", target)) for _ in "ab"]
+        no_nonce = await client.get(
+            target, headers={k: v for k, v in headers.items() if k != "X-Sluice-Nonce"}
+        )
+        other_nonce = await client.get(target, headers={**headers, "X-Sluice-Nonce": "x" * 22})
         stale = await client.get(
             target, headers=_signed(token, key, "GET", target, at=time.time() - 120)
         )
@@ -87,8 +96,9 @@ async def test_a_key_that_must_sign_is_refused_unless_each_request_is_signed_onc
         )
 
     assert signed.status_code == 200, signed.text
+    assert [a.status_code for a in again] == [200, 200], "identical requests, one second"
     assert created.status_code == 202, created.text
-    for refused in (unsigned, replayed, stale, other_path, tampered):
+    for refused in (unsigned, replayed, stale, other_path, tampered, no_nonce, other_nonce):
         assert refused.status_code == 401, refused.text
         assert refused.json()["code"] == "invalid_signature"
         assert refused.headers["www-authenticate"] == "Bearer"
@@ -109,7 +119,7 @@ async def test_a_leaked_bearer_token_of_a_signing_key_alone_gets_401(
         {"userId": "alice", "amount": "1", "toAddress": RECIPIENT, "network": instance.network}
     ).encode()
     timestamp = str(int(time.time()))
-    head = f"{timestamp}\nPOST\n/v1/withdrawals\n".encode()
+    head = f"{timestamp}\nPOST\n/v1/withdrawals\n".encode()  # HMAC as 0.1 computed it
     secret = token.split("_", 2)[2]
     hmac_signature = hmac.new(secret.encode(), head + body, hashlib.sha256).hexdigest()
     captured = _signed(token, key, "POST", "/v1/withdrawals", b"{}")
@@ -122,11 +132,13 @@ async def test_a_leaked_bearer_token_of_a_signing_key_alone_gets_401(
             "hmac of the token": {
                 "Authorization": f"Bearer {token}",
                 "X-Sluice-Timestamp": timestamp,
+                "X-Sluice-Nonce": secrets.token_urlsafe(16),
                 "X-Sluice-Signature": hmac_signature,
             },
             "hmac as base64": {
                 "Authorization": f"Bearer {token}",
                 "X-Sluice-Timestamp": timestamp,
+                "X-Sluice-Nonce": secrets.token_urlsafe(16),
                 "X-Sluice-Signature": base64.b64encode(bytes.fromhex(hmac_signature)).decode(),
             },
             "captured signature": captured,

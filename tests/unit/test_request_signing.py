@@ -31,6 +31,7 @@ RAW_PUBLIC = KEY.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
 
 class Head(TypedDict):
     timestamp: str
+    nonce: str
     method: str
     target: bytes
 
@@ -39,12 +40,17 @@ class Request(Head):
     body: bytes
 
 
-REQUEST: Head = {"timestamp": "1700000000", "method": "post", "target": b"/v1/withdrawals?a=%2F"}
+REQUEST: Head = {
+    "timestamp": "1700000000",
+    "nonce": "n0nce-0123456789ab",
+    "method": "post",
+    "target": b"/v1/withdrawals?a=%2F",
+}
 
 
-def test_the_canonical_request_is_timestamp_method_target_and_body_on_lines() -> None:
+def test_the_canonical_request_is_timestamp_nonce_method_target_and_body_on_lines() -> None:
     message = canonical_request(**REQUEST, body=b'{"x": 1}')
-    assert message == b'1700000000\nPOST\n/v1/withdrawals?a=%2F\n{"x": 1}'
+    assert message == b'1700000000\nn0nce-0123456789ab\nPOST\n/v1/withdrawals?a=%2F\n{"x": 1}'
 
 
 def test_a_signature_made_with_the_private_key_verifies_with_the_public_key() -> None:
@@ -61,6 +67,7 @@ def test_a_signature_made_with_the_private_key_verifies_with_the_public_key() ->
         pytest.param({**REQUEST, "target": b"/v1/withdrawals?a=/", "body": b"{}"}, id="target"),
         pytest.param({**REQUEST, "method": "GET", "body": b"{}"}, id="method"),
         pytest.param({**REQUEST, "timestamp": "1700000001", "body": b"{}"}, id="timestamp"),
+        pytest.param({**REQUEST, "nonce": "another-nonce-0000", "body": b"{}"}, id="nonce"),
     ],
 )
 def test_a_signature_does_not_verify_for_any_other_request(other: Request) -> None:

@@ -22,9 +22,9 @@ from cryptography.hazmat.primitives.serialization import (
 
 from sluice_client import SigningKey, SluiceAuth, SluiceClient
 from sluice_client.signing import (
+    NONCE_HEADER,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
-    _Timestamps,
     canonical_request,
 )
 
@@ -37,11 +37,12 @@ RFC_SIGNATURE = bytes.fromhex(
 )
 # Computed once with `cryptography` from RFC_SECRET; Ed25519 is deterministic.
 POST_SIGNATURE = (
-    "/T12NED9YSQU5oTjz/w4YjxS+jCYjHpYontSEXb3oKZBTKXWZcWwaKlKAh65R5eulEpr6FGr+WNWbZpVtHFEDw=="
+    "zbsCb9J1l/HpxgMn92wmELgnQJ2ei2N2SQTgI4Fx8giSL9Jskh3rj4qcDDMFHqcqJWdhekDAYdFXYxuBRDPbCw=="
 )
 GET_SIGNATURE = (
-    "CoZ/O3wUefE5fpQfhAhcI6pywDO7wcZEiNSUL7K+NfWtK6wsnMqZQVtplJq+U8YnejEJ8fDmfB/puRB9Q4b+Dw=="
+    "Y+KVFml4sNCU6hsS/y8+Dp4o+bCInuaNB26CyRP3IGSNBJYU4bmvabrbS16tuC/ynf1y8PeMHOx3DJ1UDPWEAQ=="
 )
+NONCE = "n0nce-0123456789ab"
 FIXED_TIME = 1_796_200_000.25
 
 
@@ -54,6 +55,7 @@ def _verify(public_key: bytes, request: httpx.Request) -> None:
     """Check a sent request's signature as the server does, from what went on the wire."""
     message = canonical_request(
         timestamp=request.headers[TIMESTAMP_HEADER],
+        nonce=request.headers[NONCE_HEADER],
         method=request.method,
         target=request.url.raw_path,
         body=request.content,
@@ -62,11 +64,15 @@ def _verify(public_key: bytes, request: httpx.Request) -> None:
     Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
 
 
-def test_the_signed_message_is_timestamp_method_target_and_body_on_lines() -> None:
+def test_the_signed_message_is_timestamp_nonce_method_target_and_body_on_lines() -> None:
     message = canonical_request(
-        timestamp="1796200000", method="post", target=b"/v1/withdrawals?a=%2B", body=b'{"x":1}'
+        timestamp="1796200000",
+        nonce=NONCE,
+        method="post",
+        target=b"/v1/withdrawals?a=%2B",
+        body=b'{"x":1}',
     )
-    assert message == b'1796200000\nPOST\n/v1/withdrawals?a=%2B\n{"x":1}'
+    assert message == b'1796200000\nn0nce-0123456789ab\nPOST\n/v1/withdrawals?a=%2B\n{"x":1}'
 
 
 def test_a_key_from_the_rfc_8032_seed_has_its_public_key_and_signature(
@@ -80,10 +86,12 @@ def test_a_key_from_the_rfc_8032_seed_has_its_public_key_and_signature(
 def test_request_signatures_match_known_vectors(rfc_key: SigningKey) -> None:
     body = b'{"userId":"user-42","amount":"1.5"}'
     post = rfc_key.sign_request(
-        timestamp="1796200000", method="post", target=b"/v1/withdrawals", body=body
+        timestamp="1796200000", nonce=NONCE, method="post", target=b"/v1/withdrawals", body=body
     )
     target = b"/v1/withdrawals?userId=user-42&updatedSince=2026-12-02T10%3A00%3A00%2B01%3A00"
-    get = rfc_key.sign_request(timestamp="1796200000", method="GET", target=target, body=b"")
+    get = rfc_key.sign_request(
+        timestamp="1796200000", nonce=NONCE, method="GET", target=target, body=b""
+    )
     assert (post, get) == (POST_SIGNATURE, GET_SIGNATURE)
 
 
@@ -91,10 +99,15 @@ def test_signatures_match_the_servers_reference_implementation(rfc_key: SigningK
     reference = pytest.importorskip("sluice.request_signing")
     private = Ed25519PrivateKey.from_private_bytes(RFC_SECRET)
     ours = rfc_key.sign_request(
-        timestamp="1796200000", method="POST", target=b"/v1/x?y=1", body=b"{}"
+        timestamp="1796200000", nonce=NONCE, method="POST", target=b"/v1/x?y=1", body=b"{}"
     )
     theirs = reference.sign_request(
-        private, timestamp="1796200000", method="POST", target=b"/v1/x?y=1", body=b"{}"
+        private,
+        timestamp="1796200000",
+        nonce=NONCE,
+        method="POST",
+        target=b"/v1/x?y=1",
+        body=b"{}",
     )
     assert ours == theirs
     assert reference.parse_public_key(rfc_key.public_key_base64()) == RFC_PUBLIC
@@ -203,6 +216,7 @@ def test_a_signed_post_covers_its_body(rfc_key: SigningKey) -> None:
     _verify(RFC_PUBLIC, request)
     tampered = canonical_request(
         timestamp=request.headers[TIMESTAMP_HEADER],
+        nonce=request.headers[NONCE_HEADER],
         method="POST",
         target=request.url.raw_path,
         body=request.content.replace(b"1.5", b"9.5"),
@@ -226,19 +240,8 @@ def test_without_a_signing_key_only_the_bearer_token_is_sent() -> None:
         client.get_health()
     assert sent[0].headers["Authorization"] == "Bearer sluice_id_secret"
     assert TIMESTAMP_HEADER not in sent[0].headers
+    assert NONCE_HEADER not in sent[0].headers
     assert SIGNATURE_HEADER not in sent[0].headers
-
-
-def test_an_identical_request_in_the_same_second_gets_the_next_second() -> None:
-    now = [100.25]
-    timestamps = _Timestamps(lambda: now[0])
-    assert timestamps.reserve(b"get x") == (100, -0.25)
-    assert timestamps.reserve(b"get y") == (100, -0.25)
-    assert timestamps.reserve(b"get x") == (101, 0.75)  # wait for second 101 to come
-    now[0] = 101.5
-    assert timestamps.reserve(b"get x") == (102, 0.5)
-    now[0] = 103.0
-    assert timestamps.reserve(b"get x") == (103, 0.0)
 
 
 def test_two_identical_signed_requests_never_carry_the_same_signature() -> None:
@@ -249,13 +252,14 @@ def test_two_identical_signed_requests_never_carry_the_same_signature() -> None:
         sent.append(request)
         return httpx.Response(200, json={"status": "ok"})
 
-    auth = SluiceAuth("sluice_id_secret", key)
+    # One fixed second: only the nonce tells the three apart, and none waits for a new second.
+    auth = SluiceAuth("sluice_id_secret", key, clock=lambda: FIXED_TIME)
     with httpx.Client(auth=auth, transport=httpx.MockTransport(server)) as http:
         for _ in range(3):
             http.get("http://sluice.test/health")
     signatures = {r.headers[SIGNATURE_HEADER] for r in sent}
-    timestamps = [int(r.headers[TIMESTAMP_HEADER]) for r in sent]
-    assert len(signatures) == 3
-    assert timestamps == sorted(set(timestamps))
+    nonces = {r.headers[NONCE_HEADER] for r in sent}
+    assert len(signatures) == len(nonces) == 3
+    assert {r.headers[TIMESTAMP_HEADER] for r in sent} == {"1796200000"}
     for request in sent:
         _verify(key.public_key_bytes(), request)

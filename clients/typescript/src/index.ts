@@ -8,7 +8,7 @@
  * answer into a thrown `SluiceError` carrying the problem's `code` and field errors.
  */
 
-import { createPrivateKey, sign, type KeyObject } from "node:crypto";
+import { createPrivateKey, randomBytes, sign, type KeyObject } from "node:crypto";
 import createClient, { type Client, type Middleware } from "openapi-fetch";
 import type { components, operations, paths } from "./schema.js";
 
@@ -26,6 +26,7 @@ export type SluiceClient = Client<paths>;
 
 export const VERSION = "0.1.0";
 export const TIMESTAMP_HEADER = "X-Sluice-Timestamp";
+export const NONCE_HEADER = "X-Sluice-Nonce";
 export const SIGNATURE_HEADER = "X-Sluice-Signature";
 
 export interface SluiceClientOptions {
@@ -79,47 +80,32 @@ export function unwrap<T>(result: { data?: T; error?: unknown; response: Respons
 /** The bytes signed for one request (docs/api.md, "Signed requests"). */
 export function canonicalRequest(
   timestamp: string,
+  nonce: string,
   method: string,
   target: string,
   body: Uint8Array,
 ): Buffer {
-  const head = Buffer.from(`${timestamp}\n${method.toUpperCase()}\n${target}\n`, "utf8");
+  const head = Buffer.from(`${timestamp}\n${nonce}\n${method.toUpperCase()}\n${target}\n`, "utf8");
   return Buffer.concat([head, body]);
 }
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 /**
- * Signs each request with Ed25519 over its timestamp, method, target (path and query as sent)
- * and body. Ed25519 is deterministic and the timestamp counts seconds, and Sluice refuses a
- * signature it has seen: an identical request within the same second waits for the next one.
+ * Signs each request with Ed25519 over its timestamp, a fresh random nonce, method, target
+ * (path and query as sent) and body. The nonce makes every signature new, so Sluice's replay
+ * check never refuses a repeated request.
  */
 export function signingMiddleware(key: KeyObject | string): Middleware {
   const privateKey = typeof key === "string" ? createPrivateKey(key) : key;
-  const last = new Map<string, number>();
   return {
     async onRequest({ request }) {
       const body = new Uint8Array(await request.clone().arrayBuffer());
       const url = new URL(request.url);
       const target = url.pathname + url.search;
-      const fingerprint = canonicalRequest("", request.method, target, body).toString("base64");
-      const now = Date.now() / 1000;
-      let timestamp = Math.floor(now);
-      const previous = last.get(fingerprint);
-      if (previous !== undefined && previous >= timestamp) {
-        timestamp = previous + 1;
-      }
-      last.set(fingerprint, timestamp);
-      if (last.size > 1024) {
-        for (const [entry, at] of last) {
-          if (at < now - 60) last.delete(entry);
-        }
-      }
-      if (timestamp > now) {
-        await sleep((timestamp - now) * 1000);
-      }
-      const message = canonicalRequest(String(timestamp), request.method, target, body);
-      request.headers.set(TIMESTAMP_HEADER, String(timestamp));
+      const timestamp = String(Math.floor(Date.now() / 1000));
+      const nonce = randomBytes(16).toString("base64url");
+      const message = canonicalRequest(timestamp, nonce, request.method, target, body);
+      request.headers.set(TIMESTAMP_HEADER, timestamp);
+      request.headers.set(NONCE_HEADER, nonce);
       request.headers.set(SIGNATURE_HEADER, sign(null, message, privateKey).toString("base64"));
       return request;
     },

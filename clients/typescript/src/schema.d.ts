@@ -544,6 +544,17 @@ export interface components {
             data?: components["schemas"]["EventData"] | null;
         };
         /**
+         * Health
+         * @description The process answers.
+         */
+        Health: {
+            /**
+             * Status
+             * @example ok
+             */
+            status: string;
+        };
+        /**
          * HotWallet
          * @description A hot wallet as an operator sees it.
          */
@@ -776,9 +787,7 @@ export interface operations {
                      *       "status": "ok"
                      *     }
                      */
-                    "application/json": {
-                        [key: string]: string;
-                    };
+                    "application/json": components["schemas"]["Health"];
                 };
             };
         };
@@ -864,7 +873,14 @@ export interface operations {
                 /** @description `nextCursor` of the previous page, as it came */
                 cursor?: string | null;
             };
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -956,6 +972,12 @@ export interface operations {
             header?: {
                 /** @description The withdrawal's id, if the body has none: `k-1` or `"k-1"` */
                 "Idempotency-Key"?: string | null;
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
             };
             path?: never;
             cookie?: never;
@@ -1110,6 +1132,12 @@ export interface operations {
             header?: {
                 /** @description The withdrawal's id, if the body has none: `k-1` or `"k-1"` */
                 "Idempotency-Key"?: string | null;
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
             };
             path?: never;
             cookie?: never;
@@ -1261,7 +1289,14 @@ export interface operations {
     getWithdrawal: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path: {
                 /** @description The withdrawal's id (the client's `id`, or the server's `wd_…`) */
                 withdrawalId: string;
@@ -1357,7 +1392,14 @@ export interface operations {
     cancelWithdrawal: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path: {
                 /** @description The withdrawal's id (the client's `id`, or the server's `wd_…`) */
                 withdrawalId: string;
@@ -1478,7 +1520,14 @@ export interface operations {
     listWithdrawalEvents: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path: {
                 /** @description The withdrawal's id (the client's `id`, or the server's `wd_…`) */
                 withdrawalId: string;
@@ -1585,7 +1634,14 @@ export interface operations {
     getWithdrawalTransaction: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path: {
                 /** @description The withdrawal's id (the client's `id`, or the server's `wd_…`) */
                 withdrawalId: string;
@@ -1690,7 +1746,14 @@ export interface operations {
     creditBalance: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1819,7 +1882,14 @@ export interface operations {
     getUserBalances: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path: {
                 userId: string;
             };
@@ -1906,7 +1976,14 @@ export interface operations {
     listDeadLetters: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -1980,7 +2057,14 @@ export interface operations {
     requeueDeadLetter: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path: {
                 messageId: string;
             };
@@ -2075,7 +2159,14 @@ export interface operations {
     cancelWithdrawalAsOperator: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path: {
                 /** @description The withdrawal's id (the client's `id`, or the server's `wd_…`) */
                 withdrawalId: string;
@@ -2233,7 +2324,14 @@ export interface operations {
     listHotWallets: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
             path?: never;
             cookie?: never;
         };

@@ -75,5 +75,6 @@ CORS_HEADERS = (
     "Idempotency-Key",
     "X-Request-ID",
     "X-Sluice-Timestamp",
+    "X-Sluice-Nonce",
     "X-Sluice-Signature",
 )

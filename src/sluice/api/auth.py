@@ -20,6 +20,8 @@ from sluice.errors import (
     UnauthorizedError,
 )
 from sluice.request_signing import (
+    NONCE_HEADER,
+    NONCE_PATTERN,
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     canonical_request,
@@ -130,6 +132,7 @@ async def _check_signature(request: Request, key: ApiKey, window_s: float) -> No
         InvalidSignatureError: Unsigned, stale, wrong, or seen before.
     """
     timestamp = request.headers.get(TIMESTAMP_HEADER, "")
+    nonce = request.headers.get(NONCE_HEADER, "")
     signature_text = request.headers.get(SIGNATURE_HEADER, "")
     if key.signing_public_key is None:
         # Made by a version that signed with HMAC keyed by the token's own secret, which a
@@ -138,10 +141,13 @@ async def _check_signature(request: Request, key: ApiKey, window_s: float) -> No
             "this API key signs with HMAC, which is no longer accepted: make a new key with an"
             " Ed25519 public key (sluice apikey create --public-key)"
         )
-    if not timestamp or not signature_text:
+    if not timestamp or not nonce or not signature_text:
         raise InvalidSignatureError(
-            f"this API key must sign its requests: {TIMESTAMP_HEADER} and {SIGNATURE_HEADER}"
+            "this API key must sign its requests: "
+            f"{TIMESTAMP_HEADER}, {NONCE_HEADER} and {SIGNATURE_HEADER}"
         )
+    if not NONCE_PATTERN.match(nonce):
+        raise InvalidSignatureError(f"{NONCE_HEADER} is 16-64 of A-Z a-z 0-9 _ -")
     if not timestamp.isdigit() or len(timestamp) > 12:
         raise InvalidSignatureError(f"{TIMESTAMP_HEADER} is Unix time in seconds")
     if abs(time.time() - int(timestamp)) > window_s:
@@ -158,7 +164,11 @@ async def _check_signature(request: Request, key: ApiKey, window_s: float) -> No
         b"?" + query if query else b""
     )
     message = canonical_request(
-        timestamp=timestamp, method=request.method, target=target, body=await request.body()
+        timestamp=timestamp,
+        nonce=nonce,
+        method=request.method,
+        target=target,
+        body=await request.body(),
     )
     if not verify(key.signing_public_key, message, signature):
         raise InvalidSignatureError("the request signature does not match")

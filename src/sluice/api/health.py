@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from sluice.api.auth import container_of
-from sluice.api.schemas import Check, Readiness
+from sluice.api.schemas import Check, Health, Readiness
 from sluice.errors import SluiceError
 
 router = APIRouter(tags=["health"])
@@ -31,11 +31,12 @@ _NOT_READY = {
     "/health",
     summary="Liveness: the process answers",
     operation_id="getHealth",
+    response_model=Health,
     responses={200: {"content": {"application/json": {"example": {"status": "ok"}}}}},
 )
-async def health() -> dict[str, str]:
+async def health() -> Health:
     """Always ok while the process runs."""
-    return {"status": "ok"}
+    return Health(status="ok")
 
 
 @router.get(

@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from sluice.api.problems import FIELD_ERROR_SCHEMA, PROBLEM_SCHEMA
+from sluice.request_signing import NONCE_HEADER, SIGNATURE_HEADER, TIMESTAMP_HEADER
 
 #: Python class → component name in the document. The classes keep their suffixes in the code,
 #: where `Withdrawal` is the domain's.
@@ -42,6 +43,35 @@ TAGS = [
 
 _REF = "#/components/schemas/"
 
+#: The headers of a signed request (docs/api.md, "Signed requests"), on every operation that
+#: takes an API key: required only of keys registered with a public key.
+SIGNATURE_PARAMETERS = [
+    {
+        "name": TIMESTAMP_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "Signing keys only: Unix time in seconds",
+        "schema": {"type": "string", "pattern": "^[0-9]{1,12}$"},
+    },
+    {
+        "name": NONCE_HEADER,
+        "in": "header",
+        "required": False,
+        "description": "Signing keys only: 16-64 random URL-safe characters, new per request",
+        "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{16,64}$"},
+    },
+    {
+        "name": SIGNATURE_HEADER,
+        "in": "header",
+        "required": False,
+        "description": (
+            "Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target"
+            " and body, each but the body followed by a newline"
+        ),
+        "schema": {"type": "string"},
+    },
+]
+
 
 def document(app: FastAPI) -> None:
     """Finish the app's OpenAPI document the first time it is asked for (then cached)."""
@@ -54,6 +84,10 @@ def document(app: FastAPI) -> None:
             schemas["Problem"] = PROBLEM_SCHEMA
             schemas["FieldError"] = FIELD_ERROR_SCHEMA
             doc["tags"] = TAGS
+            for item in doc["paths"].values():
+                for operation in item.values():
+                    if operation.get("security"):
+                        operation.setdefault("parameters", []).extend(SIGNATURE_PARAMETERS)
             app.openapi_schema = _renamed(doc, PUBLIC_NAMES)
         return app.openapi_schema
 

@@ -337,6 +337,12 @@ class DeadLetterOut(_Out):
     dead_at: datetime
 
 
+class Health(_Out):
+    """The process answers."""
+
+    status: str = Field(examples=["ok"])
+
+
 class Check(_Out):
     """One readiness check."""
 

@@ -105,3 +105,15 @@ def test_every_error_answer_is_a_problem_and_every_422_lists_its_fields(
         "message",
     }
     assert set(STATUS_BY_CODE) >= {"rate_limited", "invalid_signature", "malformed_json"}
+
+
+def test_every_operation_that_takes_a_key_documents_the_signature_headers(
+    document: dict[str, Any],
+) -> None:
+    wanted = {"X-Sluice-Timestamp", "X-Sluice-Nonce", "X-Sluice-Signature"}
+    for method, path, operation in _operations(document):
+        headers = {p["name"] for p in operation.get("parameters", []) if p["in"] == "header"}
+        if operation.get("security"):
+            assert wanted <= headers, f"{method} {path}"
+        else:
+            assert not wanted & headers, f"{method} {path} takes no key"

@@ -4,9 +4,12 @@ An API key made with a public key (``sluice apikey create --public-key``) must s
 request with the matching private key, so a leaked bearer token alone is refused. The signed
 message is::
 
-    <timestamp> "\\n" <METHOD> "\\n" <target> "\\n" <body>
+    <timestamp> "\\n" <nonce> "\\n" <METHOD> "\\n" <target> "\\n" <body>
 
-``timestamp`` is Unix seconds (sent as ``X-Sluice-Timestamp``), ``target`` the path and query
+``timestamp`` is Unix seconds (sent as ``X-Sluice-Timestamp``), ``nonce`` random characters new
+for every request (``X-Sluice-Nonce``: Ed25519 is deterministic, so two identical requests in one
+second would otherwise carry one signature, and Sluice refuses the second as a replay),
+``target`` the path and query
 exactly as sent on the wire, ``body`` the raw body bytes. The signature is sent as
 ``X-Sluice-Signature``, base64 of the 64 signature bytes. `SluiceAuth` signs inside httpx's
 auth flow, after httpx has encoded the URL and the body, so what is signed is what is sent.
@@ -14,11 +17,9 @@ auth flow, after httpx has encoded the URL and the body, so what is signed is wh
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import hashlib
 import os
-import threading
+import secrets
 import time
 from collections.abc import AsyncGenerator, Callable, Generator
 from pathlib import Path
@@ -35,6 +36,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 __all__ = [
+    "NONCE_HEADER",
     "SIGNATURE_HEADER",
     "TIMESTAMP_HEADER",
     "SigningKey",
@@ -44,13 +46,22 @@ __all__ = [
 
 #: Header carrying the request's Unix time in seconds.
 TIMESTAMP_HEADER = "X-Sluice-Timestamp"
+#: Header carrying the request's nonce (16-64 of A-Z a-z 0-9 _ -).
+NONCE_HEADER = "X-Sluice-Nonce"
 #: Header carrying the base64 Ed25519 signature of `canonical_request`.
 SIGNATURE_HEADER = "X-Sluice-Signature"
 
 
-def canonical_request(*, timestamp: str, method: str, target: bytes, body: bytes) -> bytes:
+def canonical_request(
+    *, timestamp: str, nonce: str, method: str, target: bytes, body: bytes
+) -> bytes:
     """The bytes that are signed for one request (see the module docstring)."""
-    return f"{timestamp}\n{method.upper()}\n".encode() + target + b"\n" + body
+    return f"{timestamp}\n{nonce}\n{method.upper()}\n".encode() + target + b"\n" + body
+
+
+def new_nonce() -> str:
+    """A fresh nonce: 128 random bits, URL-safe base64 (22 characters)."""
+    return secrets.token_urlsafe(16)
 
 
 class SigningKey:
@@ -135,43 +146,17 @@ class SigningKey:
         """The 64-byte Ed25519 signature of ``message``."""
         return self._key.sign(message)
 
-    def sign_request(self, *, timestamp: str, method: str, target: bytes, body: bytes) -> str:
+    def sign_request(
+        self, *, timestamp: str, nonce: str, method: str, target: bytes, body: bytes
+    ) -> str:
         """A request's ``X-Sluice-Signature`` value."""
-        message = canonical_request(timestamp=timestamp, method=method, target=target, body=body)
+        message = canonical_request(
+            timestamp=timestamp, nonce=nonce, method=method, target=target, body=body
+        )
         return base64.b64encode(self.sign(message)).decode("ascii")
 
     def __repr__(self) -> str:
         return f"SigningKey(public_key={self.public_key_base64()!r})"
-
-
-class _Timestamps:
-    """Gives each signed request a timestamp no identical request of this client used.
-
-    Ed25519 signatures are deterministic and the timestamp counts whole seconds, so the same
-    request twice in one second (a quick poll, a retry) would carry the same signature, and
-    Sluice refuses a signature it has seen as a replay. An identical request within the same
-    second therefore waits for the next second. Remembered per client, for ``window_s``.
-    """
-
-    def __init__(self, clock: Callable[[], float], window_s: float = 60.0) -> None:
-        self._clock = clock
-        self._window_s = window_s
-        self._last: dict[bytes, int] = {}
-        self._lock = threading.Lock()
-
-    def reserve(self, fingerprint: bytes) -> tuple[int, float]:
-        """The timestamp to sign with, and the seconds to wait before sending (0 or less: none)."""
-        with self._lock:
-            now = self._clock()
-            if len(self._last) > 1024:
-                horizon = now - self._window_s
-                self._last = {k: v for k, v in self._last.items() if v >= horizon}
-            timestamp = int(now)
-            previous = self._last.get(fingerprint)
-            if previous is not None and previous >= timestamp:
-                timestamp = previous + 1
-            self._last[fingerprint] = timestamp
-            return timestamp, timestamp - now
 
 
 class SluiceAuth(httpx.Auth):
@@ -181,6 +166,7 @@ class SluiceAuth(httpx.Auth):
         api_key: The ``sluice_<id>_<secret>`` token.
         signing_key: The private key whose public half the API key was made with, if any.
         clock: Unix time in seconds (tests pass a fixed one).
+        nonce: Makes each request's nonce (tests pass a fixed one).
     """
 
     requires_request_body = True
@@ -191,44 +177,40 @@ class SluiceAuth(httpx.Auth):
         signing_key: SigningKey | None = None,
         *,
         clock: Callable[[], float] = time.time,
+        nonce: Callable[[], str] = new_nonce,
     ) -> None:
         self._authorization = f"Bearer {api_key}"
         self._signing_key = signing_key
-        self._timestamps = _Timestamps(clock)
+        self._clock = clock
+        self._nonce = nonce
 
-    def _prepare(self, request: httpx.Request) -> float:
-        """Set the headers; the seconds to wait before the request may be sent."""
+    def _prepare(self, request: httpx.Request) -> None:
+        """Set the authorization and, for a signing key, the signature headers."""
         request.headers["Authorization"] = self._authorization
         if self._signing_key is None:
-            return 0.0
-        method = request.method.upper()
+            return
+        timestamp, nonce = str(int(self._clock())), self._nonce()
+        request.headers[TIMESTAMP_HEADER] = timestamp
+        request.headers[NONCE_HEADER] = nonce
         # What httpx writes on the request line: the path and query, percent-encoded as sent.
-        target = request.url.raw_path
-        body = request.content
-        fingerprint = hashlib.sha256(
-            canonical_request(timestamp="", method=method, target=target, body=body)
-        ).digest()
-        timestamp, wait_s = self._timestamps.reserve(fingerprint)
-        request.headers[TIMESTAMP_HEADER] = str(timestamp)
         request.headers[SIGNATURE_HEADER] = self._signing_key.sign_request(
-            timestamp=str(timestamp), method=method, target=target, body=body
+            timestamp=timestamp,
+            nonce=nonce,
+            method=request.method,
+            target=request.url.raw_path,
+            body=request.content,
         )
-        return wait_s
 
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
         request.read()
-        wait_s = self._prepare(request)
-        if wait_s > 0:
-            time.sleep(wait_s)
+        self._prepare(request)
         yield request
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         await request.aread()
-        wait_s = self._prepare(request)
-        if wait_s > 0:
-            await asyncio.sleep(wait_s)
+        self._prepare(request)
         yield request
