@@ -866,7 +866,7 @@ export interface operations {
                 userId?: string | null;
                 /** @description Only in this status */
                 status?: components["schemas"]["WithdrawalStatus"] | null;
-                /** @description Only those updated at or after this time (RFC 3339), oldest change first: to catch up after downtime */
+                /** @description Only those updated at or after this time (RFC 3339 with a zone), oldest change first: to catch up after downtime */
                 updatedSince?: string | null;
                 /** @description Page size */
                 limit?: number;
@@ -874,9 +874,9 @@ export interface operations {
                 cursor?: string | null;
             };
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -972,9 +972,9 @@ export interface operations {
             header?: {
                 /** @description The withdrawal's id, if the body has none: `k-1` or `"k-1"` */
                 "Idempotency-Key"?: string | null;
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -1132,9 +1132,9 @@ export interface operations {
             header?: {
                 /** @description The withdrawal's id, if the body has none: `k-1` or `"k-1"` */
                 "Idempotency-Key"?: string | null;
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -1290,9 +1290,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -1393,9 +1393,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -1521,9 +1521,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -1635,9 +1635,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -1747,9 +1747,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -1883,9 +1883,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -1977,9 +1977,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -2058,9 +2058,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -2160,9 +2160,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;
@@ -2325,9 +2325,9 @@ export interface operations {
         parameters: {
             query?: never;
             header?: {
-                /** @description Signing keys only: Unix time in seconds */
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
                 "X-Sluice-Timestamp"?: string;
-                /** @description Signing keys only: 16-64 random URL-safe characters, new per request */
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
                 "X-Sluice-Nonce"?: string;
                 /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
                 "X-Sluice-Signature"?: string;

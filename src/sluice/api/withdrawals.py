@@ -217,14 +217,16 @@ async def list_withdrawals(  # noqa: PLR0917 - FastAPI maps each query parameter
     ] = None,
     status: Annotated[WithdrawalStatus | None, Query(description="Only in this status")] = None,
     updated_since: Annotated[
-        datetime | None,
+        str | None,
         Query(
             alias="updatedSince",
+            max_length=64,
             description=(
-                "Only those updated at or after this time (RFC 3339), oldest change first: to"
-                " catch up after downtime"
+                "Only those updated at or after this time (RFC 3339 with a zone), oldest change"
+                " first: to catch up after downtime"
             ),
             examples=["2026-12-02T10:00:00Z"],
+            json_schema_extra={"format": "date-time"},
         ),
     ] = None,
     limit: Annotated[int, Query(ge=1, le=200, description="Page size")] = 50,
@@ -248,12 +250,7 @@ async def list_withdrawals(  # noqa: PLR0917 - FastAPI maps each query parameter
         raise ForbiddenError("this API key is restricted to some users: pass userId")
     if user_id is not None:
         ensure_user(request, user_id)
-    if updated_since is not None and updated_since.tzinfo is None:
-        raise InvalidRequestError(
-            "updatedSince needs a time zone (e.g. 2026-12-02T10:00:00Z)",
-            field="updatedSince",
-            location="query",
-        )
+    since = None if updated_since is None else _rfc3339(updated_since)
     position = None if cursor is None else cursors.decode(cursor)
     container = container_of(request)
     async with container.uow() as uow:
@@ -263,12 +260,35 @@ async def list_withdrawals(  # noqa: PLR0917 - FastAPI maps each query parameter
             status=status,
             limit=limit,
             cursor=position,
-            updated_since=updated_since,
+            updated_since=since,
         )
     return WithdrawalPage(
         items=[render(container, w) for w in items],
         next_cursor=None if following is None else cursors.encode(following),
     )
+
+
+_RFC_3339 = re.compile(
+    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$"
+)
+
+
+def _rfc3339(text: str) -> datetime:
+    """A time as RFC 3339 writes it, with its zone (not a number, not a date alone).
+
+    Raises:
+        InvalidRequestError: Anything else (field ``updatedSince`` in the query).
+    """
+    try:
+        if not _RFC_3339.match(text):
+            raise ValueError(text)
+        return datetime.fromisoformat(text.replace("z", "Z"))
+    except ValueError:
+        raise InvalidRequestError(
+            "updatedSince is a time in RFC 3339 with its zone, e.g. 2026-12-02T10:00:00Z",
+            field="updatedSince",
+            location="query",
+        ) from None
 
 
 @router.post(
