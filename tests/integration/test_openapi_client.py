@@ -8,7 +8,6 @@ and give one function per operation, named after its operationId.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import os
 import re
@@ -18,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from sluice.testing.scripts import load_script
 
 ROOT = Path(__file__).parents[2]
 COMMITTED = ROOT / "docs" / "openapi.json"
@@ -45,17 +46,7 @@ OPERATION_IDS = {
 _WARNING = re.compile(r"warning|error|unable to|could not|not supported", re.IGNORECASE)
 
 
-def _script(name: str) -> Any:
-    """A script of the repository (scripts/ is no package), loaded from its file."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-openapi_script = _script("openapi")
+openapi_script: Any = load_script("openapi")
 
 
 @pytest.fixture(scope="module")

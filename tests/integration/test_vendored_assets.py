@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 from pathlib import Path
@@ -11,20 +10,12 @@ from typing import Any
 
 import pytest
 
+from sluice.testing.scripts import load_script
+
 ROOT = Path(__file__).parents[2]
 
 
-def _script(name: str) -> Any:
-    """A script of the repository (scripts/ is no package), loaded from its file."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-vendor_assets = _script("vendor_assets")
+vendor_assets: Any = load_script("vendor_assets")
 
 
 def test_the_committed_copies_match_their_manifest() -> None:
