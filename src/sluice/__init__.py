@@ -1,3 +1,3 @@
 """Sluice: a withdrawal engine for custodial crypto platforms."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"

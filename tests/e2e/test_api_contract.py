@@ -42,6 +42,18 @@ async def test_an_accepted_withdrawal_answers_with_its_location(
     assert repeated.headers["location"] == created.headers["location"]
     assert followed.status_code == 200
     assert followed.json()["id"] == body["id"]
+    assert "deprecation" not in created.headers
+
+
+async def test_the_deprecated_intake_path_says_so_and_names_its_successor(
+    sluice_without_workers: RunningSluice,
+) -> None:
+    instance = sluice_without_workers
+    async with instance.client() as client:
+        old = await client.post("/withdrawal/request", json=_body(instance, "old"))
+    assert old.status_code == 202
+    assert old.headers["deprecation"] == "true"
+    assert old.headers["link"] == '</v1/withdrawals>; rel="successor-version"'
 
 
 @pytest.mark.parametrize(
@@ -61,8 +73,14 @@ async def test_the_idempotency_key_is_read_in_the_drafts_quoted_form_and_bare(
         )
         again = await client.post("/v1/withdrawals", json=body, headers={"Idempotency-Key": key})
         bad = await client.post("/v1/withdrawals", json=body, headers={"Idempotency-Key": '"a/b"'})
+        two = await client.post(
+            "/v1/withdrawals",
+            json=body,
+            headers=[("Idempotency-Key", f'"{key}"'), ("Idempotency-Key", '"other"')],
+        )
     assert (first.status_code, again.status_code) == (202, 200)
     assert first.json()["id"] == again.json()["id"] == key
+    assert (two.status_code, two.json()["errors"][0]["field"]) == (422, "Idempotency-Key")
     assert bad.status_code == 422
     assert bad.json()["errors"][0] | {"message": ""} == {
         "field": "Idempotency-Key",

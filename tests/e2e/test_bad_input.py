@@ -329,6 +329,27 @@ OTHER_ROWS = [
         path="/v1/admin/ledger/credits",
     ),
     Row("unknown-route", 404, "not_found", None, method="GET", path="/v1/nope"),
+    Row("trailing-slash", 404, "not_found", None, method="GET", path="/v1/withdrawals/"),
+    Row(
+        "encoded-slash-in-an-id",
+        404,
+        "not_found",
+        None,
+        method="GET",
+        path="/v1/withdrawals/get-unknown%2Fevents",
+    ),
+    Row("get-id-nul", 422, "invalid_request", None, method="GET", path="/v1/withdrawals/a%00b"),
+    Row(
+        "get-id-not-utf-8", 422, "invalid_request", None, method="GET", path="/v1/withdrawals/a%ff"
+    ),
+    Row(
+        "get-updatedSince-past-year-9999",
+        422,
+        "invalid_request",
+        None,
+        method="GET",
+        path="/v1/withdrawals?updatedSince=9999-12-31T23:59:59-23:59",
+    ),
     Row("unknown-route-post", 404, "not_found", path="/v1/nope"),
     Row("wrong-method", 405, "method_not_allowed", None, method="DELETE", path="/v1/withdrawals"),
     Row(
@@ -397,6 +418,9 @@ FIELDS: dict[str, tuple[str, str]] = {
     "list-status-nope": ("status", "query"),
     "list-updatedSince-not-a-time": ("updatedSince", "query"),
     "list-updatedSince-a-number": ("updatedSince", "query"),
+    "get-updatedSince-past-year-9999": ("updatedSince", "query"),
+    "get-id-nul": ("withdrawalId", "path"),
+    "get-id-not-utf-8": ("withdrawalId", "path"),
     "list-updatedSince-without-zone": ("updatedSince", "query"),
     "credit-bad-amount": ("amount", "body"),
     "credit-zero-amount": ("amount", "body"),

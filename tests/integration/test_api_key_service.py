@@ -59,3 +59,13 @@ async def test_a_malformed_signing_key_is_refused_with_the_reason(
             await ApiKeyService(FakeClock()).create(
                 u, name="x", scopes=[Scope.WITHDRAWALS_READ], signing_public_key="nope"
             )
+
+
+async def test_a_key_cannot_be_restricted_to_a_user_the_api_would_refuse(
+    uow: SqlUnitOfWorkFactory,
+) -> None:
+    async with uow() as u:
+        with pytest.raises(InvalidRequestError, match="a/b"):
+            await ApiKeyService(FakeClock()).create(
+                u, name="x", scopes=[Scope.WITHDRAWALS_READ], user_ids=["alice", "a/b"]
+            )

@@ -36,6 +36,8 @@ def create_app(container: Container) -> FastAPI:
         description=DESCRIPTION,
         docs_url=None,  # served by `sluice.api.docs` from Sluice's own copy of Swagger UI
         redoc_url=None,
+        # `/v1/withdrawals/` is not a route: a 404 problem, not a redirect with an empty body.
+        redirect_slashes=False,
     )
     app.state.container = container
     app.state.key_cache = KeyCache()

@@ -44,7 +44,8 @@ def decode(cursor: str) -> PagePosition:
         at = None if updated is None else datetime.fromisoformat(updated)
         if at is not None and at.tzinfo is None:
             raise ValueError("naive time")
-    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError):
+        at = None if at is None else at.astimezone(UTC)
+    except (binascii.Error, ValueError, TypeError, KeyError, AttributeError, OverflowError):
         raise InvalidRequestError(
             "cursor is not one this API returned: pass `nextCursor` back unchanged",
             field="cursor",

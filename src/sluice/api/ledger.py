@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, Depends, Path, Request, Response
 from sluice.api import examples
 from sluice.api.auth import container_of, ensure_user, require
 from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
-from sluice.api.schemas import USER_ID_PATTERN, BalanceOut, CreditCreate, CreditOut
-from sluice.domain.access import Scope
+from sluice.api.schemas import BalanceOut, CreditCreate, CreditOut
+from sluice.domain.access import USER_ID_PATTERN, Scope
 
 router = APIRouter(tags=["ledger"])
 

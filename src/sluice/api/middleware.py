@@ -43,6 +43,9 @@ CONTENT_SECURITY_POLICY = (
 STRICT_TRANSPORT_SECURITY = (b"strict-transport-security", b"max-age=31536000")
 
 
+_ENCODED_SLASH = b"%2f"
+
+
 class RequestContext:
     """Gives every request an id (echoed from ``X-Request-ID`` or made up), binds it to the
     log context, returns it as ``X-Request-ID`` with the security headers, and logs one line per
@@ -79,6 +82,13 @@ class RequestContext:
 
         with structlog.contextvars.bound_contextvars(request_id=request_id):
             try:
+                if _ENCODED_SLASH in scope.get("raw_path", b"").lower():
+                    # The server routes on the decoded path, where `%2F` would split one
+                    # segment in two (`/v1/withdrawals/a%2Fevents` reaching a's events); no id
+                    # holds a `/`, so such a path names nothing.
+                    response = problem("not_found", "a path segment may not hold an encoded /")
+                    await response(scope, receive, send_with_id)
+                    return
                 await self.app(scope, receive, send_with_id)
             finally:
                 log.info(

@@ -252,6 +252,8 @@ def install(app: FastAPI) -> None:
             exc.status_code, "http_error"
         )
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        if code == "malformed_json":
+            detail = "the request body is not valid JSON (or not UTF-8)"
         response = problem(code, detail, status=exc.status_code)
         response.headers.update(exc.headers or {})  # e.g. the Allow header a 405 must carry
         if exc.status_code == 405:

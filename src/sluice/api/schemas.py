@@ -19,6 +19,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 from typing_extensions import TypedDict
 
+from sluice.domain.access import USER_ID_PATTERN
 from sluice.domain.amounts import format_amount
 from sluice.domain.assets import Asset
 from sluice.domain.transaction import (
@@ -42,9 +43,6 @@ ClientId = Annotated[
         examples=["payout-20261202-0042"],
     ),
 ]
-#: A user id: what a platform calls its user. Only characters that mean the same in a path, a
-#: query string and a log line (no `/`, `?`, `#`, `%`, `+`, spaces).
-USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
 USER_ID_DESCRIPTION = (
     "The platform's user id: 1-128 of A-Z a-z 0-9 _ . : @ -, starting with a letter or digit"
 )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Request, Response
@@ -15,7 +14,6 @@ from sluice.api.middleware import request_id_of
 from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
 from sluice.api.schemas import (
     CLIENT_ID_PATTERN,
-    USER_ID_PATTERN,
     EventList,
     EventOut,
     TransactionOut,
@@ -23,8 +21,9 @@ from sluice.api.schemas import (
     WithdrawalOut,
     WithdrawalPage,
 )
+from sluice.api.times import parse_rfc3339
 from sluice.bootstrap import Container
-from sluice.domain.access import ApiKey, Scope
+from sluice.domain.access import USER_ID_PATTERN, ApiKey, Scope
 from sluice.domain.assets import Asset
 from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus
 from sluice.errors import ForbiddenError, InvalidRequestError, NotFoundError, SluiceError
@@ -44,7 +43,7 @@ WithdrawalId = Annotated[
     str,
     Path(
         alias="withdrawalId",
-        max_length=64,
+        pattern=CLIENT_ID_PATTERN,
         description="The withdrawal's id (the client's `id`, or the server's `wd_…`)",
         examples=["payout-20261202-0042"],
     ),
@@ -111,6 +110,10 @@ async def create_withdrawal(
     returns the existing withdrawal with 200, whatever its status; a different body under the
     same id is a 409 `idempotency_conflict`. Ids are global, not per API key.
     """
+    if len(request.headers.getlist("Idempotency-Key")) > 1:
+        raise InvalidRequestError(
+            "send one Idempotency-Key", field="Idempotency-Key", location="header"
+        )
     key = idempotency_key(idempotency)
     if body.id is not None and key is not None and body.id != key:
         raise InvalidRequestError(
@@ -135,13 +138,16 @@ async def create_withdrawal(
         await uow.commit()
     if created:
         metrics.WITHDRAWALS_REQUESTED.labels(withdrawal.network).inc()
+    headers = {"Location": f"/v1/withdrawals/{withdrawal.id}"}
+    if request.url.path == DEPRECATED_PATH:  # RFC 9745, and where to go instead (RFC 8288)
+        headers |= {"Deprecation": "true", "Link": '</v1/withdrawals>; rel="successor-version"'}
     # A ready response: `response_model` (for the schema) would validate and serialise the model
     # a second time; this is byte for byte what FastAPI would send.
     return Response(
         render(container, withdrawal).model_dump_json(by_alias=True),
         status_code=202 if created else 200,
         media_type="application/json",
-        headers={"Location": f"/v1/withdrawals/{withdrawal.id}"},
+        headers=headers,
     )
 
 
@@ -167,8 +173,10 @@ router.add_api_route(
     summary="Request a withdrawal",
     operation_id="createWithdrawal",
 )
+#: The first plan's intake path, kept for existing callers.
+DEPRECATED_PATH = "/withdrawal/request"
 router.add_api_route(
-    "/withdrawal/request",
+    DEPRECATED_PATH,
     create_withdrawal,
     methods=["POST"],
     status_code=202,
@@ -250,7 +258,7 @@ async def list_withdrawals(  # noqa: PLR0917 - FastAPI maps each query parameter
         raise ForbiddenError("this API key is restricted to some users: pass userId")
     if user_id is not None:
         ensure_user(request, user_id)
-    since = None if updated_since is None else _rfc3339(updated_since)
+    since = None if updated_since is None else parse_rfc3339(updated_since, field="updatedSince")
     position = None if cursor is None else cursors.decode(cursor)
     container = container_of(request)
     async with container.uow() as uow:
@@ -266,29 +274,6 @@ async def list_withdrawals(  # noqa: PLR0917 - FastAPI maps each query parameter
         items=[render(container, w) for w in items],
         next_cursor=None if following is None else cursors.encode(following),
     )
-
-
-_RFC_3339 = re.compile(
-    r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,6})?([Zz]|[+-]\d{2}:\d{2})$"
-)
-
-
-def _rfc3339(text: str) -> datetime:
-    """A time as RFC 3339 writes it, with its zone (not a number, not a date alone).
-
-    Raises:
-        InvalidRequestError: Anything else (field ``updatedSince`` in the query).
-    """
-    try:
-        if not _RFC_3339.match(text):
-            raise ValueError(text)
-        return datetime.fromisoformat(text.replace("z", "Z"))
-    except ValueError:
-        raise InvalidRequestError(
-            "updatedSince is a time in RFC 3339 with its zone, e.g. 2026-12-02T10:00:00Z",
-            field="updatedSince",
-            location="query",
-        ) from None
 
 
 @router.post(

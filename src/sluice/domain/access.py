@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -20,6 +21,16 @@ class Scope(enum.StrEnum):
 
 
 ALL_SCOPES = frozenset(Scope)
+
+#: A user id: what a platform calls its user. Only characters that mean the same in a path, a
+#: query string and a log line (no `/`, `?`, `#`, `%`, `+`, spaces).
+USER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:@-]{0,127}$"
+_USER_ID = re.compile(USER_ID_PATTERN)
+
+
+def is_user_id(text: str) -> bool:
+    """Whether ``text`` is a user id the API accepts (`USER_ID_PATTERN`)."""
+    return _USER_ID.match(text) is not None
 
 
 @dataclass(frozen=True, slots=True)

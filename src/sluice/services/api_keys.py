@@ -7,7 +7,7 @@ import hmac
 import secrets
 from collections.abc import Iterable
 
-from sluice.domain.access import ApiKey, Scope, parse_ip_ranges
+from sluice.domain.access import ApiKey, Scope, is_user_id, parse_ip_ranges
 from sluice.errors import InvalidRequestError, UnauthorizedError
 from sluice.ports import Clock, UnitOfWork
 from sluice.request_signing import SigningKeyError, parse_public_key
@@ -62,6 +62,11 @@ class ApiKeyService:
         scopes = frozenset(scopes)
         if users is not None and not users:
             raise InvalidRequestError("a key restricted to users needs at least one")
+        if users is not None and (bad := sorted(u for u in users if not is_user_id(u))):
+            raise InvalidRequestError(
+                f"not a user id the API accepts: {bad[0]!r} (1-128 of A-Z a-z 0-9 _ . : @ -,"
+                " starting with a letter or digit)"
+            )
         if users is not None and Scope.ADMIN in scopes:
             # Admin work spans every user (credits, dead letters, any withdrawal's cancel).
             raise InvalidRequestError("a key restricted to users cannot hold the admin scope")

@@ -44,6 +44,7 @@ def _b64(raw: bytes) -> str:
         _b64(b'{"s": 1, "u": "yesterday"}'),
         _b64(b'{"s": 1, "u": "2026-12-02T10:15:30"}'),
         _b64(b"\xff\xfe"),
+        _b64(b'{"s": 1, "u": "0001-01-01T00:00:00+01:00"}'),
     ],
 )
 def test_anything_else_is_refused_naming_the_cursor_parameter(cursor: str) -> None:

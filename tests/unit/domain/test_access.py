@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from sluice.domain.access import ALL_SCOPES, ApiKey, Scope, parse_ip_ranges
+from sluice.domain.access import ALL_SCOPES, ApiKey, Scope, is_user_id, parse_ip_ranges
 
 CREATED = datetime(2025, 1, 1, tzinfo=UTC)
 REVOKED = datetime(2025, 2, 1, tzinfo=UTC)
@@ -117,3 +117,15 @@ def test_ip_ranges_are_parsed_into_canonical_cidr_form() -> None:
     )
     with pytest.raises(ValueError, match="does not appear"):
         parse_ip_ranges(["10.0.0.0/33"])
+
+
+@pytest.mark.parametrize("user_id", ["u", "user-42", "alice@example.com", "acct:7.x_y", "9" * 128])
+def test_a_user_id_of_the_documented_characters_is_accepted(user_id: str) -> None:
+    assert is_user_id(user_id)
+
+
+@pytest.mark.parametrize(
+    "user_id", ["", "a/b", "a b", "a+b", "a%2F", "a?b", "#a", "-a", "9" * 129, "ü"]
+)
+def test_anything_else_is_not_a_user_id(user_id: str) -> None:
+    assert not is_user_id(user_id)

@@ -7,5 +7,7 @@ window.addEventListener("load", function () {
     deepLinking: true,
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout",
+    // No badge from validator.swagger.io: the page loads nothing from elsewhere.
+    validatorUrl: null,
   });
 });
