@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -373,6 +374,7 @@ async def _check_wallets(
         problem = None
         if passphrase is None:
             problem = "SLUICE_KEYSTORE_PASSPHRASE is not set: the key cannot be decrypted"
+            problem += _dev_passphrase_hint(settings)
         else:
             try:
                 signer = await asyncio.to_thread(
@@ -385,6 +387,20 @@ async def _check_wallets(
                 source = f"{source}, decrypts with SLUICE_KEYSTORE_PASSPHRASE"
         wallets.append(Wallet(source, address, problem, draining=path in draining))
     return wallets
+
+
+def _dev_passphrase_hint(settings: Settings) -> str:
+    """How to use the passphrase `sluice dev` generated, if the data directory holds one (never
+    read here: which passphrase to use is the operator's choice)."""
+    from sluice.devnet.setup import passphrase_file  # noqa: PLC0415 - dev only: web3 and more
+
+    path = passphrase_file(settings.data_dir).resolve()
+    if not path.is_file():
+        return ""
+    return (
+        f"; sluice dev keeps its passphrase in {path}:"
+        f' export SLUICE_KEYSTORE_PASSPHRASE="$(cat {shlex.quote(str(path))})"'
+    )
 
 
 async def _loaded(source: str, load: Callable[[str], Signer], key: str) -> Wallet:

@@ -1,5 +1,6 @@
 """`sluice config check` against a real node (Anvil): a wrong chain id and wrong token decimals
-are both named, and the command exits 1; a configuration that matches the chain passes."""
+are both named (on two networks or on one), and the command exits 1; a configuration that
+matches the chain passes."""
 
 from __future__ import annotations
 
@@ -94,6 +95,77 @@ def test_a_wrong_chain_id_and_wrong_decimals_are_both_named(
         ("token", "decimals() is 18, configured 6"),
     }
     assert ("database", "ok") in {(row["check"], row["result"]) for row in rows}
+
+
+def test_one_network_with_a_wrong_chain_id_and_wrong_decimals_gets_both_named(
+    anvil: AnvilProcess, prepared: tuple[Path, Path, setup.DevChain]
+) -> None:
+    data_dir, keystore, chain = prepared
+    (data_dir / "networks.toml").write_text(
+        _network(
+            "anvil",
+            chain_id=1,  # Anvil's chain is 31337
+            rpc_url=anvil.rpc_url,
+            keystore=keystore,
+            token=chain.token,
+            decimals=6,  # the demo token has 18
+        ),
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["config", "check", "--json"])
+    assert result.exit_code == 1, result.output
+    rows = json.loads(result.stdout)
+    found = [(row["check"], row["detail"]) for row in rows if row["result"] == "problem"]
+    served = " (read on chain 31337, which the RPC serves)"
+    assert found == [
+        ("rpc", "chain id 31337, configured 1"),
+        ("token", f"decimals() is 18, configured 6{served}"),
+    ]
+    balances = [row for row in rows if row["check"] == "balance"]
+    assert [row["result"] for row in balances] == ["ok", "ok"]  # the wallet is funded there
+    assert all(row["detail"].endswith(served) for row in balances)
+
+    table = runner.invoke(app, ["config", "check"])
+    assert table.exit_code == 1
+    assert "decimals() is 18, configured 6 (read on chain 31337" in table.output
+    assert "2 problem(s)" in table.output
+
+
+def test_a_dev_data_dir_without_the_passphrase_says_where_dev_keeps_it(
+    anvil: AnvilProcess,
+    prepared: tuple[Path, Path, setup.DevChain],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    data_dir, keystore, chain = prepared
+    setup.write_networks_file(
+        data_dir / "networks.toml",
+        rpc_url=anvil.rpc_url,
+        keystore=keystore,
+        token=chain.token,
+        confirmations=1,
+        poll_interval_s=0.1,
+    )
+    monkeypatch.delenv("SLUICE_KEYSTORE_PASSPHRASE")
+
+    def wallet_detail() -> str:
+        result = runner.invoke(app, ["config", "check", "--json"])
+        assert result.exit_code == 1, result.output
+        (wallet,) = (row for row in json.loads(result.stdout) if row["check"] == "hot wallet")
+        assert wallet["result"] == "problem"
+        detail: str = wallet["detail"]
+        return detail
+
+    unset = "SLUICE_KEYSTORE_PASSPHRASE is not set: the key cannot be decrypted"
+    assert wallet_detail().endswith(unset)  # no dev passphrase here: nothing more to say
+
+    secret = setup.passphrase_file(data_dir)
+    secret.write_text(PASSPHRASE, encoding="utf-8")
+    where = secret.resolve()
+    assert wallet_detail().endswith(
+        f"{unset}; sluice dev keeps its passphrase in {where}:"
+        f' export SLUICE_KEYSTORE_PASSPHRASE="$(cat {where})"'
+    )
+    assert PASSPHRASE not in wallet_detail()  # named, never read
 
 
 def test_a_configuration_matching_the_chain_passes(

@@ -115,6 +115,41 @@ async def test_an_rpc_url_on_another_chain_is_a_problem_naming_both_ids() -> Non
     assert chains[SECOND].closed
 
 
+async def test_on_no_rpc_url_of_the_configured_chain_the_first_answering_one_is_read() -> None:
+    chains = {GOOD: funded_chain(chain_id=1), SECOND: funded_chain(chain_id=5)}
+    rows = await check(network(GOOD, SECOND, decimals=18), chains)
+    assert [(row.check, row.detail) for row in problems(rows)] == [
+        ("rpc", "chain id 1, configured 11155111"),
+        ("rpc", "chain id 5, configured 11155111"),
+        ("token", "decimals() is 6, configured 18 (read on chain 1, which the RPC serves)"),
+    ]
+    balances = [row.detail for row in rows if row.check == "balance"]
+    note = " (read on chain 1, which the RPC serves)"
+    # In the configured decimals (18): the amount shows how far off they are.
+    assert balances == ["1 ETH" + note, "0.000000000005 USDC" + note]
+    assert chains[GOOD].closed
+    assert chains[SECOND].closed
+
+
+async def test_a_token_without_code_on_the_chain_the_rpc_serves_names_that_chain() -> None:
+    chain = funded_chain(chain_id=1)
+    del chain.code_sizes[TOKEN]
+    rows = await check(network(GOOD), {GOOD: chain})
+    token = next(row for row in rows if row.check == "token")
+    assert token.detail == "no contract at this address on chain 1, which the RPC serves"
+
+
+async def test_a_later_rpc_url_of_the_configured_chain_is_preferred_to_an_earlier_one() -> None:
+    wrong = funded_chain(chain_id=1)
+    wrong.token_decimals_of[TOKEN] = 18
+    chains = {GOOD: wrong, SECOND: funded_chain()}
+    rows = await check(network(GOOD, SECOND), chains)
+    (problem,) = problems(rows)
+    assert problem.check == "rpc"
+    assert all("read on chain" not in row.detail for row in rows)
+    assert wrong.closed
+
+
 async def test_the_rpc_url_is_shown_without_its_path() -> None:
     rows = await check(network(GOOD), {GOOD: funded_chain()})
     assert rows[0].target == "sepolia #1 https://good.example"

@@ -44,16 +44,22 @@ class DevChain:
     token: Address
 
 
+def passphrase_file(data_dir: Path) -> Path:
+    """Where `passphrase` keeps the passphrase it generates for dev."""
+    return data_dir / "keys" / "dev-passphrase"
+
+
 def passphrase(data_dir: Path) -> str:
     """The keystore passphrase: ``SLUICE_KEYSTORE_PASSPHRASE``, else one generated for dev.
 
-    The generated one is kept beside the dev keystore (mode 0600): fine for a throwaway local
-    chain, never for real funds, where the passphrase comes from the environment only.
+    The generated one is kept beside the dev keystore (mode 0600, `passphrase_file`): fine for a
+    throwaway local chain, never for real funds, where the passphrase comes from the environment
+    only.
     """
     from_env = os.environ.get("SLUICE_KEYSTORE_PASSPHRASE")
     if from_env:
         return from_env
-    path = data_dir / "keys" / "dev-passphrase"
+    path = passphrase_file(data_dir)
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)

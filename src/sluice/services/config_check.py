@@ -10,6 +10,11 @@ signer) come in as `Probe` callables. Every finding is a `Row`; none raises.
 
 An empty hot wallet is a problem, not a warning: it cannot pay a single withdrawal (and with no
 native coin, not even gas). A draining wallet (being retired) may be empty.
+
+When no RPC URL serves the configured chain id, the tokens, the finality tag and the balances
+are still read through the first URL that answered, each detail naming the chain it was read on
+(the one the RPC serves): one run then names every mistake of a network (a wrong chain id and
+wrong token decimals, say), not the first only.
 """
 
 from __future__ import annotations
@@ -153,6 +158,21 @@ def _why(exc: BaseException) -> str:
     return text[:200]
 
 
+@dataclass(frozen=True, slots=True)
+class _Chain:
+    """The endpoint a network's other checks read through, and the chain it serves."""
+
+    probe: ChainProbe
+    chain_id: int
+    configured: bool
+    """Whether ``chain_id`` is the configured one (else the first URL that answered at all)."""
+
+    @property
+    def note(self) -> str:
+        """What a detail read on another chain than the configured one says about it."""
+        return "" if self.configured else f" (read on chain {self.chain_id}, which the RPC serves)"
+
+
 class ConfigChecker:
     """Runs every check and returns the rows, in the order of the configuration."""
 
@@ -208,14 +228,14 @@ class ConfigChecker:
                     )
         finally:
             if chain is not None:
-                await chain.close()
+                await chain.probe.close()
         return rows
 
-    async def _endpoints(
-        self, name: str, config: NetworkConfig, rows: list[Row]
-    ) -> ChainProbe | None:
-        """A row per RPC URL; the first one that answers with the right chain id, kept open."""
-        chosen: ChainProbe | None = None
+    async def _endpoints(self, name: str, config: NetworkConfig, rows: list[Row]) -> _Chain | None:
+        """A row per RPC URL; the first one that answers with the right chain id, kept open, else
+        the first one that answered at all (on another chain)."""
+        chosen: _Chain | None = None
+        fallback: _Chain | None = None
         for number, url in enumerate(config.rpc_urls, start=1):
             target = f"{name} #{number} {redacted(url)}"
             try:
@@ -238,67 +258,71 @@ class ConfigChecker:
                         f"chain id {chain_id}, configured {config.chain_id}",
                     )
                 )
-                await chain.close()
+                if fallback is None and chosen is None:
+                    fallback = _Chain(chain, chain_id, configured=False)
+                else:
+                    await chain.close()
                 continue
             rows.append(Row("rpc", target, Outcome.OK, f"chain id {chain_id}"))
             if chosen is None:
-                chosen = chain
+                chosen = _Chain(chain, chain_id, configured=True)
+                if fallback is not None:
+                    await fallback.probe.close()
+                    fallback = None
             else:
                 await chain.close()
-        return chosen
+        return chosen or fallback
 
-    async def _finality(self, name: str, config: NetworkConfig, chain: ChainProbe | None) -> Row:
+    async def _finality(self, name: str, config: NetworkConfig, chain: _Chain | None) -> Row:
         """``finality = "finalized"`` needs a node that serves the ``finalized`` block tag."""
         if chain is None:
             return Row("finality", name, Outcome.SKIPPED, self._no_chain(config))
         try:
-            finalized = await chain.finalized_block()
-            head = await chain.block_number()
+            finalized = await chain.probe.finalized_block()
+            head = await chain.probe.block_number()
         except Exception as exc:
             return Row(
                 "finality",
                 name,
                 Outcome.PROBLEM,
-                f"the node does not serve the finalized block tag: {_why(exc)}",
+                f"the node does not serve the finalized block tag: {_why(exc)}{chain.note}",
             )
-        return Row(
-            "finality", name, Outcome.OK, f"finalized block {finalized}, {head - finalized} behind"
-        )
+        behind = f"finalized block {finalized}, {head - finalized} behind{chain.note}"
+        return Row("finality", name, Outcome.OK, behind)
 
     @staticmethod
     def _no_chain(config: NetworkConfig) -> str:
         return f"no RPC URL answered with chain id {config.chain_id}"
 
     async def _token(
-        self, name: str, config: NetworkConfig, token: TokenConfig, chain: ChainProbe | None
+        self, name: str, config: NetworkConfig, token: TokenConfig, chain: _Chain | None
     ) -> Row:
         target = f"{name} {token.symbol} {token.address}"
         if chain is None:
             return Row("token", target, Outcome.SKIPPED, self._no_chain(config))
         address = Address(token.address)
+        note = chain.note
         try:
-            code_size = await chain.code_size(address)
+            code_size = await chain.probe.code_size(address)
         except Exception as exc:
-            return Row("token", target, Outcome.PROBLEM, f"eth_getCode failed: {_why(exc)}")
+            return Row("token", target, Outcome.PROBLEM, f"eth_getCode failed: {_why(exc)}{note}")
         if code_size == 0:
-            return Row(
-                "token",
-                target,
-                Outcome.PROBLEM,
-                f"no contract at this address on chain {config.chain_id}",
+            where = f"chain {chain.chain_id}" + (
+                "" if chain.configured else ", which the RPC serves"
             )
+            return Row("token", target, Outcome.PROBLEM, f"no contract at this address on {where}")
         try:
-            decimals = await chain.token_decimals(address)
+            decimals = await chain.probe.token_decimals(address)
         except Exception as exc:
-            return Row("token", target, Outcome.PROBLEM, f"decimals() failed: {_why(exc)}")
+            return Row("token", target, Outcome.PROBLEM, f"decimals() failed: {_why(exc)}{note}")
         if decimals != token.decimals:
             return Row(
                 "token",
                 target,
                 Outcome.PROBLEM,
-                f"decimals() is {decimals}, configured {token.decimals}",
+                f"decimals() is {decimals}, configured {token.decimals}{note}",
             )
-        return Row("token", target, Outcome.OK, f"decimals {decimals}")
+        return Row("token", target, Outcome.OK, f"decimals {decimals}{note}")
 
     @staticmethod
     def _wallet_row(name: str, wallet: Wallet, seen: set[Address]) -> Row:
@@ -318,7 +342,7 @@ class ConfigChecker:
         config: NetworkConfig,
         holder: Address,
         draining: bool,
-        chain: ChainProbe | None,
+        chain: _Chain | None,
     ) -> list[Row]:
         assets: list[tuple[str, int, Address | None]] = [
             (config.native_symbol, config.native_decimals, None),
@@ -332,17 +356,17 @@ class ConfigChecker:
                 continue
             try:
                 amount = (
-                    await chain.balance(holder)
+                    await chain.probe.balance(holder)
                     if token is None
-                    else await chain.token_balance(token, holder)
+                    else await chain.probe.token_balance(token, holder)
                 )
             except Exception as exc:
-                rows.append(Row("balance", target, Outcome.PROBLEM, _why(exc)))
+                rows.append(Row("balance", target, Outcome.PROBLEM, _why(exc) + chain.note))
                 continue
             shown = f"{format_amount(amount, decimals)} {symbol}"
             if amount == 0 and not draining:
                 why = "no gas for any transaction" if token is None else f"it cannot pay {symbol}"
-                rows.append(Row("balance", target, Outcome.PROBLEM, f"{shown}: {why}"))
+                rows.append(Row("balance", target, Outcome.PROBLEM, f"{shown}: {why}{chain.note}"))
             else:
-                rows.append(Row("balance", target, Outcome.OK, shown))
+                rows.append(Row("balance", target, Outcome.OK, shown + chain.note))
         return rows
