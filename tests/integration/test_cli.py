@@ -3,17 +3,28 @@ for a missing or unmigrated database, and API key management on a real database.
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
+import socket
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from alembic import command
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from typer.testing import CliRunner
 
 from sluice import __version__
 from sluice.cli import app
+from sluice.cli.common import records
+from sluice.config import Settings
 from sluice.db.engine import alembic_config
+from sluice.devnet.anvil import free_port
+from sluice.domain.access import ApiKey, Scope
+from sluice.services.api_keys import hash_secret
 
 runner = CliRunner()
 
@@ -155,9 +166,9 @@ def test_api_keys_are_created_listed_and_revoked(migrated: Path) -> None:
     created = runner.invoke(app, ["apikey", "create", "--name", "ops", "--scope", "admin"])
     assert created.exit_code == 0, created.output
     assert "scopes admin;" in created.output
-    token = created.output.strip().splitlines()[-1]
+    token = created.stdout.strip()  # `KEY=$(sluice apikey create …)` captures the key only
     assert token.startswith("sluice_")
-    assert created.stdout.strip() == token  # `KEY=$(sluice apikey create …)` captures the key only
+    assert len(token.splitlines()) == 1
     key_id = token.split("_")[1]
 
     listed = runner.invoke(app, ["apikey", "list"])
@@ -227,7 +238,7 @@ def test_a_key_made_from_another_directory_lands_in_the_data_dir(
     created = runner.invoke(app, ["apikey", "create", "--name", "ops"])
     assert created.exit_code == 0, created.output
     assert not (elsewhere / ".sluice").exists()
-    key_id = created.output.strip().splitlines()[-1].split("_")[1]
+    key_id = created.stdout.strip().split("_")[1]
     assert key_id in runner.invoke(app, ["apikey", "list"]).output
 
 
@@ -259,3 +270,87 @@ def test_a_key_can_be_restricted_to_users_and_ip_ranges(migrated: Path) -> None:
     bad = runner.invoke(app, ["apikey", "create", "--name", "x", "--ip", "10.0.0.0/33"])
     assert bad.exit_code == 2
     assert "invalid IP range" in bad.output
+
+
+def test_apikey_list_shows_a_fingerprint_of_the_signing_key(migrated: Path) -> None:
+    public = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    encoded = base64.b64encode(public).decode()
+    args = ["apikey", "create", "--name", "signer", "--public-key", encoded]
+    assert runner.invoke(app, args).exit_code == 0
+    assert runner.invoke(app, ["apikey", "create", "--name", "bearer"]).exit_code == 0
+
+    listed = {
+        key["name"]: key
+        for key in json.loads(runner.invoke(app, ["apikey", "list", "--json"]).stdout)
+    }
+    assert listed["signer"]["signingKey"] == f"ed25519:{encoded[:12]}"
+    assert listed["signer"]["signingPublicKey"] == encoded
+    assert listed["signer"]["requireSignature"] is True
+    assert listed["bearer"]["signingKey"] is None
+
+    table = runner.invoke(app, ["apikey", "list"])
+    assert table.exit_code == 0, table.output
+    assert f"ed25519:{encoded[:12]}" in table.output
+    assert encoded not in table.output  # a short fingerprint in the table
+
+
+async def _store(key: ApiKey) -> None:
+    """A stored key as an older version could have made it (the service now refuses its
+    shape)."""
+    async with records(Settings()) as uow:
+        await uow.api_keys.add(key)
+        await uow.commit()
+
+
+def test_apikey_list_shows_the_scopes_a_key_acts_with(migrated: Path) -> None:
+    restricted = ApiKey(
+        id="0123456789abcdef",
+        name="old-desk",
+        scopes=frozenset({Scope.ADMIN, Scope.WITHDRAWALS_READ}),
+        secret_hash=hash_secret("not a real secret"),
+        created_at=datetime.now(UTC),
+        user_ids=frozenset({"alice"}),
+    )
+    asyncio.run(_store(restricted))
+
+    (key,) = json.loads(runner.invoke(app, ["apikey", "list", "--json"]).stdout)
+    assert key["scopes"] == ["withdrawals:read"]
+    assert key["refusedScopes"] == {"admin": "restricted to users"}
+
+    table = runner.invoke(app, ["apikey", "list"])
+    assert table.exit_code == 0, table.output
+    assert "withdrawals:read,admin (refused: restricted to users)" in table.output
+
+
+def test_dev_refuses_a_busy_api_port_before_any_work(data_dir: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        args = ["dev", "--port", str(port), "--anvil-port", str(free_port())]
+        result = runner.invoke(app, args)
+    assert result.exit_code == 2, result.output
+    _no_traceback(result.output)
+    assert result.output.startswith(f"error: API port {port} on 127.0.0.1 is in use")
+    assert "--port" in result.output
+    assert not data_dir.exists()  # nothing deployed, no Anvil started
+
+
+@pytest.mark.parametrize(
+    ("command", "sentence"),
+    [
+        ([], "SLUICE_DATA_DIR (default .sluice) for the database"),
+        (["dev"], "makes an API key (every scope: a local playground), and writes dev.json"),
+        (["keystore", "import"], "read from stdin when piped; never give it as an argument"),
+    ],
+)
+def test_help_paragraphs_wrap_to_the_terminal_not_to_the_docstring(
+    command: list[str], sentence: str
+) -> None:
+    result = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert sentence in result.output
+    # A 300-column terminal holds each paragraph of these help texts on one line.
+    lines = [line.strip() for line in result.output.splitlines()]
+    prose = [line for line in lines if line and not line.startswith(("│", "╭", "╰", "Usage"))]
+    assert all(line.endswith((".", ")")) for line in prose), prose

@@ -8,7 +8,9 @@ Every command reads the same `sluice.config.Settings`.
 
 from __future__ import annotations
 
-from typing import Annotated
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any
 
 import typer
 
@@ -48,3 +50,29 @@ app.add_typer(keystore.app, name="keystore")
 app.add_typer(check.app, name="config")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(withdrawals.app, name="withdrawals")
+
+
+def _reflowed(doc: str | None) -> str | None:
+    """A docstring with each paragraph on one line: Typer keeps a docstring's line breaks after
+    the first paragraph, which in a narrow terminal break a sentence in odd places."""
+    if doc is None:
+        return None
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(" ".join(p.split("\n")) for p in paragraphs)
+
+
+def _reflow(typer_app: typer.Typer) -> None:
+    """Reflow the help of every command of ``typer_app`` and of its groups (the docstrings are
+    read when the command line is built, after this)."""
+    callbacks: list[Callable[..., Any] | None] = [c.callback for c in typer_app.registered_commands]
+    if typer_app.registered_callback is not None:
+        callbacks.append(typer_app.registered_callback.callback)
+    for callback in callbacks:
+        if callback is not None:
+            callback.__doc__ = _reflowed(callback.__doc__)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _reflow(group.typer_instance)
+
+
+_reflow(app)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Column, Table
 
-from sluice.cli.common import console, print_json, records, run, settings, stderr
+from sluice.cli.common import console, fail, line, plain, print_json, records, run, settings, stderr
 from sluice.clock import SystemClock
 from sluice.domain.access import ApiKey, Scope
 from sluice.services.api_keys import ApiKeyService
@@ -78,12 +80,18 @@ def create(  # noqa: PLR0917 - typer maps each option to a parameter
         return token, key
 
     token, key = run(main())
+    # The key is stored: its secret first (plain stdout, so scripts can capture it), before
+    # anything that could still fail and lose it.
+    print(token, flush=True)
     users = "every user" if key.user_ids is None else ", ".join(sorted(key.user_ids))
     stderr.print(
-        f"API key for {name!r}: scopes {', '.join(sorted(key.scopes))}; users: {users}",
+        line(
+            f"API key for {name!r} (shown once, above): scopes {', '.join(sorted(key.scopes))};"
+            f" users: {users}"
+        ),
         highlight=False,
+        soft_wrap=True,
     )
-    print(token)  # plain stdout, so scripts can capture the key
 
 
 def _public_key_text(value: str | None) -> str | None:
@@ -97,18 +105,59 @@ def _public_key_text(value: str | None) -> str | None:
         raise typer.BadParameter(f"cannot read {value}: {exc}") from None
 
 
+def fingerprint(public_key: bytes) -> str:
+    """A short name for a signing key: ``ed25519:`` and the first 12 characters of its base64
+    (the form `create --public-key` takes), enough to tell keys apart at a glance."""
+    return "ed25519:" + base64.b64encode(public_key).decode("ascii")[:12]
+
+
+def _refused(key: ApiKey) -> dict[str, str]:
+    """The scopes a key carries but does not act with, and why (revocation aside: the key's
+    state says that)."""
+    live = dataclasses.replace(key, revoked_at=None)
+    return {
+        scope.value: "restricted to users" if key.user_ids is not None else "refused"
+        for scope in sorted(key.scopes)
+        if not live.allows(scope)
+    }
+
+
+def _scopes(key: ApiKey) -> list[str]:
+    """The scopes a key acts with (`ApiKey.allows`), revocation aside."""
+    live = dataclasses.replace(key, revoked_at=None)
+    return sorted(scope.value for scope in key.scopes if live.allows(scope))
+
+
+def _signing(key: ApiKey) -> str:
+    if key.signing_public_key is not None:
+        return fingerprint(key.signing_public_key)
+    # A key that must sign but has no public key (an older HMAC key) is refused until replaced.
+    return "no key: refused" if key.require_signature else "no"
+
+
 def _as_json(key: ApiKey) -> dict[str, object]:
+    public_key = key.signing_public_key
     return {
         "id": key.id,
         "name": key.name,
-        "scopes": sorted(key.scopes),
+        "scopes": _scopes(key),
+        "refusedScopes": _refused(key),
         "userIds": None if key.user_ids is None else sorted(key.user_ids),
         "ipRanges": list(key.ip_ranges),
         "requireSignature": key.require_signature,
+        "signingKey": None if public_key is None else fingerprint(public_key),
+        "signingPublicKey": None
+        if public_key is None
+        else base64.b64encode(public_key).decode("ascii"),
         "rateLimitPerS": key.rate_limit_per_s,
         "createdAt": key.created_at.isoformat(),
         "revokedAt": None if key.revoked_at is None else key.revoked_at.isoformat(),
     }
+
+
+def _scope_cell(key: ApiKey) -> str:
+    refused = [f"{scope} (refused: {why})" for scope, why in _refused(key).items()]
+    return ",".join([*_scopes(key), *refused]) or "none"
 
 
 @app.command("list")
@@ -130,17 +179,18 @@ def list_keys(
     # The id is what `revoke` takes: never shortened, however narrow the terminal.
     table.columns.insert(0, Column("id", no_wrap=True, min_width=16))
     for key in keys:
-        table.add_row(
+        cells = (
             key.id,
             key.name,
-            ",".join(sorted(key.scopes)),
+            _scope_cell(key),
             "all" if key.user_ids is None else ",".join(sorted(key.user_ids)),
             ",".join(key.ip_ranges) or "any",
-            "yes" if key.require_signature else "no",
+            _signing(key),
             "default" if key.rate_limit_per_s is None else f"{key.rate_limit_per_s}/s",
             key.created_at.isoformat(timespec="seconds"),
-            "revoked" if key.revoked_at else "live",
         )
+        state = plain("revoked", "dim") if key.revoked_at else plain("live", "green")
+        table.add_row(*(plain(cell) for cell in cells), state)  # the key's data: never markup
     console.print(table)
 
 
@@ -156,6 +206,5 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see list)."
         return revoked
 
     if not run(main()):
-        console.print(f"[red]no live key {key_id!r}[/]")
-        raise typer.Exit(1)
-    console.print(f"revoked {key_id}")
+        fail(f"no live key {key_id!r}", 1)
+    console.print(line("revoked ", key_id), highlight=False)

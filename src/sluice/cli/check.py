@@ -6,9 +6,8 @@ from typing import Annotated
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from sluice.cli.common import console, fail, print_json, run, settings
+from sluice.cli.common import console, fail, line, plain, print_json, run, settings
 from sluice.errors import ConfigurationError
 
 app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
@@ -48,12 +47,12 @@ def check(
         table = Table("check", "target", "result", "detail")
         for row in rows:
             style = _STYLE[row.result.value]
-            result = Text(row.result.value, style=style)
-            table.add_row(row.check, Text(row.target), result, Text(row.detail))
+            result = plain(row.result.value, style)
+            table.add_row(plain(row.check), plain(row.target), result, plain(row.detail))
         console.print(table)
-        where = loaded.networks_file.resolve()
+        where = f" ({loaded.networks_file.resolve()})"
         if problems:
-            console.print(f"[bold red]{problems} problem(s)[/] ({where})", highlight=False)
+            console.print(line((f"{problems} problem(s)", "bold red"), where), highlight=False)
         else:
-            console.print(f"[green]all good[/] ({where})", highlight=False)
+            console.print(line(("all good", "green"), where), highlight=False)
     raise typer.Exit(PROBLEM if problems else 0)

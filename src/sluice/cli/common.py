@@ -11,6 +11,7 @@ from typing import Any, NoReturn, TypeVar
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from sluice.config import Settings
 from sluice.errors import SluiceError
@@ -29,15 +30,27 @@ stderr = Console(stderr=True)
 CANNOT_RUN = 2
 
 
+def plain(value: object, style: str = "") -> Text:
+    """``value`` as text, never read as Rich markup: what comes from data, settings, errors or
+    the user (a name, a path, a URL) may hold ``[...]``, which markup would eat or choke on."""
+    return Text(str(value), style=style)
+
+
+def line(*parts: str | tuple[str, str] | Text) -> Text:
+    """One line from parts: a plain string is printed as it is (no markup), a ``(text, style)``
+    pair or a `Text` is styled. Our styling, anyone's values."""
+    return Text.assemble(*parts)
+
+
 def fail(detail: str, code: int = CANNOT_RUN) -> NoReturn:
     """Print one ``error:`` line on stderr and exit with ``code``."""
-    stderr.print(f"[red]error:[/] {detail}", highlight=False, soft_wrap=True)
+    stderr.print(line(("error:", "red"), " ", detail), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def warn(detail: str) -> None:
     """Print one ``warning:`` line on stderr."""
-    stderr.print(f"[yellow]warning:[/] {detail}", highlight=False, soft_wrap=True)
+    stderr.print(line(("warning:", "yellow"), " ", detail), highlight=False, soft_wrap=True)
 
 
 def settings(*, exit_code: int = CANNOT_RUN) -> Settings:

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from sluice.cli.common import fail, settings, stderr
+from sluice.cli.common import fail, line, settings, stderr
 from sluice.errors import ConfigurationError
 
 app = typer.Typer(
@@ -55,8 +55,10 @@ def _write(out: Path, private_key: str | None) -> None:
     except ConfigurationError as exc:
         fail(exc.detail)
     stderr.print(
-        f"wrote {out.resolve()} (mode 0600) for the hot wallet below; keep a backup of the file"
-        " and of its passphrase (SLUICE_KEYSTORE_PASSPHRASE for `sluice serve`)",
+        line(
+            f"wrote {out.resolve()} (mode 0600) for the hot wallet below; keep a backup of the"
+            " file and of its passphrase (SLUICE_KEYSTORE_PASSPHRASE for `sluice serve`)"
+        ),
         highlight=False,
     )
     print(address)  # plain stdout, so scripts can capture it

@@ -8,14 +8,14 @@ from typing import Annotated
 import typer
 
 from sluice import __version__
-from sluice.cli.common import console, fail, run, settings
+from sluice.cli.common import console, fail, line, run, settings
 from sluice.config import Settings
 from sluice.errors import SluiceError
 
 
 def version() -> None:
     """Print the version (also `sluice --version`)."""
-    console.print(__version__)
+    console.print(__version__, markup=False, highlight=False)
 
 
 def dev(
@@ -148,4 +148,4 @@ def migrate() -> None:
         cause = getattr(exc, "orig", None) or exc
         why = (str(cause).strip().splitlines() or [type(cause).__name__])[0][:160]
         fail(f"cannot migrate the database at {where}: {why}")
-    console.print(f"database at {where} is up to date (schema {head()})", highlight=False)
+    console.print(line(f"database at {where} is up to date (schema {head()})"), highlight=False)

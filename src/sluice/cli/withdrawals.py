@@ -6,9 +6,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
-from rich.text import Text
 
-from sluice.cli.common import console, fail, print_json, records, run, settings, warn
+from sluice.cli.common import console, fail, plain, print_json, records, run, settings, warn
 from sluice.config import Settings
 from sluice.domain.withdrawal import WithdrawalStatus
 from sluice.errors import ConfigurationError, NotFoundError, SluiceError
@@ -98,15 +97,16 @@ def list_withdrawals(
     else:
         table = Table("id", "user", "amount", "network", "status", "to", "updated")
         for w in shown:
-            table.add_row(
-                Text(w.id),
-                Text(w.user_id),
-                Text(f"{w.amount} {w.symbol or '(base units)'}"),
-                Text(w.network),
-                Text(w.status.value),
-                Text(w.to_address),
+            cells = (
+                w.id,
+                w.user_id,
+                f"{w.amount} {w.symbol or '(base units)'}",
+                w.network,
+                w.status.value,
+                w.to_address,
                 w.updated_at.isoformat(timespec="seconds"),
             )
+            table.add_row(*(plain(cell) for cell in cells))  # the records' data: never markup
         console.print(table)
     if more:
         warn(f"more than {limit} match: raise --limit (at most 200) or filter")
@@ -143,15 +143,16 @@ def get(
     details = Table.grid(padding=(0, 2))
     for key, value in _dump(shown).items():
         if value is not None:
-            details.add_row(Text(key, style="bold"), Text(str(value)))
+            details.add_row(plain(key, "bold"), plain(value))
     console.print(details)
     history = Table("at", "from", "to", "reason", "error")
     for event in events:
-        history.add_row(
+        cells = (
             event.at.isoformat(timespec="milliseconds"),
             event.from_status.value if event.from_status else "",
             event.status.value,
-            Text(event.reason),
-            Text(event.error_code or ""),
+            event.reason,
+            event.error_code or "",
         )
+        history.add_row(*(plain(cell) for cell in cells))
     console.print(history)

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 from rich.console import Console
+from rich.markup import escape
 
 from sluice.devnet.artifacts import load_demo_token
 from sluice.devnet.setup import DevInfo
@@ -61,13 +62,15 @@ def run_one(
         "network": info.network,
         "tokenAddress": token,
     }
-    console.print(f"\n[bold]Withdrawing {amount} {symbol}[/] to {recipient}")
+    # Values from the user, the API or the chain are escaped: Rich would take `[...]` as markup.
+    console.print(f"\n[bold]Withdrawing {escape(f'{amount} {symbol}')}[/] to {recipient}")
     response = client.post("/v1/withdrawals", json=body)
     if response.status_code not in (200, 202):
-        console.print(f"[red]refused ({response.status_code}):[/] {response.text}")
+        console.print(f"[red]refused ({response.status_code}):[/] {escape(response.text)}")
         return DemoResult(symbol, "REFUSED", False)
     withdrawal = response.json()
-    console.print(f"  id {withdrawal['id']}  (request id {response.headers.get('x-request-id')})")
+    request_id = response.headers.get("x-request-id")
+    console.print(f"  id {withdrawal['id']}  (request id {request_id})", markup=False)
 
     seen = 0
     deadline = time.monotonic() + timeout_s
@@ -76,7 +79,8 @@ def run_one(
         events = client.get(f"/v1/withdrawals/{withdrawal['id']}/events").json()["events"]
         for event in events[seen:]:
             at = event["at"][11:23]
-            console.print(f"  {at}  [cyan]{event['status']:<13}[/] {event['reason']}")
+            status_text = escape(f"{event['status']:<13}")
+            console.print(f"  {escape(at)}  [cyan]{status_text}[/] {escape(event['reason'])}")
         seen = len(events)
         status = events[-1]["status"] if events else status
         if status in FINAL:
@@ -84,7 +88,8 @@ def run_one(
         time.sleep(0.25)
     final = client.get(f"/v1/withdrawals/{withdrawal['id']}").json()
     if final["status"] != "COMPLETED":
-        console.print(f"[red]  ended {final['status']}[/] {final.get('errorCode') or ''}")
+        ended = escape(f"  ended {final['status']}")
+        console.print(f"[red]{ended}[/] {escape(final.get('errorCode') or '')}")
         return DemoResult(symbol, final["status"], False)
 
     receipt = w3.eth.get_transaction_receipt(final["transactionHash"])
@@ -94,7 +99,8 @@ def run_one(
     console.print(
         f"  transaction {final['transactionHash']}\n"
         f"  block {receipt['blockNumber']}, receipt status {receipt['status']}, "
-        f"recipient received {Decimal(received) / 10**18} {symbol}"
+        f"recipient received {Decimal(received) / 10**18} {symbol}",
+        markup=False,
     )
     mark = "[green]✓ the chain agrees[/]" if ok else "[red]✗ the chain disagrees[/]"
     console.print(f"  {mark}")
@@ -107,8 +113,8 @@ def run_demo(
     """Run the demo for each asset; True if every withdrawal completed and the chain agrees."""
     if not dev_file.exists():
         console.print(
-            f"[red]{dev_file.resolve()} not found:[/] start Sluice with `make run` (or `sluice"
-            " dev`) first, with the same SLUICE_DATA_DIR.",
+            f"[red]{escape(str(dev_file.resolve()))} not found:[/] start Sluice with `make run`"
+            " (or `sluice dev`) first, with the same SLUICE_DATA_DIR.",
             highlight=False,
         )
         return False
@@ -125,6 +131,8 @@ def run_demo(
                     )
                 )
     except httpx.TransportError:
-        console.print(f"[red]cannot reach Sluice at {info.apiUrl}:[/] is `make run` running?")
+        console.print(
+            f"[red]cannot reach Sluice at {escape(info.apiUrl)}:[/] is `make run` running?"
+        )
         return False
     return all(r.verified for r in results)

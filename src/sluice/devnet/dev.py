@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import structlog
 from pydantic import SecretStr
 from rich.console import Console
+from rich.markup import escape
 
 from sluice import runtime
 from sluice.bootstrap import Container, build
@@ -17,7 +19,7 @@ from sluice.config import Settings
 from sluice.devnet import setup
 from sluice.devnet.anvil import AnvilError, AnvilProcess, port_is_free
 from sluice.domain.access import ALL_SCOPES
-from sluice.errors import UnauthorizedError
+from sluice.errors import ConfigurationError, UnauthorizedError
 
 log = structlog.get_logger(__name__)
 
@@ -65,6 +67,19 @@ async def _wait_for_port(port: int, timeout_s: float = ANVIL_PORT_WAIT_S) -> Non
     log.info("anvil port is free", port=port, waited_s=round(time.monotonic() - started, 2))
 
 
+def _check_api_port(port: int) -> None:
+    """Refuse to start when the API could not listen: better now than after deploying.
+
+    Raises:
+        ConfigurationError: ``port`` of 127.0.0.1 is in use.
+    """
+    if not port_is_free(port):
+        raise ConfigurationError(
+            f"API port {port} on 127.0.0.1 is in use: is another `sluice dev` or `sluice serve`"
+            " running? Stop it, or pick another port with --port"
+        )
+
+
 async def _api_key(container: Container, dev_file: Path) -> str:
     """Reuse the key in dev.json if it still works; otherwise make one with every scope."""
     if dev_file.exists():  # noqa: ASYNC240 - one stat of a local file at start-up
@@ -97,32 +112,43 @@ async def _credit_demo_user(container: Container, token: str) -> None:
 
 
 def _next_steps(console: Console, info: setup.DevInfo, dev_file: Path) -> None:
-    console.print(
-        f"\n[bold green]Sluice is running[/] at {info.apiUrl}  (docs: {info.apiUrl}/docs)"
-    )
-    console.print(f"  chain    {info.rpcUrl}  (chain id {info.chainId})")
-    console.print(f"  wallet   {info.hotWallet}")
-    console.print(f"  token    {setup.TOKEN_SYMBOL} {info.tokens[setup.TOKEN_SYMBOL]}")
-    console.print(f"  details  {dev_file}  (API key, addresses)")
+    # Every value is escaped: a path or URL may hold `[...]`, which Rich would take as markup.
+    api, rpc, details = escape(info.apiUrl), escape(info.rpcUrl), escape(str(dev_file))
+    token = escape(f"{setup.TOKEN_SYMBOL} {info.tokens[setup.TOKEN_SYMBOL]}")
+    console.print(f"\n[bold green]Sluice is running[/] at {api}  (docs: {api}/docs)")
+    console.print(f"  chain    {rpc}  (chain id {info.chainId})")
+    console.print(f"  wallet   {escape(info.hotWallet)}")
+    console.print(f"  token    {token}")
+    console.print(f"  details  {details}  (API key, addresses)")
     console.print(
         "  API key  every scope, admin included: fine for this local playground; for anything"
         " else make keys with `sluice apikey create` (withdrawals only by default)\n"
     )
     console.print("[bold]What to try next[/]")
     console.print("  In another terminal:  [cyan].venv/bin/sluice demo[/]")
+    body = (
+        f'{{"userId": "{DEMO_USER}", "amount": "0.5", "network": "{setup.NETWORK}",'
+        ' "toAddress": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}'
+    )
     console.print(
         "  Or by hand:\n"
         f"    curl -s -X POST {info.apiUrl}/v1/withdrawals \\\n"
-        f'      -H "Authorization: Bearer $(jq -r .apiKey {dev_file})" \\\n'
+        f'      -H "Authorization: Bearer $(jq -r .apiKey {shlex.quote(str(dev_file))})" \\\n'
         '      -H "Content-Type: application/json" \\\n'
-        f'      -d \'{{"userId": "{DEMO_USER}", "amount": "0.5", "network": "{setup.NETWORK}",'
-        ' "toAddress": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"}\'\n'
+        f"      -d '{body}'\n",
+        markup=False,
     )
     console.print("  Ctrl-C stops everything; `make run` again resumes on the same data.\n")
 
 
 async def run_dev(settings: Settings, options: DevOptions, console: Console) -> None:
-    """Start Anvil, prepare it, and serve until interrupted."""
+    """Start Anvil, prepare it, and serve until interrupted.
+
+    Raises:
+        ConfigurationError: The API port is in use (checked before any work).
+        AnvilError: The Anvil port stays in use, or the node does not start.
+    """
+    _check_api_port(options.port)
     data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     await _wait_for_port(options.anvil_port)
