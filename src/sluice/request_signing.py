@@ -61,7 +61,7 @@ def parse_public_key(text: str) -> bytes:
     """The 32 raw bytes of an Ed25519 public key given as PEM, base64 or hex.
 
     PEM is what ``openssl pkey -pubout`` writes (SubjectPublicKeyInfo); base64 and hex are the
-    raw 32 bytes (what `sluice apikey keygen` and the SDK print).
+    raw 32 bytes (what the SDK's `SigningKey.public_key_base64` prints).
 
     Raises:
         SigningKeyError: Not an Ed25519 public key in one of those forms.
