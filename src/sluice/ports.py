@@ -179,7 +179,13 @@ class TransactionRepository(Protocol):
         ...
 
     async def get(self, transaction_id: str, *, lock: bool = False) -> ChainTransaction | None:
-        """Read one transaction."""
+        """Read one transaction's row, without its attempts and withdrawals."""
+        ...
+
+    async def load(self, transaction_id: str) -> ChainTransaction | None:
+        """Read a transaction with its attempts and withdrawals, for a change: the one loader
+        of the aggregate. Locks the transaction's row, then its withdrawals' rows, in that
+        order, so every process takes the engine's locks in one order."""
         ...
 
     async def save(self, transaction: ChainTransaction) -> None:

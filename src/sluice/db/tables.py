@@ -62,6 +62,7 @@ chain_transactions = Table(
     # the chain renews the lease; a lapsed lease means the chain was lost (see recovery).
     Column("watch", String(40)),
     Column("watch_until", UTCDateTime),
+    Column("refusal", String(64)),
     # The database itself refuses a second payload for a nonce.
     UniqueConstraint("network", "from_address", "nonce"),
     Index(None, "status", "created_at"),

@@ -15,6 +15,7 @@ from sluice.db.tables import (
     transaction_attempts,
     withdrawals,
 )
+from sluice.db.withdrawals import to_withdrawal
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import (
     Attempt,
@@ -50,6 +51,7 @@ def _to_transaction(row: Any) -> ChainTransaction:
         nonce_used_at_block=row.nonce_used_at_block,
         watch=row.watch,
         watch_until=row.watch_until,
+        refusal=row.refusal,
     )
 
 
@@ -172,6 +174,22 @@ class SqlTransactionRepository:
         row = (await self._c.execute(query)).first()
         return None if row is None else _to_transaction(row)
 
+    async def load(self, transaction_id: str) -> ChainTransaction | None:
+        # The engine's one lock order: the transaction row, then its withdrawals' rows (in
+        # their `seq` order), then (by the services) the users' balance rows.
+        transaction = await self.get(transaction_id, lock=True)
+        if transaction is None:
+            return None
+        carried = (
+            select(withdrawals)
+            .where(withdrawals.c.transaction_id == transaction_id)
+            .order_by(withdrawals.c.seq)
+            .with_for_update()
+        )
+        transaction.withdrawals = [to_withdrawal(row) for row in await self._c.execute(carried)]
+        transaction.attempts = await self.attempts(transaction_id)
+        return transaction
+
     async def save(self, transaction: ChainTransaction) -> None:
         await self._c.execute(
             update(chain_transactions)
@@ -186,6 +204,7 @@ class SqlTransactionRepository:
                 nonce_used_at_block=transaction.nonce_used_at_block,
                 watch=transaction.watch,
                 watch_until=transaction.watch_until,
+                refusal=transaction.refusal,
             )
         )
 

@@ -44,7 +44,7 @@ _SELECT_BY_ID_FOR_UPDATE = _SELECT_BY_ID.with_for_update()
 INSERT_EVENT = insert(withdrawal_events)
 
 
-def _to_withdrawal(row: Any) -> Withdrawal:
+def to_withdrawal(row: Any) -> Withdrawal:
     return Withdrawal(
         id=row.id,
         user_id=row.user_id,
@@ -112,7 +112,7 @@ class SqlWithdrawalRepository:
     async def get(self, withdrawal_id: str, *, lock: bool = False) -> Withdrawal | None:
         query = _SELECT_BY_ID_FOR_UPDATE if lock else _SELECT_BY_ID
         row = (await self._c.execute(query, {"withdrawal_id": withdrawal_id})).first()
-        return None if row is None else _to_withdrawal(row)
+        return None if row is None else to_withdrawal(row)
 
     async def save(self, withdrawal: Withdrawal) -> None:
         values = {name: getattr(withdrawal, name) for name in _MUTABLE}
@@ -139,7 +139,7 @@ class SqlWithdrawalRepository:
             # asyncpg would refuse to send for an INTEGER comparison (any cursor that large simply
             # means "from the newest").
             query = query.where(withdrawals.c.seq < literal(before_seq, BigInteger))
-        return [_to_withdrawal(row) for row in await self._c.execute(query)]
+        return [to_withdrawal(row) for row in await self._c.execute(query)]
 
     async def changed_since(
         self,
@@ -165,7 +165,7 @@ class SqlWithdrawalRepository:
             at, seq = after
             after_seq = literal(seq, BigInteger)  # as in `page`: a cursor may exceed INTEGER
             query = query.where(or_(c.updated_at > at, and_(c.updated_at == at, c.seq > after_seq)))
-        return [_to_withdrawal(row) for row in await self._c.execute(query)]
+        return [to_withdrawal(row) for row in await self._c.execute(query)]
 
     async def for_transaction(self, transaction_id: str, *, lock: bool = False) -> list[Withdrawal]:
         query = (
@@ -175,7 +175,7 @@ class SqlWithdrawalRepository:
         )
         if lock:
             query = query.with_for_update()
-        return [_to_withdrawal(row) for row in await self._c.execute(query)]
+        return [to_withdrawal(row) for row in await self._c.execute(query)]
 
     async def ids_in_status(
         self,

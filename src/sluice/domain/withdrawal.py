@@ -8,6 +8,8 @@
   FAILED  CANCELLED ◄── (also from VALIDATING)
 
 PENDING → FAILED: refused at validation (insufficient funds, a refused address).
+VALIDATING → FAILED: paying the destination reverts (``destination_reverts``); the hold is
+released.
 
 Funds are held from VALIDATING on. A caller can cancel only before signing: once a nonce carries
 the payload, that payload may reach the chain, and only the transaction engine decides its fate.
@@ -79,7 +81,7 @@ HOLDING_STATUSES = frozenset(
 #: Every allowed move; anything else is refused.
 TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
     S.PENDING: frozenset({S.VALIDATING, S.FAILED, S.CANCELLED}),
-    S.VALIDATING: frozenset({S.SIGNED, S.PENDING_APPROVAL, S.CANCELLED}),
+    S.VALIDATING: frozenset({S.SIGNED, S.PENDING_APPROVAL, S.CANCELLED, S.FAILED}),
     S.PENDING_APPROVAL: frozenset({S.VALIDATING, S.FAILED, S.CANCELLED}),
     S.SIGNED: frozenset({S.BROADCASTING}),
     S.BROADCASTING: frozenset({S.CONFIRMING, S.COMPLETED, S.FAILED, S.CANCELLED, S.VALIDATING}),
@@ -115,6 +117,15 @@ class ErrorCode(enum.StrEnum):
     """The destination was refused at validation."""
     REVERTED = "reverted"
     """The transaction was mined but reverted; nothing was paid."""
+    DESTINATION_REVERTS = "destination_reverts"
+    """Paying the destination reverts (a contract that refuses the coin, a token that refuses
+    the recipient): the estimate before signing said so; nothing was signed or paid."""
+    REJECTED = "rejected"
+    """A node refused the signed payout for good (a gas limit, fee or chain id it can never
+    accept); a no-op took its nonce; nothing was paid."""
+    TOKEN_TRANSFER_FAILED = "token_transfer_failed"  # noqa: S105 - an error code, not a secret
+    """The transaction succeeded but the token recorded no transfer to the destination (its
+    ``transfer`` returned false): nothing was paid."""
 
 
 @dataclass(slots=True)
