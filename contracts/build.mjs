@@ -1,36 +1,54 @@
 #!/usr/bin/env node
-// Compile contracts/DemoToken.sol with the pinned solc-js (tools/node_modules/solc)
-// and write the committed artifact.
+// Compile the Solidity sources of contracts/ with the pinned solc-js (tools/node_modules/solc)
+// and write the committed artifacts, one JSON file per contract.
+//
+//   DemoToken.sol                 DemoToken: the dev chain's ERC-20. Its artifact is written to
+//                                 contracts/DemoToken.json and to the packaged copy
+//                                 src/sluice/devnet/DemoToken.json (`sluice dev` deploys it).
+//   test/RevertingReceivers.sol   RevertingReceiver, InvalidReceiver  } test only: artifacts in
+//   test/HostileTokens.sol        FalseToken, BlockingToken            } contracts/test/ only,
+//                                 never packaged (`sluice.testing.contracts` deploys them).
 //
 // Usage (from anywhere):
-//   node contracts/build.mjs           write contracts/DemoToken.json and its packaged
-//                                      copy src/sluice/devnet/DemoToken.json
-//   node contracts/build.mjs --stdout  print the artifact to stdout, write nothing
-//   node contracts/build.mjs --check   write nothing; exit 1 if either committed copy
-//                                      differs from a fresh compile
+//   node contracts/build.mjs           write every artifact (and DemoToken's packaged copy)
+//   node contracts/build.mjs --stdout  print {"<contract>": <artifact>, ...} to stdout, write nothing
+//   node contracts/build.mjs --check   write nothing; exit 1 if any committed copy differs from a
+//                                      fresh compile
 //
-// The output is deterministic: fixed compiler, fixed settings, the source is given to
-// solc under a fixed name (not its absolute path), and the metadata hash is left out
-// of the bytecode (bytecodeHash "none"). Running the build twice gives identical bytes.
+// The output is deterministic: fixed compiler, fixed settings, each source is given to solc
+// under a fixed name (its path relative to contracts/, not its absolute path), and the metadata
+// hash is left out of the bytecode (bytecodeHash "none"). Running the build twice gives
+// identical bytes.
 
 import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, relative } from 'node:path';
+import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-const CONTRACT_NAME = 'DemoToken';
-const SOURCE_NAME = `${CONTRACT_NAME}.sol`;
 const OPTIMIZER_RUNS = 200;
 const EVM_VERSION = 'cancun';
 
 const contractsDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(contractsDir, '..');
-const sourcePath = join(contractsDir, SOURCE_NAME);
-const outputPaths = [
-  join(contractsDir, `${CONTRACT_NAME}.json`),
-  join(repoRoot, 'src', 'sluice', 'devnet', `${CONTRACT_NAME}.json`),
+const packagedDir = join(repoRoot, 'src', 'sluice', 'devnet');
+
+// Each source (relative to contracts/), its contracts, and where each artifact goes. An artifact
+// is written beside its source; `packaged` adds the copy the package ships.
+const SOURCES = [
+  { source: 'DemoToken.sol', contracts: ['DemoToken'], packaged: true },
+  { source: 'test/RevertingReceivers.sol', contracts: ['RevertingReceiver', 'InvalidReceiver'] },
+  { source: 'test/HostileTokens.sol', contracts: ['FalseToken', 'BlockingToken'] },
 ];
+
+function outputPaths(entry, contractName) {
+  const file = `${contractName}.json`;
+  const paths = [join(contractsDir, dirname(entry.source), file)];
+  if (entry.packaged) {
+    paths.push(join(packagedDir, file));
+  }
+  return paths;
+}
 
 // Resolve solc from the pinned tools, relative to this script rather than the cwd.
 const requireFromTools = createRequire(join(repoRoot, 'tools', 'package.json'));
@@ -43,16 +61,22 @@ try {
   process.exit(2);
 }
 
-function compile() {
-  const sourceBytes = readFileSync(sourcePath);
+/** Compile one source; returns {contractName: artifactText}. */
+function compile(entry) {
+  const sourceName = entry.source;
+  const sourceBytes = readFileSync(join(contractsDir, sourceName));
   const input = {
     language: 'Solidity',
-    sources: { [SOURCE_NAME]: { content: sourceBytes.toString('utf8') } },
+    sources: { [sourceName]: { content: sourceBytes.toString('utf8') } },
     settings: {
       optimizer: { enabled: true, runs: OPTIMIZER_RUNS },
       evmVersion: EVM_VERSION,
       metadata: { bytecodeHash: 'none' },
-      outputSelection: { [SOURCE_NAME]: { [CONTRACT_NAME]: ['abi', 'evm.bytecode.object'] } },
+      outputSelection: {
+        [sourceName]: Object.fromEntries(
+          entry.contracts.map((name) => [name, ['abi', 'evm.bytecode.object']]),
+        ),
+      },
     },
   };
   const output = JSON.parse(solc.compile(JSON.stringify(input)));
@@ -62,27 +86,31 @@ function compile() {
     console.error(diagnostic.formattedMessage ?? diagnostic.message);
   }
   if (diagnostics.some((d) => d.severity === 'error')) {
-    throw new Error(`compilation of ${SOURCE_NAME} failed`);
+    throw new Error(`compilation of ${sourceName} failed`);
   }
 
-  const contract = output.contracts?.[SOURCE_NAME]?.[CONTRACT_NAME];
-  if (!contract?.evm?.bytecode?.object) {
-    throw new Error(`solc produced no bytecode for ${CONTRACT_NAME}`);
+  const sourceSha256 = createHash('sha256').update(sourceBytes).digest('hex');
+  const artifacts = {};
+  for (const contractName of entry.contracts) {
+    const contract = output.contracts?.[sourceName]?.[contractName];
+    if (!contract?.evm?.bytecode?.object) {
+      throw new Error(`solc produced no bytecode for ${contractName} (${basename(sourceName)})`);
+    }
+    const artifact = {
+      contractName,
+      compiler: {
+        version: solc.version(),
+        optimizer: true,
+        runs: OPTIMIZER_RUNS,
+        evmVersion: EVM_VERSION,
+      },
+      sourceSha256,
+      abi: contract.abi,
+      bytecode: `0x${contract.evm.bytecode.object}`,
+    };
+    artifacts[contractName] = artifact;
   }
-
-  const artifact = {
-    contractName: CONTRACT_NAME,
-    compiler: {
-      version: solc.version(),
-      optimizer: true,
-      runs: OPTIMIZER_RUNS,
-      evmVersion: EVM_VERSION,
-    },
-    sourceSha256: createHash('sha256').update(sourceBytes).digest('hex'),
-    abi: contract.abi,
-    bytecode: `0x${contract.evm.bytecode.object}`,
-  };
-  return `${JSON.stringify(artifact, null, 2)}\n`;
+  return artifacts;
 }
 
 function readOrNull(path) {
@@ -100,17 +128,28 @@ if (args.length > 1 || !['--write', '--stdout', '--check'].includes(mode)) {
   process.exit(2);
 }
 
-const text = compile();
+const artifacts = {};
+const files = []; // [path, text]
+for (const entry of SOURCES) {
+  for (const [contractName, artifact] of Object.entries(compile(entry))) {
+    artifacts[contractName] = artifact;
+    const text = `${JSON.stringify(artifact, null, 2)}\n`;
+    for (const path of outputPaths(entry, contractName)) {
+      files.push([path, text]);
+    }
+  }
+}
+
 if (mode === '--stdout') {
-  process.stdout.write(text);
+  process.stdout.write(`${JSON.stringify(artifacts, null, 2)}\n`);
 } else if (mode === '--check') {
-  const stale = outputPaths.filter((path) => readOrNull(path) !== text);
-  for (const path of stale) {
+  const stale = files.filter(([path, text]) => readOrNull(path) !== text);
+  for (const [path] of stale) {
     console.error(`${relative(repoRoot, path)} is stale: run \`node contracts/build.mjs\``);
   }
   process.exit(stale.length === 0 ? 0 : 1);
 } else {
-  for (const path of outputPaths) {
+  for (const [path, text] of files) {
     writeFileSync(path, text);
     console.error(`wrote ${relative(repoRoot, path)}`);
   }

@@ -2,7 +2,9 @@
 
 The demo ERC-20 token's source lives in ``contracts/DemoToken.sol``; ``node contracts/build.mjs``
 compiles it with the pinned solc and writes ``contracts/DemoToken.json`` plus an identical copy
-next to this module, which is what :func:`load_demo_token` reads.
+next to this module, which is what :func:`load_demo_token` reads. The test-only contracts of
+``contracts/test/`` are not packaged: :mod:`sluice.testing.contracts` reads their artifacts from
+the source checkout with :func:`read_artifact`.
 """
 
 from __future__ import annotations
@@ -10,9 +12,10 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
-__all__ = ["ContractArtifact", "load_demo_token"]
+__all__ = ["ContractArtifact", "load_demo_token", "read_artifact"]
 
 _DEMO_ARTIFACT_FILE = "DemoToken.json"
 
@@ -36,6 +39,16 @@ def load_demo_token() -> ContractArtifact:
     resource = resources.files("sluice.devnet").joinpath(_DEMO_ARTIFACT_FILE)
     text = resource.read_text(encoding="utf-8")
     return _parse_artifact(json.loads(text), source=_DEMO_ARTIFACT_FILE)
+
+
+def read_artifact(path: Path) -> ContractArtifact:
+    """Load an artifact file written by ``contracts/build.mjs``.
+
+    Raises:
+        OSError: The file cannot be read.
+        ValueError: It is not such an artifact.
+    """
+    return _parse_artifact(json.loads(path.read_text(encoding="utf-8")), source=str(path))
 
 
 def _parse_artifact(data: object, *, source: str) -> ContractArtifact:
