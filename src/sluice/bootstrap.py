@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import shlex
-from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import structlog
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -15,14 +14,22 @@ from sluice.cache.request_guards import MemoryRequestGuard, RedisRequestGuard
 from sluice.chains.evm import EvmChainClient
 from sluice.chains.failover import FailoverChainClient
 from sluice.clock import SystemClock
-from sluice.config import NetworkConfig, Settings
-from sluice.db.engine import create_engine, migrate
+from sluice.config import Settings
+from sluice.db.engine import create_engine, migrate, ping
 from sluice.db.outbox import Outbox
 from sluice.db.status import describe, ensure_ready
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.domain.addresses import Address
-from sluice.errors import ConfigurationError, SluiceError
-from sluice.ports import ChainClient, Clock, Queue, RequestGuard, Signer
+from sluice.errors import ConfigurationError
+from sluice.ports import (
+    BalanceCache,
+    ChainClient,
+    Clock,
+    Queue,
+    RequestGuard,
+    Signer,
+    UnitOfWorkFactory,
+)
 from sluice.queue.lanes import DEFAULT_POLL_S, Lane, LaneQueue, lane_url
 from sluice.queue.memory import MemoryQueue
 from sluice.queue.redis_streams import RedisStreamsQueue
@@ -31,9 +38,12 @@ from sluice.services import jobs
 from sluice.services.api_keys import ApiKeyService
 from sluice.services.broadcast import BroadcastService
 from sluice.services.cancellation import CancellationService
-from sluice.services.config_check import ConfigChecker, Probe, Wallet, redacted
+from sluice.services.config_check import ConfigChecker, HotWalletFinder, KeyLoaders, Probe, redacted
 from sluice.services.confirmation import ConfirmationService
+from sluice.services.hot_wallets import HotWalletService
 from sluice.services.ledger import LedgerService
+from sluice.services.nonces import NonceReconciliation, WalletNonces
+from sluice.services.readiness import ReadinessService
 from sluice.services.recovery import recover, sweep
 from sluice.services.registry import NetworkEntry, NetworkRegistry
 from sluice.services.signing import SigningService
@@ -41,12 +51,58 @@ from sluice.services.validation import ValidationService
 from sluice.services.withdrawals import WithdrawalService
 from sluice.signers.keystore import KeystoreSigner, keystore_address
 from sluice.signers.kms import KmsSigner
+from sluice.signers.loading import draining_wallets, load_signers
 from sluice.signers.remote import RemoteSigner, SignerClient
 from sluice.signers.secrets_manager import SecretsManagerSigner
 from sluice.worker.handlers import StageHandlers
 from sluice.worker.runner import Worker
 
 log = structlog.get_logger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """The services and stage handlers over one set of adapters (see `build_services`)."""
+
+    withdrawals: WithdrawalService
+    cancellation: CancellationService
+    ledger: LedgerService
+    api_keys: ApiKeyService
+    hot_wallets: HotWalletService
+    nonces: NonceReconciliation
+    handlers: StageHandlers
+
+
+def build_services(
+    uow: UnitOfWorkFactory,
+    registry: NetworkRegistry,
+    clock: Clock,
+    *,
+    cache: BalanceCache | None = None,
+) -> Services:
+    """Every service and the worker's stage handlers, over a unit-of-work factory, the served
+    networks (their chain clients and signers) and a clock.
+
+    The one wiring of the engine: `build` calls it with the adapters the settings name, the
+    service-level tests (`sluice.testing.pipeline.wire`) with a fake chain and clock.
+    """
+    withdrawals = WithdrawalService(registry, clock)
+    confirmation = ConfirmationService(registry, clock)
+    return Services(
+        withdrawals=withdrawals,
+        cancellation=CancellationService(withdrawals, clock),
+        ledger=LedgerService(registry, clock, cache),
+        api_keys=ApiKeyService(clock),
+        hot_wallets=HotWalletService(uow, registry),
+        nonces=NonceReconciliation(uow, registry, confirmation.fill_gap),
+        handlers=StageHandlers(
+            uow,
+            validation=ValidationService(registry, clock),
+            signing=SigningService(registry, clock),
+            broadcast=BroadcastService(registry, clock),
+            confirmation=confirmation,
+        ),
+    )
 
 
 @dataclass
@@ -59,15 +115,42 @@ class Container:
     registry: NetworkRegistry
     uow: SqlUnitOfWorkFactory
     clock: Clock
-    withdrawals: WithdrawalService
-    cancellation: CancellationService
-    ledger: LedgerService
-    api_keys: ApiKeyService
-    handlers: StageHandlers
+    services: Services
+    readiness: ReadinessService
     cache: RedisBalanceCache | None = None
     request_guard: RequestGuard = field(default_factory=MemoryRequestGuard)
     signer_client: SignerClient | None = None
     _closables: list[ChainClient] = field(default_factory=list)
+
+    @property
+    def withdrawals(self) -> WithdrawalService:
+        """Requesting, reading and cancelling withdrawals."""
+        return self.services.withdrawals
+
+    @property
+    def cancellation(self) -> CancellationService:
+        """An operator's cancel, at any point before mining."""
+        return self.services.cancellation
+
+    @property
+    def ledger(self) -> LedgerService:
+        """Credits and balances."""
+        return self.services.ledger
+
+    @property
+    def api_keys(self) -> ApiKeyService:
+        """API keys."""
+        return self.services.api_keys
+
+    @property
+    def hot_wallets(self) -> HotWalletService:
+        """The hot wallets as an operator sees them."""
+        return self.services.hot_wallets
+
+    @property
+    def handlers(self) -> StageHandlers:
+        """The worker's stage handlers."""
+        return self.services.handlers
 
     def worker(self) -> Worker:
         """A worker over this container's queue and stage handlers."""
@@ -106,44 +189,10 @@ class Container:
     def _poll_interval(self, network: str) -> float:
         return self.registry.get(network).network.poll_interval_s
 
-    async def reconcile_nonces(self) -> None:
-        """Bring each hot wallet's nonce counter up to the chain, and fill gaps below it.
-
-        The counter becomes at least the chain's pending count (nonces the node knows of, ours
-        or not). A nonce between that and the counter which no stored transaction holds (a lost
-        database row, say) would stall every later one: it gets a no-op filler. (A gap that
-        opens later, when a pooled transaction not of ours is dropped, is found by confirmation
-        tracking: see `ConfirmationService`.)
-        """
-        for entry in self.registry:
-            for signer in entry.signers:
-                network, address = entry.network.name, signer.address
-                pending = await entry.chain.transaction_count(address, pending=True)
-                mined = await entry.chain.transaction_count(address)
-                async with self.uow() as uow:
-                    next_nonce = await uow.transactions.reconcile_nonce(network, address, pending)
-                    held = await uow.transactions.nonces_from(network, address, mined)
-                    await uow.commit()
-                # Below `pending` the node's pool holds something at every nonce (ours, which
-                # tracking follows, or someone else's, which must not be replaced from here).
-                gaps = [n for n in range(max(mined, pending), next_nonce) if n not in held]
-                if gaps:
-                    market = await entry.chain.fees()
-                    async with self.uow() as uow:
-                        for nonce in gaps:
-                            await self.handlers.confirmation.fill_gap(
-                                uow, network, address, nonce, market, why="found at start-up"
-                            )
-                        await uow.commit()
-                log.info(
-                    "nonce counter reconciled",
-                    network=network,
-                    hot_wallet=address,
-                    chain_mined=mined,
-                    chain_pending=pending,
-                    next_nonce=next_nonce,
-                    gaps_filled=len(gaps),
-                )
+    async def reconcile_nonces(self) -> list[WalletNonces]:
+        """Bring each hot wallet's nonce counter up to the chain, and fill gaps below it
+        (`NonceReconciliation`)."""
+        return await self.services.nonces.run()
 
     async def close(self) -> None:
         """Release every connection."""
@@ -195,52 +244,6 @@ def remote_signer_client(settings: Settings) -> SignerClient | None:
     return SignerClient(settings.signer_url, settings.signer_token.get_secret_value())
 
 
-def load_signers(config: NetworkConfig, settings: Settings) -> tuple[Signer, ...]:
-    """The hot wallet signers of a network: the main one first, then ``more_hot_wallet_keystores``.
-
-    The main one is a `KeystoreSigner` (``hot_wallet_keystore``), a `SecretsManagerSigner`
-    (``hot_wallet_secret_id``) or a `KmsSigner` (``hot_wallet_kms_key_id``); the AWS ones read
-    region, endpoint and credentials from the standard AWS environment.
-    """
-    signers: list[Signer] = []
-    if config.hot_wallet_secret_id is not None:
-        signers.append(SecretsManagerSigner.from_secret(config.hot_wallet_secret_id))
-    elif config.hot_wallet_kms_key_id is not None:
-        signers.append(KmsSigner.from_key_id(config.hot_wallet_kms_key_id))
-    if config.keystores:
-        if settings.keystore_passphrase is None:
-            raise ConfigurationError("SLUICE_KEYSTORE_PASSPHRASE is not set")
-        passphrase = settings.keystore_passphrase.get_secret_value()
-        signers.extend(KeystoreSigner.from_file(path, passphrase) for path in config.keystores)
-    if len({s.address for s in signers}) != len(signers):
-        raise ConfigurationError("a hot wallet is configured twice (two entries, one address)")
-    return tuple(signers)
-
-
-def draining_wallets(signers: tuple[Signer, ...], config: NetworkConfig) -> frozenset[Address]:
-    """Addresses of the wallets listed in ``draining_hot_wallet_keystores`` (loaded last)."""
-    count = len(config.draining_hot_wallet_keystores)
-    draining = (
-        frozenset(s.address for s in signers[len(signers) - count :]) if count else frozenset()
-    )
-    if len(draining) == len(signers):
-        raise ConfigurationError("every hot wallet is draining: withdrawals could not be paid")
-    return draining
-
-
-def stage_handlers(
-    uow: SqlUnitOfWorkFactory, registry: NetworkRegistry, clock: Clock
-) -> StageHandlers:
-    """The worker's stage handlers over a unit-of-work factory and networks."""
-    return StageHandlers(
-        uow,
-        validation=ValidationService(registry, clock),
-        signing=SigningService(registry, clock),
-        broadcast=BroadcastService(registry, clock),
-        confirmation=ConfirmationService(registry, clock),
-    )
-
-
 async def build(settings: Settings, *, run_migrations: bool = True) -> Container:
     """Wire a container from settings."""
     if run_migrations:
@@ -281,7 +284,6 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
     registry = NetworkRegistry(entries)
     cache = RedisBalanceCache(settings.redis_url) if settings.redis_url else None
     uow = SqlUnitOfWorkFactory(engine, queue, Outbox(engine, queue, clock), cache)
-    withdrawals = WithdrawalService(registry, clock)
     return Container(
         settings=settings,
         engine=engine,
@@ -289,11 +291,10 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         registry=registry,
         uow=uow,
         clock=clock,
-        withdrawals=withdrawals,
-        cancellation=CancellationService(withdrawals, clock),
-        ledger=LedgerService(registry, clock, cache),
-        api_keys=ApiKeyService(clock),
-        handlers=stage_handlers(uow, registry, clock),
+        services=build_services(uow, registry, clock, cache=cache),
+        readiness=ReadinessService(
+            database=lambda: ping(engine), queue=queue, registry=registry, cache=cache
+        ),
         cache=cache,
         request_guard=(
             RedisRequestGuard(settings.redis_url) if settings.redis_url else MemoryRequestGuard()
@@ -333,80 +334,23 @@ def config_checker(settings: Settings) -> ConfigChecker:
         services.append(Probe("queue", redacted(settings.queue_url), queue))
     if remote is not None and settings.signer_url:
         services.append(Probe("signer", settings.signer_url, signer))
-    return ConfigChecker(
-        probe=EvmChainClient,
-        wallets=lambda name, config: _check_wallets(name, config, settings, remote),
-        services=services,
+    wallets = HotWalletFinder(
+        KeyLoaders(
+            from_secret=SecretsManagerSigner.from_secret,
+            from_kms_key=KmsSigner.from_key_id,
+            from_keystore=KeystoreSigner.from_file,
+            keystore_address=keystore_address,
+        ),
+        passphrase=settings.keystore_passphrase,
+        held=None if remote is None else remote.wallets,
+        dev_passphrase_file=lambda: _dev_passphrase_file(settings),
     )
+    return ConfigChecker(probe=EvmChainClient, wallets=wallets, services=services)
 
 
-async def _check_wallets(
-    name: str, config: NetworkConfig, settings: Settings, remote: SignerClient | None
-) -> list[Wallet]:
-    """Every hot wallet of a network, loaded as `build` would (a failure is the wallet's problem,
-    not an exception). With ``SLUICE_SIGNER_URL`` the keys are in `sluice signer`: its list."""
-    if remote is not None:
-        try:
-            held = [w for w in await asyncio.to_thread(remote.wallets) if w.network == name]
-        except SluiceError as exc:
-            return [Wallet("sluice signer", None, exc.detail)]
-        if not held:
-            return [Wallet("sluice signer", None, f"holds no hot wallet for {name}")]
-        return [Wallet("sluice signer", Address(w.address), draining=w.draining) for w in held]
-    wallets: list[Wallet] = []
-    if config.hot_wallet_secret_id is not None:
-        source = f"Secrets Manager secret {config.hot_wallet_secret_id}"
-        wallets.append(
-            await _loaded(source, SecretsManagerSigner.from_secret, config.hot_wallet_secret_id)
-        )
-    elif config.hot_wallet_kms_key_id is not None:
-        source = f"KMS key {config.hot_wallet_kms_key_id}"
-        wallets.append(await _loaded(source, KmsSigner.from_key_id, config.hot_wallet_kms_key_id))
-    draining = set(config.draining_hot_wallet_keystores)
-    passphrase = settings.keystore_passphrase
-    for path in config.keystores:
-        source = f"keystore {path.resolve()}"
-        try:
-            address = keystore_address(path)
-        except ConfigurationError as exc:
-            wallets.append(Wallet(source, None, exc.detail, draining=path in draining))
-            continue
-        problem = None
-        if passphrase is None:
-            problem = "SLUICE_KEYSTORE_PASSPHRASE is not set: the key cannot be decrypted"
-            problem += _dev_passphrase_hint(settings)
-        else:
-            try:
-                signer = await asyncio.to_thread(
-                    KeystoreSigner.from_file, path, passphrase.get_secret_value()
-                )
-            except ConfigurationError as exc:
-                problem = exc.detail
-            else:
-                address = signer.address
-                source = f"{source}, decrypts with SLUICE_KEYSTORE_PASSPHRASE"
-        wallets.append(Wallet(source, address, problem, draining=path in draining))
-    return wallets
-
-
-def _dev_passphrase_hint(settings: Settings) -> str:
-    """How to use the passphrase `sluice dev` generated, if the data directory holds one (never
-    read here: which passphrase to use is the operator's choice)."""
+def _dev_passphrase_file(settings: Settings) -> Path | None:
+    """The passphrase file `sluice dev` wrote in the data directory, if there is one."""
     from sluice.devnet.setup import passphrase_file  # noqa: PLC0415 - dev only: web3 and more
 
-    path = passphrase_file(settings.data_dir).resolve()
-    if not path.is_file():
-        return ""
-    return (
-        f"; sluice dev keeps its passphrase in {path}:"
-        f' export SLUICE_KEYSTORE_PASSPHRASE="$(cat {shlex.quote(str(path))})"'
-    )
-
-
-async def _loaded(source: str, load: Callable[[str], Signer], key: str) -> Wallet:
-    """A wallet whose signer is made from a key id (AWS: a blocking call, in a thread)."""
-    try:
-        signer = await asyncio.to_thread(load, key)
-    except ConfigurationError as exc:
-        return Wallet(source, None, exc.detail)
-    return Wallet(source, signer.address)
+    path = passphrase_file(settings.data_dir)
+    return path if path.is_file() else None

@@ -34,7 +34,6 @@ from eth_keys.datatypes import PublicKey
 from eth_utils.crypto import keccak
 from pydantic import SecretStr
 
-from sluice.bootstrap import load_signers
 from sluice.chains.evm import EvmChainClient
 from sluice.config import NetworkConfig, Settings
 from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess
@@ -45,6 +44,7 @@ from sluice.ports import Signer
 from sluice.signers.aws import aws_client
 from sluice.signers.keystore import KeystoreSigner, create_keystore
 from sluice.signers.kms import KmsSigner
+from sluice.signers.loading import load_signers
 from sluice.signers.secrets_manager import SecretsManagerSigner
 from sluice.testing.anvil_control import AnvilControl
 from sluice.testing.moto import MotoServer

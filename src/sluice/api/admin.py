@@ -129,21 +129,14 @@ async def cancel(
 async def hot_wallets(request: Request) -> list[HotWalletOut]:
     """Every network's hot wallets. A draining wallet is retired once its `inFlight` is 0 (see
     docs/security.md, "Key rotation")."""
-    container = container_of(request)
-    wallets = []
-    for entry in container.registry:
-        for signer in entry.signers:
-            async with container.uow() as uow:
-                in_flight = await uow.transactions.in_flight(entry.network.name, signer.address)
-            balance = await entry.chain.balance(signer.address)
-            wallets.append(
-                HotWalletOut(
-                    network=entry.network.name,
-                    address=signer.address,
-                    state="draining" if signer.address in entry.draining else "active",
-                    in_flight=in_flight.count,
-                    native_symbol=entry.network.native.symbol,
-                    native_balance=format_amount(balance, entry.network.native.decimals),
-                )
-            )
-    return wallets
+    return [
+        HotWalletOut(
+            network=wallet.network,
+            address=wallet.address,
+            state="draining" if wallet.draining else "active",
+            in_flight=wallet.in_flight,
+            native_symbol=wallet.native.symbol,
+            native_balance=format_amount(wallet.native_balance, wallet.native.decimals),
+        )
+        for wallet in await container_of(request).hot_wallets.overview()
+    ]

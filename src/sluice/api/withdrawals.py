@@ -26,7 +26,7 @@ from sluice.bootstrap import Container
 from sluice.domain.access import USER_ID_PATTERN, ApiKey, Scope
 from sluice.domain.assets import Asset
 from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus
-from sluice.errors import ForbiddenError, InvalidRequestError, NotFoundError, SluiceError
+from sluice.errors import ForbiddenError, InvalidRequestError, SluiceError
 from sluice.services.withdrawals import WithdrawalRequest
 
 router = APIRouter(tags=["withdrawals"])
@@ -341,9 +341,5 @@ async def withdrawal_transaction(withdrawal_id: WithdrawalId, request: Request) 
     async with container.uow() as uow:
         withdrawal = await container.withdrawals.get(uow, withdrawal_id)
         ensure_owner(request, withdrawal)
-        transaction_id = withdrawal.transaction_id
-        transaction = None if transaction_id is None else await uow.transactions.get(transaction_id)
-        if transaction is None:
-            raise NotFoundError(f"withdrawal {withdrawal_id!r} has no transaction yet")
-        attempts = await uow.transactions.attempts(transaction.id)
+        transaction, attempts = await container.withdrawals.transaction(uow, withdrawal)
     return TransactionOut.of(transaction, attempts)

@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -93,3 +93,9 @@ async def migrate(url: str) -> None:
         Path(str(parsed.database)).parent.mkdir(parents=True, exist_ok=True)
     # Alembic's async env runs its own event loop, so it goes to a thread of its own.
     await asyncio.to_thread(_upgrade, url)
+
+
+async def ping(engine: AsyncEngine) -> None:
+    """Raise if the database does not answer a trivial query."""
+    async with engine.connect() as connection:
+        await connection.execute(text("SELECT 1"))

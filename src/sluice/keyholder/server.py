@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 import structlog
 import uvicorn
 
-from sluice.bootstrap import draining_wallets, load_signers
 from sluice.config import Settings
 from sluice.db.engine import create_engine, migrate
 from sluice.domain.addresses import Address
@@ -19,6 +18,7 @@ from sluice.domain.assets import Network
 from sluice.errors import ConfigurationError
 from sluice.keyholder.app import Keyholder, create_signer_app
 from sluice.ports import Signer
+from sluice.signers.loading import draining_wallets, load_signers
 
 log = structlog.get_logger(__name__)
 

@@ -6,7 +6,8 @@ contract code and ``decimals()`` equal to the configured decimals (a wrong one w
 wrong amount by orders of magnitude); each hot wallet loads (a keystore decrypts with the
 passphrase, a Secrets Manager or KMS key is reachable) and holds native coin for gas and each
 token it pays out. Checks of the services beside the chains (database, queue,
-signer) come in as `Probe` callables. Every finding is a `Row`; none raises.
+signer) come in as `Probe` callables. Every finding is a `Row`; none raises. `HotWalletFinder`
+finds each hot wallet as the engine would load it, with the key loaders passed in.
 
 An empty hot wallet is a problem, not a warning: it cannot pay a single withdrawal (and with no
 native coin, not even gas). A draining wallet (being retired) may be empty.
@@ -21,19 +22,28 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import shlex
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 from urllib.parse import urlsplit
+
+from pydantic import SecretStr
 
 from sluice.config import NetworkConfig, TokenConfig
 from sluice.domain.addresses import Address
 from sluice.domain.amounts import format_amount
 from sluice.domain.fees import Finality
+from sluice.errors import ConfigurationError, SluiceError
+from sluice.ports import Signer
 
 __all__ = [
     "ChainProbe",
     "ConfigChecker",
+    "HeldWallet",
+    "HotWalletFinder",
+    "KeyLoaders",
     "Outcome",
     "Probe",
     "Row",
@@ -127,6 +137,142 @@ class Wallet:
 
 #: Finds the hot wallets of one network (name, configuration); never raises for one wallet.
 WalletFinder = Callable[[str, NetworkConfig], Awaitable[Sequence[Wallet]]]
+
+
+class HeldWallet(Protocol):
+    """A hot wallet `sluice signer` says it holds (`sluice.keyholder.protocol.WalletOut`)."""
+
+    @property
+    def network(self) -> str:
+        """The network's name."""
+        ...
+
+    @property
+    def address(self) -> str:
+        """The wallet's address."""
+        ...
+
+    @property
+    def draining(self) -> bool:
+        """Whether the wallet is being retired."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLoaders:
+    """How each kind of hot wallet key is loaded (blocking calls: they run in a thread).
+
+    Each raises `ConfigurationError` for a key that cannot be loaded.
+    """
+
+    from_secret: Callable[[str], Signer]
+    """A signer from an AWS Secrets Manager secret id."""
+    from_kms_key: Callable[[str], Signer]
+    """A signer from an AWS KMS key id."""
+    from_keystore: Callable[[Path, str], Signer]
+    """A signer from a keystore file and its passphrase."""
+    keystore_address: Callable[[Path], Address]
+    """The address a keystore file declares, read without its passphrase."""
+
+
+def _no_dev_passphrase() -> Path | None:
+    return None
+
+
+class HotWalletFinder:
+    """Every hot wallet of a network, loaded as the engine would load it (a `WalletFinder`).
+
+    A wallet that cannot be loaded is a `Wallet` with its problem, never an exception. With
+    ``held`` (the keys are in `sluice signer`), the wallets are the signer's list.
+    """
+
+    def __init__(
+        self,
+        keys: KeyLoaders,
+        *,
+        passphrase: SecretStr | None,
+        held: Callable[[], Sequence[HeldWallet]] | None = None,
+        dev_passphrase_file: Callable[[], Path | None] = _no_dev_passphrase,
+    ) -> None:
+        """``held``: the wallets `sluice signer` holds (a blocking call), when the keys are
+        there. ``dev_passphrase_file``: the file where `sluice dev` keeps the passphrase it
+        generated, if the data directory holds one (named in a problem, never read: which
+        passphrase to use is the operator's choice)."""
+        self._keys = keys
+        self._passphrase = passphrase
+        self._held = held
+        self._dev_passphrase_file = dev_passphrase_file
+
+    async def __call__(self, name: str, config: NetworkConfig) -> list[Wallet]:
+        """The hot wallets of network ``name``, in the order the engine loads them."""
+        if self._held is not None:
+            return await self._signer_wallets(name, self._held)
+        wallets: list[Wallet] = []
+        if config.hot_wallet_secret_id is not None:
+            source = f"Secrets Manager secret {config.hot_wallet_secret_id}"
+            wallets.append(
+                await self._loaded(source, self._keys.from_secret, config.hot_wallet_secret_id)
+            )
+        elif config.hot_wallet_kms_key_id is not None:
+            source = f"KMS key {config.hot_wallet_kms_key_id}"
+            wallets.append(
+                await self._loaded(source, self._keys.from_kms_key, config.hot_wallet_kms_key_id)
+            )
+        draining = set(config.draining_hot_wallet_keystores)
+        for path in config.keystores:
+            # Reading and decrypting a keystore blocks (the KDF is slow on purpose): in a thread.
+            wallets.append(await asyncio.to_thread(self._keystore, path, path in draining))
+        return wallets
+
+    @staticmethod
+    async def _signer_wallets(name: str, held: Callable[[], Sequence[HeldWallet]]) -> list[Wallet]:
+        try:
+            wallets = [w for w in await asyncio.to_thread(held) if w.network == name]
+        except SluiceError as exc:
+            return [Wallet("sluice signer", None, exc.detail)]
+        if not wallets:
+            return [Wallet("sluice signer", None, f"holds no hot wallet for {name}")]
+        return [Wallet("sluice signer", Address(w.address), draining=w.draining) for w in wallets]
+
+    @staticmethod
+    async def _loaded(source: str, load: Callable[[str], Signer], key: str) -> Wallet:
+        """A wallet whose signer is made from a key id (AWS: a blocking call, in a thread)."""
+        try:
+            signer = await asyncio.to_thread(load, key)
+        except ConfigurationError as exc:
+            return Wallet(source, None, exc.detail)
+        return Wallet(source, signer.address)
+
+    def _keystore(self, path: Path, draining: bool) -> Wallet:
+        source = f"keystore {path.resolve()}"
+        try:
+            address = self._keys.keystore_address(path)
+        except ConfigurationError as exc:
+            return Wallet(source, None, exc.detail, draining=draining)
+        problem = None
+        if self._passphrase is None:
+            problem = "SLUICE_KEYSTORE_PASSPHRASE is not set: the key cannot be decrypted"
+            problem += self._dev_passphrase_hint()
+        else:
+            try:
+                signer = self._keys.from_keystore(path, self._passphrase.get_secret_value())
+            except ConfigurationError as exc:
+                problem = exc.detail
+            else:
+                address = signer.address
+                source = f"{source}, decrypts with SLUICE_KEYSTORE_PASSPHRASE"
+        return Wallet(source, address, problem, draining=draining)
+
+    def _dev_passphrase_hint(self) -> str:
+        """How to use the passphrase `sluice dev` generated, if there is one."""
+        found = self._dev_passphrase_file()
+        if found is None:
+            return ""
+        path = found.resolve()
+        return (
+            f"; sluice dev keeps its passphrase in {path}:"
+            f' export SLUICE_KEYSTORE_PASSPHRASE="$(cat {shlex.quote(str(path))})"'
+        )
 
 
 @dataclass(frozen=True, slots=True)

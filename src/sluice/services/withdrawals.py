@@ -10,6 +10,7 @@ from datetime import datetime
 from sluice.domain.addresses import Address, ensure_payable_destination, parse_address
 from sluice.domain.amounts import parse_amount
 from sluice.domain.ledger import EntryKind
+from sluice.domain.transaction import Attempt, ChainTransaction
 from sluice.domain.withdrawal import (
     CANCELLABLE,
     StatusChange,
@@ -208,6 +209,21 @@ class WithdrawalService:
         """
         await self.get(uow, withdrawal_id)
         return await uow.withdrawals.events(withdrawal_id)
+
+    async def transaction(
+        self, uow: UnitOfWork, withdrawal: Withdrawal
+    ) -> tuple[ChainTransaction, list[Attempt]]:
+        """The transaction that carries a withdrawal, and its attempts, oldest first.
+
+        Raises:
+            NotFoundError: The withdrawal has no transaction yet (before signing, or after its
+                nonce was taken by another transaction and before it is signed again).
+        """
+        transaction_id = withdrawal.transaction_id
+        transaction = None if transaction_id is None else await uow.transactions.get(transaction_id)
+        if transaction is None:
+            raise NotFoundError(f"withdrawal {withdrawal.id!r} has no transaction yet")
+        return transaction, await uow.transactions.attempts(transaction.id)
 
     async def cancel(self, uow: UnitOfWork, withdrawal_id: str, *, reason: str) -> Withdrawal:
         """Cancel a withdrawal that is not signed yet, releasing any hold.

@@ -1,9 +1,9 @@
 """A whole withdrawal pipeline in one process, for service-level tests and property tests.
 
-`wire` builds what `sluice.bootstrap.build` builds (services, stage handlers, a unit-of-work
-factory) around a database engine, a `FakeChain`, a real signer and a `FakeClock`, with a
-`RecordingQueue`; `Pipeline` drives each stage by hand, as one delivery of its job, or through a
-running `Worker`.
+`wire` builds the services and stage handlers with `sluice.bootstrap.build_services`, the one
+wiring `sluice.bootstrap.build` uses too, around a database engine, a `FakeChain`, a real signer
+and a `FakeClock`, with a `RecordingQueue`; `Pipeline` drives each stage by hand, as one delivery
+of its job, or through a running `Worker`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sluice.bootstrap import stage_handlers
+from sluice.bootstrap import Services, build_services
 from sluice.db.tables import ledger_entries
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.domain.addresses import Address
@@ -79,7 +79,7 @@ class CountingSigner:
 
 @dataclass
 class Pipeline:
-    """Everything one test needs, wired as `sluice.bootstrap.build` wires it."""
+    """Everything one test needs, wired by `sluice.bootstrap.build_services` as in production."""
 
     engine: AsyncEngine
     queue: RecordingQueue
@@ -88,11 +88,28 @@ class Pipeline:
     clock: FakeClock
     network: Network
     uow: SqlUnitOfWorkFactory
-    handlers: StageHandlers
-    withdrawals: WithdrawalService
-    ledger: LedgerService
-    cancellation: CancellationService
+    services: Services
     _credits: int = field(default=0)
+
+    @property
+    def handlers(self) -> StageHandlers:
+        """The worker's stage handlers."""
+        return self.services.handlers
+
+    @property
+    def withdrawals(self) -> WithdrawalService:
+        """Requesting, reading and cancelling withdrawals."""
+        return self.services.withdrawals
+
+    @property
+    def ledger(self) -> LedgerService:
+        """Credits and balances."""
+        return self.services.ledger
+
+    @property
+    def cancellation(self) -> CancellationService:
+        """An operator's cancel."""
+        return self.services.cancellation
 
     async def credit(self, user_id: str, amount: str, *, token: bool = False) -> None:
         self._credits += 1
@@ -241,7 +258,7 @@ def wire(
     more_signers: tuple[LocalSigner, ...] = (),
     draining: frozenset[Address] = frozenset(),
 ) -> Pipeline:
-    """Build the services around an engine, as bootstrap does, with a fresh queue."""
+    """Build the services around an engine with `build_services`, with a fresh queue."""
     network = Network(
         name=NET,
         chain_id=CHAIN_ID,
@@ -263,8 +280,6 @@ def wire(
     registry = NetworkRegistry({NET: entry})
     queue = RecordingQueue()
     uow = SqlUnitOfWorkFactory(engine, queue)
-    handlers = stage_handlers(uow, registry, clock)
-    withdrawals = WithdrawalService(registry, clock)
     return Pipeline(
         engine=engine,
         queue=queue,
@@ -273,8 +288,5 @@ def wire(
         clock=clock,
         network=network,
         uow=uow,
-        handlers=handlers,
-        withdrawals=withdrawals,
-        ledger=LedgerService(registry, clock),
-        cancellation=CancellationService(withdrawals, clock),
+        services=build_services(uow, registry, clock),
     )

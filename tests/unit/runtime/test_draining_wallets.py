@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sluice.bootstrap import draining_wallets
 from sluice.config import NetworkConfig
 from sluice.errors import ConfigurationError
+from sluice.signers.loading import draining_wallets
 from sluice.testing.fakes import LocalSigner
 
 
