@@ -142,6 +142,13 @@ SUBMIT_ROWS = [
     Row("address-without-0x", 422, "invalid_address", withdrawal(toAddress=RECIPIENT[2:])),
     Row("address-zero", 422, "invalid_address", withdrawal(toAddress=ZERO), detail="zero"),
     Row(
+        "address-precompile",
+        422,
+        "invalid_address",
+        withdrawal(toAddress="0x" + "0" * 37 + "100"),
+        detail="precompiled contract (P256VERIFY)",
+    ),
+    Row(
         "address-hot-wallet",
         422,
         "invalid_address",

@@ -7,6 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sluice.domain.addresses import (
+    PRECOMPILE_ADDRESSES,
+    PRECOMPILES,
     ZERO_ADDRESS,
     Address,
     ensure_payable_destination,
@@ -26,6 +28,11 @@ HOT_WALLET = Address("0xdAC17F958D2ee523a2206206994597C13D831ec7")
 TOKEN_CONTRACT = Address("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
 OTHER_TOKEN = Address("0x6B175474E89094C44Da98b954EedeAC495271d0F")
 USER = Address(CHECKSUMMED)
+
+
+def _numbered(number: int) -> Address:
+    """The address whose 160-bit value is ``number``."""
+    return Address("0x" + format(number, "040x"))
 
 
 @pytest.mark.parametrize(
@@ -111,3 +118,41 @@ def test_any_other_destination_is_payable(
     ensure_payable_destination(
         USER, hot_wallets=iter(hot_wallets), token_contracts=iter(token_contracts)
     )
+
+
+@pytest.mark.parametrize(
+    ("number", "name"),
+    [pytest.param(number, name, id=f"{number:#x}") for number, name in PRECOMPILES.items()],
+)
+def test_a_precompile_address_is_refused_and_named(number: int, name: str) -> None:
+    destination = parse_address(_numbered(number))
+
+    with pytest.raises(InvalidAddressError) as excinfo:
+        ensure_payable_destination(destination, hot_wallets=[], token_contracts=[])
+
+    assert excinfo.value.code == "invalid_address"
+    assert excinfo.value.detail == (
+        f"{destination} is a precompiled contract ({name}) and cannot receive a withdrawal"
+    )
+
+
+def test_the_precompiles_are_0x01_to_0x11_and_p256verify_at_0x100() -> None:
+    assert sorted(PRECOMPILES) == [*range(0x01, 0x12), 0x100]
+    assert len(PRECOMPILE_ADDRESSES) == 18
+    assert "0x0000000000000000000000000000000000000001" in PRECOMPILE_ADDRESSES
+    assert "0x000000000000000000000000000000000000000A" in PRECOMPILE_ADDRESSES
+    assert "0x0000000000000000000000000000000000000100" in PRECOMPILE_ADDRESSES
+    assert all(parse_address(address) == address for address in PRECOMPILE_ADDRESSES)
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        pytest.param(0x12, id="0x12-just-past-the-bls-precompiles"),
+        pytest.param(0xFF, id="0xff"),
+        pytest.param(0x101, id="0x101-just-past-p256verify"),
+        pytest.param(1 << 152, id="0x01-in-the-top-byte"),
+    ],
+)
+def test_an_address_near_the_precompiles_is_payable(number: int) -> None:
+    ensure_payable_destination(parse_address(_numbered(number)), hot_wallets=[], token_contracts=[])
