@@ -8,8 +8,8 @@ only after that commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
@@ -538,19 +538,3 @@ class Signer(Protocol):
         """Sign an EIP-1559 transaction (``context``: what it is for; in-process signers ignore
         it, a signer in its own process checks it)."""
         ...
-
-
-@dataclass(frozen=True, slots=True)
-class HotWallet:
-    """A network's hot wallet as the services see it."""
-
-    network: str
-    signer: Signer
-
-
-@dataclass(slots=True)
-class NetworkRuntime:
-    """A configured network with its live adapters."""
-
-    chain: ChainClient
-    wallets: Sequence[HotWallet] = field(default_factory=list)
