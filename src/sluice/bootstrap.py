@@ -202,7 +202,7 @@ class Container:
         if isinstance(self.request_guard, RedisRequestGuard):
             await self.request_guard.close()
         if self.signer_client is not None:
-            self.signer_client.close()
+            await self.signer_client.close()
         for chain in self._closables:
             await chain.close()
         await self.engine.dispose()

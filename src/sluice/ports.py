@@ -532,9 +532,13 @@ class Signer(Protocol):
         """The hot wallet's address."""
         ...
 
-    def sign(
+    async def sign(
         self, transaction: UnsignedTransaction, context: SigningContext | None = None
     ) -> SignedTransaction:
         """Sign an EIP-1559 transaction (``context``: what it is for; in-process signers ignore
-        it, a signer in its own process checks it)."""
+        it, a signer in its own process checks it).
+
+        Awaited while the wallet's nonce counter is locked, so it never blocks the event loop:
+        a signer that asks another service (KMS, `sluice signer`) awaits it; one that holds its
+        key computes the signature in place (well under a millisecond of CPU)."""
         ...

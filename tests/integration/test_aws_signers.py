@@ -106,7 +106,7 @@ def test_secrets_manager_signer_loads_each_accepted_format(aws: MotoServer, valu
     assert signer.address == DEV.address
 
 
-def test_secrets_manager_signer_signs_as_the_keystore_signer_does(
+async def test_secrets_manager_signer_signs_as_the_keystore_signer_does(
     aws: MotoServer, tmp_path: Path
 ) -> None:
     secret_id = create_secret(DEV.private_key)
@@ -115,12 +115,12 @@ def test_secrets_manager_signer_signs_as_the_keystore_signer_does(
     create_keystore(keystore, "pass", private_key=DEV.private_key, kdf="pbkdf2", iterations=2)
     unsigned = transaction(nonce=5)
 
-    signed = signer.sign(unsigned)
+    signed = await signer.sign(unsigned)
 
     assert Account.recover_transaction(signed.raw) == DEV.address
     assert signed.raw[0] == 2
     assert signed.hash == "0x" + keccak(signed.raw).hex()
-    assert signed == KeystoreSigner.from_file(keystore, "pass").sign(unsigned)  # RFC 6979
+    assert signed == await KeystoreSigner.from_file(keystore, "pass").sign(unsigned)  # RFC 6979
 
 
 def test_secrets_manager_signer_is_found_by_arn(aws: MotoServer) -> None:
@@ -281,7 +281,7 @@ async def test_kms_signer_signs_what_the_chain_accepts(
             signed_hashes = []
             # Several transactions: each signature's recovery id is found, whichever it is.
             for nonce in range(4):
-                signed = signer.sign(
+                signed = await signer.sign(
                     UnsignedTransaction(
                         chain_id=await chain.chain_id(),
                         nonce=nonce,
@@ -319,13 +319,13 @@ async def _mined(chain: EvmChainClient, tx_hash: str) -> Any:
     raise AssertionError(f"{tx_hash} was not mined")
 
 
-def test_moto_alone_hashes_the_digest_again(aws: MotoServer) -> None:
+async def test_moto_alone_hashes_the_digest_again(aws: MotoServer) -> None:
     """Without `kms_signs_digests`, moto signs sha256(digest): no recovery id gives the key's
     address, and the signer refuses rather than produce a transaction from someone else."""
     signer = KmsSigner.from_key_id(create_kms_key())
 
     with pytest.raises(ConfigurationError, match="does not recover to the expected address"):
-        signer.sign(transaction())
+        await signer.sign(transaction())
 
 
 @pytest.mark.parametrize(
@@ -389,13 +389,13 @@ ENDPOINT_IN_MESSAGE = "https://user:secret@kms.example"
         ("ValidationException", 400, SluiceError),
     ],
 )
-def test_kms_sign_refusals_are_translated_without_details(
+async def test_kms_sign_refusals_are_translated_without_details(
     code: str, status: int, expected: type[SluiceError]
 ) -> None:
     signer = KmsSigner(_RefusingKms(code, status), key_id="key-1", address=DEV.address)
 
     with pytest.raises(expected, match=code) as excinfo:
-        signer.sign(transaction())
+        await signer.sign(transaction())
 
     assert type(excinfo.value) is expected
     assert "key-1" in str(excinfo.value)
@@ -403,7 +403,7 @@ def test_kms_sign_refusals_are_translated_without_details(
     assert excinfo.value.__suppress_context__
 
 
-def test_an_unreachable_kms_is_a_transient_error(
+async def test_an_unreachable_kms_is_a_transient_error(
     aws: MotoServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     signer = KmsSigner.from_key_id(create_kms_key())
@@ -412,7 +412,7 @@ def test_an_unreachable_kms_is_a_transient_error(
     unreachable = KmsSigner(aws_client("kms"), key_id=signer.key_id, address=signer.address)
 
     with pytest.raises(TransientError, match="KMS Sign") as excinfo:
-        unreachable.sign(transaction())
+        await unreachable.sign(transaction())
 
     assert "127.0.0.1:1" not in str(excinfo.value)
 

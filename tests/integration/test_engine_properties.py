@@ -512,15 +512,17 @@ class EngineMachine(RuleBasedStateMachine):
         """Someone else with the hot wallet's key sends a transaction at its next nonce."""
         self.dirty = True
         nonce = self._next_nonce()
-        signed = self.outsider.sign(
-            UnsignedTransaction(
-                chain_id=CHAIN_ID,
-                nonce=nonce,
-                to=OUTSIDER,
-                value=len(self.outside_hashes) + 1,  # a distinct transaction each time
-                data=b"",
-                gas=21_000,
-                fees=self.chain.fee_quote,
+        signed = self._run(
+            self.outsider.sign(
+                UnsignedTransaction(
+                    chain_id=CHAIN_ID,
+                    nonce=nonce,
+                    to=OUTSIDER,
+                    value=len(self.outside_hashes) + 1,  # a distinct transaction each time
+                    data=b"",
+                    gas=21_000,
+                    fees=self.chain.fee_quote,
+                )
             )
         )
         self.outside_hashes.add(signed.hash)
@@ -808,7 +810,7 @@ async def test_a_nonce_seen_used_before_a_reorg_is_not_superseded_while_the_outs
         await p.sign(wid)
         await p.broadcast(wid)
         _, [ours] = await p.transaction(wid)
-        outside = LocalSigner(HOT_KEY).sign(
+        outside = await LocalSigner(HOT_KEY).sign(
             UnsignedTransaction(
                 chain_id=CHAIN_ID,
                 nonce=0,

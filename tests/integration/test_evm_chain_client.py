@@ -64,7 +64,7 @@ async def _sign(
 ) -> SignedTransaction:
     if nonce is None:
         nonce = await client.transaction_count(signer.address, pending=True)
-    return signer.sign(
+    return await signer.sign(
         UnsignedTransaction(
             chain_id=CHAIN_ID,
             nonce=nonce,

@@ -51,7 +51,7 @@ async def test_calls_go_through_anvil_and_the_dead_providers_key_is_never_shown(
             assert await client.chain_id() == CHAIN_ID
             assert await client.block_number() >= 0
             assert await client.balance(signer.address) > 0
-            signed = signer.sign(
+            signed = await signer.sign(
                 UnsignedTransaction(
                     chain_id=CHAIN_ID,
                     nonce=await client.transaction_count(signer.address, pending=True),

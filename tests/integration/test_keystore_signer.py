@@ -169,11 +169,11 @@ def test_the_key_does_not_leak_through_repr_or_pickle(keystore: Path) -> None:
     assert "private_key" not in repr(DEV)
 
 
-def test_sign_makes_an_eip1559_transaction_from_the_address(keystore: Path) -> None:
+async def test_sign_makes_an_eip1559_transaction_from_the_address(keystore: Path) -> None:
     signer: Signer = KeystoreSigner.from_file(keystore, PASSPHRASE)  # mypy checks the protocol
     unsigned = _transaction(nonce=7)
 
-    signed = signer.sign(unsigned)
+    signed = await signer.sign(unsigned)
 
     assert signed.raw[0] == 2  # EIP-2718 type 2
     assert signed.hash == "0x" + keccak(signed.raw).hex()
@@ -218,7 +218,7 @@ async def test_anvil_accepts_and_mines_what_the_signer_signs(
         gas=NATIVE_TRANSFER_GAS,
         fees=await client.fees(),
     )
-    signed = signer.sign(unsigned)
+    signed = await signer.sign(unsigned)
 
     result = await client.send_raw_transaction(signed.raw)
     # Anvil mines on arrival, but on a busy machine the receipt can lag the send a little.

@@ -284,7 +284,7 @@ async def test_a_nonce_taken_by_an_outside_transaction_is_signed_again_with_a_ne
         wid = await _broadcast_one(p)
         transaction, [ours] = await p.transaction(wid)
         # Someone else's transaction at our nonce, signed with the hot wallet's key, wins.
-        outside = LocalSigner(HOT_KEY).sign(
+        outside = await LocalSigner(HOT_KEY).sign(
             UnsignedTransaction(
                 chain_id=CHAIN_ID,
                 nonce=transaction.nonce,

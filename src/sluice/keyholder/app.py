@@ -62,7 +62,7 @@ class Keyholder:
                 transactions=SqlTransactionRepository(records),
                 grants=grants,
             )
-            signed = signer.sign(
+            signed = await signer.sign(
                 UnsignedTransaction(
                     chain_id=request.chain_id,
                     nonce=request.nonce,

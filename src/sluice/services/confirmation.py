@@ -511,7 +511,7 @@ class ConfirmationService:
             return latest
         now = self._clock.now()
         carried = await uow.withdrawals.for_transaction(transaction.id, lock=True)
-        attempt = sign_attempt(
+        attempt = await sign_attempt(
             entry.network,
             entry.signer_for(transaction.from_address),
             transaction,
@@ -568,7 +568,7 @@ class ConfirmationService:
             return False
         entry = self._registry.get(network)
         signer = entry.signer_for(wallet)
-        filler, attempt = sign_new(
+        filler, attempt = await sign_new(
             entry.network,
             signer,
             nonce=nonce,

@@ -219,7 +219,7 @@ class SigningService:
         in_flight = await uow.transactions.count_in_flight(withdrawal.network, signer.address)
         if in_flight >= entry.network.max_in_flight:
             return False  # the caller does not commit: the nonce is not taken
-        transaction, attempt = sign_new(
+        transaction, attempt = await sign_new(
             entry.network,
             signer,
             nonce=nonce,
@@ -254,7 +254,7 @@ class SigningService:
         return True
 
 
-def sign_new(
+async def sign_new(
     network: Network,
     signer: Signer,
     *,
@@ -281,7 +281,7 @@ def sign_new(
         request_id=request_id,
         kind=kind,
     )
-    return transaction, sign_attempt(
+    return transaction, await sign_attempt(
         network,
         signer,
         transaction,
@@ -293,7 +293,7 @@ def sign_new(
     )
 
 
-def sign_attempt(
+async def sign_attempt(
     network: Network,
     signer: Signer,
     transaction: ChainTransaction,
@@ -314,7 +314,7 @@ def sign_attempt(
         else noop_payload(transaction.from_address)
     )
     gas = transaction.gas_limit if purpose is AttemptPurpose.PAYLOAD else NATIVE_TRANSFER_GAS
-    signed = signer.sign(
+    signed = await signer.sign(
         UnsignedTransaction(
             chain_id=network.chain_id,
             nonce=transaction.nonce,

@@ -3,8 +3,8 @@
 The client reads region, endpoint and credentials the standard way (``AWS_DEFAULT_REGION``,
 ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``, ``AWS_ACCESS_KEY_ID``…, profiles, instance
 roles): nothing of it is Sluice configuration. Plain botocore, not boto3 (botocore comes with
-aiobotocore already). Synchronous on purpose: `sluice.ports.Signer` is synchronous, so a KMS
-signature blocks the event loop for one round trip; the short timeouts below bound that.
+aiobotocore already). The client is synchronous: a KMS signature runs it in a thread
+(`asyncio.to_thread`), so the event loop goes on; the short timeouts below bound the call.
 
 Errors never chain the botocore exception (``from None``) and name only the operation, the
 exception class and the AWS error code: botocore's texts can hold the endpoint URL.

@@ -17,12 +17,13 @@ recovery id and with s anywhere in [1, n-1]. Sluice then
    (none matching means KMS signed something else, or with another key: refused);
 4. encodes the signed type-2 transaction with (v, r, s).
 
-`Signer.sign` is synchronous, so the KMS call blocks the caller's event loop for one round trip
-(tens of milliseconds in-region), bounded by the client's timeouts (`sluice.signers.aws`).
+The Sign call (tens of milliseconds in-region, bounded by the client's timeouts in
+`sluice.signers.aws`) runs in a thread: the event loop goes on while the nonce lock is held.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Final, NoReturn
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -193,10 +194,10 @@ class KmsSigner:
         alias is resolved then, so moving the alias later does not change the wallet)."""
         return self._key_id
 
-    def sign(
+    async def sign(
         self, transaction: UnsignedTransaction, context: SigningContext | None = None
     ) -> SignedTransaction:
-        """Sign an EIP-1559 (type 2) transaction with one KMS Sign call (blocking).
+        """Sign an EIP-1559 (type 2) transaction with one KMS Sign call, awaited.
 
         Raises:
             TransientError: KMS throttled, failed (5xx) or could not be reached; try again.
@@ -207,7 +208,8 @@ class KmsSigner:
         fields = transaction_fields(transaction)
         digest = TypedTransaction.from_dict(fields).hash()
         try:
-            response = self._client.sign(
+            response = await asyncio.to_thread(
+                self._client.sign,
                 KeyId=self._key_id,
                 Message=digest,
                 MessageType="DIGEST",

@@ -5,9 +5,8 @@ the signer's Unix socket (or 127.0.0.1), authenticated with ``SLUICE_SIGNER_TOKE
 transaction and what it is for (`SigningContext`); the signer checks it against the withdrawal
 records and may refuse (`SigningRefusedError`, retried by the worker).
 
-`Signer.sign` is synchronous, so the request blocks the caller's event loop for one local round
-trip (about a millisecond, bounded by `TIMEOUT_S`); signing is serialised per wallet by the
-nonce lock anyway.
+The request is awaited (`httpx.AsyncClient`): the caller's event loop goes on while it waits
+(about a millisecond, bounded by `TIMEOUT_S`) with the wallet's nonce counter locked.
 """
 
 from __future__ import annotations
@@ -28,58 +27,81 @@ TIMEOUT_S = 10.0
 
 
 class SignerClient:
-    """A synchronous HTTP client of `sluice signer`."""
+    """An HTTP client of `sluice signer`.
+
+    `sign` is awaited on one `httpx.AsyncClient` (its connections are opened in the event loop
+    that signs; `close` it there). `wallets` is a start-up call (``sluice serve``, ``sluice
+    worker``, ``sluice config check`` ask once): synchronous, on a connection of its own.
+    """
 
     def __init__(self, url: str, token: str) -> None:
         parts = urlsplit(url)
         if parts.scheme == "unix":
-            transport = httpx.HTTPTransport(uds=parts.path)
-            base = "http://signer"
+            self._uds: str | None = parts.path
+            self._base = "http://signer"
         elif parts.scheme == "http" and parts.hostname:
-            transport = httpx.HTTPTransport()
-            base = f"http://{parts.netloc}"
+            self._uds = None
+            self._base = f"http://{parts.netloc}"
         else:
             raise ConfigurationError("SLUICE_SIGNER_URL is unix:///path or http://HOST:PORT")
-        self._client = httpx.Client(
-            base_url=base,
-            transport=transport,
-            headers={"Authorization": f"Bearer {token}"},
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._client = httpx.AsyncClient(
+            base_url=self._base,
+            transport=httpx.AsyncHTTPTransport(uds=self._uds),
+            headers=self._headers,
             timeout=TIMEOUT_S,
             trust_env=False,
         )
 
     def wallets(self) -> list[WalletOut]:
-        """The wallets the signer holds."""
-        response = self._post_or_get("GET", "/v1/wallets")
-        return [WalletOut.model_validate(w) for w in response.json()]
+        """The wallets the signer holds (blocking: called at start, before any work)."""
+        with httpx.Client(
+            base_url=self._base,
+            transport=httpx.HTTPTransport(uds=self._uds),
+            headers=self._headers,
+            timeout=TIMEOUT_S,
+            trust_env=False,
+        ) as client:
+            try:
+                response = _checked(client.get("/v1/wallets"))
+            except httpx.HTTPError as exc:
+                raise _unreachable(exc) from None
+        try:
+            return [WalletOut.model_validate(w) for w in response.json()]
+        except (ValidationError, ValueError, TypeError):
+            raise TransientError("the signer answered something that is not wallets") from None
 
-    def sign(self, request: SignRequest) -> SignResponse:
+    async def sign(self, request: SignRequest) -> SignResponse:
         """One signature, or `SigningRefusedError`."""
-        response = self._post_or_get("POST", "/v1/sign", request.model_dump(mode="json"))
+        try:
+            response = _checked(
+                await self._client.post("/v1/sign", json=request.model_dump(mode="json"))
+            )
+        except httpx.HTTPError as exc:
+            raise _unreachable(exc) from None
         try:
             return SignResponse.model_validate(response.json())
         except (ValidationError, ValueError):
             raise TransientError("the signer answered something that is not a signature") from None
 
-    def close(self) -> None:
-        """Release the connection."""
-        self._client.close()
+    async def close(self) -> None:
+        """Release the signing connections."""
+        await self._client.aclose()
 
-    def _post_or_get(
-        self, method: str, path: str, body: dict[str, object] | None = None
-    ) -> httpx.Response:
-        try:
-            response = self._client.request(method, path, json=body)
-        except httpx.HTTPError as exc:
-            raise TransientError(f"the signer is unreachable ({type(exc).__name__})") from None
-        if response.status_code == 403:
-            detail = _detail(response)
-            raise SigningRefusedError(f"the signer refused: {detail}")
-        if response.status_code == 401:
-            raise ConfigurationError("the signer refused SLUICE_SIGNER_TOKEN")
-        if response.status_code != 200:
-            raise TransientError(f"the signer answered {response.status_code}")
-        return response
+
+def _unreachable(exc: httpx.HTTPError) -> TransientError:
+    return TransientError(f"the signer is unreachable ({type(exc).__name__})")
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    """The response if it is a 200; the error its status means otherwise."""
+    if response.status_code == 403:
+        raise SigningRefusedError(f"the signer refused: {_detail(response)}")
+    if response.status_code == 401:
+        raise ConfigurationError("the signer refused SLUICE_SIGNER_TOKEN")
+    if response.status_code != 200:
+        raise TransientError(f"the signer answered {response.status_code}")
+    return response
 
 
 def _detail(response: httpx.Response) -> str:
@@ -105,13 +127,13 @@ class RemoteSigner:
         """The hot wallet's address."""
         return self._address
 
-    def sign(
+    async def sign(
         self, transaction: UnsignedTransaction, context: SigningContext | None = None
     ) -> SignedTransaction:
         """Ask the signer; it needs the context to check the request against the records."""
         if context is None:
             raise SigningRefusedError("a remote signature needs to say what it is for")
-        answer = self._client.sign(
+        answer = await self._client.sign(
             SignRequest(
                 network=context.network,
                 wallet=self._address,

@@ -76,10 +76,12 @@ class SecretsManagerSigner:
         """The hot wallet's address, in checksum form."""
         return self._address
 
-    def sign(
+    async def sign(
         self, transaction: UnsignedTransaction, context: SigningContext | None = None
     ) -> SignedTransaction:
-        """Sign an EIP-1559 (type 2) transaction; the hash is 0x-prefixed lowercase hex."""
+        """Sign an EIP-1559 (type 2) transaction; the hash is 0x-prefixed lowercase hex.
+
+        The key is in memory: signing is a fraction of a millisecond of CPU, done in place."""
         return sign_with_account(self._account, transaction)
 
     def __repr__(self) -> str:

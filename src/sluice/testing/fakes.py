@@ -417,11 +417,11 @@ class LocalSigner:
         """The key's address, in checksum form."""
         return self._inner.address
 
-    def sign(
+    async def sign(
         self, transaction: UnsignedTransaction, context: SigningContext | None = None
     ) -> SignedTransaction:
         """Sign an EIP-1559 transaction; the hash is keccak of the raw bytes."""
-        return self._inner.sign(transaction)
+        return await self._inner.sign(transaction)
 
     def __repr__(self) -> str:
         return f"LocalSigner(address={self.address!r})"

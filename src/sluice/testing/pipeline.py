@@ -69,12 +69,12 @@ class CountingSigner:
     def address(self) -> Address:
         return self._inner.address
 
-    def sign(
+    async def sign(
         self, transaction: UnsignedTransaction, context: SigningContext | None = None
     ) -> SignedTransaction:
         self.signed.append(transaction)
         self.contexts.append(context)
-        return self._inner.sign(transaction, context)
+        return await self._inner.sign(transaction, context)
 
 
 @dataclass
