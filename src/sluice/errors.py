@@ -18,6 +18,7 @@ renders them as problem+json. Messages never contain secrets or internal details
     ├── RateLimitedError                       rate_limited
     ├── ForbiddenError                         forbidden
     ├── ConfigurationError                     configuration_error
+    ├── CallRevertedError                      call_reverted   (the call's answer: not retried)
     └── TransientError                         transient   (the worker retries it with backoff)
         └── ChainUnavailableError              chain_unavailable
             └── TransactionRefusedError        transaction_refused
@@ -156,6 +157,27 @@ class ConfigurationError(SluiceError):
     code = "configuration_error"
 
 
+class CallRevertedError(SluiceError):
+    """A call (``eth_call``, ``eth_estimateGas``) reverted or halted: the chain's answer to the
+    call, not a failure of the node, so no other node would answer otherwise and retrying the
+    same call on the same state gives the same answer.
+
+    ``reason`` is ``execution_reverted`` (REVERT), ``invalid_opcode`` (INVALID, 0xfe, or an
+    opcode the chain does not have), ``out_of_gas`` or ``execution_halted`` (any other
+    exceptional halt: a stack underflow, a bad jump...); ``data`` is the revert data the node
+    returned, if any. The message holds a sanitised excerpt of the node's text.
+    """
+
+    code = "call_reverted"
+
+    def __init__(
+        self, detail: str, *, reason: str = "execution_reverted", data: bytes = b""
+    ) -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.data = data
+
+
 class TransientError(SluiceError):
     """A failure that may pass on its own (a node down or slow); the worker retries it."""
 
@@ -163,23 +185,34 @@ class TransientError(SluiceError):
 
 
 class ChainUnavailableError(TransientError):
-    """The chain's RPC endpoint did not answer usefully."""
+    """The chain's RPC endpoint did not answer usefully. ``reason`` is a short, URL-free
+    classification when the adapter knows one (``timeout``, ``http_503``...), else empty."""
 
     code = "chain_unavailable"
 
+    def __init__(self, detail: str, *, reason: str = "") -> None:
+        super().__init__(detail)
+        self.reason = reason
+
 
 class TransactionRefusedError(ChainUnavailableError):
-    """The node answered a send with a definite refusal (no funds for gas, fees below the base
-    fee, a nonce gap): the transaction did not enter its pool. ``reason`` classifies it
-    (``insufficient_funds``, ``fee_too_low``, ``nonce_too_high``, ``rejected``...). Unlike a
-    timeout or a dropped connection, which may hide a success, this is known not to be sent.
+    """The node answered a send with a refusal of the transaction itself: it did not enter the
+    node's pool. Unlike a timeout or a dropped connection, which may hide a success, this is
+    known not to be sent, and another node of the chain would answer the same.
+
+    ``reason`` classifies it (``insufficient_funds``, ``fee_too_low``, ``nonce_too_high``,
+    ``gas_too_low``, ``wrong_chain_id``, ``rejected``...). ``permanent`` is True when these
+    signed bytes can never be accepted, whatever the chain's state becomes (a gas limit below
+    the intrinsic gas or above the cap, a tip above the fee cap, another chain's id, a bad
+    signature, a type the chain does not take); False when the state may change the answer
+    (funds arrive, the base fee falls, a nonce gap fills, the pool drains).
     """
 
     code = "transaction_refused"
 
-    def __init__(self, detail: str, *, reason: str = "rejected") -> None:
-        super().__init__(detail)
-        self.reason = reason
+    def __init__(self, detail: str, *, reason: str = "rejected", permanent: bool = False) -> None:
+        super().__init__(detail, reason=reason)
+        self.permanent = permanent
 
 
 class SigningRefusedError(TransientError):

@@ -15,7 +15,9 @@ from typing import Any, Protocol, Self
 
 from sluice.domain.access import ApiKey
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeeMarket
 from sluice.domain.ledger import Balance, EntryKind
+from sluice.domain.receipts import Log
 from sluice.domain.transaction import (
     Attempt,
     AttemptPurpose,
@@ -423,6 +425,8 @@ class Receipt:
     block_number: int
     block_hash: str
     gas_used: int
+    logs: tuple[Log, ...] = ()
+    """The events it emitted, in order (none if it reverted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -453,8 +457,17 @@ class ChainClient(Protocol):
         """EIP-1559 fees suggested by the node for a transaction sent now."""
         ...
 
+    async def fee_market(self) -> FeeMarket:
+        """The next block's base fee and the tip the node suggests (1 gwei if it cannot)."""
+        ...
+
     async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
-        """Gas a call is expected to use."""
+        """Gas a call is expected to use.
+
+        Raises:
+            CallRevertedError: The call reverts or halts (the chain's answer: not retried).
+            ChainUnavailableError: The node could not be reached or did not answer usefully.
+        """
         ...
 
     async def code_size(self, address: Address) -> int:
@@ -464,9 +477,16 @@ class ChainClient(Protocol):
     async def send_raw_transaction(self, raw: bytes) -> SendResult:
         """Send a signed transaction.
 
+        Returns:
+            ``accepted=True``, with a note (``already_known``, ``nonce_too_low``,
+            ``replacement_underpriced``) when the node's refusal means this transaction, or
+            another with its nonce, is already pooled or mined.
+
         Raises:
-            ChainUnavailableError: The node could not be reached or did not answer in time, or
-                refused the transaction for a reason that may pass (retry later).
+            TransactionRefusedError: The node refused these bytes (``reason``; ``permanent``
+                if they can never be accepted): they are known not to be in its pool.
+            ChainUnavailableError: The node could not be reached or did not answer usefully:
+                the transaction may or may not have been taken.
         """
         ...
 
@@ -541,4 +561,8 @@ class Signer(Protocol):
         Awaited while the wallet's nonce counter is locked, so it never blocks the event loop:
         a signer that asks another service (KMS, `sluice signer`) awaits it; one that holds its
         key computes the signature in place (well under a millisecond of CPU)."""
+        ...
+
+    async def close(self) -> None:
+        """Release what signing holds open (a KMS client's connections); a no-op for most."""
         ...

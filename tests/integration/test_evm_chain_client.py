@@ -1,5 +1,5 @@
 """`EvmChainClient` against the pinned Anvil, and against a scripted node for the failure modes
-Anvil cannot be made to show (timeouts, HTTP errors, malformed answers)."""
+Anvil cannot be made to show (timeouts, HTTP errors, malformed answers, other clients' words)."""
 
 from __future__ import annotations
 
@@ -19,10 +19,17 @@ from eth_typing import HexAddress, HexStr
 from web3.types import Nonce
 from web3.utils.address import get_create_address
 
-from sluice.chains.evm import DEFAULT_PRIORITY_FEE, ChainRpcError, EvmChainClient
+from sluice.chains.evm import (
+    DEFAULT_PRIORITY_FEE,
+    ChainRpcError,
+    EvmChainClient,
+    TransactionRefusedRpcError,
+)
 from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess, free_port
 from sluice.devnet.artifacts import load_demo_token
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeeMarket
+from sluice.domain.receipts import TRANSFER_TOPIC, Log, address_topic, token_transfer_paid
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
     TRANSFER_SELECTOR,
@@ -30,9 +37,15 @@ from sluice.domain.transaction import (
     SignedTransaction,
     UnsignedTransaction,
 )
-from sluice.errors import ChainUnavailableError, ConfigurationError
+from sluice.errors import (
+    CallRevertedError,
+    ChainUnavailableError,
+    ConfigurationError,
+    TransactionRefusedError,
+)
 from sluice.ports import ChainClient, Receipt, SendResult
 from sluice.signers.keystore import KeystoreSigner, create_keystore
+from sluice.testing.anvil_control import AnvilControl
 
 CHAIN_ID = 31337
 PASSPHRASE = "integration-test passphrase"
@@ -225,9 +238,10 @@ async def test_a_reverted_token_transfer_has_a_failed_receipt(
 ) -> None:
     token = await _deploy_demo_token(client)
     data = _erc20_transfer(_fresh_address(), 1)  # the signer holds no tokens
-    with pytest.raises(ChainRpcError) as excinfo:
+    with pytest.raises(CallRevertedError) as excinfo:
         await client.estimate_gas(signer.address, token, 0, data)
     assert excinfo.value.reason == "execution_reverted"
+    assert not isinstance(excinfo.value, ChainUnavailableError)  # the call's answer
     # A fixed gas limit, so nothing estimates the call and catches the revert before mining.
     signed = await _sign(client, signer, token, 0, data=data, gas=100_000)
 
@@ -237,6 +251,49 @@ async def test_a_reverted_token_transfer_has_a_failed_receipt(
     assert result.accepted
     assert not receipt.succeeded
     assert 0 < receipt.gas_used <= 100_000
+    assert receipt.logs == ()
+
+
+async def test_a_token_transfer_receipt_carries_the_transfer_event(
+    client: EvmChainClient,
+) -> None:
+    token = await _deploy_demo_token(client)
+    holder = DEV_ACCOUNTS[0]  # the deployer holds the supply
+    recipient = _fresh_address()
+    amount = 1_234_567
+    fees = await client.fees()
+    signed = Account.from_key(holder.private_key).sign_transaction(
+        {
+            "type": 2,
+            "chainId": CHAIN_ID,
+            "nonce": await client.transaction_count(holder.address, pending=True),
+            "to": token,
+            "value": 0,
+            "data": _erc20_transfer(recipient, amount),
+            "gas": 100_000,
+            "maxFeePerGas": fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": fees.max_priority_fee_per_gas,
+        }
+    )
+    assert (await client.send_raw_transaction(bytes(signed.raw_transaction))).accepted
+
+    receipt = await _mined(client, "0x" + bytes(signed.hash).hex())
+
+    assert receipt.succeeded
+    assert receipt.logs == (
+        Log(
+            address=token,
+            topics=(
+                TRANSFER_TOPIC,
+                address_topic(Address(holder.address)),
+                address_topic(recipient),
+            ),
+            data=amount.to_bytes(32, "big"),
+        ),
+    )
+    sender = Address(holder.address)
+    assert token_transfer_paid(receipt.logs, token, sender, recipient, amount)
+    assert not token_transfer_paid(receipt.logs, token, sender, recipient, amount + 1)
 
 
 async def test_code_size_of_a_contract_and_of_an_account(
@@ -293,16 +350,150 @@ async def test_a_pooled_transaction_is_known_before_it_has_a_receipt(
         await chain.close()
 
 
-async def test_insufficient_funds_is_retryable(client: EvmChainClient, tmp_path: Path) -> None:
+async def test_insufficient_funds_is_a_refusal_that_may_pass(
+    client: EvmChainClient, tmp_path: Path
+) -> None:
     broke = _signer(tmp_path, None)
     signed = await _sign(client, broke, _fresh_address(), 1)
 
-    with pytest.raises(ChainUnavailableError) as excinfo:
+    with pytest.raises(TransactionRefusedError) as excinfo:
         await client.send_raw_transaction(signed.raw)
 
     assert isinstance(excinfo.value, ChainRpcError)
     assert excinfo.value.reason == "insufficient_funds"
+    assert not excinfo.value.permanent
     assert "insufficient_funds" in str(excinfo.value)
+    assert "Insufficient funds for gas * price + value" in str(excinfo.value)  # Anvil's words
+
+
+#: Anvil's default block gas limit; a transaction may not ask for more.
+ANVIL_BLOCK_GAS_LIMIT = 30_000_000
+
+
+def _refused_kinds(base_fee: int) -> dict[str, tuple[dict[str, int], str, bool]]:
+    """Transaction fields Anvil refuses, with the reason and permanence each must read as."""
+    return {
+        "fee below the base fee": (
+            {"maxFeePerGas": base_fee // 2, "maxPriorityFeePerGas": 0},
+            "fee_too_low",
+            False,
+        ),
+        "gas below the intrinsic 21000": ({"gas": 20_000}, "gas_too_low", True),
+        "gas above the block gas limit": (
+            {"gas": ANVIL_BLOCK_GAS_LIMIT + 1},
+            "gas_limit_too_high",
+            True,
+        ),
+        "tip above the fee cap": (
+            {"maxFeePerGas": 2 * base_fee, "maxPriorityFeePerGas": 2 * base_fee + 1},
+            "tip_above_fee_cap",
+            True,
+        ),
+        "another chain's id": ({"chainId": CHAIN_ID + 1}, "wrong_chain_id", True),
+    }
+
+
+def sign_refused(
+    private_key: str, nonce: int, base_fee: int, kind: str, to: Address | None = None
+) -> bytes:
+    """A transaction of one of `_refused_kinds`, signed with eth_account (a Sluice signer would
+    not sign most of them)."""
+    fields, _, _ = _refused_kinds(base_fee)[kind]
+    transaction: dict[str, int | str | bytes] = {
+        "type": 2,
+        "chainId": CHAIN_ID,
+        "nonce": nonce,
+        "to": to or _fresh_address(),
+        "value": 1,
+        "data": b"",
+        "gas": NATIVE_TRANSFER_GAS,
+        "maxFeePerGas": 2 * base_fee + DEFAULT_PRIORITY_FEE,
+        "maxPriorityFeePerGas": DEFAULT_PRIORITY_FEE,
+        **fields,
+    }
+    return bytes(Account.from_key(private_key).sign_transaction(transaction).raw_transaction)
+
+
+REFUSED_KINDS = list(_refused_kinds(10**9))
+
+
+@pytest.mark.parametrize("kind", REFUSED_KINDS)
+async def test_anvils_refusals_read_as_their_reason(client: EvmChainClient, kind: str) -> None:
+    account = DEV_ACCOUNTS[1]
+    market = await client.fee_market()
+    nonce = await client.transaction_count(Address(account.address), pending=True)
+    _, reason, permanent = _refused_kinds(market.base_fee)[kind]
+
+    with pytest.raises(TransactionRefusedRpcError) as excinfo:
+        await client.send_raw_transaction(
+            sign_refused(account.private_key, nonce, market.base_fee, kind)
+        )
+
+    assert (excinfo.value.reason, excinfo.value.permanent) == (reason, permanent)
+    assert excinfo.value.method == "eth_sendRawTransaction"
+    assert "(" in str(excinfo.value)  # the node's own words, sanitised, follow the reason
+    assert await client.transaction_count(Address(account.address), pending=True) == nonce
+
+
+async def _set_code(anvil: AnvilProcess, code: str) -> Address:
+    address = _fresh_address()
+    async with AnvilControl(anvil.rpc_url) as control:
+        await control.call("anvil_setCode", [address, code])
+    return address
+
+
+#: Runtime bytecode: REVERT(0, 0); the INVALID opcode (0xfe); ADD on an empty stack.
+REVERTS = "0x60006000fd"
+INVALID = "0xfe"
+STACK_UNDERFLOW = "0x01"
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (REVERTS, "execution_reverted"),
+        (INVALID, "invalid_opcode"),
+        (STACK_UNDERFLOW, "execution_halted"),
+    ],
+    ids=["revert", "invalid", "stack underflow"],
+)
+async def test_a_call_that_reverts_or_halts_is_the_calls_answer(
+    anvil: AnvilProcess, client: EvmChainClient, code: str, reason: str
+) -> None:
+    contract = await _set_code(anvil, code)
+
+    with pytest.raises(CallRevertedError) as estimated:
+        await client.estimate_gas(Address(DEV_ACCOUNTS[1].address), contract, 0, b"")
+    with pytest.raises(CallRevertedError) as called:
+        await client.token_decimals(contract)  # eth_call
+
+    assert estimated.value.reason == called.value.reason == reason
+    assert estimated.value.code == "call_reverted"
+    assert str(estimated.value).startswith(f"eth_estimateGas failed: {reason} (")
+
+
+async def test_revert_data_is_kept(anvil: AnvilProcess, client: EvmChainClient) -> None:
+    # MSTORE "boom" at 0, then REVERT(0, 4).
+    contract = await _set_code(anvil, "0x7f" + b"boom".ljust(32, b"\0").hex() + "60005260046000fd")
+
+    with pytest.raises(CallRevertedError) as excinfo:
+        await client.estimate_gas(Address(DEV_ACCOUNTS[1].address), contract, 0, b"")
+
+    assert excinfo.value.reason == "execution_reverted"
+    assert excinfo.value.data == b"boom"
+
+
+async def test_the_fee_market_is_the_next_blocks_base_fee(
+    anvil: AnvilProcess, client: EvmChainClient
+) -> None:
+    async with AnvilControl(anvil.rpc_url) as control:
+        history = await control.call("eth_feeHistory", ["0x1", "latest", []])
+
+    market = await client.fee_market()
+
+    assert market.base_fee == int(history["baseFeePerGas"][-1], 16)
+    assert market.base_fee > 0
+    assert market.priority_fee == DEFAULT_PRIORITY_FEE  # what Anvil suggests
 
 
 def _all_text(error: BaseException) -> str:
@@ -342,6 +533,7 @@ CALLS: dict[str, Call] = {
     "chain_id": lambda c: c.chain_id(),
     "block_number": lambda c: c.block_number(),
     "fees": lambda c: c.fees(),
+    "fee_market": lambda c: c.fee_market(),
     "estimate_gas": lambda c: c.estimate_gas(SOME_ADDRESS, SOME_ADDRESS, 1, b""),
     "code_size": lambda c: c.code_size(SOME_ADDRESS),
     "send_raw_transaction": lambda c: c.send_raw_transaction(b"\x02\x01"),
@@ -475,9 +667,24 @@ def _receipt(**overrides: object) -> dict[str, object]:
         "blockNumber": "0x10",
         "blockHash": "0x" + "cd" * 32,
         "gasUsed": "0x5208",
+        "logs": [],
     }
     receipt.update(overrides)
     return receipt
+
+
+TOKEN_ADDRESS = "0x5fbdb2315678afecb367f032d93f642f64180aa3"
+
+
+def _log(**overrides: object) -> dict[str, object]:
+    log: dict[str, object] = {
+        "address": TOKEN_ADDRESS,
+        "topics": [TRANSFER_TOPIC.upper().replace("0X", "0x"), "0x" + "00" * 12 + "11" * 20],
+        "data": "0x" + "00" * 31 + "2a",
+        "logIndex": "0x0",
+    }
+    log.update(overrides)
+    return log
 
 
 async def test_receipts_are_validated(node: ScriptedNode, scripted_client: EvmChainClient) -> None:
@@ -488,6 +695,7 @@ async def test_receipts_are_validated(node: ScriptedNode, scripted_client: EvmCh
         block_number=16,
         block_hash="0x" + "cd" * 32,
         gas_used=21_000,
+        logs=(),
     )
     node.answer("eth_getTransactionReceipt", _receipt(blockNumber=None, blockHash=None))
     assert await scripted_client.receipt(ZERO_HASH) is None
@@ -499,10 +707,36 @@ async def test_receipts_are_validated(node: ScriptedNode, scripted_client: EvmCh
         _receipt(blockNumber="-0x1"),
         _receipt(blockHash="0x1234"),
         _receipt(gasUsed=None),
+        _receipt(logs=None),
+        _receipt(logs=["not a log"]),
+        _receipt(logs=[_log(address="0x1234")]),
+        _receipt(logs=[_log(address=None)]),
+        _receipt(logs=[_log(topics="0x" + "ab" * 32)]),
+        _receipt(logs=[_log(topics=["0x" + "ab" * 32] * 5)]),
+        _receipt(logs=[_log(topics=["0xabcd"])]),
+        _receipt(logs=[_log(data="0x123")]),
+        _receipt(logs=[_log(data=None)]),
         ["not", "a", "receipt"],
     ):
         node.answer("eth_getTransactionReceipt", bad)
         assert await _reason(scripted_client.receipt(ZERO_HASH), node) == "malformed_response"
+
+
+async def test_receipt_logs_are_parsed(node: ScriptedNode, scripted_client: EvmChainClient) -> None:
+    anonymous = _log(topics=[], data="0x")
+    node.answer("eth_getTransactionReceipt", _receipt(logs=[_log(), anonymous]))
+
+    receipt = await scripted_client.receipt(ZERO_HASH)
+
+    assert receipt is not None
+    assert receipt.logs == (
+        Log(
+            address=Address("0x5FbDB2315678afecb367f032d93F642f64180aa3"),  # checksummed
+            topics=(TRANSFER_TOPIC, "0x" + "00" * 12 + "11" * 20),  # lowercased
+            data=(42).to_bytes(32, "big"),
+        ),
+        Log(address=Address("0x5FbDB2315678afecb367f032d93F642f64180aa3"), topics=(), data=b""),
+    )
 
 
 async def test_not_found_errors_mean_unknown(
@@ -531,6 +765,55 @@ async def test_fees_fall_back_to_a_one_gwei_tip(
     assert await _reason(scripted_client.fees(), node) == "no_base_fee"
 
 
+async def test_the_fee_market_takes_the_last_base_fee_of_the_fee_history(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    # What Hardhat answers after an empty block: the next block's base fee is lower.
+    history = {"oldestBlock": "0x0", "baseFeePerGas": ["0x3b9aca00", "0x342770c0"]}
+    node.answer("eth_feeHistory", history)
+    node.answer("eth_maxPriorityFeePerGas", hex(2 * 10**9))
+
+    assert await scripted_client.fee_market() == FeeMarket(
+        base_fee=875_000_000, priority_fee=2 * 10**9
+    )
+
+
+async def test_without_fee_history_the_fee_market_reads_the_latest_block(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.refuse("eth_feeHistory", "the method eth_feeHistory does not exist", code=-32601)
+    node.refuse("eth_maxPriorityFeePerGas", "the method does not exist", code=-32601)
+    node.answer("eth_getBlockByNumber", {"number": "0x5", "baseFeePerGas": hex(7 * 10**9)})
+
+    assert await scripted_client.fee_market() == FeeMarket(
+        base_fee=7 * 10**9, priority_fee=DEFAULT_PRIORITY_FEE
+    )
+    node.answer("eth_feeHistory", None)
+    assert (await scripted_client.fee_market()).base_fee == 7 * 10**9
+    node.answer("eth_getBlockByNumber", {"number": "0x5"})  # a chain without EIP-1559
+    assert await _reason(scripted_client.fee_market(), node) == "no_base_fee"
+
+
+@pytest.mark.parametrize(
+    "history",
+    [
+        [],
+        {"baseFeePerGas": []},
+        {"baseFeePerGas": "0x1"},
+        {"baseFeePerGas": ["0x1", "-0x1"]},
+        {"oldestBlock": "0x0"},
+    ],
+    ids=repr,
+)
+async def test_a_malformed_fee_history_is_malformed(
+    node: ScriptedNode, scripted_client: EvmChainClient, history: object
+) -> None:
+    node.answer("eth_feeHistory", history)
+    node.answer("eth_maxPriorityFeePerGas", "0x1")
+
+    assert await _reason(scripted_client.fee_market(), node) == "malformed_response"
+
+
 @pytest.mark.parametrize(
     ("message", "note"),
     [
@@ -556,28 +839,81 @@ async def test_send_refusals_meaning_already_sent_are_accepted(
 
 
 @pytest.mark.parametrize(
-    ("message", "reason"),
+    ("message", "code", "expected"),
     [
-        ("insufficient funds for gas * price + value", "insufficient_funds"),
-        ("max fee per gas less than block base fee", "fee_too_low"),
-        ("transaction underpriced", "fee_too_low"),
-        ("unknown transaction type", "rejected"),
-        ("intrinsic gas too low", "gas_too_low"),
+        ("insufficient funds for gas * price + value", -32000, ("insufficient_funds", False)),
+        ("max fee per gas less than block base fee", -32000, ("fee_too_low", False)),
+        ("transaction underpriced", -32000, ("underpriced", False)),
+        ("unknown transaction type", -32000, ("type_not_supported", True)),
+        ("intrinsic gas too low", -32000, ("gas_too_low", True)),
+        ("Wrong chainId", -32000, ("wrong_chain_id", True)),
+        ("Transaction gas limit exceeds block gas limit", -32005, ("gas_limit_too_high", True)),
+        ("txpool is full", -32003, ("pool_full", False)),
+        ("something no client says", -32000, ("rejected", False)),
+        ("", -32603, ("rejected", False)),
     ],
 )
-async def test_other_send_refusals_raise_with_a_reason(
-    node: ScriptedNode, scripted_client: EvmChainClient, message: str, reason: str
+async def test_any_other_error_answer_to_a_send_is_a_refusal(
+    node: ScriptedNode,
+    scripted_client: EvmChainClient,
+    message: str,
+    code: int,
+    expected: tuple[str, bool],
 ) -> None:
-    node.refuse("eth_sendRawTransaction", message)
+    node.refuse("eth_sendRawTransaction", message, code=code)
 
-    assert await _reason(scripted_client.send_raw_transaction(b"\x02\xc0"), node) == reason
+    with pytest.raises(TransactionRefusedRpcError) as excinfo:
+        await scripted_client.send_raw_transaction(b"\x02\xc0")
+
+    assert (excinfo.value.reason, excinfo.value.permanent) == expected
+    assert "scripted-secret" not in _all_text(excinfo.value)
+
+
+@pytest.mark.parametrize(
+    ("message", "code", "reason"),
+    [
+        ("daily request count exceeded, request rate limited", -32005, "rate_limited"),
+        ("Initial sync is still in progress", -32008, "node_syncing"),
+        (
+            "the method eth_sendRawTransaction does not exist/is not available",
+            -32601,
+            "method_unavailable",
+        ),
+    ],
+)
+async def test_an_error_answer_about_the_provider_is_no_refusal(
+    node: ScriptedNode, scripted_client: EvmChainClient, message: str, code: int, reason: str
+) -> None:
+    node.refuse("eth_sendRawTransaction", message, code=code)
+
+    with pytest.raises(ChainRpcError) as excinfo:
+        await scripted_client.send_raw_transaction(b"\x02\xc0")
+
+    assert excinfo.value.reason == reason
+    assert not isinstance(excinfo.value, TransactionRefusedError)
+
+
+async def test_other_error_answers_to_an_estimate_are_not_reverts(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.refuse("eth_estimateGas", "insufficient funds for transfer")
+    assert await _reason(
+        scripted_client.estimate_gas(SOME_ADDRESS, SOME_ADDRESS, 1, b""), node
+    ) == ("insufficient_funds")
+    node.refuse("eth_estimateGas", "header not found")
+    assert await _reason(
+        scripted_client.estimate_gas(SOME_ADDRESS, SOME_ADDRESS, 1, b""), node
+    ) == ("rpc_error")
+    node.refuse("eth_estimateGas", "execution reverted: rate limit", code=3)
+    with pytest.raises(CallRevertedError):
+        await scripted_client.estimate_gas(SOME_ADDRESS, SOME_ADDRESS, 1, b"")
 
 
 async def test_node_error_text_is_sanitised_and_bounded(
     node: ScriptedNode, scripted_client: EvmChainClient
 ) -> None:
     message = (
-        f"rate limited by {node.url}; see https://status.example.com/incidents?key=abc "
+        f"refused by {node.url}; see https://status.example.com/incidents?key=abc "
         "or rpc.example.org/v2/other-key\n\x1b[31m" + "x" * 500
     )
     node.refuse("eth_sendRawTransaction", message)

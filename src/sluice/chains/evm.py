@@ -11,6 +11,12 @@ than 0 or 1, a hash that does not match the transaction sent, another request's 
 node, reported like an unreachable one, as `ChainRpcError`. Nothing is retried here: retrying is
 the worker's job, with its backoff.
 
+A JSON-RPC *error answer* is read for what it says (`sluice.chains.rpc_errors`): to a send it is
+the node's verdict on the transaction (`TransactionRefusedRpcError`, or an acceptance when it
+means the nonce is taken already); to ``eth_call``/``eth_estimateGas`` that reverts or halts it
+is the call's answer (`sluice.errors.CallRevertedError`); a rate limit, a syncing node or a
+method the provider does not serve is the provider's fault (`ChainRpcError`).
+
 Why not web3's `AsyncHTTPProvider`: web3 7 opens a new TCP connection for every call
 (``TCPConnector(force_close=True)``) and passes each call through a thread pool for its session
 cache lock. On a local node that was 0.43 ms of CPU per call against 0.12 ms on one kept-alive
@@ -27,14 +33,36 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 import aiohttp
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from sluice.chains.rpc_errors import (
+    ALREADY_SENT,
+    PERMANENT,
+    call_failure,
+    normalise,
+    provider_fault,
+    send_refusal,
+)
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeeMarket
+from sluice.domain.receipts import Log
 from sluice.domain.transaction import Fees
-from sluice.errors import ChainUnavailableError, ConfigurationError, TransactionRefusedError
+from sluice.errors import (
+    CallRevertedError,
+    ChainUnavailableError,
+    ConfigurationError,
+    TransactionRefusedError,
+)
 from sluice.ports import Receipt, SendResult
 
-__all__ = ["DEFAULT_PRIORITY_FEE", "MAX_RESPONSE_BYTES", "ChainRpcError", "EvmChainClient"]
+__all__ = [
+    "DEFAULT_PRIORITY_FEE",
+    "MAX_RESPONSE_BYTES",
+    "ChainRpcError",
+    "EvmChainClient",
+    "TransactionRefusedRpcError",
+]
 
 #: The tip used when the node cannot suggest one (1 gwei).
 DEFAULT_PRIORITY_FEE: Final = 10**9
@@ -54,36 +82,19 @@ _DECIMALS: Final = bytes.fromhex("313ce567")
 #: How much of a node's error text an exception message may quote.
 _MAX_DETAIL_CHARS: Final = 160
 
+#: Topics an event log may carry (LOG0 to LOG4).
+_MAX_TOPICS: Final = 4
+
+#: Methods that execute a call, whose revert or halt is the call's answer.
+_CALLS: Final = frozenset({"eth_call", "eth_estimateGas"})
+
 _QUANTITY = re.compile(r"0x[0-9a-fA-F]{1,64}")
 _DATA = re.compile(r"0x(?:[0-9a-fA-F]{2})*")
 _HASH = re.compile(r"0x[0-9a-f]{64}")
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _URLISH = re.compile(
     r"[a-zA-Z][a-zA-Z0-9+.-]*://\S*"  # anything with a scheme
     r"|\b(?:[\w-]+\.)+[a-zA-Z]{2,}(?::\d+)?/\S*"  # host.name/path without one
-)
-
-# Refusals of eth_sendRawTransaction meaning "this transaction (or another with its nonce) is
-# already in the pool or mined": the send counts as done and confirmation tracking takes over.
-# Matched against the lowercased message with "_" read as " " (Besu says NONCE_TOO_LOW).
-_ALREADY_SENT: Final = (
-    (re.compile(r"\balready known\b|\balreadyknown\b|\bknown transaction\b"), "already_known"),
-    (re.compile(r"\balready imported\b"), "already_known"),
-    (re.compile(r"\bnonce too low\b|\boldnonce\b"), "nonce_too_low"),
-    (
-        re.compile(r"\breplacement transaction underpriced\b|\breplacement underpriced\b"),
-        "replacement_underpriced",
-    ),
-)
-
-# Other refusals worth naming; all are raised (retryable: a wallet can be topped up, the base fee
-# can fall, a gap in nonces can fill). Anything unmatched is "rejected".
-_REFUSED: Final = (
-    (re.compile(r"\binsufficient funds\b|\bupfront cost exceeds\b"), "insufficient_funds"),
-    (re.compile(r"\bexecution reverted\b|\brevert"), "execution_reverted"),
-    (re.compile(r"\bnonce too high\b"), "nonce_too_high"),
-    (re.compile(r"\bintrinsic gas too low\b"), "gas_too_low"),
-    (re.compile(r"\bexceeds block gas limit\b"), "gas_limit_too_high"),
-    (re.compile(r"\bbase fee\b|\bunderpriced\b|\bfee cap\b"), "fee_too_low"),
 )
 
 
@@ -91,34 +102,36 @@ class ChainRpcError(ChainUnavailableError):
     """The node could not be reached, did not answer in time, answered nonsense, or refused.
 
     ``reason`` is a short classification (``timeout``, ``connection_failed``, ``http_503``,
-    ``malformed_response``, ``insufficient_funds``, ``rpc_error``...); ``method`` is the JSON-RPC
-    method. The message holds both and at most a short, sanitised excerpt of the node's error
-    text; never the RPC URL.
+    ``malformed_response``, ``rate_limited``, ``node_syncing``, ``rpc_error``...); ``method`` is
+    the JSON-RPC method. The message holds both and at most a short, sanitised excerpt of the
+    node's error text; never the RPC URL.
     """
 
     def __init__(self, method: str, reason: str, detail: str = "") -> None:
-        message = f"{method} failed: {reason}"
-        if detail:
-            message = f"{message} ({detail})"
-        super().__init__(message)
+        super().__init__(_message(method, reason, detail), reason=reason)
         self.method = method
-        self.reason = reason
 
 
 class TransactionRefusedRpcError(ChainRpcError, TransactionRefusedError):
-    """A definite refusal of ``eth_sendRawTransaction``: the node did not take the transaction."""
+    """A JSON-RPC error answer to ``eth_sendRawTransaction``: the node did not take the
+    transaction. ``reason`` is from `sluice.chains.rpc_errors.send_refusal`; ``permanent`` says
+    whether these bytes can never be accepted."""
 
-    def __init__(self, method: str, reason: str, detail: str = "") -> None:
-        ChainRpcError.__init__(self, method, reason, detail)
+    def __init__(
+        self, method: str, reason: str, detail: str = "", *, permanent: bool = False
+    ) -> None:
+        super().__init__(method, reason, detail)
+        self.permanent = permanent
 
 
 class _NodeRefusalError(Exception):
     """A JSON-RPC error answer, before the caller decides what it means."""
 
-    def __init__(self, code: object, message: str) -> None:
+    def __init__(self, code: object, message: str, data: object = None) -> None:
         super().__init__(message)
         self.rpc_code = code
         self.message = message
+        self.data = data
 
 
 def _redact(rpc_url: str) -> tuple[str, tuple[str, ...]]:
@@ -141,9 +154,10 @@ def _redact(rpc_url: str) -> tuple[str, tuple[str, ...]]:
 class EvmChainClient:
     """One EVM network's JSON-RPC endpoint (implements `sluice.ports.ChainClient`).
 
-    Every failure to get a useful answer, whether network, timeout, HTTP status, a malformed
-    answer or a refusal the caller can do nothing about now, raises `ChainRpcError`, a
-    `ChainUnavailableError`: the worker retries it with backoff.
+    Every failure to get a useful answer, whether network, timeout, HTTP status or a malformed
+    answer, raises `ChainRpcError`, a `ChainUnavailableError`: the worker retries it with
+    backoff. A refused send raises `TransactionRefusedRpcError` (also a `ChainRpcError`); a call
+    that reverts or halts raises `CallRevertedError`, which is not transient.
     """
 
     def __init__(self, rpc_url: str, *, timeout_s: float = 10.0) -> None:
@@ -187,23 +201,48 @@ class EvmChainClient:
         block, so doubling it keeps the transaction includable through about six consecutive
         full blocks, while only the actual base fee plus the tip is ever charged.
         """
-        method = "eth_maxPriorityFeePerGas"
-        try:
-            tip = _quantity(await self._call(method, []), method, "priority fee")
-        except _NodeRefusalError:
-            tip = DEFAULT_PRIORITY_FEE
-        method = "eth_getBlockByNumber"
-        block = await self._checked(method, ["latest", False])
-        if not isinstance(block, dict):
-            raise ChainRpcError(method, "malformed_response", "no latest block")
-        base_fee = block.get("baseFeePerGas")
-        if base_fee is None:
-            raise ChainRpcError(method, "no_base_fee", "the network does not support EIP-1559")
-        base = _quantity(base_fee, method, "base fee")
+        tip = await self._suggested_tip()
+        base = await self._latest_base_fee()
         return Fees(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip)
 
+    async def fee_market(self) -> FeeMarket:
+        """The next block's base fee and the node's suggested tip.
+
+        The base fee is the last of ``eth_feeHistory(1, "latest")``'s ``baseFeePerGas``: the
+        history lists one entry per block asked for and one more, for the block after the newest
+        (execution-apis ``eth/fee_market.yaml``). A node without ``eth_feeHistory`` (an error
+        answer, or none) is read the older way: the latest block's ``baseFeePerGas``, one block
+        behind. The tip is ``eth_maxPriorityFeePerGas``, or `DEFAULT_PRIORITY_FEE` if the node
+        cannot suggest one.
+
+        Raises:
+            ChainRpcError: Unreachable, a malformed answer, or ``no_base_fee`` (a network
+                without EIP-1559).
+        """
+        tip = await self._suggested_tip()
+        method = "eth_feeHistory"
+        try:
+            history = await self._call(method, ["0x1", "latest", []])
+        except _NodeRefusalError:
+            history = None
+        if history is None:
+            return FeeMarket(base_fee=await self._latest_base_fee(), priority_fee=tip)
+        if not isinstance(history, dict):
+            raise ChainRpcError(method, "malformed_response", "fee history is not an object")
+        base_fees = history.get("baseFeePerGas")
+        if not isinstance(base_fees, list) or not base_fees:
+            raise ChainRpcError(method, "malformed_response", "no baseFeePerGas")
+        bases = [_quantity(fee, method, "base fee") for fee in base_fees]
+        return FeeMarket(base_fee=bases[-1], priority_fee=tip)
+
     async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
-        """Gas a call is expected to use; a call that would revert raises ``execution_reverted``."""
+        """Gas a call is expected to use.
+
+        Raises:
+            CallRevertedError: The call reverts or halts (``execution_reverted``,
+                ``invalid_opcode``, ``out_of_gas``, ``execution_halted``).
+            ChainRpcError: Unreachable, a malformed answer, or another error answer.
+        """
         method = "eth_estimateGas"
         call = {"from": sender, "to": to, "value": hex(value), "data": "0x" + data.hex()}
         try:
@@ -229,19 +268,23 @@ class EvmChainClient:
             transaction, or another with its nonce, is already pooled or mined.
 
         Raises:
-            ChainRpcError: Unreachable, timed out, a malformed answer, or any other refusal
-                (``insufficient_funds``, ``fee_too_low``, ``rejected``...).
+            TransactionRefusedRpcError: Any other JSON-RPC error answer: the node refused the
+                transaction (``insufficient_funds``, ``fee_too_low``, ``gas_too_low``,
+                ``wrong_chain_id``, ``rejected``...; ``permanent`` for those these bytes can
+                never get past).
+            ChainRpcError: Unreachable, timed out, a malformed answer, or an error answer about
+                the provider itself (``rate_limited``, ``node_syncing``,
+                ``method_unavailable``): the transaction may or may not have been taken.
         """
         method = "eth_sendRawTransaction"
         expected_hash = "0x" + keccak(raw).hex()
         try:
             answer = await self._call(method, ["0x" + raw.hex()])
         except _NodeRefusalError as refusal:
-            text = _normalise(refusal.message)
-            for pattern, note in _ALREADY_SENT:
-                if pattern.search(text):
-                    return SendResult(accepted=True, note=note)
-            raise self._refused(method, refusal) from None
+            error = self._refused(method, refusal)
+            if isinstance(error, TransactionRefusedRpcError) and error.reason in ALREADY_SENT:
+                return SendResult(accepted=True, note=error.reason)
+            raise error from None
         if not isinstance(answer, str) or answer.lower() != expected_hash:
             raise ChainRpcError(method, "malformed_response", "unexpected transaction hash")
         return SendResult(accepted=True)
@@ -278,6 +321,7 @@ class EvmChainClient:
             block_number=_quantity(answer["blockNumber"], method, "block number"),
             block_hash=block_hash.lower(),
             gas_used=_quantity(answer.get("gasUsed"), method, "gas used"),
+            logs=_logs(answer.get("logs"), method),
         )
 
     async def is_known(self, transaction_hash: str) -> bool:
@@ -403,7 +447,9 @@ class EvmChainClient:
             if isinstance(error, dict):
                 message = error.get("message")
                 raise _NodeRefusalError(
-                    error.get("code"), message if isinstance(message, str) else ""
+                    error.get("code"),
+                    message if isinstance(message, str) else "",
+                    error.get("data"),
                 )
             raise _NodeRefusalError(None, error if isinstance(error, str) else "")
         if "result" not in response:
@@ -440,20 +486,89 @@ class EvmChainClient:
             )
         return self._session
 
-    def _refused(self, method: str, refusal: _NodeRefusalError) -> ChainRpcError:
-        """Classify a JSON-RPC error, quoting a sanitised excerpt of the node's message."""
-        text = _normalise(refusal.message)
-        reason = next((name for pattern, name in _REFUSED if pattern.search(text)), "rejected")
+    async def _suggested_tip(self) -> int:
+        """``eth_maxPriorityFeePerGas``, or `DEFAULT_PRIORITY_FEE` if the node has none."""
+        method = "eth_maxPriorityFeePerGas"
+        try:
+            return _quantity(await self._call(method, []), method, "priority fee")
+        except _NodeRefusalError:
+            return DEFAULT_PRIORITY_FEE
+
+    async def _latest_base_fee(self) -> int:
+        """The latest block's ``baseFeePerGas``."""
+        method = "eth_getBlockByNumber"
+        block = await self._checked(method, ["latest", False])
+        if not isinstance(block, dict):
+            raise ChainRpcError(method, "malformed_response", "no latest block")
+        base_fee = block.get("baseFeePerGas")
+        if base_fee is None:
+            raise ChainRpcError(method, "no_base_fee", "the network does not support EIP-1559")
+        return _quantity(base_fee, method, "base fee")
+
+    def _refused(
+        self, method: str, refusal: _NodeRefusalError
+    ) -> ChainRpcError | CallRevertedError:
+        """What a JSON-RPC error answer means, quoting a sanitised excerpt of the node's text.
+
+        A call's revert or halt is the call's answer; then the few answers that are about the
+        provider; then, for a send, the refusal of the transaction. Any other error answer to a
+        read is ``rpc_error`` (the provider could not serve it: another one may).
+        """
         detail = _sanitise(refusal.message, self._secrets)
+        if method in _CALLS and (failure := call_failure(refusal.message, refusal.rpc_code)):
+            return CallRevertedError(
+                _message(method, failure, detail), reason=failure, data=_revert_data(refusal.data)
+            )
+        fault = provider_fault(refusal.message, refusal.rpc_code)
+        if fault is not None:
+            return ChainRpcError(method, fault, detail)
         if method == "eth_sendRawTransaction":
-            return TransactionRefusedRpcError(method, reason, detail)
-        if reason == "rejected":
-            reason = "rpc_error"
-        return ChainRpcError(method, reason, detail)
+            reason = send_refusal(refusal.message)
+            return TransactionRefusedRpcError(method, reason, detail, permanent=reason in PERMANENT)
+        reason = send_refusal(refusal.message) if method in _CALLS else "rejected"
+        return ChainRpcError(method, "rpc_error" if reason == "rejected" else reason, detail)
 
 
-def _normalise(message: str) -> str:
-    return message.lower().replace("_", " ")
+def _message(method: str, reason: str, detail: str) -> str:
+    return f"{method} failed: {reason}" + (f" ({detail})" if detail else "")
+
+
+def _revert_data(value: object) -> bytes:
+    """The revert data of a reverted call's error answer: ``error.data`` (geth, reth, Anvil),
+    or ``error.data.data`` (Hardhat)."""
+    if isinstance(value, dict):
+        value = value.get("data")
+    if isinstance(value, str) and _DATA.fullmatch(value):
+        return bytes.fromhex(value[2:])
+    return b""
+
+
+def _logs(value: object, method: str) -> tuple[Log, ...]:
+    """A receipt's ``logs``, validated."""
+    if not isinstance(value, list):
+        raise ChainRpcError(method, "malformed_response", "receipt logs are not a list")
+    logs = []
+    for entry in value:
+        if not isinstance(entry, dict):
+            raise ChainRpcError(method, "malformed_response", "a log is not an object")
+        address = entry.get("address")
+        if not isinstance(address, str) or not _ADDRESS.fullmatch(address):
+            raise ChainRpcError(method, "malformed_response", "log address")
+        topics = entry.get("topics")
+        if (
+            not isinstance(topics, list)
+            or len(topics) > _MAX_TOPICS
+            or not all(isinstance(t, str) and _HASH.fullmatch(t.lower()) for t in topics)
+        ):
+            raise ChainRpcError(method, "malformed_response", "log topics")
+        logs.append(
+            Log(
+                address=Address(to_checksum_address(address)),
+                topics=tuple(t.lower() for t in topics),
+                data=_data(entry.get("data"), method, "log data"),
+            )
+        )
+    return tuple(logs)
 
 
 def _sanitise(text: str, secrets: tuple[str, ...]) -> str:
@@ -475,7 +590,7 @@ def _block_hash(block: dict[str, Any]) -> str:
 
 
 def _says_not_found(refusal: _NodeRefusalError) -> bool:
-    return "not found" in _normalise(refusal.message)
+    return "not found" in normalise(refusal.message)
 
 
 def _require_hash(transaction_hash: str) -> str:

@@ -2,11 +2,16 @@
 
 A network may list several RPC URLs (a hosted provider first, a second provider after it). Each
 call goes to the first provider that is not *benched*; a provider that fails (unreachable, timed
-out, a malformed answer: any `ChainUnavailableError` that is not a refusal of the request
-itself) is benched for a cooldown and the call moves on to the next one. The cooldown doubles on
-each consecutive failure, up to a cap, and resets once the provider answers again. When every
-provider is benched, the one whose bench ends soonest is tried anyway rather than failing without
-trying.
+out, an HTTP error status, a malformed answer, an error answer about the provider itself such as
+a rate limit: any `ChainUnavailableError` that is not the chain's answer to the request) is
+benched for a cooldown and the call moves on to the next one. The chain's answers are raised as
+they are, from the provider that gave them, which is not benched: a refused send
+(`TransactionRefusedError`: another node of the chain would refuse the same bytes, and trying
+them elsewhere only spreads them), a call that reverts or halts (`CallRevertedError`), and a
+read's verdict on its request (`REFUSALS`, such as an estimate from a wallet without the funds).
+The cooldown doubles on each consecutive failure, up to a cap, and resets once the provider
+answers again. When every provider is benched, the one whose bench ends soonest is tried anyway
+rather than failing without trying.
 
 Lag: the provider that answers is not necessarily in sync with the chain. At most every
 ``lag_check_interval_s`` seconds, the next call first asks every usable provider its block
@@ -35,10 +40,17 @@ from typing import Final, TypeGuard, TypeVar
 import structlog
 from prometheus_client import Counter
 
-from sluice.chains.evm import ChainRpcError, EvmChainClient
+from sluice.chains import rpc_errors
+from sluice.chains.evm import EvmChainClient
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeeMarket
 from sluice.domain.transaction import Fees
-from sluice.errors import ChainUnavailableError, ConfigurationError
+from sluice.errors import (
+    CallRevertedError,
+    ChainUnavailableError,
+    ConfigurationError,
+    TransactionRefusedError,
+)
 from sluice.ports import ChainClient, Receipt, SendResult
 
 __all__ = ["FAILOVERS", "FailoverChainClient", "RpcProvider"]
@@ -53,18 +65,10 @@ FAILOVERS: Final = Counter(
 
 T = TypeVar("T")
 
-#: `ChainRpcError` reasons that are the node's verdict on the request itself (another provider
-#: of the same chain would say the same): raised as they are, without benching the provider.
-REFUSALS: Final = frozenset(
-    {
-        "insufficient_funds",
-        "execution_reverted",
-        "nonce_too_high",
-        "gas_too_low",
-        "gas_limit_too_high",
-        "fee_too_low",
-    }
-)
+#: `ChainUnavailableError` reasons that are the node's verdict on the request itself (another
+#: provider of the same chain would say the same): raised as they are, without benching the
+#: provider, whatever the error's class (``rejected`` aside: from a read it is no verdict).
+REFUSALS: Final = (rpc_errors.REFUSALS | rpc_errors.CALL_FAILURES) - {"rejected"}
 
 #: A block number beyond this is nonsense (and would make every other provider look lagging).
 MAX_BLOCK_NUMBER: Final = 2**63 - 1
@@ -116,9 +120,10 @@ class FailoverChainClient:
 
     Every method goes to the first provider that is not benched, and fails over to the next on
     a `ChainUnavailableError`; `ChainUnavailableError` is raised only once no provider answered
-    (its message names the network and the last failure's reason, never a URL). Refusals of the
-    request itself (``insufficient_funds``, ``execution_reverted``, ``fee_too_low``...) are
-    raised at once. Other errors (a malformed transaction hash, a closed client) propagate.
+    (its message names the network and the last failure's reason, never a URL). The chain's
+    answers to the request itself are raised at once and bench nothing: a refused send
+    (`TransactionRefusedError`), a reverted call (`CallRevertedError`), a read's verdict
+    (`REFUSALS`). Other errors (a malformed transaction hash, a closed client) propagate.
     """
 
     def __init__(
@@ -237,8 +242,12 @@ class FailoverChainClient:
         """EIP-1559 fees suggested by the first healthy provider."""
         return await self._run("fees", lambda c: c.fees())
 
+    async def fee_market(self) -> FeeMarket:
+        """The next block's base fee and the suggested tip, from the first healthy provider."""
+        return await self._run("fee_market", lambda c: c.fee_market())
+
     async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
-        """Gas a call is expected to use."""
+        """Gas a call is expected to use (a revert is the call's answer: `CallRevertedError`)."""
         return await self._run("estimate_gas", lambda c: c.estimate_gas(sender, to, value, data))
 
     async def code_size(self, address: Address) -> int:
@@ -249,7 +258,9 @@ class FailoverChainClient:
         """Send through the first healthy provider; the first that takes it wins.
 
         Sending the same signed bytes to another provider after a failure is safe: it is the
-        same transaction (same hash, same nonce), so it can only be mined once.
+        same transaction (same hash, same nonce), so it can only be mined once. A refusal
+        (`TransactionRefusedError`) is not a failure: it is raised at once, and the provider
+        stays in use.
         """
         return await self._run("send_raw_transaction", lambda c: c.send_raw_transaction(raw))
 
@@ -333,6 +344,9 @@ class FailoverChainClient:
                     continue
             try:
                 result = await call(slot.client)
+            except (TransactionRefusedError, CallRevertedError):
+                self._answered(slot)  # the chain's answer to the request: this provider is fine
+                raise
             except ChainUnavailableError as exc:
                 reason = _reason(exc)
                 if reason in REFUSALS:
@@ -524,7 +538,7 @@ class FailoverChainClient:
 
 def _reason(exc: ChainUnavailableError) -> str:
     """A short, URL-free classification of a failure, for logs, metrics and messages."""
-    return exc.reason if isinstance(exc, ChainRpcError) else "unavailable"
+    return exc.reason or "unavailable"
 
 
 def _is_int(value: object) -> TypeGuard[int]:

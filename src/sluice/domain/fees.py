@@ -32,6 +32,16 @@ class Fees:
         return gas * self.max_fee_per_gas
 
 
+@dataclass(frozen=True, slots=True)
+class FeeMarket:
+    """What the chain asks for now: what a fee strategy prices from."""
+
+    base_fee: int
+    """The next block's base fee, in wei per gas (the least any transaction in it pays)."""
+    priority_fee: int
+    """The tip the node suggests, in wei per gas."""
+
+
 class Finality(enum.StrEnum):
     """When a network's transactions are final, and the ledger may settle."""
 

@@ -4,7 +4,8 @@
 - `FakeChain`: a `ChainClient` that keeps sent transactions in memory and mines them only when
   the test says so. A transaction's hash is ``keccak(raw)`` exactly as a node computes it; its
   sender and nonce are decoded, so the fake refuses to mine two transactions at one nonce,
-  counts each sender's mined nonces, and can re-org blocks away (`reorg`).
+  counts each sender's mined nonces, and can re-org blocks away (`reorg`). A successful ERC-20
+  ``transfer(to, amount)`` it mines has the token's ``Transfer`` event in its receipt's logs.
 - `LocalSigner`: a `Signer` over an in-memory private key (real secp256k1 signatures, no
   keystore file).
 """
@@ -19,12 +20,20 @@ from typing import Any
 
 from eth_account import Account
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
 from sluice.domain.addresses import Address
-from sluice.domain.transaction import Fees, SignedTransaction, UnsignedTransaction
-from sluice.errors import ChainUnavailableError
+from sluice.domain.fees import FeeMarket
+from sluice.domain.receipts import TRANSFER_TOPIC, Log, address_topic
+from sluice.domain.transaction import (
+    TRANSFER_SELECTOR,
+    Fees,
+    SignedTransaction,
+    UnsignedTransaction,
+)
+from sluice.errors import CallRevertedError, ChainUnavailableError
 from sluice.ports import Message, Receipt, SendResult, SigningContext
 from sluice.queue.memory import MemoryQueue
 from sluice.signers.keystore import KeystoreSigner
@@ -78,16 +87,38 @@ class SentTransaction:
     receipt: Receipt | None = None
     sender: str = ""
     nonce: int = -1
+    to: str = ""
+    """The recipient, checksummed ("" for bytes that are no transaction)."""
+    data: bytes = b""
 
 
-def _decode(raw: bytes) -> tuple[str, int]:
-    """Sender and nonce of a signed transaction (("", -1) if it is not one)."""
+def _decode(raw: bytes) -> tuple[str, int, str, bytes]:
+    """Sender, nonce, recipient and call data of a signed transaction (("", -1, "", b"") if
+    it is not one)."""
     try:
         sender = Account.recover_transaction(raw)
-        nonce = int(TypedTransaction.from_bytes(HexBytes(raw)).as_dict()["nonce"])
+        fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+        nonce = int(fields["nonce"])
+        to = to_checksum_address(bytes(fields["to"])) if fields.get("to") else ""
+        data = bytes(fields.get("data") or b"")
     except Exception:  # arbitrary bytes in tests that do not sign: no sender, no nonce
-        return "", -1
-    return str(sender), nonce
+        return "", -1, "", b""
+    return str(sender), nonce, str(to), data
+
+
+def _token_transfer_logs(tx: SentTransaction) -> tuple[Log, ...]:
+    """The ``Transfer`` event of an ERC-20 ``transfer(to, amount)`` call, if ``tx`` is one."""
+    data = tx.data
+    if not tx.to or len(data) != 68 or data[:4] != TRANSFER_SELECTOR or any(data[4:16]):
+        return ()
+    recipient = Address(to_checksum_address(data[16:36]))
+    return (
+        Log(
+            address=Address(tx.to),
+            topics=(TRANSFER_TOPIC, address_topic(Address(tx.sender)), address_topic(recipient)),
+            data=data[36:68],
+        ),
+    )
 
 
 class FakeChain:
@@ -105,14 +136,20 @@ class FakeChain:
         chain_id: int = 31337,
         head: int = 100,
         fees: Fees | None = None,
+        market: FeeMarket | None = None,
         gas_estimate: int = 50_000,
         auto_mine: bool = False,
     ) -> None:
-        """A node at block ``head`` answering with fixed ``fees`` and ``gas_estimate``."""
+        """A node at block ``head`` answering with fixed ``fees``, ``market`` and
+        ``gas_estimate``."""
         self.chain_id_value = chain_id
         self.head = head
         self.fee_quote = fees or Fees(max_fee_per_gas=3 * 10**9, max_priority_fee_per_gas=10**9)
+        self.market = market or FeeMarket(base_fee=10**9, priority_fee=10**9)
+        """What `fee_market` answers (by default the market `fee_quote` is priced from)."""
         self.gas_estimate = gas_estimate
+        self.estimate_error: Exception | None = None
+        """Raised by every `estimate_gas` while set (a `CallRevertedError`: the call reverts)."""
         self.auto_mine = auto_mine
         self.code_sizes: dict[str, int] = {}
         """Contract code size per address (checksummed); absent means an account (0)."""
@@ -161,9 +198,18 @@ class FakeChain:
         return self.transactions[transaction_hash].raw
 
     def mine(
-        self, transaction_hash: str, *, succeeded: bool = True, gas_used: int = 21_000
+        self,
+        transaction_hash: str,
+        *,
+        succeeded: bool = True,
+        gas_used: int = 21_000,
+        logs: tuple[Log, ...] | None = None,
     ) -> Receipt:
         """Mine a known transaction in a new block (the head moves up by one); its receipt.
+
+        A successful ERC-20 ``transfer`` gets the token's ``Transfer(sender, to, amount)`` log
+        (balances in `token_balances` are the test's to set: they do not move); ``logs``
+        replaces the receipt's logs (``()``: a token whose ``transfer`` returned false).
 
         Raises:
             KeyError: The node does not know the hash (never sent, or dropped).
@@ -186,6 +232,7 @@ class FakeChain:
             block_number=self.head,
             block_hash=self.hash_of_block(self.head),
             gas_used=gas_used,
+            logs=logs if logs is not None else _token_transfer_logs(tx) if succeeded else (),
         )
         return tx.receipt
 
@@ -299,9 +346,16 @@ class FakeChain:
         self._call("fees")
         return self.fee_quote
 
+    async def fee_market(self) -> FeeMarket:
+        """The configured `market`."""
+        self._call("fee_market")
+        return self.market
+
     async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
-        """The configured `gas_estimate`, whatever the call."""
+        """The configured `gas_estimate`, whatever the call (or `estimate_error`, if set)."""
         self._call("estimate_gas")
+        if self.estimate_error is not None:
+            raise self.estimate_error
         return self.gas_estimate
 
     async def code_size(self, address: Address) -> int:
@@ -321,8 +375,10 @@ class FakeChain:
         self.send_log.append(tx_hash)
         tx = self.transactions.get(tx_hash)
         if tx is None:
-            sender, nonce = _decode(raw)
-            tx = SentTransaction(hash=tx_hash, raw=raw, sender=sender, nonce=nonce)
+            sender, nonce, to, data = _decode(raw)
+            tx = SentTransaction(
+                hash=tx_hash, raw=raw, sender=sender, nonce=nonce, to=to, data=data
+            )
             self.transactions[tx_hash] = tx
         tx.sends += 1
         if tx_hash in self._known:
@@ -369,7 +425,7 @@ class FakeChain:
         """The configured `token_decimals_of` entry; a token without one reverts (not ERC-20)."""
         self._call("token_decimals")
         if token not in self.token_decimals_of:
-            raise ChainUnavailableError("eth_call failed: execution_reverted")
+            raise CallRevertedError("eth_call failed: execution_reverted")
         return self.token_decimals_of[token]
 
     async def block_hash(self, number: int) -> str | None:
@@ -422,6 +478,9 @@ class LocalSigner:
     ) -> SignedTransaction:
         """Sign an EIP-1559 transaction; the hash is keccak of the raw bytes."""
         return await self._inner.sign(transaction)
+
+    async def close(self) -> None:
+        """Nothing to release."""
 
     def __repr__(self) -> str:
         return f"LocalSigner(address={self.address!r})"

@@ -9,10 +9,16 @@ import pytest
 from prometheus_client import REGISTRY
 from structlog.testing import capture_logs
 
-from sluice.chains.evm import ChainRpcError
+from sluice.chains.evm import ChainRpcError, TransactionRefusedRpcError
 from sluice.chains.failover import FailoverChainClient, RpcProvider
 from sluice.domain.addresses import Address
-from sluice.errors import ChainUnavailableError, ConfigurationError
+from sluice.domain.fees import FeeMarket
+from sluice.errors import (
+    CallRevertedError,
+    ChainUnavailableError,
+    ConfigurationError,
+    TransactionRefusedError,
+)
 from sluice.testing.fakes import FakeChain, transaction_hash
 
 NAME_A = "https://mainnet.infura.io"
@@ -210,6 +216,87 @@ async def test_a_refusal_is_raised_without_benching_or_failing_over(clock: Ticke
 
     await client.fees()
     assert (a.calls["fees"], b.calls["fees"]) == (2, 0)
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        pytest.param(
+            TransactionRefusedRpcError(
+                "eth_sendRawTransaction", "gas_too_low", "intrinsic gas too low", permanent=True
+            ),
+            id="for good",
+        ),
+        pytest.param(
+            TransactionRefusedRpcError("eth_sendRawTransaction", "fee_too_low"), id="for now"
+        ),
+        pytest.param(TransactionRefusedRpcError("eth_sendRawTransaction", "rejected"), id="other"),
+        pytest.param(TransactionRefusedError("refused", reason="rejected"), id="any adapter's"),
+    ],
+)
+async def test_a_refused_send_benches_nothing_and_goes_nowhere_else(
+    clock: Ticker, refusal: TransactionRefusedError
+) -> None:
+    a, b = FakeChain(), FakeChain()
+    network = _network()
+    client = _client(a, b, clock=clock, network=network)
+    await client.fees()
+    a.fail_next(1, refusal)
+
+    with capture_logs() as logs, pytest.raises(TransactionRefusedError) as caught:
+        await client.send_raw_transaction(b"\x02signed")
+
+    assert caught.value is refusal
+    assert b.calls["send_raw_transaction"] == 0  # the same bytes are not tried elsewhere
+    assert not [e for e in logs if e["event"] == "rpc provider benched"]
+    assert _failovers(network, NAME_A, refusal.reason) == 0.0
+    await client.send_raw_transaction(b"\x02other")
+    assert (a.calls["send_raw_transaction"], b.calls["send_raw_transaction"]) == (2, 0)
+
+
+@pytest.mark.parametrize("reason", ["execution_reverted", "invalid_opcode"])
+async def test_a_reverted_call_benches_nothing_and_goes_nowhere_else(
+    clock: Ticker, reason: str
+) -> None:
+    a, b = FakeChain(), FakeChain()
+    network = _network()
+    client = _client(a, b, clock=clock, network=network)
+    await client.fees()
+    a.fail_next(1, CallRevertedError(f"eth_estimateGas failed: {reason}", reason=reason))
+
+    with capture_logs() as logs, pytest.raises(CallRevertedError) as caught:
+        await client.estimate_gas(ADDRESS, ADDRESS, 0, b"")
+
+    assert caught.value.reason == reason
+    assert b.calls["estimate_gas"] == 0
+    assert not [e for e in logs if e["event"] == "rpc provider benched"]
+    assert await client.estimate_gas(ADDRESS, ADDRESS, 0, b"") == a.gas_estimate
+    assert b.calls["estimate_gas"] == 0
+
+
+@pytest.mark.parametrize("reason", ["rate_limited", "node_syncing", "method_unavailable"])
+async def test_an_error_answer_about_the_provider_benches_it(clock: Ticker, reason: str) -> None:
+    a, b = FakeChain(), FakeChain()
+    network = _network()
+    client = _client(a, b, clock=clock, network=network)
+    await client.fees()
+    a.fail_next(1, ChainRpcError("eth_sendRawTransaction", reason))
+
+    result = await client.send_raw_transaction(b"\x02signed")
+
+    assert result.accepted
+    assert b.calls["send_raw_transaction"] == 1
+    assert _failovers(network, NAME_A, reason) == 1.0
+
+
+async def test_the_fee_market_comes_from_the_first_healthy_provider(clock: Ticker) -> None:
+    a = FakeChain(market=FeeMarket(base_fee=7, priority_fee=2))
+    b = FakeChain(market=FeeMarket(base_fee=9, priority_fee=3))
+    client = _client(a, b, clock=clock)
+
+    assert await client.fee_market() == FeeMarket(base_fee=7, priority_fee=2)
+    a.fail_next(1, ChainRpcError("eth_feeHistory", "timeout"))
+    assert await client.fee_market() == FeeMarket(base_fee=9, priority_fee=3)
 
 
 async def test_other_errors_propagate_without_benching(clock: Ticker) -> None:

@@ -8,6 +8,7 @@ import pytest
 
 from sluice import errors
 from sluice.errors import (
+    CallRevertedError,
     ChainUnavailableError,
     ConfigurationError,
     ForbiddenError,
@@ -46,6 +47,7 @@ DOCUMENTED: list[tuple[type[SluiceError], str, tuple[type[Exception], ...]]] = [
     (RateLimitedError, "rate_limited", (SluiceError,)),
     (ForbiddenError, "forbidden", (SluiceError,)),
     (ConfigurationError, "configuration_error", (SluiceError,)),
+    (CallRevertedError, "call_reverted", (SluiceError,)),
     (TransientError, "transient", (SluiceError,)),
     (ChainUnavailableError, "chain_unavailable", (TransientError,)),
     (TransactionRefusedError, "transaction_refused", (ChainUnavailableError,)),
@@ -112,6 +114,18 @@ def test_a_chain_outage_is_transient() -> None:
     with pytest.raises(TransientError) as raised:
         raise ChainUnavailableError("node down")
     assert raised.value.code == "chain_unavailable"
+
+
+def test_a_reverted_call_is_not_transient_and_keeps_its_reason() -> None:
+    error = CallRevertedError("eth_call failed: invalid_opcode", reason="invalid_opcode")
+    assert not isinstance(error, TransientError)
+    assert (error.reason, error.data) == ("invalid_opcode", b"")
+
+
+def test_a_refusal_says_whether_it_is_for_good() -> None:
+    assert not TransactionRefusedError("refused").permanent
+    refusal = TransactionRefusedError("refused", reason="gas_too_low", permanent=True)
+    assert (refusal.reason, refusal.permanent) == ("gas_too_low", True)
 
 
 def test_about_names_the_field_of_a_refusal_raised_inside() -> None:
