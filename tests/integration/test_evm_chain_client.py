@@ -7,9 +7,10 @@ import asyncio
 import json
 import logging
 import traceback
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp import web
@@ -946,3 +947,125 @@ def test_the_url_must_be_http_with_a_host() -> None:
         with pytest.raises(ConfigurationError) as excinfo:
             EvmChainClient(url)
         assert url not in str(excinfo.value)
+
+
+# ── against the pinned Hardhat ────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture(scope="module")
+def hardhat_url() -> Iterator[str]:
+    """A Hardhat node (sluice.testing.hardhat) for this module, skipped if it cannot run."""
+    hardhat: Any = pytest.importorskip("sluice.testing.hardhat")
+    if not hardhat.hardhat_installed():
+        pytest.skip("the pinned hardhat or Node.js is not installed: run `make tools`")
+    with hardhat.HardhatProcess() as process:
+        yield str(process.rpc_url)
+
+
+@pytest.fixture
+async def hardhat_client(hardhat_url: str) -> AsyncIterator[EvmChainClient]:
+    chain = EvmChainClient(hardhat_url, timeout_s=30.0)
+    yield chain
+    await chain.close()
+
+
+#: What Hardhat refuses (it caps a transaction's gas at 2^24, EIP-7825, below its block's).
+HARDHAT_REFUSED: dict[str, tuple[dict[str, int], str, bool]] = {
+    "fee below the base fee": (
+        {"maxFeePerGas": 1, "maxPriorityFeePerGas": 0},
+        "fee_too_low",
+        False,
+    ),
+    "gas below the intrinsic 21000": ({"gas": 20_000}, "gas_too_low", True),
+    "gas above the transaction gas cap": ({"gas": 2**24 + 1}, "gas_limit_too_high", True),
+    "tip above the fee cap": (
+        {"maxFeePerGas": 2 * 10**9, "maxPriorityFeePerGas": 2 * 10**9 + 1},
+        "tip_above_fee_cap",
+        True,
+    ),
+    "another chain's id": ({"chainId": CHAIN_ID + 1}, "wrong_chain_id", True),
+    "a nonce gap": ({"nonce": 1_000}, "nonce_too_high", False),
+}
+
+
+@pytest.mark.parametrize("kind", list(HARDHAT_REFUSED))
+async def test_hardhats_refusals_read_as_their_reason(
+    hardhat_client: EvmChainClient, kind: str
+) -> None:
+    account = Account.from_key(DEV_ACCOUNTS[1].private_key)
+    fields, reason, permanent = HARDHAT_REFUSED[kind]
+    market = await hardhat_client.fee_market()
+    transaction = {
+        "type": 2,
+        "chainId": CHAIN_ID,
+        "nonce": await hardhat_client.transaction_count(Address(account.address), pending=True),
+        "to": _fresh_address(),
+        "value": 1,
+        "gas": NATIVE_TRANSFER_GAS,
+        "maxFeePerGas": 2 * market.base_fee + DEFAULT_PRIORITY_FEE,
+        "maxPriorityFeePerGas": DEFAULT_PRIORITY_FEE,
+        **fields,
+    }
+    raw = bytes(account.sign_transaction(transaction).raw_transaction)
+
+    with pytest.raises(TransactionRefusedRpcError) as excinfo:
+        await hardhat_client.send_raw_transaction(raw)
+
+    assert (excinfo.value.reason, excinfo.value.permanent) == (reason, permanent)
+
+
+async def test_hardhats_insufficient_funds_is_a_refusal(hardhat_client: EvmChainClient) -> None:
+    broke = Account.create()
+    market = await hardhat_client.fee_market()
+    raw = broke.sign_transaction(
+        {
+            "type": 2,
+            "chainId": CHAIN_ID,
+            "nonce": 0,
+            "to": _fresh_address(),
+            "value": 1,
+            "gas": NATIVE_TRANSFER_GAS,
+            "maxFeePerGas": 2 * market.base_fee + DEFAULT_PRIORITY_FEE,
+            "maxPriorityFeePerGas": DEFAULT_PRIORITY_FEE,
+        }
+    ).raw_transaction
+
+    with pytest.raises(TransactionRefusedRpcError) as excinfo:
+        await hardhat_client.send_raw_transaction(bytes(raw))
+
+    assert (excinfo.value.reason, excinfo.value.permanent) == ("insufficient_funds", False)
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [(REVERTS, "execution_reverted"), (INVALID, "invalid_opcode")],
+    ids=["revert", "invalid"],
+)
+async def test_hardhats_reverted_calls_are_the_calls_answer(
+    hardhat_url: str, hardhat_client: EvmChainClient, code: str, reason: str
+) -> None:
+    contract = _fresh_address()
+    async with AnvilControl(hardhat_url) as control:
+        await control.call("hardhat_setCode", [contract, code])
+
+    with pytest.raises(CallRevertedError) as estimated:
+        await hardhat_client.estimate_gas(Address(DEV_ACCOUNTS[1].address), contract, 0, b"")
+    with pytest.raises(CallRevertedError) as called:
+        await hardhat_client.token_decimals(contract)
+
+    assert estimated.value.reason == called.value.reason == reason
+
+
+async def test_hardhats_fee_market_is_the_next_blocks_base_fee(
+    hardhat_url: str, hardhat_client: EvmChainClient
+) -> None:
+    async with AnvilControl(hardhat_url) as control:
+        history = await control.call("eth_feeHistory", ["0x1", "latest", []])
+        latest = await control.call("eth_getBlockByNumber", ["latest", False])
+
+    market = await hardhat_client.fee_market()
+
+    assert market.base_fee == int(history["baseFeePerGas"][-1], 16)
+    # After an empty block the base fee falls: the next block's is not the latest block's.
+    if int(latest["gasUsed"], 16) == 0:
+        assert market.base_fee < int(latest["baseFeePerGas"], 16)
