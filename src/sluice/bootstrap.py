@@ -201,6 +201,9 @@ class Container:
             await self.cache.close()
         if isinstance(self.request_guard, RedisRequestGuard):
             await self.request_guard.close()
+        for entry in self.registry:
+            for signer in entry.signers:
+                await signer.close()
         if self.signer_client is not None:
             await self.signer_client.close()
         for chain in self._closables:

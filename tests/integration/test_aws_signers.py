@@ -14,6 +14,7 @@ behaviour, so it fails once moto is fixed and the fixture can go.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import pickle
 import uuid
@@ -41,7 +42,6 @@ from sluice.domain.addresses import Address
 from sluice.domain.transaction import NATIVE_TRANSFER_GAS, Fees, UnsignedTransaction
 from sluice.errors import ConfigurationError, SluiceError, TransientError
 from sluice.ports import Signer
-from sluice.signers.aws import aws_client
 from sluice.signers.keystore import KeystoreSigner, create_keystore
 from sluice.signers.kms import KmsSigner
 from sluice.signers.loading import load_signers
@@ -272,7 +272,8 @@ def test_kms_signer_derives_the_address_of_the_kms_key(aws: MotoServer) -> None:
 async def test_kms_signer_signs_what_the_chain_accepts(
     aws: MotoServer, kms_signs_digests: MotoServer, anvil: AnvilProcess
 ) -> None:
-    signer: Signer = KmsSigner.from_key_id(create_kms_key())
+    signer = KmsSigner.from_key_id(create_kms_key())
+    checked: Signer = signer  # mypy checks the protocol
     recipient = Address(Account.create().address)
     chain = EvmChainClient(anvil.rpc_url)
     try:
@@ -281,7 +282,7 @@ async def test_kms_signer_signs_what_the_chain_accepts(
             signed_hashes = []
             # Several transactions: each signature's recovery id is found, whichever it is.
             for nonce in range(4):
-                signed = await signer.sign(
+                signed = await checked.sign(
                     UnsignedTransaction(
                         chain_id=await chain.chain_id(),
                         nonce=nonce,
@@ -306,6 +307,7 @@ async def test_kms_signer_signs_what_the_chain_accepts(
         assert await chain.balance(recipient) == sum(1000 + n for n in range(4))
         assert await chain.transaction_count(signer.address) == 4
     finally:
+        await signer.close()
         await chain.close()
 
 
@@ -324,8 +326,11 @@ async def test_moto_alone_hashes_the_digest_again(aws: MotoServer) -> None:
     address, and the signer refuses rather than produce a transaction from someone else."""
     signer = KmsSigner.from_key_id(create_kms_key())
 
-    with pytest.raises(ConfigurationError, match="does not recover to the expected address"):
-        await signer.sign(transaction())
+    try:
+        with pytest.raises(ConfigurationError, match="does not recover to the expected address"):
+            await signer.sign(transaction())
+    finally:
+        await signer.close()
 
 
 @pytest.mark.parametrize(
@@ -365,7 +370,7 @@ class _RefusingKms:
     def __init__(self, code: str, status: int) -> None:
         self._code, self._status = code, status
 
-    def sign(self, **_: Any) -> dict[str, Any]:
+    async def sign(self, **_: Any) -> dict[str, Any]:
         raise ClientError(
             {
                 "Error": {"Code": self._code, "Message": f"refused at {ENDPOINT_IN_MESSAGE}"},
@@ -392,7 +397,10 @@ ENDPOINT_IN_MESSAGE = "https://user:secret@kms.example"
 async def test_kms_sign_refusals_are_translated_without_details(
     code: str, status: int, expected: type[SluiceError]
 ) -> None:
-    signer = KmsSigner(_RefusingKms(code, status), key_id="key-1", address=DEV.address)
+    refusing = _RefusingKms(code, status)
+    signer = KmsSigner(
+        key_id="key-1", address=DEV.address, open_client=lambda: contextlib.nullcontext(refusing)
+    )
 
     with pytest.raises(expected, match=code) as excinfo:
         await signer.sign(transaction())
@@ -409,10 +417,12 @@ async def test_an_unreachable_kms_is_a_transient_error(
     signer = KmsSigner.from_key_id(create_kms_key())
     monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:1")
     monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
-    unreachable = KmsSigner(aws_client("kms"), key_id=signer.key_id, address=signer.address)
 
-    with pytest.raises(TransientError, match="KMS Sign") as excinfo:
-        await unreachable.sign(transaction())
+    try:
+        with pytest.raises(TransientError, match="KMS Sign") as excinfo:
+            await signer.sign(transaction())
+    finally:
+        await signer.close()
 
     assert "127.0.0.1:1" not in str(excinfo.value)
 

@@ -94,6 +94,8 @@ async def serve(settings: Settings) -> None:
     try:
         await server.serve(sockets=[sock])
     finally:
+        for signer in keyholder.signers.values():
+            await signer.close()
         await keyholder.records.dispose()
         await keyholder.book.dispose()
         sock.close()

@@ -1,29 +1,36 @@
-"""What the AWS signers share: a synchronous botocore client and error translation.
+"""What the AWS signers share: botocore clients and error translation.
 
-The client reads region, endpoint and credentials the standard way (``AWS_DEFAULT_REGION``,
+Two clients, with the same timeouts and retries: `aws_client`, a synchronous botocore client for
+the calls made once at start (Secrets Manager's GetSecretValue, KMS's GetPublicKey), before any
+work; and `async_aws_client`, an aiobotocore client for the calls made while the worker runs
+(KMS's Sign, awaited with the wallet's nonce counter locked: the event loop goes on). Plain
+botocore, not boto3 (botocore comes with aiobotocore).
+
+Both read region, endpoint and credentials the standard way (``AWS_DEFAULT_REGION``,
 ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_<SERVICE>``, ``AWS_ACCESS_KEY_ID``…, profiles, instance
-roles): nothing of it is Sluice configuration. Plain botocore, not boto3 (botocore comes with
-aiobotocore already). The client is synchronous: a KMS signature runs it in a thread
-(`asyncio.to_thread`), so the event loop goes on; the short timeouts below bound the call.
+roles): nothing of it is Sluice configuration.
 
 Errors never chain the botocore exception (``from None``) and name only the operation, the
-exception class and the AWS error code: botocore's texts can hold the endpoint URL.
+exception class and the AWS error code: botocore's texts can hold the endpoint URL. aiobotocore
+raises botocore's exceptions too (its HTTP failures are wrapped in them).
 
-botocore is the aws extra: this module imports without it, and `aws_client` raises a
-`ConfigurationError` naming the extra when it is missing (`sluice.optional`). Everything else
-here handles what a botocore client raised, so botocore is there by then.
+botocore and aiobotocore are the aws extra: this module imports without them, and `aws_client`
+and `async_aws_client` raise a `ConfigurationError` naming the extra when it is missing
+(`sluice.optional`). Everything else here handles what a client raised, so botocore is there by
+then.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final
 
 from sluice import optional
 from sluice.errors import ConfigurationError, SluiceError, TransientError
 
-__all__ = ["aws_client", "aws_errors", "describe_failure", "translate"]
+__all__ = ["async_aws_client", "aws_client", "aws_errors", "describe_failure", "translate"]
 
 _CONNECT_TIMEOUT_S: Final = 2.0
 _READ_TIMEOUT_S: Final = 5.0
@@ -98,6 +105,30 @@ def aws_client(service: str) -> Any:
         raise ConfigurationError(
             f"cannot create the AWS {service} client: {type(exc).__name__}"
         ) from None
+
+
+def async_aws_client(service: str) -> AbstractAsyncContextManager[Any]:
+    """An aiobotocore client for ``service`` from the standard environment, as an async context
+    manager: entering it (in the event loop that will use it) opens the client, leaving it
+    closes its connections. Call it where the client is opened: the environment is read then.
+
+    Raises:
+        ConfigurationError: The aws extra is not installed.
+    """
+    with optional.importing("aws", needed_by=_NEEDED_BY.get(service, f"the AWS {service} client")):
+        from aiobotocore.config import AioConfig  # type: ignore[import-untyped]  # noqa: PLC0415
+        from aiobotocore.session import (  # type: ignore[import-untyped]  # noqa: PLC0415
+            get_session as get_aio_session,
+        )
+    config = AioConfig(
+        connect_timeout=_CONNECT_TIMEOUT_S,
+        read_timeout=_READ_TIMEOUT_S,
+        retries={"mode": "standard"},  # AWS_MAX_ATTEMPTS still applies
+    )
+    client: AbstractAsyncContextManager[Any] = get_aio_session().create_client(
+        service, config=config
+    )
+    return client
 
 
 def _error_code(exc: BaseException) -> str:

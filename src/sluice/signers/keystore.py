@@ -94,6 +94,9 @@ class KeystoreSigner:
         The key is in memory: signing is a fraction of a millisecond of CPU, done in place."""
         return sign_with_account(self._account, transaction)
 
+    async def close(self) -> None:
+        """Nothing to release (the key stays in memory until the signer is dropped)."""
+
     def __repr__(self) -> str:
         return f"KeystoreSigner(address={self._address!r})"
 

@@ -17,13 +17,18 @@ recovery id and with s anywhere in [1, n-1]. Sluice then
    (none matching means KMS signed something else, or with another key: refused);
 4. encodes the signed type-2 transaction with (v, r, s).
 
-The Sign call (tens of milliseconds in-region, bounded by the client's timeouts in
-`sluice.signers.aws`) runs in a thread: the event loop goes on while the nonce lock is held.
+GetPublicKey is one blocking botocore call at start, before any work. Sign (tens of milliseconds
+in-region, bounded by the client's timeouts in `sluice.signers.aws`) is awaited on an aiobotocore
+client, opened on the first signature in the event loop that signs and released by `close`: the
+event loop goes on while the wallet's nonce counter is locked.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from typing import Any, Final, NoReturn
 
 from cryptography.exceptions import UnsupportedAlgorithm
@@ -44,7 +49,13 @@ from sluice.domain.addresses import Address
 from sluice.domain.transaction import SignedTransaction, UnsignedTransaction
 from sluice.errors import ConfigurationError
 from sluice.ports import SigningContext
-from sluice.signers.aws import aws_client, aws_errors, describe_failure, translate
+from sluice.signers.aws import (
+    async_aws_client,
+    aws_client,
+    aws_errors,
+    describe_failure,
+    translate,
+)
 from sluice.signers.eip1559 import signed_transaction, transaction_fields
 
 __all__ = [
@@ -135,28 +146,48 @@ def ethereum_signature(digest: bytes, der_signature: bytes, address: str) -> tup
 # ── The adapter ───────────────────────────────────────────────────────────────────────────────
 
 
+#: Opens a KMS client for Sign: an async context manager whose value has an async ``sign``.
+OpenClient = Callable[[], AbstractAsyncContextManager[Any]]
+
+
+def _open_kms() -> AbstractAsyncContextManager[Any]:
+    return async_aws_client("kms")
+
+
 class KmsSigner:
     """Signs EIP-1559 transactions with an AWS KMS secp256k1 key that never leaves KMS
-    (implements `sluice.ports.Signer`). It holds the key's id, its address and a client."""
+    (implements `sluice.ports.Signer`). It holds the key's id, its address and, once it has
+    signed, an aiobotocore client (`close` releases it)."""
 
-    __slots__ = ("_address", "_client", "_key_id")
+    __slots__ = ("_address", "_client", "_clients", "_key_id", "_open_client", "_opening")
 
-    def __init__(self, client: Any, *, key_id: str, address: Address) -> None:
-        self._client = client
+    def __init__(
+        self, *, key_id: str, address: Address, open_client: OpenClient | None = None
+    ) -> None:
+        """``open_client``: opens the client that signs; by default an aiobotocore KMS client
+        from the standard AWS environment (`sluice.signers.aws.async_aws_client`)."""
         self._key_id = key_id
         self._address = address
+        self._open_client = open_client or _open_kms
+        self._client: Any = None
+        self._clients = contextlib.AsyncExitStack()
+        self._opening = asyncio.Lock()
 
     @classmethod
-    def from_key_id(cls, key_id: str, *, client: Any = None) -> KmsSigner:
+    def from_key_id(
+        cls, key_id: str, *, client: Any = None, open_client: OpenClient | None = None
+    ) -> KmsSigner:
         """Read the key's public key and derive its address (a blocking call, at start).
 
         ``key_id``: a key id, key ARN, alias name (``alias/…``) or alias ARN. ``client``: a
-        botocore KMS client; by default one from the standard AWS environment.
+        botocore KMS client for GetPublicKey; by default one from the standard AWS environment.
+        ``open_client``: what signs afterwards (see `KmsSigner`).
 
         Raises:
             ConfigurationError: KMS cannot be reached or refuses, or the key is not an
                 ``ECC_SECG_P256K1`` ``SIGN_VERIFY`` key that can sign with ``ECDSA_SHA_256``.
         """
+        own = client is None
         if client is None:
             client = aws_client("kms")
         try:
@@ -165,6 +196,9 @@ class KmsSigner:
             raise ConfigurationError(
                 f"cannot read the public key of the KMS key {key_id}: {describe_failure(exc)}"
             ) from None
+        finally:
+            if own:
+                client.close()  # its one call is made: signing has a client of its own
         # KeySpec is the current name; CustomerMasterKeySpec the deprecated one, which AWS still
         # returns too (and moto returns alone).
         spec = response.get("KeySpec") or response.get("CustomerMasterKeySpec")
@@ -181,7 +215,7 @@ class KmsSigner:
         # The key GetPublicKey resolved (AWS answers its ARN, moto its bare id), never an alias.
         resolved = response.get("KeyId")
         resolved = resolved if isinstance(resolved, str) and resolved else key_id
-        return cls(client, key_id=resolved, address=address)
+        return cls(key_id=resolved, address=address, open_client=open_client)
 
     @property
     def address(self) -> Address:
@@ -208,8 +242,8 @@ class KmsSigner:
         fields = transaction_fields(transaction)
         digest = TypedTransaction.from_dict(fields).hash()
         try:
-            response = await asyncio.to_thread(
-                self._client.sign,
+            client = await self._signing_client()
+            response = await client.sign(
                 KeyId=self._key_id,
                 Message=digest,
                 MessageType="DIGEST",
@@ -227,6 +261,20 @@ class KmsSigner:
         # transaction from its fields plus v, r, s; it is what eth_account's own signing does.
         raw = TypedTransaction.from_dict({**fields, "v": v, "r": r, "s": s}).encode()
         return signed_transaction(raw)
+
+    async def close(self) -> None:
+        """Release the signing client's connections (a later signature opens a new one)."""
+        async with self._opening:
+            self._client = None
+            await self._clients.aclose()
+
+    async def _signing_client(self) -> Any:
+        """The client that signs, opened once (in the event loop that signs)."""
+        if self._client is None:
+            async with self._opening:
+                if self._client is None:
+                    self._client = await self._clients.enter_async_context(self._open_client())
+        return self._client
 
     def __repr__(self) -> str:
         return f"KmsSigner(address={self._address!r}, key_id={self._key_id!r})"

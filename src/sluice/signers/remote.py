@@ -153,5 +153,9 @@ class RemoteSigner:
         )
         return SignedTransaction(raw=bytes.fromhex(answer.raw[2:]), hash=answer.hash)
 
+    async def close(self) -> None:
+        """Nothing of its own: the `SignerClient` is shared by a process's wallets and closed
+        with it."""
+
     def __repr__(self) -> str:
         return f"RemoteSigner(network={self._network!r}, address={self._address!r})"

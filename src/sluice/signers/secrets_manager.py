@@ -84,6 +84,9 @@ class SecretsManagerSigner:
         The key is in memory: signing is a fraction of a millisecond of CPU, done in place."""
         return sign_with_account(self._account, transaction)
 
+    async def close(self) -> None:
+        """Nothing to release (the key stays in memory until the signer is dropped)."""
+
     def __repr__(self) -> str:
         return f"SecretsManagerSigner(address={self._address!r}, secret_id={self._secret_id!r})"
 

@@ -76,6 +76,9 @@ class CountingSigner:
         self.contexts.append(context)
         return await self._inner.sign(transaction, context)
 
+    async def close(self) -> None:
+        await self._inner.close()
+
 
 @dataclass
 class Pipeline:
