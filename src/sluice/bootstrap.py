@@ -90,7 +90,7 @@ def build_services(
     confirmation = ConfirmationService(registry, clock)
     return Services(
         withdrawals=withdrawals,
-        cancellation=CancellationService(withdrawals, clock),
+        cancellation=CancellationService(withdrawals, registry, clock),
         ledger=LedgerService(registry, clock, cache),
         api_keys=ApiKeyService(clock),
         hot_wallets=HotWalletService(uow, registry),

@@ -27,7 +27,8 @@ HOT_WALLET_WAITS = Counter(
 )
 TRANSACTION_EVENTS = Counter(
     "sluice_transaction_events_total",
-    "Transaction engine events by network and kind: replaced (fees bumped), resent, "
-    "cancel_sent, reorged, superseded, gap_filled, unclear_send.",
+    "Transaction engine events by network and kind: sent, mined, settled, replaced (fees "
+    "bumped), resent, cancel_requested, cancel_sent, refused (a node refused a payload for "
+    "good), reorged, superseded, gap_filled, unclear_send.",
     ["network", "event"],
 )

@@ -362,7 +362,7 @@ async def test_a_chain_outage_during_signing_dead_letters_then_requeue_completes
         assert dead.message.payload == {"withdrawalId": wid}
         assert dead.message.request_id == "req-outage", "the request id follows the work"
         assert dead.reason == "3 attempts; last: fake node unavailable"
-        assert p.chain.calls["fees"] == 3, "tried max_attempts times"
+        assert p.chain.calls["fee_market"] == 3, "tried max_attempts times"
         assert len(p.queue.retries) == 2
         assert p.queue.retries[0][1] < p.queue.retries[1][1], "backoff grows"
         assert await p.status(wid) is WithdrawalStatus.VALIDATING
@@ -511,7 +511,7 @@ async def test_cancel_while_validating_releases_the_hold(pipeline: Pipeline) -> 
         (EntryKind.HOLD, ETH * 4 // 10),
         (EntryKind.RELEASE, ETH * 4 // 10),
     ]
-    assert p.chain.calls["fees"] == 0
+    assert p.chain.calls["fee_market"] == 0
     assert p.signer.signed == []
 
 

@@ -25,12 +25,26 @@ from sluice.domain.transaction import (
     UnsignedTransaction,
 )
 from sluice.domain.withdrawal import WithdrawalStatus
-from sluice.errors import ChainUnavailableError, InvalidStateError, TransactionRefusedError
+from sluice.errors import (
+    CallRevertedError,
+    ChainUnavailableError,
+    InvalidStateError,
+    TransactionRefusedError,
+)
 from sluice.services import jobs
 from sluice.services.recovery import STALE_S, sweep
 from sluice.services.watch import WATCH_LEASE_S
 from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
-from sluice.testing.pipeline import CHAIN_ID, ETH, HOT_KEY, NET, CountingSigner, Pipeline, wire
+from sluice.testing.pipeline import (
+    CHAIN_ID,
+    DEST,
+    ETH,
+    HOT_KEY,
+    NET,
+    CountingSigner,
+    Pipeline,
+    wire,
+)
 
 W = WithdrawalStatus
 STUCK_S = 60.0
@@ -623,3 +637,140 @@ async def test_withdrawals_whose_job_was_lost_are_enqueued_again_after_a_while(
         (jobs.VALIDATE, {"withdrawalId": pending}),
         (jobs.SIGN, {"withdrawalId": validating}),
     ]
+
+
+# ── What the chain answers: reverting destinations, hostile tokens, refusals ──────────────────
+
+
+@pytest.mark.parametrize("token", [False, True], ids=["native-to-a-contract", "token"])
+async def test_a_destination_that_reverts_fails_the_withdrawal_and_releases_its_hold(
+    pipeline: Pipeline, token: bool
+) -> None:
+    p = pipeline
+    if not token:
+        p.chain.code_sizes[DEST] = 100  # a contract: its receive() reverts
+    p.chain.estimate_error = CallRevertedError("execution reverted: nope")
+    await p.credit("alice", "10", token=token)
+    wid = await p.submit("alice", "1", token=token)
+    await p.validate(wid)
+
+    assert await p.sign(wid) is None, "nothing to try again"
+
+    withdrawal = await p.get(wid)
+    assert (withdrawal.status, withdrawal.error_code) == (W.FAILED, "destination_reverts")
+    assert withdrawal.error is not None
+    assert "nope" in withdrawal.error
+    assert withdrawal.transaction_id is None
+    assert p.signer.signed == [], "nothing was signed"
+    assert await p.balance("alice", token=token) == Balance(10 * _unit(token), 0)
+
+
+def _unit(token: bool) -> int:
+    return 10**6 if token else ETH
+
+
+async def test_a_token_shortfall_waits_as_underfunded_without_estimating(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    p.chain.token_balances.clear()
+    p.chain.estimate_error = CallRevertedError("ERC20: transfer amount exceeds balance")
+    await p.credit("alice", "10", token=True)
+    wid = await p.submit("alice", "1", token=True)
+    await p.validate(wid)
+
+    assert await p.sign(wid) is not None, "tried again later"
+
+    withdrawal = await p.get(wid)
+    assert withdrawal.status is W.VALIDATING
+    assert withdrawal.waiting_reason is not None
+    assert withdrawal.waiting_reason.startswith("underfunded")
+    assert p.chain.calls["estimate_gas"] == 0
+
+
+async def test_a_token_that_returns_false_is_not_a_payment(pipeline: Pipeline) -> None:
+    p = pipeline
+    await p.credit("alice", "10", token=True)
+    wid = await p.submit("alice", "1", token=True)
+    await p.validate(wid)
+    await p.sign(wid)
+    await p.broadcast(wid)
+    _, [attempt] = await p.transaction(wid)
+    p.chain.mine(attempt.hash, logs=())  # status 1, but no Transfer event: nothing moved
+
+    assert await p.confirm(wid) is None
+
+    withdrawal = await p.get(wid)
+    assert (withdrawal.status, withdrawal.error_code) == (W.FAILED, "token_transfer_failed")
+    assert await p.balance("alice", token=True) == Balance(10 * 10**6, 0)
+    transaction, _ = await p.transaction(wid)
+    assert transaction.status is TransactionStatus.CONFIRMED, "the chain did run it"
+
+
+async def test_a_token_payment_counts_when_its_transfer_event_is_in_the_receipt(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    await p.credit("alice", "10", token=True)
+    wid = await p.submit("alice", "1", token=True)
+    await p.validate(wid)
+    await p.sign(wid)
+    await p.broadcast(wid)
+    _, [attempt] = await p.transaction(wid)
+    p.chain.mine(attempt.hash)
+
+    assert await p.confirm(wid) is None
+
+    assert await p.status(wid) is W.COMPLETED
+    assert await p.balance("alice", token=True) == Balance(9 * 10**6, 0)
+
+
+async def test_a_refusal_for_good_sends_a_noop_and_fails_the_withdrawal_once_it_is_final(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    await p.credit("alice", "10")
+    wid = await p.submit("alice", "1")
+    await p.validate(wid)
+    await p.sign(wid)
+    p.chain.fail_next(
+        1, TransactionRefusedError("intrinsic gas too low", reason="gas_too_low", permanent=True)
+    )
+
+    await p.broadcast(wid)
+
+    transaction, [payout] = await p.transaction(wid)
+    assert transaction.refusal == "gas_too_low"
+    assert payout.note == "refused: gas_too_low"
+    assert await p.status(wid) is W.BROADCASTING, "held until the chain has decided"
+    await p.confirm(wid)  # the no-op at the same nonce
+    _, [_, noop] = await p.transaction(wid)
+    assert noop.purpose is AttemptPurpose.CANCEL
+    p.chain.mine(noop.hash)
+    assert await p.confirm(wid) is None
+
+    withdrawal = await p.get(wid)
+    assert (withdrawal.status, withdrawal.error_code) == (W.FAILED, "rejected")
+    assert await p.balance("alice") == Balance(10 * ETH, 0)
+    assert p.chain.sends[payout.hash] == 0, "refused (before the fake logs a send), never resent"
+
+
+async def test_a_refusal_that_depends_on_the_chain_is_resent_until_it_is_taken(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    await p.credit("alice", "10")
+    wid = await p.submit("alice", "1")
+    await p.validate(wid)
+    await p.sign(wid)
+    p.chain.fail_next(1, TransactionRefusedError("insufficient funds", reason="insufficient_funds"))
+
+    await p.broadcast(wid)
+
+    transaction, [payout] = await p.transaction(wid)
+    assert transaction.refusal is None
+    assert payout.note == "refused: insufficient_funds"
+    await p.confirm(wid)  # the node does not know it: the same bytes again
+    p.chain.mine(payout.hash)
+    assert await p.confirm(wid) is None
+    assert await p.status(wid) is W.COMPLETED

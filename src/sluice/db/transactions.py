@@ -18,6 +18,9 @@ from sluice.db.tables import (
 from sluice.db.withdrawals import to_withdrawal
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import (
+    FOLLOWED,
+    IN_FLIGHT,
+    UNMINED,
     Attempt,
     AttemptOutcome,
     AttemptPurpose,
@@ -71,11 +74,9 @@ def _to_attempt(row: Any) -> Attempt:
     )
 
 
-#: Statuses in which a transaction's nonce is taken but its payment not yet deducted from the
-#: wallet's balance at the latest block.
-_UNMINED = (TransactionStatus.SIGNED.value, TransactionStatus.BROADCAST.value)
-_IN_FLIGHT = (*_UNMINED, TransactionStatus.MINED.value)
-_FOLLOWED = (TransactionStatus.BROADCAST.value, TransactionStatus.MINED.value)
+_UNMINED = sorted(s.value for s in UNMINED)
+_IN_FLIGHT = sorted(s.value for s in IN_FLIGHT)
+_FOLLOWED = sorted(s.value for s in FOLLOWED)
 
 
 class SqlTransactionRepository:

@@ -11,8 +11,9 @@ again unchanged.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 #: The smallest rise of both the fee cap and the tip a node accepts for a replacement.
 MIN_BUMP_PERCENT = 10
@@ -42,6 +43,37 @@ class FeeMarket:
     """The tip the node suggests, in wei per gas."""
 
 
+class FeeStrategy(Protocol):
+    """How a network's first attempts are priced from the market (the networks issue adds
+    percentile levels and legacy gas prices)."""
+
+    def price(self, market: FeeMarket) -> Fees:
+        """Fees for a transaction signed now, before any cap."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class BaseFeeMultiple:
+    """Fee cap ``multiplier`` × the next block's base fee + the tip; the tip as suggested.
+
+    The base fee rises by at most 12.5% per full block (EIP-1559), so twice the next block's
+    base fee keeps a transaction includable through about six full blocks in a row, while only
+    the actual base fee plus the tip is ever charged (go-ethereum's and MetaMask's default).
+    """
+
+    multiplier: int = 2
+
+    def __post_init__(self) -> None:
+        if self.multiplier < 1:
+            raise ValueError("multiplier must be at least 1")
+
+    def price(self, market: FeeMarket) -> Fees:
+        return Fees(
+            max_fee_per_gas=self.multiplier * market.base_fee + market.priority_fee,
+            max_priority_fee_per_gas=market.priority_fee,
+        )
+
+
 class Finality(enum.StrEnum):
     """When a network's transactions are final, and the ledger may settle."""
 
@@ -61,12 +93,18 @@ class FeePolicy:
     """How much a replacement raises both the fee cap and the tip, at least."""
     stuck_after_s: float = 60.0
     """How long an attempt may go without a receipt before it is replaced (or re-sent)."""
+    strategy: FeeStrategy = field(default_factory=BaseFeeMultiple)
+    """How a first attempt is priced from the market."""
 
     def __post_init__(self) -> None:
         if self.bump_percent < MIN_BUMP_PERCENT:
             raise ValueError(f"bump_percent must be at least {MIN_BUMP_PERCENT}")
         if self.max_fee_per_gas <= 0 or self.stuck_after_s <= 0:
             raise ValueError("max_fee_per_gas and stuck_after_s must be positive")
+
+    def price(self, market: FeeMarket) -> Fees:
+        """Fees for an attempt signed now: the strategy's price, within the cap."""
+        return self.capped(self.strategy.price(market))
 
     def capped(self, fees: Fees) -> Fees:
         """Fees for a first attempt: the market's, within the cap."""

@@ -3,20 +3,25 @@
 Whatever the node answers, the transaction then goes to confirmation tracking, which re-sends,
 re-prices or fills gaps as the chain requires: a timeout or a dropped connection may hide a
 success, "already known", "nonce too low" and "replacement underpriced" mean the nonce is taken
-(perhaps by this very transaction), and even a definite refusal (no gas money, a fee below the
-base fee, a nonce gap) is something tracking resolves (a top-up, a replacement, a filler), not a
-reason to fail a withdrawal. The node's answer is kept on the attempt and in the history.
+(perhaps by this very transaction), and a refusal that depends on the chain's state (no gas
+money, a fee below the base fee, a nonce gap) is something tracking resolves (a top-up, a
+replacement, a filler), not a reason to fail a withdrawal. A refusal for good (a gas limit, a
+fee pair or a chain id the node can never accept for these bytes) asks for a no-op at the
+nonce; once that is final, the withdrawals fail ``rejected``. The node's answer is kept on the
+attempt and in the history.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import structlog
 
 from sluice import metrics
 from sluice.domain.transaction import Attempt, ChainTransaction, TransactionStatus
-from sluice.domain.withdrawal import WithdrawalStatus, move
 from sluice.errors import ChainUnavailableError, TransactionRefusedError
-from sluice.ports import Clock, SendResult, UnitOfWork
+from sluice.ports import ChainClient, Clock, UnitOfWork
+from sluice.services.engine import record
 from sluice.services.registry import NetworkRegistry
 from sluice.services.watch import start_watching
 
@@ -27,13 +32,29 @@ log = structlog.get_logger(__name__)
 NOTE_CHARS = 64
 
 
-def send_note(exc: ChainUnavailableError) -> str:
-    """A short note for an attempt whose send did not plainly succeed (at most `NOTE_CHARS`,
-    the column's width: a note must never make recording the send fail)."""
-    if isinstance(exc, TransactionRefusedError):
-        return f"refused: {exc.reason}"[:NOTE_CHARS]
-    reason = getattr(exc, "reason", None)
-    return f"unclear: {reason if isinstance(reason, str) else 'no answer'}"[:NOTE_CHARS]
+@dataclass(frozen=True, slots=True)
+class SendAnswer:
+    """The node's answer to a send, as the engine records it."""
+
+    note: str | None = None
+    """Anything but a plain acceptance, at most `NOTE_CHARS` (the column's width: a note must
+    never make recording the send fail)."""
+    refusal: str | None = None
+    """The reason, when the node refused these bytes for good."""
+
+
+async def send_answer(chain: ChainClient, attempt: Attempt) -> SendAnswer:
+    """Send an attempt's stored bytes; never raises for the node's answer."""
+    try:
+        result = await chain.send_raw_transaction(attempt.raw)
+    except TransactionRefusedError as exc:
+        return SendAnswer(
+            note=f"refused: {exc.reason}"[:NOTE_CHARS],
+            refusal=exc.reason if exc.permanent else None,
+        )
+    except ChainUnavailableError as exc:
+        return SendAnswer(note=f"unclear: {exc.reason or 'no answer'}"[:NOTE_CHARS])
+    return SendAnswer(note=result.note or None)
 
 
 class BroadcastService:
@@ -43,67 +64,48 @@ class BroadcastService:
         self._registry = registry
         self._clock = clock
 
-    async def pending(
-        self, uow: UnitOfWork, transaction_id: str
-    ) -> tuple[ChainTransaction, Attempt] | None:
-        """The transaction and the attempt to send, if it still waits to be sent."""
+    async def pending(self, uow: UnitOfWork, transaction_id: str) -> ChainTransaction | None:
+        """The transaction with its attempts, if it still waits to be sent."""
         transaction = await uow.transactions.get(transaction_id)
         if transaction is None or transaction.status is not TransactionStatus.SIGNED:
             return None
-        attempts = await uow.transactions.attempts(transaction_id)
-        return transaction, attempts[-1]
+        transaction.attempts = await uow.transactions.attempts(transaction_id)
+        return transaction
 
-    async def send(self, transaction: ChainTransaction, attempt: Attempt) -> SendResult:
-        """Send the stored attempt's raw bytes; never signs anything, never raises for the
-        node's answer: anything but a plain acceptance is returned with a note."""
-        chain = self._registry.get(transaction.network).chain
-        try:
-            result = await chain.send_raw_transaction(attempt.raw)
-        except ChainUnavailableError as exc:
-            result = SendResult(accepted=False, note=send_note(exc))
+    async def send(self, transaction: ChainTransaction) -> SendAnswer:
+        """Send the latest attempt's stored bytes; never signs anything."""
+        attempt = transaction.latest
+        answer = await send_answer(self._registry.get(transaction.network).chain, attempt)
+        fields = {
+            "transaction_id": transaction.id,
+            "transaction_hash": attempt.hash,
+            "nonce": transaction.nonce,
+            "note": answer.note or "accepted",
+        }
+        if answer.note is not None and answer.note.startswith("unclear"):
             metrics.TRANSACTION_EVENTS.labels(transaction.network, "unclear_send").inc()
-            log.warning(
-                "send not plainly accepted; confirmation tracking takes over",
-                transaction_id=transaction.id,
-                transaction_hash=attempt.hash,
-                nonce=transaction.nonce,
-                note=result.note,
+            log.warning("send not plainly accepted; confirmation tracking takes over", **fields)
+        elif answer.refusal is not None:
+            log.error(
+                "the node refused the transaction for good; a no-op takes its nonce", **fields
             )
-            return result
-        log.info(
-            "transaction sent",
-            transaction_id=transaction.id,
-            transaction_hash=attempt.hash,
-            nonce=transaction.nonce,
-            note=result.note or "accepted",
-        )
-        return result
+        else:
+            log.info("transaction sent", **fields)
+        return answer
 
     async def record_sent(
-        self, uow: UnitOfWork, transaction_id: str, attempt: Attempt, result: SendResult
+        self, uow: UnitOfWork, transaction_id: str, attempt: Attempt, answer: SendAnswer
     ) -> bool:
         """Record that the attempt went out (or may have); a no-op if recorded already."""
-        transaction = await uow.transactions.get(transaction_id, lock=True)
+        transaction = await uow.transactions.load(transaction_id)
         if transaction is None or transaction.status is not TransactionStatus.SIGNED:
             return False
         now = self._clock.now()
-        await uow.transactions.mark_sent(attempt.id, now, result.note or None)
+        await uow.transactions.mark_sent(attempt.id, now, answer.note)
+        effects = transaction.sent(attempt, note_=answer.note, at=now)
+        if answer.refusal is not None:
+            effects.extend(transaction.refused(answer.refusal, at=now))
         network = self._registry.get(transaction.network).network
-        transaction.status = TransactionStatus.BROADCAST
-        transaction.updated_at = now
         start_watching(uow, transaction, now=now, poll_s=network.poll_interval_s)
-        await uow.transactions.save(transaction)
-        reason = f"sent {attempt.hash}" + (f" ({result.note})" if result.note else "")
-        for withdrawal in await uow.withdrawals.for_transaction(transaction_id, lock=True):
-            if withdrawal.status is not WithdrawalStatus.SIGNED:
-                continue
-            change = move(
-                withdrawal,
-                WithdrawalStatus.BROADCASTING,
-                at=now,
-                reason=reason,
-                data={"transactionHash": attempt.hash, "attempt": attempt.seq},
-            )
-            await uow.withdrawals.save(withdrawal)
-            await uow.withdrawals.add_event(change)
+        await record(uow, transaction, effects, registry=self._registry, clock=self._clock)
         return True

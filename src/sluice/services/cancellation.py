@@ -6,30 +6,34 @@ request to the transaction engine: confirmation tracking sends a no-op self-tran
 nonce, priced as a replacement, and whichever of the two the chain includes decides. The payout
 mined: COMPLETED. The no-op mined: CANCELLED, the hold released. Never both, since they share one
 nonce. A transaction carries every withdrawal of a batch, so a cancel applies to all of them.
+
+Locks are taken in the engine's one order, the transaction's row before its withdrawals'
+(`TransactionRepository.load`), like every confirmation round: the withdrawal is first read
+without a lock only to find its transaction.
 """
 
 from __future__ import annotations
 
-from sluice.domain.transaction import TransactionStatus
-from sluice.domain.withdrawal import (
-    CANCELLABLE,
-    ENGINE_CANCELLABLE,
-    Withdrawal,
-    WithdrawalStatus,
-    note,
-)
+from sluice.domain.withdrawal import CANCELLABLE, ENGINE_CANCELLABLE, Withdrawal, WithdrawalStatus
 from sluice.errors import InvalidStateError, NotFoundError
 from sluice.ports import Clock, UnitOfWork
+from sluice.services.engine import record
+from sluice.services.registry import NetworkRegistry
 from sluice.services.withdrawals import WithdrawalService
 
-_SENDABLE = (TransactionStatus.SIGNED, TransactionStatus.BROADCAST)
+#: How often the withdrawal may move to another transaction between reading it and locking that
+#: transaction (each time, a nonce was superseded and it was signed again meanwhile).
+_ATTEMPTS = 3
 
 
 class CancellationService:
     """Cancels at any point before the chain has decided."""
 
-    def __init__(self, withdrawals: WithdrawalService, clock: Clock) -> None:
+    def __init__(
+        self, withdrawals: WithdrawalService, registry: NetworkRegistry, clock: Clock
+    ) -> None:
         self._withdrawals = withdrawals
+        self._registry = registry
         self._clock = clock
 
     async def cancel(self, uow: UnitOfWork, withdrawal_id: str, *, reason: str) -> Withdrawal:
@@ -41,34 +45,36 @@ class CancellationService:
             NotFoundError: No such withdrawal.
             InvalidStateError: Its transaction is mined already (or it is final).
         """
-        withdrawal = await uow.withdrawals.get(withdrawal_id, lock=True)
-        if withdrawal is None:
-            raise NotFoundError(f"withdrawal {withdrawal_id!r} does not exist")
-        if withdrawal.status in CANCELLABLE or withdrawal.status is WithdrawalStatus.CANCELLED:
-            return await self._withdrawals.cancel(uow, withdrawal_id, reason=reason)
-        if withdrawal.status not in ENGINE_CANCELLABLE or withdrawal.transaction_id is None:
-            raise InvalidStateError(
-                f"a {withdrawal.status} withdrawal can no longer be cancelled"
-                + (": its transaction is mined" if withdrawal.status.holds_funds else "")
+        for _ in range(_ATTEMPTS):
+            withdrawal = await uow.withdrawals.get(withdrawal_id)
+            if withdrawal is None:
+                raise NotFoundError(f"withdrawal {withdrawal_id!r} does not exist")
+            if withdrawal.status in CANCELLABLE or withdrawal.status is WithdrawalStatus.CANCELLED:
+                # No transaction involved; the caller's cancel locks the row and looks again.
+                return await self._withdrawals.cancel(uow, withdrawal_id, reason=reason)
+            if withdrawal.status not in ENGINE_CANCELLABLE or withdrawal.transaction_id is None:
+                raise InvalidStateError(
+                    f"a {withdrawal.status} withdrawal can no longer be cancelled"
+                    + (": its transaction is mined" if withdrawal.status.holds_funds else "")
+                )
+            transaction = await uow.transactions.load(withdrawal.transaction_id)
+            carried = next(
+                (w for w in transaction.carried if w.id == withdrawal_id)
+                if transaction is not None
+                else iter(()),
+                None,
             )
-        transaction = await uow.transactions.get(withdrawal.transaction_id, lock=True)
-        if transaction is None or transaction.status not in _SENDABLE:
-            raise InvalidStateError("its transaction is mined; it can no longer be cancelled")
-        if transaction.cancel_requested_at is not None:
-            return withdrawal
-        now = self._clock.now()
-        transaction.cancel_requested_at = now
-        transaction.updated_at = now
-        await uow.transactions.save(transaction)
-        for carried in await uow.withdrawals.for_transaction(transaction.id, lock=True):
-            if carried.id == withdrawal.id:
-                withdrawal = carried
-            change = note(
-                carried,
-                at=now,
-                reason=f"cancel requested ({reason}): a no-op will replace nonce "
-                f"{transaction.nonce}; if the payout is mined first, it completes",
-            )
-            await uow.withdrawals.save(carried)
-            await uow.withdrawals.add_event(change)
-        return withdrawal
+            if transaction is None or carried is None:
+                continue  # signed again meanwhile, with another nonce: look again
+            if carried.status not in ENGINE_CANCELLABLE:
+                raise InvalidStateError(
+                    f"a {carried.status} withdrawal can no longer be cancelled"
+                    + (": its transaction is mined" if carried.status.holds_funds else "")
+                )
+            effects = transaction.cancel_requested(reason, at=self._clock.now())
+            if effects:
+                await record(uow, transaction, effects, registry=self._registry, clock=self._clock)
+            return carried
+        raise InvalidStateError(
+            f"withdrawal {withdrawal_id!r} kept moving to new transactions; try again"
+        )

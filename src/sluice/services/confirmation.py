@@ -30,9 +30,11 @@ import structlog
 from sluice import faults, metrics
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
+from sluice.domain.effects import Effects, EngineEvent
 from sluice.domain.fees import Fees, Finality
-from sluice.domain.ledger import EntryKind
+from sluice.domain.receipts import token_transfer_paid
 from sluice.domain.transaction import (
+    FOLLOWED,
     NATIVE_TRANSFER_GAS,
     Attempt,
     AttemptPurpose,
@@ -41,19 +43,15 @@ from sluice.domain.transaction import (
     TransactionStatus,
     noop_payload,
 )
-from sluice.domain.withdrawal import ErrorCode, EventData, WithdrawalStatus, move, note
-from sluice.errors import ChainUnavailableError
 from sluice.ports import ChainClient, Clock, Receipt, UnitOfWork
 from sluice.services import jobs
-from sluice.services.broadcast import send_note
-from sluice.services.ledger import move_funds
+from sluice.services.broadcast import SendAnswer, send_answer
+from sluice.services.engine import record
 from sluice.services.registry import NetworkRegistry
 from sluice.services.signing import sign_attempt, sign_new
 from sluice.services.watch import WATCH_LEASE_S
 
 log = structlog.get_logger(__name__)
-
-_TRACKED = (TransactionStatus.BROADCAST, TransactionStatus.MINED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +94,15 @@ class Step:
     """FILL_GAP: the nonce to fill."""
 
 
+@dataclass(frozen=True, slots=True)
+class Prices:
+    """What a replacement or a filler is priced from, read from the chain (no lock held)."""
+
+    market: Fees
+    """The strategy's price for an attempt signed now, before the network's cap."""
+    wallet_balance: int
+
+
 class ConfirmationService:
     """BROADCAST → MINED → CONFIRMED | REVERTED | CANCELLED, or SUPERSEDED; see the module."""
 
@@ -107,41 +114,39 @@ class ConfirmationService:
 
     async def tracked(
         self, uow: UnitOfWork, transaction_id: str, watch: str | None = None
-    ) -> tuple[ChainTransaction, list[Attempt]] | None:
-        """The transaction and its attempts, if it is still followed, by the chain ``watch``.
+    ) -> ChainTransaction | None:
+        """The transaction with its attempts, if it is still followed, by the chain ``watch``.
 
         A job from a chain that another took over (after a restart, or the sweep) is stale: None.
+        The lease is renewed here when half of it is gone (one write a minute, not a poll).
         """
         transaction = await uow.transactions.get(transaction_id)
-        if transaction is None or transaction.status not in _TRACKED:
+        if transaction is None or transaction.status not in FOLLOWED:
             return None
         if watch != transaction.watch and (watch is not None or transaction.watch is not None):
             return None
-        return transaction, await uow.transactions.attempts(transaction_id)
-
-    async def keep_watching(self, uow: UnitOfWork, transaction: ChainTransaction) -> None:
-        """Renew the chain's lease when half of it is gone (one write a minute, not a poll)."""
+        transaction.attempts = await uow.transactions.attempts(transaction_id)
         now = self._clock.now()
-        if transaction.watch is None or (
-            transaction.watch_until is not None
-            and transaction.watch_until - now > timedelta(seconds=WATCH_LEASE_S / 2)
+        if transaction.watch is not None and (
+            transaction.watch_until is None
+            or transaction.watch_until - now <= timedelta(seconds=WATCH_LEASE_S / 2)
         ):
-            return
-        until = now + timedelta(seconds=self.poll_interval(transaction) + WATCH_LEASE_S)
-        await uow.transactions.renew_watch(transaction.id, transaction.watch, until)
+            until = now + timedelta(seconds=self.poll_interval(transaction) + WATCH_LEASE_S)
+            await uow.transactions.renew_watch(transaction.id, transaction.watch, until)
+        return transaction
 
-    async def observe(self, transaction: ChainTransaction, attempts: list[Attempt]) -> Observation:
+    async def observe(self, transaction: ChainTransaction) -> Observation:
         """Ask the chain about every attempt (any of them may be the one mined)."""
         entry = self._registry.get(transaction.network)
         chain = entry.chain
         head = await chain.block_number()
-        receipt = await self._receipt(transaction, attempts)
+        receipt = await self._receipt(transaction)
         mined_count = 0
         if receipt is None:
             mined_count = await chain.transaction_count(transaction.from_address)
             if mined_count > transaction.nonce:
                 # One of ours may have been mined between the two reads: look once more.
-                receipt = await self._receipt(transaction, attempts)
+                receipt = await self._receipt(transaction)
                 if receipt is None:
                     final = await self._final_block(entry.network, head)
                     final_count = (
@@ -159,17 +164,15 @@ class ConfirmationService:
             final = await self._is_final(entry.network, receipt, head)
             return Observation(head=head, receipt=receipt, final=final)
         known = False
-        for attempt in reversed(attempts):
+        for attempt in reversed(transaction.signed_forms):
             if await chain.is_known(attempt.hash):
                 known = True
                 break
         return Observation(head=head, known=known, mined_count=mined_count)
 
-    async def _receipt(
-        self, transaction: ChainTransaction, attempts: list[Attempt]
-    ) -> Receipt | None:
+    async def _receipt(self, transaction: ChainTransaction) -> Receipt | None:
         chain = self._registry.get(transaction.network).chain
-        for attempt in reversed(attempts):
+        for attempt in reversed(transaction.signed_forms):
             receipt = await chain.receipt(attempt.hash)
             if receipt is not None:
                 return receipt
@@ -191,6 +194,14 @@ class ConfirmationService:
         # Deep enough; settle only if the block we saw is still the canonical one.
         return await chain.block_hash(receipt.block_number) == receipt.block_hash
 
+    async def prices(self, transaction: ChainTransaction) -> Prices:
+        """The market and the wallet's balance, for a replacement or a filler."""
+        entry = self._registry.get(transaction.network)
+        market = entry.network.fees.strategy.price(await entry.chain.fee_market())
+        return Prices(
+            market=market, wallet_balance=await entry.chain.balance(transaction.from_address)
+        )
+
     def chain(self, transaction: ChainTransaction) -> ChainClient:
         """The node of a transaction's network."""
         return self._registry.get(transaction.network).chain
@@ -201,9 +212,7 @@ class ConfirmationService:
 
     # ── Decisions ─────────────────────────────────────────────────────────────────────────────
 
-    def nothing_to_record(
-        self, transaction: ChainTransaction, attempts: list[Attempt], seen: Observation
-    ) -> bool:
+    def nothing_to_record(self, transaction: ChainTransaction, seen: Observation) -> bool:
         """Whether `apply` would change nothing and ask for nothing but another look.
 
         The common round (sent, not mined yet, not stuck, the node has it) then needs no
@@ -216,17 +225,14 @@ class ConfirmationService:
             return False
         if transaction.nonce_used_at_block is not None:
             return False
-        return self._unmined_step(transaction, attempts, seen).kind is StepKind.WAIT
+        return self._unmined_step(transaction, seen).kind is StepKind.WAIT
 
-    def _unmined_step(
-        self, transaction: ChainTransaction, attempts: list[Attempt], seen: Observation
-    ) -> Step:
+    def _unmined_step(self, transaction: ChainTransaction, seen: Observation) -> Step:
         """What a sent, unmined transaction needs, before looking for a gap below it (REPLACE
-        stands for "stuck": `_unmined` turns it into FILL_GAP when a nonce below is free)."""
+        stands for "stuck": `apply` turns it into FILL_GAP when a nonce below is free)."""
         network = self._registry.get(transaction.network).network
-        latest = attempts[-1]
-        cancelled = any(a.purpose is AttemptPurpose.CANCEL for a in attempts)
-        if transaction.cancel_requested_at is not None and not cancelled:
+        latest = transaction.latest
+        if transaction.cancel_requested_at is not None and not transaction.cancel_sent:
             return Step(StepKind.CANCEL, attempt=latest)
         if network.fees.is_stuck(latest.created_at, self._clock.now()):
             return Step(StepKind.REPLACE, attempt=latest)
@@ -236,47 +242,26 @@ class ConfirmationService:
 
     async def apply(self, uow: UnitOfWork, transaction_id: str, seen: Observation) -> Step:
         """Record what the observation means, and say what to do next on the chain."""
-        transaction = await uow.transactions.get(transaction_id, lock=True)
-        if transaction is None or transaction.status not in _TRACKED:
+        transaction = await uow.transactions.load(transaction_id)
+        if transaction is None or transaction.status not in FOLLOWED:
             return Step(StepKind.DONE)
-        attempts = await uow.transactions.attempts(transaction_id)
+        now = self._clock.now()
         if seen.receipt is not None:
-            if seen.final:
-                await self._settle(uow, transaction, attempts, seen.receipt)
-                return Step(StepKind.DONE)
-            await self._mined(uow, transaction, attempts, seen.receipt)
-            return Step(StepKind.WAIT)
+            return await self._included(uow, transaction, seen.receipt, final=seen.final)
         if transaction.status is TransactionStatus.MINED:
-            return await self._reorged(uow, transaction, attempts)
+            effects, mined = transaction.reorged(at=now)
+            log.warning(
+                "re-org removed a mined transaction; sending it again",
+                transaction_id=transaction.id,
+                transaction_hash=mined.hash,
+            )
+            await self._record(uow, transaction, effects)
+            return Step(StepKind.RESEND, attempt=mined)
         if seen.nonce_used:
             return await self._nonce_used(uow, transaction, seen)
-        return await self._unmined(uow, transaction, attempts, seen)
-
-    async def _nonce_used(
-        self, uow: UnitOfWork, transaction: ChainTransaction, seen: Observation
-    ) -> Step:
-        if seen.nonce_final:
-            # Used by a transaction not of ours in a block the network counts as final: none of
-            # ours can ever be mined. (Judged at the final block itself, not by counting blocks
-            # since it was first seen used: a re-org in between may have moved that transaction.)
-            await self._superseded(uow, transaction, seen.head)
-            return Step(StepKind.DONE)
-        if transaction.nonce_used_at_block is None:
-            transaction.nonce_used_at_block = seen.head
+        if transaction.nonce_free_again():  # it was a re-org of someone else's transaction
             await uow.transactions.save(transaction)
-        return Step(StepKind.WAIT)
-
-    async def _unmined(
-        self,
-        uow: UnitOfWork,
-        transaction: ChainTransaction,
-        attempts: list[Attempt],
-        seen: Observation,
-    ) -> Step:
-        if transaction.nonce_used_at_block is not None:  # it was a re-org of someone else's
-            transaction.nonce_used_at_block = None
-            await uow.transactions.save(transaction)
-        step = self._unmined_step(transaction, attempts, seen)
+        step = self._unmined_step(transaction, seen)
         if (
             step.kind is StepKind.REPLACE
             and seen.mined_count < transaction.nonce
@@ -288,229 +273,92 @@ class ConfirmationService:
             return Step(StepKind.FILL_GAP, nonce=seen.mined_count)
         return step
 
-    async def _mined(
-        self,
-        uow: UnitOfWork,
-        transaction: ChainTransaction,
-        attempts: list[Attempt],
-        receipt: Receipt,
-    ) -> None:
-        if transaction.status is TransactionStatus.MINED and (
-            transaction.block_hash == receipt.block_hash
-            and transaction.mined_hash == receipt.transaction_hash
-        ):
-            return
-        previous = transaction.block_number
-        now = self._clock.now()
-        transaction.status = TransactionStatus.MINED
-        transaction.block_number = receipt.block_number
-        transaction.block_hash = receipt.block_hash
-        transaction.mined_hash = receipt.transaction_hash
-        transaction.nonce_used_at_block = None
-        transaction.updated_at = now
-        await uow.transactions.save(transaction)
-        attempt = _attempt_of(attempts, receipt.transaction_hash)
-        what = "a no-op cancel" if attempt.purpose is AttemptPurpose.CANCEL else "the payout"
-        data = _receipt_data(receipt, attempt)
-        for withdrawal in await uow.withdrawals.for_transaction(transaction.id, lock=True):
-            if withdrawal.status is WithdrawalStatus.BROADCASTING:
-                change = move(
-                    withdrawal,
-                    WithdrawalStatus.CONFIRMING,
-                    at=now,
-                    reason=f"{what} (attempt {attempt.seq}) mined in block "
-                    f"{receipt.block_number}; waiting for finality",
-                    data=data,
-                )
-            elif withdrawal.status is WithdrawalStatus.CONFIRMING:
-                metrics.TRANSACTION_EVENTS.labels(transaction.network, "reorged").inc()
-                change = note(
-                    withdrawal,
-                    at=now,
-                    reason=f"re-org: block {previous} replaced; {what} (attempt {attempt.seq}) "
-                    f"is now in block {receipt.block_number}",
-                    data=data,
-                )
-            else:
-                continue
-            withdrawal.transaction_hash = receipt.transaction_hash
-            withdrawal.block_number = receipt.block_number
-            await uow.withdrawals.save(withdrawal)
-            await uow.withdrawals.add_event(change)
-
-    async def _reorged(
-        self, uow: UnitOfWork, transaction: ChainTransaction, attempts: list[Attempt]
+    async def _included(
+        self, uow: UnitOfWork, transaction: ChainTransaction, receipt: Receipt, *, final: bool
     ) -> Step:
+        """A receipt: MINED, or settled once its block is final."""
         now = self._clock.now()
-        block = transaction.block_number
-        mined = next((a for a in attempts if a.hash == transaction.mined_hash), attempts[-1])
-        transaction.status = TransactionStatus.BROADCAST
-        transaction.block_number = None
-        transaction.block_hash = None
-        transaction.mined_hash = None
-        transaction.updated_at = now
-        await uow.transactions.save(transaction)
-        metrics.TRANSACTION_EVENTS.labels(transaction.network, "reorged").inc()
-        log.warning(
-            "re-org removed a mined transaction; sending it again",
-            transaction_id=transaction.id,
-            block_number=block,
-            transaction_hash=mined.hash,
-        )
-        for withdrawal in await uow.withdrawals.for_transaction(transaction.id, lock=True):
-            if withdrawal.status is not WithdrawalStatus.CONFIRMING:
-                continue
-            withdrawal.block_number = None
-            change = move(
-                withdrawal,
-                WithdrawalStatus.BROADCASTING,
+        if not final:
+            effects = transaction.mined(
+                block_number=receipt.block_number,
+                block_hash=receipt.block_hash,
+                transaction_hash=receipt.transaction_hash,
                 at=now,
-                reason=f"re-org: block {block} is no longer on the chain; "
-                f"attempt {mined.seq} sent again",
-                data={"transactionHash": mined.hash, "attempt": mined.seq},
             )
-            await uow.withdrawals.save(withdrawal)
-            await uow.withdrawals.add_event(change)
-        return Step(StepKind.RESEND, attempt=mined)
-
-    async def _settle(
-        self,
-        uow: UnitOfWork,
-        transaction: ChainTransaction,
-        attempts: list[Attempt],
-        receipt: Receipt,
-    ) -> None:
-        """Record the final outcome and settle or release every hold, in one transaction."""
-        await self._mined(uow, transaction, attempts, receipt)
-        now = self._clock.now()
-        attempt = _attempt_of(attempts, receipt.transaction_hash)
-        cancelled = attempt.purpose is AttemptPurpose.CANCEL
-        if cancelled:
-            transaction.status = TransactionStatus.CANCELLED
-        elif receipt.succeeded:
-            transaction.status = TransactionStatus.CONFIRMED
-        else:
-            transaction.status = TransactionStatus.REVERTED
-        transaction.updated_at = now
-        await uow.transactions.save(transaction)
-        await uow.transactions.set_outcomes(transaction.id, receipt.transaction_hash)
-        network = self._registry.get(transaction.network).network
-        data = _receipt_data(receipt, attempt)
+            await self._record(uow, transaction, effects)
+            return Step(StepKind.WAIT)
+        effects = transaction.settle(
+            block_number=receipt.block_number,
+            block_hash=receipt.block_hash,
+            transaction_hash=receipt.transaction_hash,
+            succeeded=receipt.succeeded,
+            unpaid=_unpaid(transaction, receipt),
+            at=now,
+        )
         faults.checkpoint("before_settle")
-        for withdrawal in await uow.withdrawals.for_transaction(transaction.id, lock=True):
-            if withdrawal.status is not WithdrawalStatus.CONFIRMING:
-                continue
-            paid = receipt.succeeded and not cancelled
-            await move_funds(
-                uow,
-                user_id=withdrawal.user_id,
-                asset=network.asset_by_key(withdrawal.asset_key),
-                kind=EntryKind.SETTLE if paid else EntryKind.RELEASE,
-                amount=withdrawal.amount,
-                clock=self._clock,
-                withdrawal_id=withdrawal.id,
-            )
-            if cancelled:
-                change = move(
-                    withdrawal,
-                    WithdrawalStatus.CANCELLED,
-                    at=now,
-                    reason=f"cancelled: the no-op replacement (attempt {attempt.seq}) is final "
-                    f"in block {receipt.block_number}; nothing was paid",
-                    data=data,
-                )
-            elif receipt.succeeded:
-                change = move(
-                    withdrawal,
-                    WithdrawalStatus.COMPLETED,
-                    at=now,
-                    reason=f"final in block {receipt.block_number}",
-                    data=data,
-                )
-            else:
-                change = move(
-                    withdrawal,
-                    WithdrawalStatus.FAILED,
-                    at=now,
-                    reason=f"transaction reverted in block {receipt.block_number}",
-                    error_code=ErrorCode.REVERTED,
-                    data=data,
-                )
-            await uow.withdrawals.save(withdrawal)
-            await uow.withdrawals.add_event(change)
+        await self._record(uow, transaction, effects)
+        return Step(StepKind.DONE)
 
-    async def _superseded(self, uow: UnitOfWork, transaction: ChainTransaction, head: int) -> None:
-        """The nonce went to a transaction not of ours: sign the withdrawals again."""
-        now = self._clock.now()
-        transaction.status = TransactionStatus.SUPERSEDED
-        transaction.updated_at = now
-        await uow.transactions.save(transaction)
-        await uow.transactions.set_outcomes(transaction.id, None)
-        metrics.TRANSACTION_EVENTS.labels(transaction.network, "superseded").inc()
+    async def _nonce_used(
+        self, uow: UnitOfWork, transaction: ChainTransaction, seen: Observation
+    ) -> Step:
+        """The wallet's nonce is used on chain and none of our attempts has a receipt."""
+        if not seen.nonce_final:
+            if transaction.nonce_seen_used(seen.head):
+                await uow.transactions.save(transaction)
+            return Step(StepKind.WAIT)
+        # Used by a transaction not of ours in a block the network counts as final: none of
+        # ours can ever be mined. (Judged at the final block itself, not by counting blocks
+        # since it was first seen used: a re-org in between may have moved that transaction.)
         log.error(
             "a hot wallet nonce was used by a transaction Sluice did not send",
             transaction_id=transaction.id,
             hot_wallet=transaction.from_address,
             nonce=transaction.nonce,
         )
-        for withdrawal in await uow.withdrawals.for_transaction(transaction.id, lock=True):
-            if withdrawal.status is not WithdrawalStatus.BROADCASTING:
-                continue
-            change = move(
-                withdrawal,
-                WithdrawalStatus.VALIDATING,
-                at=now,
-                reason=f"nonce {transaction.nonce} of {transaction.from_address} was used by "
-                f"another transaction (final at block {head}); none of this withdrawal's "
-                "attempts can be mined; signing again",
-                data={"supersededTransactionId": transaction.id},
-            )
-            withdrawal.transaction_id = None
-            withdrawal.transaction_hash = None
-            await uow.withdrawals.save(withdrawal)
-            await uow.withdrawals.add_event(change)
-            uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal.id})
+        effects = transaction.superseded(head=seen.head, at=self._clock.now())
+        await self._record(uow, transaction, effects)
+        return Step(StepKind.DONE)
+
+    async def _record(
+        self, uow: UnitOfWork, transaction: ChainTransaction, effects: Effects
+    ) -> None:
+        await record(uow, transaction, effects, registry=self._registry, clock=self._clock)
 
     # ── Actions ───────────────────────────────────────────────────────────────────────────────
 
     async def replace(
-        self,
-        uow: UnitOfWork,
-        transaction_id: str,
-        latest: Attempt,
-        *,
-        market: Fees,
-        wallet_balance: int,
-        cancel: bool,
+        self, uow: UnitOfWork, transaction_id: str, step: Step, prices: Prices
     ) -> Attempt | None:
-        """Store a replacement of ``latest`` at higher fees (a no-op if ``cancel``).
+        """Store a replacement of the step's attempt at higher fees (a no-op for a cancel).
 
         Returns:
-            The attempt to send: the new one, or ``latest`` unchanged when a bump cannot help
+            The attempt to send: the new one, or the latest unchanged when a bump cannot help
             (the fee cap, or a wallet that could not pay the higher fees); None when the
             transaction moved on meanwhile (another process replaced it, or it was mined).
         """
-        transaction = await uow.transactions.get(transaction_id, lock=True)
-        if transaction is None or transaction.status is not TransactionStatus.BROADCAST:
+        transaction = await uow.transactions.load(transaction_id)
+        if (
+            transaction is None
+            or transaction.status is not TransactionStatus.BROADCAST
+            or step.attempt is None
+            or transaction.latest.id != step.attempt.id
+        ):
             return None
-        attempts = await uow.transactions.attempts(transaction_id)
-        if attempts[-1].id != latest.id:
-            return None
+        latest = transaction.latest
         entry = self._registry.get(transaction.network)
-        as_cancel = cancel or latest.purpose is AttemptPurpose.CANCEL
-        fees = entry.network.fees.replacement(latest.fees, market)
-        gas = NATIVE_TRANSFER_GAS if as_cancel else transaction.gas_limit
-        value = 0 if as_cancel else transaction.payload.value
-        if fees is None or wallet_balance < value + fees.max_cost(gas):
-            metrics.TRANSACTION_EVENTS.labels(transaction.network, "resent").inc()
+        cancel = step.kind is StepKind.CANCEL or latest.purpose is AttemptPurpose.CANCEL
+        purpose = AttemptPurpose.CANCEL if cancel else AttemptPurpose.PAYLOAD
+        fees = entry.network.fees.replacement(latest.fees, prices.market)
+        if fees is None or prices.wallet_balance < transaction.cost(fees, purpose):
             log.warning(
                 "stuck transaction cannot be re-priced; sent again unchanged",
                 transaction_id=transaction.id,
                 reason="fee cap reached" if fees is None else "wallet cannot pay higher fees",
             )
+            await self._record(uow, transaction, Effects(events=[EngineEvent.RESENT]))
             return latest
         now = self._clock.now()
-        carried = await uow.withdrawals.for_transaction(transaction.id, lock=True)
         attempt = await sign_attempt(
             entry.network,
             entry.signer_for(transaction.from_address),
@@ -518,34 +366,13 @@ class ConfirmationService:
             seq=latest.seq + 1,
             fees=fees,
             at=now,
-            purpose=AttemptPurpose.CANCEL if as_cancel else AttemptPurpose.PAYLOAD,
-            withdrawal_ids=tuple(w.id for w in carried),
+            purpose=purpose,
         )
         await uow.transactions.add_attempt(attempt)
-        transaction.updated_at = now
-        await uow.transactions.save(transaction)
-        first_cancel = as_cancel and latest.purpose is not AttemptPurpose.CANCEL
-        event = "cancel_sent" if first_cancel else "replaced"
-        metrics.TRANSACTION_EVENTS.labels(transaction.network, event).inc()
-        reason = (
-            f"cancel: no-op replacement (attempt {attempt.seq}) at nonce {transaction.nonce}"
-            if event == "cancel_sent"
-            else f"no receipt after {entry.network.fees.stuck_after_s:g} s: replaced by attempt "
-            f"{attempt.seq} at higher fees"
+        effects = transaction.replaced(
+            attempt, at=now, stuck_after_s=entry.network.fees.stuck_after_s
         )
-        data: EventData = {
-            "transactionHash": attempt.hash,
-            "attempt": attempt.seq,
-            "replaces": latest.hash,
-            "maxFeePerGas": str(fees.max_fee_per_gas),
-            "maxPriorityFeePerGas": str(fees.max_priority_fee_per_gas),
-        }
-        for withdrawal in carried:
-            if withdrawal.status is not WithdrawalStatus.BROADCASTING:
-                continue
-            withdrawal.transaction_hash = attempt.hash
-            await uow.withdrawals.save(withdrawal)
-            await uow.withdrawals.add_event(note(withdrawal, at=now, reason=reason, data=data))
+        await self._record(uow, transaction, effects)
         return attempt
 
     async def fill_gap(
@@ -581,7 +408,7 @@ class ConfirmationService:
         )
         await uow.transactions.add(filler, attempt)
         uow.enqueue(jobs.BROADCAST, {"transactionId": filler.id})
-        metrics.TRANSACTION_EVENTS.labels(network, "gap_filled").inc()
+        metrics.TRANSACTION_EVENTS.labels(network, EngineEvent.GAP_FILLED.value).inc()
         log.warning(
             "gap in hot wallet nonces filled with a no-op",
             hot_wallet=signer.address,
@@ -591,31 +418,33 @@ class ConfirmationService:
         )
         return True
 
-    async def send(self, transaction: ChainTransaction, attempt: Attempt) -> str | None:
-        """Send a stored attempt again; the node's answer as a note if not a plain acceptance."""
-        chain = self._registry.get(transaction.network).chain
-        try:
-            result = await chain.send_raw_transaction(attempt.raw)
-        except ChainUnavailableError as exc:
-            return send_note(exc)
-        return result.note or None
+    async def send(self, transaction: ChainTransaction, attempt: Attempt) -> SendAnswer:
+        """Send a stored attempt again; the node's answer, classified."""
+        return await send_answer(self._registry.get(transaction.network).chain, attempt)
 
-    async def record_sent(self, uow: UnitOfWork, attempt: Attempt, note_: str | None) -> None:
-        """Remember that an attempt was sent, and how the node answered."""
-        await uow.transactions.mark_sent(attempt.id, self._clock.now(), note_)
-
-
-def _attempt_of(attempts: list[Attempt], transaction_hash: str) -> Attempt:
-    for attempt in attempts:
-        if attempt.hash == transaction_hash:
-            return attempt
-    raise ValueError(f"no attempt with hash {transaction_hash}")
+    async def record_sent(
+        self, uow: UnitOfWork, transaction_id: str, attempt: Attempt, answer: SendAnswer
+    ) -> None:
+        """Remember that an attempt was sent and how the node answered; a refusal for good
+        of the payload asks for a no-op at its nonce."""
+        await uow.transactions.mark_sent(attempt.id, self._clock.now(), answer.note)
+        if answer.refusal is None or attempt.purpose is not AttemptPurpose.PAYLOAD:
+            return
+        transaction = await uow.transactions.load(transaction_id)
+        if transaction is not None:
+            effects = transaction.refused(answer.refusal, at=self._clock.now())
+            if effects:
+                await self._record(uow, transaction, effects)
 
 
-def _receipt_data(receipt: Receipt, attempt: Attempt) -> EventData:
-    return {
-        "transactionHash": receipt.transaction_hash,
-        "blockNumber": receipt.block_number,
-        "blockHash": receipt.block_hash,
-        "attempt": attempt.seq,
-    }
+def _unpaid(transaction: ChainTransaction, receipt: Receipt) -> frozenset[str]:
+    """Token withdrawals the receipt shows were not paid: no ``Transfer`` of the amount from
+    the hot wallet to the destination, emitted by the token (one that returned false)."""
+    return frozenset(
+        w.id
+        for w in transaction.carried
+        if w.token_address is not None
+        and not token_transfer_paid(
+            receipt.logs, w.token_address, transaction.from_address, w.to_address, w.amount
+        )
+    )

@@ -91,7 +91,7 @@ class NonceReconciliation:
         # follows, or someone else's, which must not be replaced from here).
         gaps = tuple(n for n in range(max(mined, pending), next_nonce) if n not in held)
         if gaps:
-            market = await entry.chain.fees()
+            market = entry.network.fees.strategy.price(await entry.chain.fee_market())
             async with self._uow() as uow:
                 for nonce in gaps:
                     await self._fill_gap(

@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sluice.domain.transaction import TransactionStatus
+from sluice.domain.transaction import FOLLOWED, TransactionStatus
 from sluice.domain.withdrawal import WithdrawalStatus
 from sluice.ports import UnitOfWork
 from sluice.services import jobs
@@ -90,7 +90,7 @@ async def _requeue(
     if before is None:  # at start-up: a new confirmation chain for every sent transaction
         followed = [
             transaction_id
-            for status in (TransactionStatus.BROADCAST, TransactionStatus.MINED)
+            for status in sorted(FOLLOWED)
             for transaction_id in await uow.transactions.ids_in_status(status.value, limit=limit)
         ]
         counts[jobs.CONFIRM] = await _watch(uow, followed, now=now, poll_s=poll_s)
@@ -103,10 +103,7 @@ async def _watch(
     started = 0
     for transaction_id in transaction_ids:
         transaction = await uow.transactions.get(transaction_id, lock=True)
-        if transaction is None or transaction.status not in (
-            TransactionStatus.BROADCAST,
-            TransactionStatus.MINED,
-        ):
+        if transaction is None or transaction.status not in FOLLOWED:
             continue
         start_watching(uow, transaction, now=now, poll_s=poll_s(transaction.network))
         await uow.transactions.save(transaction)

@@ -1,11 +1,19 @@
-"""Stage 2: choose a hot wallet, assign a nonce, sign, and store before anything is sent.
+"""Stage 2: plan a transaction, choose a hot wallet, assign a nonce, sign, and store before
+anything is sent.
 
-Before a nonce is taken, the wallet must be able to pay: its balance at the latest block, less
-what its unmined transactions may still take, must cover this transaction's value (or token
-amount) and its gas at the fee cap; and it must have fewer than the network's ``max_in_flight``
-transactions between signing and finality. When no wallet qualifies, the withdrawal waits in
-VALIDATING with a visible ``waiting_reason`` (recorded once in its history, logged at warning,
-counted in a metric) and signing is tried again later; it never fails for that.
+Planning turns the withdrawals ready to pay into one transaction's payload (one withdrawal
+today; a batch later). Before a nonce is taken, the wallet must be able to pay: its balance at
+the latest block, less what its unmined transactions may still take, must cover the payload's
+value (or token amount) and its gas at the fee cap; and it must have fewer than the network's
+``max_in_flight`` transactions between signing and finality. When no wallet qualifies, the
+withdrawal waits in VALIDATING with a visible ``waiting_reason`` (recorded once in its history,
+logged at warning, counted in a metric) and signing is tried again later; it never fails for
+that. Token balances are checked before any estimate (an ERC-20 transfer from a wallet short of
+the token reverts), so a shortfall waits as ``underfunded`` like the native coin's.
+
+A gas estimate that reverts from a wallet that could pay is the destination's answer (a
+contract that refuses the coin, a token that refuses the recipient): the withdrawal FAILS with
+``destination_reverts`` and its hold is released; nothing was signed.
 """
 
 from __future__ import annotations
@@ -18,7 +26,8 @@ import structlog
 
 from sluice import faults, metrics
 from sluice.domain.addresses import Address
-from sluice.domain.assets import Network
+from sluice.domain.assets import Asset, Network
+from sluice.domain.ledger import EntryKind
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
     Attempt,
@@ -32,11 +41,13 @@ from sluice.domain.transaction import (
     noop_payload,
     transfer_payload,
 )
-from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus, move, note
-from sluice.errors import ChainUnavailableError
+from sluice.domain.withdrawal import ErrorCode, Withdrawal, WithdrawalStatus, move, note
+from sluice.errors import CallRevertedError
 from sluice.ports import Clock, InFlight, Signer, SigningContext, UnitOfWork
 from sluice.services import jobs
+from sluice.services.engine import record
 from sluice.services.ids import new_id
+from sluice.services.ledger import move_funds
 from sluice.services.registry import NetworkEntry, NetworkRegistry
 
 log = structlog.get_logger(__name__)
@@ -46,179 +57,184 @@ GAS_MARGIN_PERCENT = 20
 
 
 @dataclass(frozen=True, slots=True)
-class Quote:
-    """What the chain says a withdrawal's transaction needs, gathered before locking anything."""
+class Ready:
+    """Withdrawals ready to be paid by one transaction, and what each hot wallet has in flight,
+    read from the database before the chain is asked anything."""
 
+    withdrawals: tuple[Withdrawal, ...]
+    in_flight: Mapping[Address, InFlight]
+
+    @property
+    def network(self) -> str:
+        """The network they are paid on."""
+        return self.withdrawals[0].network
+
+
+def plan_payload(asset: Asset, withdrawals: tuple[Withdrawal, ...]) -> Payload:
+    """The payload of one transaction that pays ``withdrawals`` (one today; the batch issue
+    adds a call that pays many)."""
+    if len(withdrawals) != 1:
+        raise ValueError("a transaction pays one withdrawal until batch payouts exist")
+    (withdrawal,) = withdrawals
+    return transfer_payload(asset, withdrawal.to_address, withdrawal.amount)
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """What the chain says the planned transaction needs, gathered before locking anything."""
+
+    ready: Ready
     payload: Payload
-    gas: int
     fees: Fees
+    gas: int = 0
     wallet: Signer | None = None
     """The hot wallet chosen to pay it; None when none can now (see ``waiting_reason``)."""
     waiting_reason: str | None = None
+    reverts: str | None = None
+    """Why paying the destination reverts, if it does (the withdrawal then fails)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Signed:
+    """What `SigningService.record` did."""
+
+    commit: bool
+    """Whether the caller commits (False: nothing changed, and a nonce must not be taken)."""
+    signed: bool = False
+    retry_after: float | None = None
+    """When to try again; None when the withdrawal no longer waits to be signed."""
 
 
 class SigningService:
-    """VALIDATING → SIGNED: the transaction is signed and stored with its nonce."""
+    """VALIDATING → SIGNED: the transaction is planned, signed and stored with its nonce."""
 
     def __init__(self, registry: NetworkRegistry, clock: Clock) -> None:
         self._registry = registry
         self._clock = clock
 
-    def entry(self, withdrawal: Withdrawal) -> NetworkEntry:
-        """The network (and hot wallets) a withdrawal is paid on."""
-        return self._registry.get(withdrawal.network)
+    async def ready(self, uow: UnitOfWork, withdrawal_id: str) -> Ready | None:
+        """The withdrawal, if it waits to be signed, and the hot wallets' load."""
+        withdrawal = await uow.withdrawals.get(withdrawal_id)
+        if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
+            return None
+        entry = self._registry.get(withdrawal.network)
+        in_flight = {
+            s.address: await uow.transactions.in_flight(withdrawal.network, s.address)
+            for s in entry.signers
+        }
+        return Ready(withdrawals=(withdrawal,), in_flight=in_flight)
 
-    async def quote(self, withdrawal: Withdrawal) -> tuple[Payload, int, Fees]:
-        """Ask the node for fees and gas. Pure reads: safe to repeat, holds no lock.
+    async def quote(self, ready: Ready) -> Quote:
+        """Plan the payload, price it, and find a wallet that can pay it. Pure reads: safe to
+        repeat, holds no lock.
 
         Raises:
             ChainUnavailableError: The node did not answer (the worker retries).
         """
-        entry = self._registry.get(withdrawal.network)
-        asset = entry.network.asset_by_key(withdrawal.asset_key)
-        payload = transfer_payload(asset, withdrawal.to_address, withdrawal.amount)
-        fees = entry.network.fees.capped(await entry.chain.fees())
+        entry = self._registry.get(ready.network)
+        network = entry.network
+        asset = network.asset_by_key(ready.withdrawals[0].asset_key)
+        payload = plan_payload(asset, ready.withdrawals)
+        fees = network.fees.price(await entry.chain.fee_market())
+        tokens = sum(w.amount for w in ready.withdrawals) if asset.token_address else 0
+        gas: int | None = None
         if asset.is_native and await entry.chain.code_size(payload.to) == 0:
             gas = NATIVE_TRANSFER_GAS
-        else:
-            estimate = await self._estimate(entry, payload)
-            gas = estimate + estimate * GAS_MARGIN_PERCENT // 100
-        return payload, gas, fees
-
-    async def _estimate(self, entry: NetworkEntry, payload: Payload) -> int:
-        """Gas for the payload, from the first hot wallet whose estimate does not revert (a
-        token transfer reverts from a wallet that lacks the token)."""
-        refused: ChainUnavailableError | None = None
-        for signer in entry.signers:
-            try:
-                return await entry.chain.estimate_gas(
-                    signer.address, payload.to, payload.value, payload.data
-                )
-            except ChainUnavailableError as exc:
-                if getattr(exc, "reason", None) != "execution_reverted":
-                    raise
-                refused = exc
-        assert refused is not None  # noqa: S101 - a network has at least one hot wallet
-        raise refused
-
-    async def choose_wallet(
-        self,
-        withdrawal: Withdrawal,
-        payload: Payload,
-        gas: int,
-        fees: Fees,
-        in_flight: Mapping[Address, InFlight],
-    ) -> Quote:
-        """The wallet with the fewest transactions in flight that can pay, or why none can.
-
-        ``in_flight`` is what each wallet (by address) has between signing and finality, read
-        from the database just before; balances are read from the chain here.
-        """
-        entry = self._registry.get(withdrawal.network)
-        network = entry.network
         reasons: list[str] = []
-        for signer in sorted(entry.accepting, key=lambda s: in_flight[s.address].count):
-            reason = await self._cannot_pay(
-                entry,
-                signer=signer,
-                withdrawal=withdrawal,
-                payload=payload,
-                gas=gas,
-                fees=fees,
-                in_flight=in_flight[signer.address],
+        for signer in sorted(entry.accepting, key=lambda s: ready.in_flight[s.address].count):
+            flight = ready.in_flight[signer.address]
+            reason = await self._cannot_hold(
+                entry, signer=signer, asset=asset, payload=payload, tokens=tokens, flight=flight
             )
-            if reason is None:
-                return Quote(payload, gas, fees, wallet=signer)
+            if reason is None and gas is None:
+                try:
+                    estimate = await entry.chain.estimate_gas(
+                        signer.address, payload.to, payload.value, payload.data
+                    )
+                except CallRevertedError as exc:
+                    return Quote(ready, payload, fees, reverts=str(exc))
+                gas = estimate + estimate * GAS_MARGIN_PERCENT // 100
+            if reason is None and gas is not None:
+                needed = flight.native + payload.value + fees.max_cost(gas)
+                native = await entry.chain.balance(signer.address)
+                if native >= needed:
+                    return Quote(ready, payload, fees, gas=gas, wallet=signer)
+                reason = (
+                    f"underfunded: hot wallet {signer.address} holds {native} wei, "
+                    f"needs {needed} (gas and transactions in flight included)"
+                )
+            assert reason is not None  # noqa: S101 - every other path returned
             reasons.append(reason)
             metrics.HOT_WALLET_WAITS.labels(network.name, reason.split(":", 1)[0]).inc()
-        return Quote(payload, gas, fees, waiting_reason="; ".join(reasons))
+        return Quote(ready, payload, fees, waiting_reason="; ".join(reasons) or "no hot wallet")
 
-    async def _cannot_pay(
+    async def _cannot_hold(
         self,
         entry: NetworkEntry,
         *,
         signer: Signer,
-        withdrawal: Withdrawal,
+        asset: Asset,
         payload: Payload,
-        gas: int,
-        fees: Fees,
-        in_flight: InFlight,
+        tokens: int,
+        flight: InFlight,
     ) -> str | None:
+        """Why a wallet cannot take the payload before its gas is known, if it cannot."""
         network = entry.network
-        if in_flight.count >= network.max_in_flight:
+        if flight.count >= network.max_in_flight:
             return (
-                f"in_flight: hot wallet {signer.address} has {in_flight.count} transactions "
+                f"in_flight: hot wallet {signer.address} has {flight.count} transactions "
                 f"in flight (limit {network.max_in_flight})"
             )
-        native_needed = in_flight.native + payload.value + fees.max_cost(gas)
-        native = await entry.chain.balance(signer.address)
-        if native < native_needed:
-            return (
-                f"underfunded: hot wallet {signer.address} holds {native} wei, "
-                f"needs {native_needed} (gas and transactions in flight included)"
-            )
-        asset = network.asset_by_key(withdrawal.asset_key)
         if asset.token_address is not None:
-            needed = in_flight.tokens.get(asset.key, 0) + withdrawal.amount
+            needed = flight.tokens.get(asset.key, 0) + tokens
             held = await entry.chain.token_balance(asset.token_address, signer.address)
             if held < needed:
                 return (
                     f"underfunded: hot wallet {signer.address} holds {held} {asset.symbol} "
                     f"base units, needs {needed}"
                 )
+        elif payload.value:
+            native = await entry.chain.balance(signer.address)
+            if native < flight.native + payload.value:
+                return (
+                    f"underfunded: hot wallet {signer.address} holds {native} wei, "
+                    f"needs {flight.native + payload.value} before gas"
+                )
         return None
 
-    async def wait(self, uow: UnitOfWork, withdrawal_id: str, reason: str) -> bool:
-        """Record why a VALIDATING withdrawal cannot be signed yet (once per reason).
-
-        Returns:
-            True if the reason is new (and was logged and added to the history).
-        """
-        withdrawal = await uow.withdrawals.get(withdrawal_id, lock=True)
-        if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
-            return False
-        kind = reason.split(":", 1)[0]
-        if withdrawal.waiting_reason is not None and withdrawal.waiting_reason.startswith(kind):
-            # Still waiting: only touch it, so the sweep sees its job chain is alive.
-            withdrawal.updated_at = self._clock.now()
-            await uow.withdrawals.save(withdrawal)
-            return False
-        withdrawal.waiting_reason = reason
-        change = note(withdrawal, at=self._clock.now(), reason=f"waiting: {reason}")
-        await uow.withdrawals.save(withdrawal)
-        await uow.withdrawals.add_event(change)
-        log.warning("withdrawal waits for its hot wallet", reason=reason)
-        return True
-
-    def retry_after(self, withdrawal: Withdrawal) -> float:
+    def retry_after(self, network: str) -> float:
         """How long a waiting withdrawal waits before signing is tried again."""
-        return max(1.0, 5 * self._registry.get(withdrawal.network).network.poll_interval_s)
+        return max(1.0, 5 * self._registry.get(network).network.poll_interval_s)
 
-    async def sign(self, uow: UnitOfWork, withdrawal_id: str, quote: Quote) -> bool:
-        """Sign and store the withdrawal's transaction; a no-op unless it is VALIDATING.
+    async def record(self, uow: UnitOfWork, quote: Quote) -> Signed:
+        """Act on a quote: sign and store the transaction, fail the withdrawals whose
+        destination reverts, or record why they wait. A no-op unless they are VALIDATING.
 
-        The nonce counter is locked until commit, so nonces are handed out one at a time per hot
-        wallet across every process; the in-flight count is checked again under that lock, so
-        the limit holds exactly. If anything fails before the commit, the nonce was never taken
-        and nothing was stored or sent.
-
-        Returns:
-            True if a transaction was signed and stored; False if there was nothing to do or the
-            wallet reached its in-flight limit meanwhile (then the caller must not commit, and
-            tries again later).
+        Signing locks the nonce counter until commit, so nonces are handed out one at a time
+        per hot wallet across every process; the in-flight count is checked again under that
+        lock, so the limit holds exactly. If anything fails before the commit, the nonce was
+        never taken and nothing was stored or sent.
         """
-        withdrawal = await uow.withdrawals.get(withdrawal_id, lock=True)
-        if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
-            return False
+        withdrawals = []
+        for planned in quote.ready.withdrawals:
+            withdrawal = await uow.withdrawals.get(planned.id, lock=True)
+            if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
+                return Signed(commit=False)  # moved on meanwhile: nothing to do
+            withdrawals.append(withdrawal)
+        retry = self.retry_after(quote.ready.network)
+        if quote.reverts is not None:
+            await self._destination_reverts(uow, withdrawals, quote.reverts)
+            return Signed(commit=True)
         if quote.wallet is None:
-            raise ValueError("a quote without a wallet cannot be signed")
-        entry = self._registry.get(withdrawal.network)
+            await self._wait(uow, withdrawals, quote.waiting_reason or "waiting")
+            return Signed(commit=True, retry_after=retry)
+        entry = self._registry.get(quote.ready.network)
         signer = quote.wallet
-        nonce = await uow.transactions.next_nonce(withdrawal.network, signer.address)
+        nonce = await uow.transactions.next_nonce(entry.network.name, signer.address)
         faults.checkpoint("after_nonce")
-        in_flight = await uow.transactions.count_in_flight(withdrawal.network, signer.address)
+        in_flight = await uow.transactions.count_in_flight(entry.network.name, signer.address)
         if in_flight >= entry.network.max_in_flight:
-            return False  # the caller does not commit: the nonce is not taken
+            return Signed(commit=False, retry_after=retry)  # the nonce is not taken
         transaction, attempt = await sign_new(
             entry.network,
             signer,
@@ -227,31 +243,61 @@ class SigningService:
             gas=quote.gas,
             fees=quote.fees,
             at=self._clock.now(),
-            request_id=withdrawal.request_id,
-            withdrawal_ids=(withdrawal.id,),
+            request_id=withdrawals[0].request_id,
+            withdrawal_ids=tuple(w.id for w in withdrawals),
         )
         faults.checkpoint("after_sign")
         await uow.transactions.add(transaction, attempt)
-        withdrawal.transaction_id = transaction.id
-        withdrawal.transaction_hash = attempt.hash
-        withdrawal.waiting_reason = None
-        change = move(
-            withdrawal,
-            WithdrawalStatus.SIGNED,
-            at=transaction.created_at,
-            reason=f"signed with nonce {nonce} by hot wallet {signer.address}",
-            data={
-                "nonce": nonce,
-                "transactionHash": attempt.hash,
-                "hotWallet": signer.address,
-                "maxFeePerGas": str(attempt.fees.max_fee_per_gas),
-                "maxPriorityFeePerGas": str(attempt.fees.max_priority_fee_per_gas),
-            },
-        )
-        await uow.withdrawals.save(withdrawal)
-        await uow.withdrawals.add_event(change)
+        effects = transaction.signed(attempt, withdrawals)
+        await record(uow, transaction, effects, registry=self._registry, clock=self._clock)
         uow.enqueue(jobs.BROADCAST, {"transactionId": transaction.id})
-        return True
+        return Signed(commit=True, signed=True)
+
+    async def _destination_reverts(
+        self, uow: UnitOfWork, withdrawals: list[Withdrawal], why: str
+    ) -> None:
+        now = self._clock.now()
+        for withdrawal in withdrawals:
+            network = self._registry.get(withdrawal.network).network
+            await move_funds(
+                uow,
+                user_id=withdrawal.user_id,
+                asset=network.asset_by_key(withdrawal.asset_key),
+                kind=EntryKind.RELEASE,
+                amount=withdrawal.amount,
+                clock=self._clock,
+                withdrawal_id=withdrawal.id,
+            )
+            withdrawal.waiting_reason = None
+            change = move(
+                withdrawal,
+                WithdrawalStatus.FAILED,
+                at=now,
+                reason=f"paying the destination reverts: {why}",
+                error_code=ErrorCode.DESTINATION_REVERTS,
+            )
+            await uow.withdrawals.save(withdrawal)
+            await uow.withdrawals.add_event(change)
+            log.warning(
+                "withdrawal failed: paying its destination reverts",
+                withdrawal_id=withdrawal.id,
+                detail=why,
+            )
+
+    async def _wait(self, uow: UnitOfWork, withdrawals: list[Withdrawal], reason: str) -> None:
+        """Record why VALIDATING withdrawals cannot be signed yet (once per kind of reason)."""
+        kind = reason.split(":", 1)[0]
+        for withdrawal in withdrawals:
+            if withdrawal.waiting_reason is not None and withdrawal.waiting_reason.startswith(kind):
+                # Still waiting: only touch it, so the sweep sees its job chain is alive.
+                withdrawal.updated_at = self._clock.now()
+                await uow.withdrawals.save(withdrawal)
+                continue
+            withdrawal.waiting_reason = reason
+            change = note(withdrawal, at=self._clock.now(), reason=f"waiting: {reason}")
+            await uow.withdrawals.save(withdrawal)
+            await uow.withdrawals.add_event(change)
+            log.warning("withdrawal waits for its hot wallet", reason=reason)
 
 
 async def sign_new(

@@ -3,10 +3,19 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
-from sluice.domain.fees import GWEI, MIN_BUMP_PERCENT, FeePolicy, Fees, raised
+from sluice.domain.fees import (
+    GWEI,
+    MIN_BUMP_PERCENT,
+    BaseFeeMultiple,
+    FeeMarket,
+    FeePolicy,
+    Fees,
+    raised,
+)
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -95,6 +104,25 @@ def test_an_attempt_is_stuck_once_it_waited_the_policys_time() -> None:
         pytest.param({"stuck_after_s": 0}, id="never-waits"),
     ],
 )
-def test_a_policy_nodes_would_not_honour_is_refused(changes: dict[str, int]) -> None:
+def test_a_policy_nodes_would_not_honour_is_refused(changes: dict[str, Any]) -> None:
     with pytest.raises(ValueError, match="must be"):
         FeePolicy(**changes)
+
+
+def test_the_default_strategy_prices_twice_the_next_base_fee_plus_the_tip() -> None:
+    market = FeeMarket(base_fee=30 * GWEI, priority_fee=2 * GWEI)
+    assert BaseFeeMultiple().price(market) == Fees(62 * GWEI, 2 * GWEI)
+    assert BaseFeeMultiple(multiplier=3).price(market) == Fees(92 * GWEI, 2 * GWEI)
+
+
+def test_a_price_is_kept_within_the_networks_cap() -> None:
+    policy = FeePolicy(max_fee_per_gas=50 * GWEI)
+    assert policy.price(FeeMarket(base_fee=10 * GWEI, priority_fee=GWEI)) == Fees(21 * GWEI, GWEI)
+    assert policy.price(FeeMarket(base_fee=40 * GWEI, priority_fee=60 * GWEI)) == Fees(
+        50 * GWEI, 50 * GWEI
+    )
+
+
+def test_a_multiplier_below_one_is_refused() -> None:
+    with pytest.raises(ValueError, match="at least 1"):
+        BaseFeeMultiple(multiplier=0)
