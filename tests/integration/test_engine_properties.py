@@ -266,11 +266,9 @@ class EngineMachine(RuleBasedStateMachine):
         self._run(coroutine)
 
     async def _restart(self) -> None:
-        """What a starting process does: reconcile nonces with the chain, re-create the jobs."""
-        count = await self.chain.transaction_count(self.hot, pending=True)
-        async with self.p.uow() as uow:
-            await uow.transactions.reconcile_nonce(NET, self.hot, count)
-            await uow.commit()
+        """What a starting process does: reconcile nonces with the chain (filling gaps), re-create
+        the jobs; with the services a process runs (`Services.nonces`)."""
+        await self.p.services.nonces.run()
         async with self.p.uow() as uow:
             await recover(uow, now=self.p.clock.now(), poll_s=self._poll_interval)
             await uow.commit()
@@ -521,7 +519,7 @@ class EngineMachine(RuleBasedStateMachine):
                     value=len(self.outside_hashes) + 1,  # a distinct transaction each time
                     data=b"",
                     gas=21_000,
-                    fees=self.chain.fee_quote,
+                    fees=FeePolicy().price(self.chain.market),
                 )
             )
         )
@@ -818,7 +816,7 @@ async def test_a_nonce_seen_used_before_a_reorg_is_not_superseded_while_the_outs
                 value=1,
                 data=b"",
                 gas=21_000,
-                fees=p.chain.fee_quote,
+                fees=FeePolicy().price(p.chain.market),
             )
         )
         await p.chain.send_raw_transaction(outside.raw)
