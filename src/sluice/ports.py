@@ -22,7 +22,6 @@ from sluice.domain.transaction import (
     Attempt,
     AttemptPurpose,
     ChainTransaction,
-    Fees,
     SignedTransaction,
     TransactionKind,
     UnsignedTransaction,
@@ -451,10 +450,6 @@ class ChainClient(Protocol):
 
     async def block_number(self) -> int:
         """The latest block number."""
-        ...
-
-    async def fees(self) -> Fees:
-        """EIP-1559 fees suggested by the node for a transaction sent now."""
         ...
 
     async def fee_market(self) -> FeeMarket:

@@ -39,6 +39,7 @@ from sluice.chains.evm import EvmChainClient
 from sluice.config import NetworkConfig, Settings
 from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeePolicy
 from sluice.domain.transaction import NATIVE_TRANSFER_GAS, Fees, UnsignedTransaction
 from sluice.errors import ConfigurationError, SluiceError, TransientError
 from sluice.ports import Signer
@@ -290,7 +291,7 @@ async def test_kms_signer_signs_what_the_chain_accepts(
                         value=1000 + nonce,
                         data=b"",
                         gas=NATIVE_TRANSFER_GAS,
-                        fees=await chain.fees(),
+                        fees=FeePolicy().price(await chain.fee_market()),
                     )
                 )
                 assert Account.recover_transaction(signed.raw) == signer.address

@@ -29,7 +29,7 @@ from sluice.chains.evm import (
 from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess, free_port
 from sluice.devnet.artifacts import load_demo_token
 from sluice.domain.addresses import Address
-from sluice.domain.fees import FeeMarket
+from sluice.domain.fees import FeeMarket, FeePolicy
 from sluice.domain.receipts import TRANSFER_TOPIC, Log, address_topic, token_transfer_paid
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
@@ -86,7 +86,7 @@ async def _sign(
             value=value,
             data=data,
             gas=gas,
-            fees=await client.fees(),
+            fees=FeePolicy().price(await client.fee_market()),
         )
     )
 
@@ -111,7 +111,7 @@ async def _deploy_demo_token(client: EvmChainClient) -> Address:
         ["string", "string", "uint8", "uint256"], ["Demo USD", "DUSD", 6, 1_000_000 * 10**6]
     )
     nonce = await client.transaction_count(deployer.address, pending=True)
-    fees = await client.fees()
+    fees = FeePolicy().price(await client.fee_market())
     signed = Account.from_key(deployer.private_key).sign_transaction(
         {
             "type": 2,
@@ -160,8 +160,10 @@ async def test_chain_id_and_block_number(client: EvmChainClient) -> None:
     assert await client.block_number() >= 0
 
 
-async def test_fees_are_eip1559_with_headroom(client: EvmChainClient) -> None:
-    fees = await client.fees()
+async def test_anvils_fee_market_priced_by_the_default_policy_has_headroom(
+    client: EvmChainClient,
+) -> None:
+    fees = FeePolicy().price(await client.fee_market())
 
     assert fees.max_priority_fee_per_gas > 0
     assert fees.max_fee_per_gas >= fees.max_priority_fee_per_gas
@@ -262,7 +264,7 @@ async def test_a_token_transfer_receipt_carries_the_transfer_event(
     holder = DEV_ACCOUNTS[0]  # the deployer holds the supply
     recipient = _fresh_address()
     amount = 1_234_567
-    fees = await client.fees()
+    fees = FeePolicy().price(await client.fee_market())
     signed = Account.from_key(holder.private_key).sign_transaction(
         {
             "type": 2,
@@ -533,7 +535,6 @@ SOME_ADDRESS = DEV_ACCOUNTS[1].address
 CALLS: dict[str, Call] = {
     "chain_id": lambda c: c.chain_id(),
     "block_number": lambda c: c.block_number(),
-    "fees": lambda c: c.fees(),
     "fee_market": lambda c: c.fee_market(),
     "estimate_gas": lambda c: c.estimate_gas(SOME_ADDRESS, SOME_ADDRESS, 1, b""),
     "code_size": lambda c: c.code_size(SOME_ADDRESS),
@@ -750,20 +751,19 @@ async def test_not_found_errors_mean_unknown(
     assert not await scripted_client.is_known(ZERO_HASH)
 
 
-async def test_fees_fall_back_to_a_one_gwei_tip(
+async def test_the_fee_market_falls_back_to_a_one_gwei_tip(
     node: ScriptedNode, scripted_client: EvmChainClient
 ) -> None:
     node.refuse("eth_maxPriorityFeePerGas", "the method does not exist", code=-32601)
-    node.answer("eth_getBlockByNumber", {"number": "0x5", "baseFeePerGas": hex(7 * 10**9)})
+    node.answer("eth_feeHistory", {"oldestBlock": "0x5", "baseFeePerGas": [hex(6 * 10**9)] * 2})
 
-    fees = await scripted_client.fees()
+    market = await scripted_client.fee_market()
 
-    assert fees == Fees(
-        max_fee_per_gas=2 * 7 * 10**9 + DEFAULT_PRIORITY_FEE,
+    assert market == FeeMarket(base_fee=6 * 10**9, priority_fee=DEFAULT_PRIORITY_FEE)
+    assert FeePolicy().price(market) == Fees(
+        max_fee_per_gas=2 * 6 * 10**9 + DEFAULT_PRIORITY_FEE,
         max_priority_fee_per_gas=DEFAULT_PRIORITY_FEE,
     )
-    node.answer("eth_getBlockByNumber", {"number": "0x5"})  # a chain without EIP-1559
-    assert await _reason(scripted_client.fees(), node) == "no_base_fee"
 
 
 async def test_the_fee_market_takes_the_last_base_fee_of_the_fee_history(

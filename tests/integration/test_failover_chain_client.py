@@ -18,6 +18,7 @@ from sluice.chains.evm import DEFAULT_PRIORITY_FEE, EvmChainClient
 from sluice.chains.failover import FailoverChainClient, RpcProvider
 from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess, free_port
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeePolicy
 from sluice.domain.transaction import NATIVE_TRANSFER_GAS, UnsignedTransaction
 from sluice.errors import (
     CallRevertedError,
@@ -70,7 +71,7 @@ async def test_calls_go_through_anvil_and_the_dead_providers_key_is_never_shown(
                     value=12_345,
                     data=b"",
                     gas=NATIVE_TRANSFER_GAS,
-                    fees=await client.fees(),
+                    fees=FeePolicy().price(await client.fee_market()),
                 )
             )
             result = await client.send_raw_transaction(signed.raw)
@@ -103,7 +104,7 @@ async def test_when_no_provider_answers_the_error_shows_no_key(
         with capture_logs() as logs:
             for _ in range(2):  # the second time, every provider is benched
                 with pytest.raises(ChainUnavailableError) as caught:
-                    await client.fees()
+                    await client.fee_market()
                 _no_secret_in(caught.value)
     finally:
         await client.close()

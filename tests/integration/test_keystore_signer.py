@@ -19,6 +19,7 @@ from hexbytes import HexBytes
 from sluice.chains.evm import EvmChainClient
 from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeePolicy
 from sluice.domain.transaction import NATIVE_TRANSFER_GAS, Fees, UnsignedTransaction
 from sluice.errors import ConfigurationError
 from sluice.ports import Signer
@@ -216,7 +217,7 @@ async def test_anvil_accepts_and_mines_what_the_signer_signs(
         value=42,
         data=b"",
         gas=NATIVE_TRANSFER_GAS,
-        fees=await client.fees(),
+        fees=FeePolicy().price(await client.fee_market()),
     )
     signed = await signer.sign(unsigned)
 

@@ -264,7 +264,7 @@ async def test_fail_all_until_healed(
 ) -> None:
     proxy.fail_all()
 
-    for call in (chain.chain_id, chain.block_number, chain.fees):
+    for call in (chain.chain_id, chain.block_number, chain.fee_market):
         with pytest.raises(ChainRpcError) as excinfo:
             await call()
         assert excinfo.value.reason == "http_503"

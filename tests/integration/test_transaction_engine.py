@@ -178,7 +178,7 @@ async def test_at_the_fee_cap_a_stuck_transaction_is_sent_again_unchanged(
     try:
         wid = await _broadcast_one(p)
         _, [first] = await p.transaction(wid)
-        assert first.fees.max_fee_per_gas == 3 * 10**9  # the fake's quote is at the cap
+        assert first.fees.max_fee_per_gas == 3 * 10**9  # the fake's market, priced: at the cap
         p.chain.drop(first.hash)
         p.clock.advance(STUCK_S)
 

@@ -47,7 +47,6 @@ from sluice.chains.rpc_errors import (
 from sluice.domain.addresses import Address
 from sluice.domain.fees import FeeMarket
 from sluice.domain.receipts import Log
-from sluice.domain.transaction import Fees
 from sluice.errors import (
     CallRevertedError,
     ChainUnavailableError,
@@ -193,18 +192,6 @@ class EvmChainClient:
         method = "eth_blockNumber"
         return _quantity(await self._checked(method, []), method, "block number")
 
-    async def fees(self) -> Fees:
-        """EIP-1559 fees for a transaction sent now.
-
-        The tip is the node's ``eth_maxPriorityFeePerGas`` (1 gwei if the node does not support
-        it). The fee cap is ``2 * base fee + tip``: the base fee can rise by 12.5% per full
-        block, so doubling it keeps the transaction includable through about six consecutive
-        full blocks, while only the actual base fee plus the tip is ever charged.
-        """
-        tip = await self._suggested_tip()
-        base = await self._latest_base_fee()
-        return Fees(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip)
-
     async def fee_market(self) -> FeeMarket:
         """The next block's base fee and the node's suggested tip.
 
@@ -214,6 +201,9 @@ class EvmChainClient:
         answer, or none) is read the older way: the latest block's ``baseFeePerGas``, one block
         behind. The tip is ``eth_maxPriorityFeePerGas``, or `DEFAULT_PRIORITY_FEE` if the node
         cannot suggest one.
+
+        The adapter only reads the market: what a transaction offers is priced from it by the
+        network's fee strategy (`sluice.domain.fees.FeePolicy.price`).
 
         Raises:
             ChainRpcError: Unreachable, a malformed answer, or ``no_base_fee`` (a network

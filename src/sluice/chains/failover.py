@@ -44,7 +44,6 @@ from sluice.chains import rpc_errors
 from sluice.chains.evm import EvmChainClient
 from sluice.domain.addresses import Address
 from sluice.domain.fees import FeeMarket
-from sluice.domain.transaction import Fees
 from sluice.errors import (
     CallRevertedError,
     ChainUnavailableError,
@@ -237,10 +236,6 @@ class FailoverChainClient:
     async def block_number(self) -> int:
         """The latest block number, from a provider that is not lagging behind the others."""
         return await self._run("block_number", lambda c: c.block_number(), self._accept_head)
-
-    async def fees(self) -> Fees:
-        """EIP-1559 fees suggested by the first healthy provider."""
-        return await self._run("fees", lambda c: c.fees())
 
     async def fee_market(self) -> FeeMarket:
         """The next block's base fee and the suggested tip, from the first healthy provider."""

@@ -29,7 +29,6 @@ from sluice.domain.fees import FeeMarket
 from sluice.domain.receipts import TRANSFER_TOPIC, Log, address_topic
 from sluice.domain.transaction import (
     TRANSFER_SELECTOR,
-    Fees,
     SignedTransaction,
     UnsignedTransaction,
 )
@@ -135,18 +134,17 @@ class FakeChain:
         *,
         chain_id: int = 31337,
         head: int = 100,
-        fees: Fees | None = None,
         market: FeeMarket | None = None,
         gas_estimate: int = 50_000,
         auto_mine: bool = False,
     ) -> None:
-        """A node at block ``head`` answering with fixed ``fees``, ``market`` and
+        """A node at block ``head`` answering with a fixed fee ``market`` and
         ``gas_estimate``."""
         self.chain_id_value = chain_id
         self.head = head
-        self.fee_quote = fees or Fees(max_fee_per_gas=3 * 10**9, max_priority_fee_per_gas=10**9)
         self.market = market or FeeMarket(base_fee=10**9, priority_fee=10**9)
-        """What `fee_market` answers (by default the market `fee_quote` is priced from)."""
+        """What `fee_market` answers: by default 1 gwei of base fee and 1 gwei of tip, which the
+        default `sluice.domain.fees.FeePolicy` prices at a 3 gwei fee cap."""
         self.gas_estimate = gas_estimate
         self.estimate_error: Exception | None = None
         """Raised by every `estimate_gas` while set (a `CallRevertedError`: the call reverts)."""
@@ -340,11 +338,6 @@ class FakeChain:
         """The current head."""
         self._call("block_number")
         return self.head
-
-    async def fees(self) -> Fees:
-        """The configured `fee_quote`."""
-        self._call("fees")
-        return self.fee_quote
 
     async def fee_market(self) -> FeeMarket:
         """The configured `market`."""

@@ -82,26 +82,26 @@ async def test_the_first_provider_answers_while_healthy(clock: Ticker) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock)
 
-    assert await client.fees() == a.fee_quote
+    assert await client.fee_market() == a.market
     assert await client.balance(ADDRESS) == 0
     assert await client.chain_id() == 31337
 
-    assert (a.calls["fees"], a.calls["balance"]) == (1, 1)
-    assert (b.calls["fees"], b.calls["balance"]) == (0, 0)
+    assert (a.calls["fee_market"], a.calls["balance"]) == (1, 1)
+    assert (b.calls["fee_market"], b.calls["balance"]) == (0, 0)
 
 
 async def test_a_failure_benches_the_provider_and_the_next_one_answers(clock: Ticker) -> None:
     a, b = FakeChain(), FakeChain()
     network = _network()
     client = _client(a, b, clock=clock, network=network)
-    await client.fees()  # first use: chain ids and heads checked
+    await client.fee_market()  # first use: chain ids and heads checked
     a.fail_next(1, ChainRpcError("eth_maxPriorityFeePerGas", "timeout"))
 
     with capture_logs() as logs:
-        assert await client.fees() == b.fee_quote
-        assert await client.fees() == b.fee_quote  # still benched: not asked again
+        assert await client.fee_market() == b.market
+        assert await client.fee_market() == b.market  # still benched: not asked again
 
-    assert (a.calls["fees"], b.calls["fees"]) == (2, 2)
+    assert (a.calls["fee_market"], b.calls["fee_market"]) == (2, 2)
     benched = [e for e in logs if e["event"] == "rpc provider benched"]
     assert len(benched) == 1
     assert benched[0]["provider"] == NAME_A
@@ -113,18 +113,18 @@ async def test_a_failure_benches_the_provider_and_the_next_one_answers(clock: Ti
 async def test_a_bench_expires_and_the_first_provider_is_used_again(clock: Ticker) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock)
-    await client.fees()
+    await client.fee_market()
     a.fail_next(1)
-    await client.fees()
+    await client.fee_market()
     clock.advance(29)
-    await client.fees()
-    assert (a.calls["fees"], b.calls["fees"]) == (2, 2)
+    await client.fee_market()
+    assert (a.calls["fee_market"], b.calls["fee_market"]) == (2, 2)
 
     clock.advance(1)
     with capture_logs() as logs:
-        await client.fees()
+        await client.fee_market()
 
-    assert (a.calls["fees"], b.calls["fees"]) == (3, 2)
+    assert (a.calls["fee_market"], b.calls["fee_market"]) == (3, 2)
     assert any(e["event"] == "rpc provider answers again" for e in logs)
 
 
@@ -133,15 +133,15 @@ async def test_the_cooldown_doubles_on_repeated_failure_up_to_a_cap_and_resets(
 ) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock, cooldown_s=10.0, max_cooldown_s=25.0)
-    await client.fees()
+    await client.fee_market()
     with capture_logs() as logs:
         for _ in range(3):
             a.fail_next(1)
-            await client.fees()
+            await client.fee_market()
             clock.advance(25)
-        await client.fees()  # a answers: its strikes are forgotten
+        await client.fee_market()  # a answers: its strikes are forgotten
         a.fail_next(1)
-        await client.fees()
+        await client.fee_market()
 
     cooldowns = [e["cooldown_s"] for e in logs if e["event"] == "rpc provider benched"]
     assert cooldowns == [10.0, 20.0, 25.0, 10.0]
@@ -152,21 +152,21 @@ async def test_when_every_provider_is_benched_the_soonest_to_return_is_tried(
 ) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock, lag_check_interval_s=10_000)
-    await client.fees()
+    await client.fee_market()
     a.fail_next(1)
-    await client.fees()  # a benched for 30 s
+    await client.fee_market()  # a benched for 30 s
     clock.advance(31)
     a.fail_next(1)
-    await client.fees()  # a benched again, for 60 s
+    await client.fee_market()  # a benched again, for 60 s
     b.fail_next(1)
     with pytest.raises(ChainUnavailableError):
-        await client.fees()  # b benched for 30 s: nobody left
-    assert (a.calls["fees"], b.calls["fees"]) == (3, 3)
+        await client.fee_market()  # b benched for 30 s: nobody left
+    assert (a.calls["fee_market"], b.calls["fee_market"]) == (3, 3)
 
     clock.advance(1)
-    assert await client.fees() == b.fee_quote  # both benched: b's bench ends first
+    assert await client.fee_market() == b.market  # both benched: b's bench ends first
 
-    assert (a.calls["fees"], b.calls["fees"]) == (3, 4)
+    assert (a.calls["fee_market"], b.calls["fee_market"]) == (3, 4)
 
 
 async def test_when_every_provider_fails_the_error_names_no_provider(clock: Ticker) -> None:
@@ -191,7 +191,7 @@ async def test_when_every_provider_fails_the_error_names_no_provider(clock: Tick
 async def test_a_send_fails_over_and_the_first_acceptance_wins(clock: Ticker) -> None:
     a, b, c = FakeChain(), FakeChain(), FakeChain()
     client = _client(a, b, c, clock=clock)
-    await client.fees()
+    await client.fee_market()
     a.fail_next(1)
     raw = b"\x02signed"
 
@@ -206,7 +206,7 @@ async def test_a_send_fails_over_and_the_first_acceptance_wins(clock: Ticker) ->
 async def test_a_refusal_is_raised_without_benching_or_failing_over(clock: Ticker) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock)
-    await client.fees()
+    await client.fee_market()
     a.fail_next(1, ChainRpcError("eth_sendRawTransaction", "insufficient_funds"))
 
     with pytest.raises(ChainRpcError) as caught:
@@ -214,8 +214,8 @@ async def test_a_refusal_is_raised_without_benching_or_failing_over(clock: Ticke
     assert caught.value.reason == "insufficient_funds"
     assert b.calls["send_raw_transaction"] == 0
 
-    await client.fees()
-    assert (a.calls["fees"], b.calls["fees"]) == (2, 0)
+    await client.fee_market()
+    assert (a.calls["fee_market"], b.calls["fee_market"]) == (2, 0)
 
 
 @pytest.mark.parametrize(
@@ -240,7 +240,7 @@ async def test_a_refused_send_benches_nothing_and_goes_nowhere_else(
     a, b = FakeChain(), FakeChain()
     network = _network()
     client = _client(a, b, clock=clock, network=network)
-    await client.fees()
+    await client.fee_market()
     a.fail_next(1, refusal)
 
     with capture_logs() as logs, pytest.raises(TransactionRefusedError) as caught:
@@ -261,7 +261,7 @@ async def test_a_reverted_call_benches_nothing_and_goes_nowhere_else(
     a, b = FakeChain(), FakeChain()
     network = _network()
     client = _client(a, b, clock=clock, network=network)
-    await client.fees()
+    await client.fee_market()
     a.fail_next(1, CallRevertedError(f"eth_estimateGas failed: {reason}", reason=reason))
 
     with capture_logs() as logs, pytest.raises(CallRevertedError) as caught:
@@ -279,7 +279,7 @@ async def test_an_error_answer_about_the_provider_benches_it(clock: Ticker, reas
     a, b = FakeChain(), FakeChain()
     network = _network()
     client = _client(a, b, clock=clock, network=network)
-    await client.fees()
+    await client.fee_market()
     a.fail_next(1, ChainRpcError("eth_sendRawTransaction", reason))
 
     result = await client.send_raw_transaction(b"\x02signed")
@@ -302,7 +302,7 @@ async def test_the_fee_market_comes_from_the_first_healthy_provider(clock: Ticke
 async def test_other_errors_propagate_without_benching(clock: Ticker) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock)
-    await client.fees()
+    await client.fee_market()
     a.fail_next(1, ValueError("not a hash"))
 
     with pytest.raises(ValueError, match="not a hash"):
@@ -325,17 +325,17 @@ async def test_a_lagging_provider_is_benched_by_the_periodic_check(clock: Ticker
     a, b = FakeChain(head=100), FakeChain(head=100)
     network = _network()
     client = _client(a, b, clock=clock, network=network)
-    await client.fees()
+    await client.fee_market()
     b.advance_blocks(6)
     clock.advance(4.9)
-    await client.fees()  # no check due yet
-    assert (a.calls["fees"], b.calls["fees"]) == (2, 0)
+    await client.fee_market()  # no check due yet
+    assert (a.calls["fee_market"], b.calls["fee_market"]) == (2, 0)
 
     clock.advance(0.1)
     with capture_logs() as logs:
-        await client.fees()
+        await client.fee_market()
 
-    assert (a.calls["fees"], b.calls["fees"]) == (2, 1)
+    assert (a.calls["fee_market"], b.calls["fee_market"]) == (2, 1)
     [event] = [e for e in logs if e["event"] == "rpc provider benched"]
     assert event["provider"] == NAME_A
     assert event["reason"] == "lagging"
@@ -347,15 +347,15 @@ async def test_a_provider_within_the_lag_tolerance_stays_in_use(clock: Ticker) -
     a, b = FakeChain(head=100), FakeChain(head=105)
     client = _client(a, b, clock=clock)
 
-    await client.fees()
+    await client.fee_market()
 
-    assert (a.calls["fees"], b.calls["fees"]) == (1, 0)
+    assert (a.calls["fee_market"], b.calls["fee_market"]) == (1, 0)
 
 
 async def test_a_lagging_block_number_is_not_returned(clock: Ticker) -> None:
     a, b = FakeChain(head=100), FakeChain(head=100)
     client = _client(a, b, clock=clock, lag_check_interval_s=10_000)
-    await client.fees()
+    await client.fee_market()
     a.fail_next(1)
     b.advance_blocks(10)
     assert await client.block_number() == 110  # from b, a benched
@@ -371,9 +371,9 @@ async def test_a_slow_provider_is_benched_by_the_check(clock: Ticker) -> None:
     client = _client(a, b, clock=clock, lag_check_timeout_s=0.05)
 
     with capture_logs() as logs:
-        assert await client.fees() == b.fee_quote
+        assert await client.fee_market() == b.market
 
-    assert a.calls["fees"] == 0
+    assert a.calls["fee_market"] == 0
     assert [e["reason"] for e in logs if e["event"] == "rpc provider benched"] == ["timeout"]
 
 
@@ -395,7 +395,7 @@ async def test_a_provider_on_another_chain_is_never_used(clock: Ticker) -> None:
     client = _client(a, b, clock=clock, network=network)
 
     with capture_logs() as logs:
-        await client.fees()
+        await client.fee_market()
 
     [event] = [e for e in logs if e["log_level"] == "error"]
     assert event["provider"] == NAME_B
@@ -405,8 +405,8 @@ async def test_a_provider_on_another_chain_is_never_used(clock: Ticker) -> None:
     a.go_down()
     clock.advance(100_000)
     with pytest.raises(ChainUnavailableError):
-        await client.fees()
-    assert b.calls["fees"] == 0
+        await client.fee_market()
+    assert b.calls["fee_market"] == 0
     assert await b.chain_id() == 1  # (the fake itself is fine)
 
 
@@ -420,9 +420,9 @@ async def test_the_expected_chain_id_rules_out_even_the_first_provider(clock: Ti
     )
 
     assert await client.chain_id() == 31337
-    await client.fees()
+    await client.fee_market()
 
-    assert (a.calls["fees"], b.calls["fees"]) == (0, 1)
+    assert (a.calls["fee_market"], b.calls["fee_market"]) == (0, 1)
 
 
 async def test_a_provider_unreachable_at_first_use_is_checked_before_it_is_used(
@@ -431,14 +431,14 @@ async def test_a_provider_unreachable_at_first_use_is_checked_before_it_is_used(
     a, b = FakeChain(chain_id=31337), FakeChain(chain_id=5)
     client = _client(a, b, clock=clock, lag_check_interval_s=10_000)
     b.fail_next(1)  # b misses the first-use check
-    await client.fees()
+    await client.fee_market()
     a.go_down()
     clock.advance(30)  # b's bench is over, and it is still unchecked
 
     with pytest.raises(ChainUnavailableError, match="last: chain_id_mismatch"):
-        await client.fees()
+        await client.fee_market()
 
-    assert b.calls["fees"] == 0
+    assert b.calls["fee_market"] == 0
 
 
 async def test_with_no_provider_on_the_expected_chain_every_call_fails(clock: Ticker) -> None:
@@ -449,9 +449,9 @@ async def test_with_no_provider_on_the_expected_chain_every_call_fails(clock: Ti
         monotonic=clock,
     )
     with pytest.raises(ChainUnavailableError):
-        await client.fees()
+        await client.fee_market()
     with pytest.raises(ChainUnavailableError, match="on its chain"):
-        await client.fees()
+        await client.fee_market()
 
 
 async def test_close_closes_every_provider(clock: Ticker) -> None:
@@ -464,7 +464,7 @@ async def test_close_closes_every_provider(clock: Ticker) -> None:
     assert a.closed
     assert b.closed
     with pytest.raises(RuntimeError):
-        await client.fees()
+        await client.fee_market()
 
 
 def test_names_are_kept_apart_and_the_configuration_is_checked() -> None:
