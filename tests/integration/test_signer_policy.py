@@ -4,14 +4,25 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sluice.db.engine import create_engine, migrate
 from sluice.db.transactions import SqlTransactionRepository
 from sluice.db.withdrawals import SqlWithdrawalRepository
-from sluice.domain.transaction import AttemptPurpose, TransactionKind, TransactionStatus
+from sluice.domain.assets import Network
+from sluice.domain.payments import Payment, payments_of
+from sluice.domain.transaction import (
+    AttemptPurpose,
+    Payload,
+    TransactionKind,
+    TransactionStatus,
+)
 from sluice.errors import SigningRefusedError
+from sluice.keyholder import policy
+from sluice.keyholder.app import Keyholder
 from sluice.keyholder.grants import Grant, SqlGrantRepository
 from sluice.keyholder.policy import Verdict, check
 from sluice.keyholder.protocol import SignRequest
@@ -77,19 +88,23 @@ async def _validating(p: Pipeline) -> str:
 async def test_a_first_payout_that_matches_the_record_is_signed(pipeline: Pipeline) -> None:
     wid = await _validating(pipeline)
     verdict = await _check(pipeline, _request(pipeline, wid))
-    assert (verdict.noop, verdict.withdrawal_id, verdict.payload.to) == (False, wid, DEST)
+    assert (verdict.noop, verdict.withdrawal_ids, verdict.payload.to) == (False, (wid,), DEST)
 
 
 @pytest.mark.parametrize(
     ("changes", "reason"),
     [
         pytest.param({"to": ATTACKER}, "differs from the withdrawal record", id="destination"),
-        pytest.param({"value": str(2 * 10**18)}, "differs", id="amount"),
-        pytest.param({"data": "0xa9059cbb"}, "differs", id="data"),
+        pytest.param(
+            {"value": str(2 * 10**18)},
+            f"is for {10**18} of native to {DEST}, the payload pays {2 * 10**18}",
+            id="amount",
+        ),
+        pytest.param({"data": "0xa9059cbb"}, "no payment the signer reads", id="data"),
         pytest.param({"chain_id": 1}, "chain id", id="chain"),
         pytest.param({"max_fee_per_gas": str(10**15)}, "cap", id="fee-cap"),
         pytest.param({"gas": 5_000_000}, "gas limit", id="gas"),
-        pytest.param({"withdrawal_ids": []}, "exactly one", id="no-withdrawal"),
+        pytest.param({"withdrawal_ids": []}, "none was named", id="no-withdrawal"),
         pytest.param({"withdrawal_ids": ["nope"]}, "no withdrawal", id="unknown-withdrawal"),
         pytest.param({"kind": TransactionKind.FILLER}, "no-op", id="filler-paying"),
         pytest.param({"purpose": AttemptPurpose.CANCEL}, "no-op", id="cancel-paying"),
@@ -188,3 +203,116 @@ async def test_a_second_nonce_is_refused_when_the_first_signature_was_the_one_mi
 
     with pytest.raises(SigningRefusedError):
         await _check(p, _request(p, wid, nonce=transaction.nonce + 1))
+
+
+# ── Several withdrawals named ───────────────────────────────────────────────────────────────
+
+
+async def test_each_named_withdrawal_must_exist_be_named_once_and_be_paid(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _validating(p)
+    twin = await _validating(p)  # the same destination, amount and asset
+
+    with pytest.raises(SigningRefusedError, match=f"withdrawal {twin} .* is not paid"):
+        await _check(p, _request(p, wid, withdrawal_ids=[wid, twin]))
+    with pytest.raises(SigningRefusedError, match=f"withdrawal {wid} is named more than once"):
+        await _check(p, _request(p, wid, withdrawal_ids=[wid, wid]))
+    with pytest.raises(SigningRefusedError, match="no withdrawal 'nope'"):
+        await _check(p, _request(p, wid, withdrawal_ids=[wid, "nope"]))
+    assert (await _check(p, _request(p, twin, withdrawal_ids=[twin]))).withdrawal_ids == (twin,)
+
+
+def _pays_both(monkeypatch: pytest.MonkeyPatch, *withdrawal_ids: str) -> None:
+    """The payload reads as paying each withdrawal once, as a batch contract's call will (the
+    batch issue adds that call to `payments_of`)."""
+
+    def payments(payload: Payload, network: Network) -> list[Payment]:
+        (one,) = payments_of(payload, network)
+        return [one] * len(withdrawal_ids)
+
+    monkeypatch.setattr(policy, "payments_of", payments)
+
+
+@pytest.fixture
+async def book(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
+    """The signer's own database, as `sluice signer` keeps it beside the records."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'signer.db'}"
+    await migrate(url)
+    engine = create_engine(url)
+    try:
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+def _keyholder(p: Pipeline, book: AsyncEngine) -> Keyholder:
+    key = LocalSigner(HOT_KEY)
+    return Keyholder(
+        networks={NET: p.network},
+        signers={(NET, key.address): key},
+        draining=frozenset(),
+        records=p.engine,
+        book=book,
+        token="t" * 40,
+    )
+
+
+async def test_a_payload_paying_several_withdrawals_is_signed_once_and_granted_for_each(
+    pipeline: Pipeline, book: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = pipeline
+    wid, twin = await _validating(p), await _validating(p)
+    _pays_both(monkeypatch, wid, twin)
+
+    signed = await _keyholder(p, book).sign(_request(p, wid, withdrawal_ids=[wid, twin]))
+
+    async with book.connect() as connection:
+        grants = SqlGrantRepository(connection)
+        granted = [await grants.for_withdrawal(w) for w in (wid, twin)]
+    assert [[(g.hash, g.withdrawal_id, g.nonce) for g in each] for each in granted] == [
+        [(signed.hash, wid, 0)],
+        [(signed.hash, twin, 0)],
+    ]
+
+
+async def test_every_rule_applies_to_each_withdrawal_named(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = pipeline
+    wid, twin = await _validating(p), await _validating(p)
+    _pays_both(monkeypatch, wid, twin)
+    both = _request(p, wid, withdrawal_ids=[wid, twin], nonce=1)
+    assert not (await _check(p, both)).noop
+
+    # The second one was signed at nonce 0 before, and that signature may still be mined.
+    await _grant(p, twin, 0, "0x" + "cd" * 32)
+    with pytest.raises(SigningRefusedError, match=f"withdrawal {twin} was signed at nonce 0"):
+        await _check(p, both)
+
+    # The second one is no longer waiting to be signed.
+    third = await _validating(p)
+    await p.sign(third)
+    _pays_both(monkeypatch, wid, third)
+    with pytest.raises(SigningRefusedError, match=f"withdrawal {third} is SIGNED"):
+        await _check(p, _request(p, wid, withdrawal_ids=[wid, third], nonce=5))
+
+
+async def test_a_replacement_names_only_withdrawals_its_transaction_carries(
+    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    p = pipeline
+    wid = await _validating(p)
+    await p.sign(wid)
+    await p.broadcast(wid)
+    transaction, _ = await p.transaction(wid)
+    other = await _validating(p)
+    _pays_both(monkeypatch, wid, other)
+    replacement = _request(
+        p, wid, withdrawal_ids=[wid, other], transaction_id=transaction.id, nonce=transaction.nonce
+    )
+
+    refused = rf"{other} \(VALIDATING\) is not being paid by transaction {transaction.id}"
+    with pytest.raises(SigningRefusedError, match=refused):
+        await _check(p, replacement)

@@ -208,8 +208,9 @@ api_keys = Table(
 signer_grants = Table(
     "signer_grants",
     metadata,
+    # One row per signature and withdrawal it pays: a transaction may pay several (0011).
     Column("hash", String(66), primary_key=True),
-    Column("withdrawal_id", String(64), nullable=False),
+    Column("withdrawal_id", String(64), primary_key=True),
     Column("network", String(64), nullable=False),
     Column("wallet", String(42), nullable=False),
     Column("nonce", BigInteger, nullable=False),

@@ -76,17 +76,19 @@ class Keyholder:
                     ),
                 )
             )
-            if verdict.withdrawal_id is not None:
-                # Recorded (committed with the book's transaction) before it is handed out.
+            # One grant per withdrawal paid, recorded (committed with the book's transaction)
+            # before the signature is handed out; a no-op pays none and records nothing.
+            at = datetime.now(UTC)
+            for withdrawal_id in verdict.withdrawal_ids:
                 await grants.add(
                     Grant(
                         hash=signed.hash,
-                        withdrawal_id=verdict.withdrawal_id,
+                        withdrawal_id=withdrawal_id,
                         network=request.network,
                         wallet=wallet,
                         nonce=request.nonce,
                         transaction_id=request.transaction_id,
-                        at=datetime.now(UTC),
+                        at=at,
                     )
                 )
         log.info(

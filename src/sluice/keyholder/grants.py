@@ -1,4 +1,5 @@
-"""What the signer has signed: one row per payload signature (no-ops are not recorded)."""
+"""What the signer has signed: one row per payload signature and withdrawal it pays (a
+transaction that pays several withdrawals has a row for each; no-ops are not recorded)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sluice.db.tables import signer_grants
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    """A payload signature handed out."""
+    """A payload signature handed out, for one of the withdrawals it pays."""
 
     hash: str
     withdrawal_id: str

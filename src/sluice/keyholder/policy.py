@@ -5,33 +5,44 @@ withdrawals it pays. The signer signs:
 
 - **a no-op** (a transfer of nothing from the wallet to itself, 21 000 gas): it pays nobody, so
   it may fill a gap or cancel at any nonce, within the network's fee cap;
-- **a payout**, only if its payload is exactly what the one withdrawal named calls for (its
-  destination, amount and asset on that network), and either
-  - a first signature: the withdrawal waits to be signed (VALIDATING, no transaction) and no
-    stored transaction holds the nonce; or
-  - a replacement: the stored transaction carries that withdrawal, from that wallet, at that
-    nonce, with that payload, and is being followed (BROADCAST);
+- **a payout**, only if the payments its payload makes (`sluice.domain.payments.payments_of`:
+  asset, destination, amount) are exactly those the named withdrawals call for, as multisets:
+  each named withdrawal (on that network, named once) paid once, nothing else paid
+  (`match_withdrawals`); and either
+  - a first signature: every named withdrawal waits to be signed (VALIDATING, no transaction)
+    and no stored transaction holds the nonce; or
+  - a replacement: the stored transaction, from that wallet, at that nonce, with that payload,
+    is being followed (BROADCAST) and carries exactly the named withdrawals, each BROADCASTING;
 - and never a withdrawal at a second nonce while an earlier signature of it could still be
-  mined: every earlier nonce it was signed at must be provably spent by another transaction
-  (a final transaction there that is not one of its signatures, or its own SUPERSEDED one).
-  Until then the request is refused and the worker tries again later.
+  mined: for each named withdrawal, every earlier nonce it was signed at must be provably spent
+  by another transaction (a final transaction there that is not one of its signatures, or its
+  own SUPERSEDED one). Until then the request is refused and the worker tries again later.
 
-Every payout signature is recorded before it is handed out (`sluice.keyholder.grants`).
+Every payout signature is recorded before it is handed out, once per withdrawal it pays
+(`sluice.keyholder.grants`).
+
+The decoding and the matching are pure (`sluice.domain.payments`); this module reads the records.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
+from sluice.domain.payments import (
+    PaymentMismatchError,
+    UnreadablePayloadError,
+    match_withdrawals,
+    payments_of,
+)
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
     AttemptPurpose,
     Payload,
     TransactionKind,
     TransactionStatus,
-    transfer_payload,
 )
 from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus
 from sluice.errors import SigningRefusedError, SluiceError
@@ -49,7 +60,8 @@ class Verdict:
 
     payload: Payload
     noop: bool
-    withdrawal_id: str | None = None
+    withdrawal_ids: tuple[str, ...] = ()
+    """The withdrawals a payout pays, as named (none for a no-op): a grant is recorded for each."""
 
 
 def refuse(detail: str) -> SigningRefusedError:
@@ -79,46 +91,76 @@ async def check(
         return Verdict(payload=payload, noop=True)
     if request.kind is TransactionKind.FILLER or request.purpose is AttemptPurpose.CANCEL:
         raise refuse("a filler or a cancel is a no-op transfer to the wallet itself")
-    if len(request.withdrawal_ids) != 1:
-        raise refuse("a payout pays exactly one withdrawal")
-    withdrawal_id = request.withdrawal_ids[0]
-    withdrawal = await withdrawals.get(withdrawal_id)
-    if withdrawal is None or withdrawal.network != network.name:
-        raise refuse(f"no withdrawal {withdrawal_id!r} on {network.name}")
-    try:
-        asset = network.asset_by_key(withdrawal.asset_key)
-    except SluiceError:
-        raise refuse("the withdrawal's asset is not configured") from None
-    if payload != transfer_payload(asset, withdrawal.to_address, withdrawal.amount):
-        raise refuse("the payload differs from the withdrawal record")
     if request.gas > MAX_PAYOUT_GAS:
         raise refuse("gas limit above what a payout needs")
-    await _first_or_replacement(request, withdrawal, payload, transactions)
-    await _earlier_signatures_spent(request, withdrawal_id, transactions, grants)
-    return Verdict(payload=payload, noop=False, withdrawal_id=withdrawal_id)
+    named = await _named_withdrawals(request.withdrawal_ids, network, withdrawals)
+    try:
+        match_withdrawals(payments_of(payload, network), named)
+    except UnreadablePayloadError as exc:
+        raise refuse(f"the payload is no payment the signer reads: {exc}") from None
+    except PaymentMismatchError as exc:
+        raise refuse(f"the payload differs from the withdrawal records: {exc}") from None
+    await _first_or_replacement(request, named, payload, withdrawals, transactions)
+    for withdrawal in named:
+        await _earlier_signatures_spent(request, withdrawal.id, transactions, grants)
+    return Verdict(payload=payload, noop=False, withdrawal_ids=tuple(w.id for w in named))
+
+
+async def _named_withdrawals(
+    ids: Sequence[str], network: Network, withdrawals: WithdrawalRepository
+) -> list[Withdrawal]:
+    """The named withdrawals, in order: each on this network, of an asset configured here
+    (naming none, or one twice, is refused by `match_withdrawals`)."""
+    named = []
+    for withdrawal_id in ids:
+        withdrawal = await withdrawals.get(withdrawal_id)
+        if withdrawal is None or withdrawal.network != network.name:
+            raise refuse(f"no withdrawal {withdrawal_id!r} on {network.name}")
+        try:
+            network.asset_by_key(withdrawal.asset_key)
+        except SluiceError:
+            raise refuse(f"withdrawal {withdrawal_id}'s asset is not configured") from None
+        named.append(withdrawal)
+    return named
 
 
 async def _first_or_replacement(
     request: SignRequest,
-    withdrawal: Withdrawal,
+    named: list[Withdrawal],
     payload: Payload,
+    withdrawals: WithdrawalRepository,
     transactions: TransactionRepository,
 ) -> None:
     wallet = Address(request.wallet)
     stored = await transactions.get(request.transaction_id)
     if stored is None:
-        if withdrawal.status is not WithdrawalStatus.VALIDATING or withdrawal.transaction_id:
-            raise refuse(f"the withdrawal is {withdrawal.status}, not waiting to be signed")
+        for withdrawal in named:
+            if withdrawal.status is not WithdrawalStatus.VALIDATING or withdrawal.transaction_id:
+                raise refuse(
+                    f"withdrawal {withdrawal.id} is {withdrawal.status}, not waiting to be signed"
+                )
         if await transactions.at_nonce(request.network, wallet, request.nonce) is not None:
             raise refuse(f"nonce {request.nonce} is held by another transaction")
-    elif not (
+        return
+    if not (
         stored.status is TransactionStatus.BROADCAST
-        and withdrawal.transaction_id == stored.id
         and stored.from_address == wallet
         and stored.nonce == request.nonce
         and stored.payload == payload
     ):
-        raise refuse("not a replacement of the withdrawal's transaction being followed")
+        raise refuse("not a replacement of the withdrawals' transaction being followed")
+    carried = {w.id for w in await withdrawals.for_transaction(stored.id)}
+    for withdrawal in named:
+        if (
+            withdrawal.transaction_id != stored.id
+            or withdrawal.status is not WithdrawalStatus.BROADCASTING
+        ):
+            raise refuse(
+                f"withdrawal {withdrawal.id} ({withdrawal.status}) is not being paid by "
+                f"transaction {stored.id}"
+            )
+    if carried != {w.id for w in named}:
+        raise refuse(f"transaction {stored.id} carries other withdrawals than those named")
 
 
 async def _earlier_signatures_spent(
