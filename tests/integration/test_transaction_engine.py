@@ -774,3 +774,22 @@ async def test_a_refusal_that_depends_on_the_chain_is_resent_until_it_is_taken(
     p.chain.mine(payout.hash)
     assert await p.confirm(wid) is None
     assert await p.status(wid) is W.COMPLETED
+
+
+@pytest.mark.parametrize("cancel", [False, True], ids=["replacement", "cancel"])
+async def test_every_signature_of_a_transaction_names_the_withdrawals_it_carries(
+    pipeline: Pipeline, cancel: bool
+) -> None:
+    p = pipeline
+    wid = await _broadcast_one(p)
+    if cancel:
+        await p.cancel(wid)
+    else:
+        p.clock.advance(STUCK_S)
+
+    await p.confirm(wid)
+
+    _, [_, second] = await p.transaction(wid)
+    assert second.purpose is (AttemptPurpose.CANCEL if cancel else AttemptPurpose.PAYLOAD)
+    contexts = [c for c in p.signer.contexts if c is not None]
+    assert [c.withdrawal_ids for c in contexts] == [(wid,), (wid,)], "a signer checks them all"

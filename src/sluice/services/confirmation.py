@@ -367,6 +367,7 @@ class ConfirmationService:
             fees=fees,
             at=now,
             purpose=purpose,
+            withdrawal_ids=tuple(w.id for w in transaction.carried),
         )
         await uow.transactions.add_attempt(attempt)
         effects = transaction.replaced(
