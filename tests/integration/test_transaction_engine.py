@@ -73,11 +73,16 @@ async def pipeline(engine: AsyncEngine) -> AsyncIterator[Pipeline]:
         await p.queue.close()
 
 
-async def _broadcast_one(p: Pipeline, amount: str = "1") -> str:
-    await p.credit("alice", "10")
-    wid = await p.submit("alice", amount)
+async def _signed_one(p: Pipeline, amount: str = "1", *, token: bool = False) -> str:
+    await p.credit("alice", "10", token=token)
+    wid = await p.submit("alice", amount, token=token)
     await p.validate(wid)
     await p.sign(wid)
+    return wid
+
+
+async def _broadcast_one(p: Pipeline, amount: str = "1", *, token: bool = False) -> str:
+    wid = await _signed_one(p, amount, token=token)
     await p.broadcast(wid)
     return wid
 
@@ -690,11 +695,7 @@ async def test_a_token_shortfall_waits_as_underfunded_without_estimating(
 
 async def test_a_token_that_returns_false_is_not_a_payment(pipeline: Pipeline) -> None:
     p = pipeline
-    await p.credit("alice", "10", token=True)
-    wid = await p.submit("alice", "1", token=True)
-    await p.validate(wid)
-    await p.sign(wid)
-    await p.broadcast(wid)
+    wid = await _broadcast_one(p, token=True)
     _, [attempt] = await p.transaction(wid)
     p.chain.mine(attempt.hash, logs=())  # status 1, but no Transfer event: nothing moved
 
@@ -711,11 +712,7 @@ async def test_a_token_payment_counts_when_its_transfer_event_is_in_the_receipt(
     pipeline: Pipeline,
 ) -> None:
     p = pipeline
-    await p.credit("alice", "10", token=True)
-    wid = await p.submit("alice", "1", token=True)
-    await p.validate(wid)
-    await p.sign(wid)
-    await p.broadcast(wid)
+    wid = await _broadcast_one(p, token=True)
     _, [attempt] = await p.transaction(wid)
     p.chain.mine(attempt.hash)
 
@@ -729,10 +726,7 @@ async def test_a_refusal_for_good_sends_a_noop_and_fails_the_withdrawal_once_it_
     pipeline: Pipeline,
 ) -> None:
     p = pipeline
-    await p.credit("alice", "10")
-    wid = await p.submit("alice", "1")
-    await p.validate(wid)
-    await p.sign(wid)
+    wid = await _signed_one(p)
     p.chain.fail_next(
         1, TransactionRefusedError("intrinsic gas too low", reason="gas_too_low", permanent=True)
     )
@@ -759,10 +753,7 @@ async def test_a_refusal_that_depends_on_the_chain_is_resent_until_it_is_taken(
     pipeline: Pipeline,
 ) -> None:
     p = pipeline
-    await p.credit("alice", "10")
-    wid = await p.submit("alice", "1")
-    await p.validate(wid)
-    await p.sign(wid)
+    wid = await _signed_one(p)
     p.chain.fail_next(1, TransactionRefusedError("insufficient funds", reason="insufficient_funds"))
 
     await p.broadcast(wid)
