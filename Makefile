@@ -33,7 +33,7 @@ $(VENV_STAMP): $(LOCKS) pyproject.toml $(wildcard clients/python/pyproject.toml)
 	touch $@
 
 $(TOOLS_STAMP): tools/package.json tools/package-lock.json clients/typescript/package.json clients/typescript/package-lock.json
-	@command -v npm >/dev/null || { echo "npm is needed (Node.js 18+): see README.md"; exit 1; }
+	@command -v npm >/dev/null || { echo "npm is needed (Node.js 20+): see README.md"; exit 1; }
 	cd tools && npm ci --no-audit --no-fund --loglevel=error
 	@# The TypeScript client's pinned generator and compiler (its up-to-date check is a test).
 	cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error
@@ -62,14 +62,17 @@ lock: $(VENV_STAMP) ## Re-pin requirements/*.lock from pyproject.toml (LOCK_FLAG
 	sed -i '\|^    #   -c $(LOCK_ALL)$$|d' requirements/runtime.lock requirements/dev.lock
 	rm -f $(LOCK_ALL)
 
-tools: $(TOOLS_STAMP) ## Install the pinned Anvil and solc into tools/node_modules
+tools: $(TOOLS_STAMP) ## Install the pinned Anvil, Hardhat and solc into tools/node_modules
 
 run: install ## Start Sluice locally: Anvil, API and workers (Ctrl-C stops)
 	$(BIN)/sluice dev
 
-test: install ## Run every test on SQLite, then those that use a database again on PostgreSQL
-	SLUICE_TEST_DATABASE=sqlite $(BIN)/pytest -q --ignore=tests/security
-	SLUICE_TEST_DATABASE=postgresql $(BIN)/pytest -q -m database tests/integration tests/e2e
+# The end-to-end suite runs on each node of TEST_NODES (tests/e2e/conftest.py) in the SQLite pass;
+# the PostgreSQL pass, which checks the database and not the node, runs it on Anvil only.
+TEST_NODES ?= anvil,hardhat
+test: install ## Run every test on SQLite (end-to-end on Anvil and Hardhat), then those that use a database on PostgreSQL
+	SLUICE_TEST_DATABASE=sqlite SLUICE_TEST_NODES=$(TEST_NODES) $(BIN)/pytest -q --ignore=tests/security
+	SLUICE_TEST_DATABASE=postgresql SLUICE_TEST_NODES=anvil $(BIN)/pytest -q -m database tests/integration tests/e2e
 
 test-unit: $(VENV_STAMP) ## Run the unit tests only (no I/O)
 	$(BIN)/pytest -q tests/unit

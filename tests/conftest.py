@@ -12,6 +12,7 @@ from typing import Any, NoReturn, TypeVar
 import pytest
 
 from sluice.devnet.anvil import AnvilProcess, anvil_binary
+from sluice.testing import nodes
 from sluice.testing.databases import (
     BACKEND_ENV,
     Backend,
@@ -22,6 +23,7 @@ from sluice.testing.databases import (
     postgres_server_url,
     selected_backend,
 )
+from sluice.testing.hardhat import HardhatProcess
 from sluice.testing.moto import MotoServer, kms_sign_honouring_digests
 
 T = TypeVar("T")
@@ -41,6 +43,18 @@ def anvil() -> Iterator[AnvilProcess]:
             pytest.fail(message)
         pytest.skip(message)
     with AnvilProcess() as process:
+        yield process
+
+
+@pytest.fixture(scope="session")
+def hardhat() -> Iterator[HardhatProcess]:
+    """One auto-mining Hardhat node for the whole session (the tests' second node).
+
+    As `anvil`: skipped without the pinned Hardhat (or Node.js) locally, failed in CI.
+    """
+    if not nodes.installed("hardhat"):
+        _not_available(nodes.not_installed_reason("hardhat"))
+    with HardhatProcess() as process:
         yield process
 
 
@@ -106,27 +120,38 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "database: uses `database_url`, so it runs on the SLUICE_TEST_DATABASE backend"
     )
+    config.addinivalue_line(
+        "markers", "hardhat: runs on a Hardhat node (the pinned Hardhat installed by `make tools`)"
+    )
     try:
         selected_backend()
+        nodes.selected_kinds()
     except ValueError as exc:
         raise pytest.UsageError(str(exc)) from exc
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def pytest_report_header(config: pytest.Config) -> list[str]:
     backend = selected_backend()
     where = f" ({postgres_server_url()})" if backend == "postgresql" else ""
-    return f"database: {backend}{where}"
+    kinds = ", ".join(nodes.selected_kinds())
+    return [f"database: {backend}{where}", f"end-to-end nodes ({nodes.NODES_ENV}): {kinds}"]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Mark the tests that use `anvil` or `database_url`, so `-m` can select or deselect them.
+    """Mark the tests that use a node or `database_url`, so `-m` can select or deselect them.
 
-    `make test` runs the `database` ones a second time on PostgreSQL.
+    `anvil`: the test uses the session's node (an end-to-end test, on either kind: see
+    tests/e2e/conftest.py); `hardhat`: it runs on a Hardhat node. `make test` runs the `database`
+    ones a second time on PostgreSQL.
     """
     for item in items:
         fixtures = getattr(item, "fixturenames", ())
         if "anvil" in fixtures:
             item.add_marker(pytest.mark.anvil)
+        callspec = getattr(item, "callspec", None)
+        on_hardhat = callspec is not None and callspec.params.get("anvil") == "hardhat"
+        if "hardhat" in fixtures or on_hardhat:
+            item.add_marker(pytest.mark.hardhat)
         if "database_url" in fixtures:
             item.add_marker(pytest.mark.database)
 

@@ -1,21 +1,71 @@
-"""End-to-end fixtures: a running Sluice over real HTTP, on the session's Anvil."""
+"""End-to-end fixtures: a running Sluice over real HTTP, on each kind of node in turn.
+
+Every test that uses the session's node (`anvil`, and `node` and `sluice` through it) runs once
+on Anvil and once on Hardhat: ids ``[anvil]`` and ``[hardhat]``; ``SLUICE_TEST_NODES=anvil``
+keeps one. Tests talk to the node through `sluice.testing.anvil_control.control_for`, never by
+``anvil_*`` names; one that needs what only Anvil has (re-orgs, its pool view) skips on Hardhat
+with `skip_unless_supported`.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from sluice.devnet.anvil import AnvilProcess
-from sluice.testing import secret_scan
+from sluice.devnet.anvil import LocalNode
+from sluice.testing import nodes, secret_scan
+from sluice.testing.anvil_control import Feature, control_class
 from sluice.testing.harness import RunningSluice, running_sluice
+
+
+def _require_installed(kind: nodes.NodeKind) -> None:
+    """Skip without the pinned node locally; fail in CI, where `make tools` must have run."""
+    if not nodes.installed(kind):
+        message = nodes.not_installed_reason(kind)
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session", params=nodes.selected_kinds())
+def anvil(request: pytest.FixtureRequest) -> Iterator[LocalNode]:
+    """The session's node, once per kind (named `anvil` as before Hardhat came).
+
+    Anvil mines a block per transaction, Hardhat a block every 0.1 s
+    (`sluice.testing.nodes.SESSION_BLOCK_TIME_S` says why).
+
+    Overrides tests/conftest.py's `anvil` for the end-to-end suite. pytest runs every test on
+    the first kind, then every test on the next: one node of each kind per session, shared (each
+    test uses fresh contracts or recipients, and reads nonces from the chain).
+    """
+    kind: nodes.NodeKind = request.param
+    _require_installed(kind)
+    process = nodes.new_node(kind)
+    process.start(block_time=nodes.SESSION_BLOCK_TIME_S[kind])  # Hardhat: see there
+    try:
+        yield process
+    finally:
+        process.stop()
+
+
+def skip_unless_supported(node: LocalNode, feature: Feature) -> None:
+    """Skip the test on a node without ``feature`` (Hardhat: no re-org, roll-back, pool view)."""
+    if not control_class(node.kind).supports(feature):
+        reasons = {
+            "reorg": "has no re-org method (anvil_reorg)",
+            "rollback": "has no roll-back method (anvil_rollback)",
+            "txpool": "has no view of its pool (txpool_content, txpool_status)",
+        }
+        pytest.skip(f"a {node.kind} node {reasons[feature]}")
 
 
 @pytest.fixture
 async def sluice(
-    anvil: AnvilProcess, tmp_path: Path, database_url: str
+    anvil: LocalNode, tmp_path: Path, database_url: str
 ) -> AsyncIterator[RunningSluice]:
     """API and workers, with a fresh database (of the session's backend), hot wallet and token."""
     async with running_sluice(anvil, tmp_path, database_url=database_url) as instance:
@@ -24,7 +74,7 @@ async def sluice(
 
 @pytest.fixture
 async def sluice_without_workers(
-    anvil: AnvilProcess, tmp_path: Path, database_url: str
+    anvil: LocalNode, tmp_path: Path, database_url: str
 ) -> AsyncIterator[RunningSluice]:
     """The API alone: withdrawals stay where intake leaves them."""
     async with running_sluice(
@@ -34,10 +84,10 @@ async def sluice_without_workers(
 
 
 @pytest.fixture
-async def node(anvil: AnvilProcess) -> AsyncIterator[AnvilProcess]:
-    """An Anvil of this test's own, for tests that stop mining, re-org or spend its accounts.
-    Asks for the session's `anvil` for its skip rule and marker."""
-    process = AnvilProcess()
+async def node(anvil: LocalNode) -> AsyncIterator[LocalNode]:
+    """A node of this test's own, of the session node's kind, for tests that stop mining, re-org
+    or spend its accounts. Asks for the session's `anvil` for its kind, skip rule and marker."""
+    process = nodes.new_node(anvil.kind)
     await process.astart()
     try:
         yield process

@@ -20,7 +20,7 @@ from sluice.devnet.anvil import AnvilProcess
 from sluice.devnet.setup import DevChain
 from sluice.domain.addresses import Address
 from sluice.signers.kms import KmsSigner
-from sluice.testing.anvil_control import AnvilControl
+from sluice.testing.anvil_control import control_for
 from sluice.testing.harness import running_sluice, wait_until_final
 
 ETH = 10**18
@@ -62,7 +62,7 @@ async def test_a_withdrawal_completes_with_each_signer(
             return chain
         line, address = _secret_wallet() if kind == "secrets_manager" else _kms_wallet()
         _use_instead_of_the_keystore(settings.networks_file, line)
-        async with AnvilControl(node.rpc_url) as control:
+        async with control_for(node) as control:
             await control.set_balance(address, 100 * ETH)
         wallet.append(address)
         return dataclasses.replace(chain, hot_wallet=address)
@@ -79,7 +79,7 @@ async def test_a_withdrawal_completes_with_each_signer(
             assert final[created["id"]]["status"] == "COMPLETED", final
             tx_hash = final[created["id"]]["transactionHash"]
 
-    async with AnvilControl(node.rpc_url) as control:
+    async with control_for(node) as control:
         assert await control.balance(recipient) == ETH
         mined = await control.transaction(tx_hash)
     assert mined is not None

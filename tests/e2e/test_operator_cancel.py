@@ -16,7 +16,7 @@ import pytest
 from eth_account import Account
 
 from sluice.devnet.anvil import AnvilProcess
-from sluice.testing.anvil_control import AnvilControl
+from sluice.testing.anvil_control import NodeControl, control_for
 from sluice.testing.harness import RunningSluice, running_sluice, wait_until_final
 
 WAIT_S = 30.0
@@ -43,7 +43,7 @@ async def _until(client: httpx.AsyncClient, path: str, check: Any, *, what: str)
 
 
 async def _broadcast_with_mining_off(
-    instance: RunningSluice, client: httpx.AsyncClient, control: AnvilControl
+    instance: RunningSluice, client: httpx.AsyncClient, control: NodeControl
 ) -> tuple[str, str]:
     await instance.credit("alice", "5")
     await control.set_automine(False)
@@ -66,7 +66,7 @@ async def _broadcast_with_mining_off(
 async def test_a_cancelled_broadcast_withdrawal_is_replaced_by_a_no_op_and_released(
     instance: RunningSluice, node: AnvilProcess
 ) -> None:
-    async with instance.client() as client, AnvilControl(node.rpc_url) as control:
+    async with instance.client() as client, control_for(node) as control:
         withdrawal_id, recipient = await _broadcast_with_mining_off(instance, client, control)
 
         cancel = await client.post(
@@ -108,7 +108,7 @@ async def test_a_cancelled_broadcast_withdrawal_is_replaced_by_a_no_op_and_relea
 async def test_a_cancel_after_the_payout_is_mined_is_refused_and_it_completes(
     instance: RunningSluice, node: AnvilProcess
 ) -> None:
-    async with instance.client() as client, AnvilControl(node.rpc_url) as control:
+    async with instance.client() as client, control_for(node) as control:
         withdrawal_id, recipient = await _broadcast_with_mining_off(instance, client, control)
         await control.mine(1)
         await _until(

@@ -26,7 +26,7 @@ from sluice.devnet.anvil import AnvilProcess, free_port
 from sluice.domain.transaction import AttemptPurpose, TransactionKind
 from sluice.keyholder.protocol import SignRequest
 from sluice.testing import secret_scan
-from sluice.testing.anvil_control import AnvilControl
+from sluice.testing.anvil_control import control_for
 from sluice.testing.harness import PASSPHRASE, prepare, wait_until_final
 
 WAIT_S = 30.0
@@ -168,7 +168,7 @@ async def test_with_the_signer_apart_the_api_and_workers_hold_no_key_and_withdra
                     await api.get(f"/v1/withdrawals/{withdrawal['id']}/transaction")
                 ).json()
 
-            async with AnvilControl(node.rpc_url) as control:
+            async with control_for(node) as control:
                 assert await control.balance(recipient) == 10**18
             assert serve.poll() is None
             assert not _memory_holds(serve.pid, needles), "the API/worker process holds the key"

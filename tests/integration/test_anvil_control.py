@@ -3,21 +3,38 @@ behaviour the engine's design relies on (re-orgs, roll-backs, drops, base fees, 
 asserted, so that an Anvil upgrade that changes it fails here. The facts are summed up in the
 docstring of `sluice.testing.anvil_control`.
 
+`HardhatControl` against the pinned Hardhat (2.29.1, EDR) last: the same operations under
+Hardhat's names, and where Hardhat behaves otherwise (the end-to-end suite runs on both).
+
 Each test gets its own node (these tests switch automine off, re-org and change fees), started
-through the shared `anvil` fixture's skip rule and marker.
+through the shared `anvil` (or `hardhat`) fixture's skip rule and marker.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import pytest
 from eth_account import Account
 
 from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess, DevAccount
-from sluice.testing.anvil_control import AnvilControl, AnvilRpcError, BlockRef, PoolStatus
+from sluice.testing.anvil_control import (
+    ANVIL_METHODS,
+    HARDHAT_METHODS,
+    AnvilControl,
+    AnvilRpcError,
+    BlockRef,
+    HardhatControl,
+    NodeControl,
+    NodeRpcError,
+    PoolStatus,
+    UnsupportedByNodeError,
+    control_class,
+    control_for,
+)
+from sluice.testing.hardhat import HardhatProcess
 
 CHAIN_ID = 31337
 GWEI = 10**9
@@ -70,7 +87,7 @@ async def control(node: AnvilProcess) -> AsyncIterator[AnvilControl]:
         yield client
 
 
-async def _send(control: AnvilControl, signed: Signed) -> str:
+async def _send(control: NodeControl, signed: Signed) -> str:
     tx_hash = await control.send_raw(signed.raw)
     assert tx_hash == signed.hash
     return tx_hash
@@ -461,3 +478,239 @@ async def test_block_refs_and_the_safe_and_finalized_tags(control: AnvilControl)
     assert await control.get_block(head.number + 100) is None
     with pytest.raises(AnvilRpcError, match="no block"):
         await control.block(head.number + 100)
+
+
+async def test_set_nonce_and_set_code(control: AnvilControl) -> None:
+    stranger = Account.create().address
+
+    await control.set_nonce(stranger, 9)
+    await control.set_code(stranger, "0x6001")
+
+    assert await control.nonce(stranger) == 9
+    assert await control.call("eth_getCode", [stranger, "latest"]) == "0x6001"
+
+
+# ── the map of methods, by kind of node ───────────────────────────────────────────────────────
+
+
+def test_each_kind_of_node_has_its_control_and_method_names() -> None:
+    assert control_class("anvil") is AnvilControl
+    assert control_class("hardhat") is HardhatControl
+    with pytest.raises(ValueError, match="no control for a geth node"):
+        control_class("geth")
+    assert ANVIL_METHODS.set_balance == "anvil_setBalance"
+    assert HARDHAT_METHODS.set_balance == "hardhat_setBalance"
+    assert ANVIL_METHODS.interval_mining_units_per_s == 1
+    assert HARDHAT_METHODS.interval_mining_units_per_s == 1000
+    assert all(AnvilControl.supports(f) for f in ("reorg", "rollback", "txpool"))
+    assert not any(HardhatControl.supports(f) for f in ("reorg", "rollback", "txpool"))
+    # Only the re-org, roll-back and pool-view names are Anvil's alone.
+    for name in ("reorg", "rollback", "txpool", "drop_all_transactions"):
+        assert getattr(HARDHAT_METHODS, name) in (None, False)
+
+
+async def test_control_for_picks_the_control_of_the_nodes_kind(node: AnvilProcess) -> None:
+    async with control_for(node) as control:
+        assert type(control) is AnvilControl
+        assert control.kind == "anvil"
+        assert await control.block_number() >= 0
+
+
+# ── Hardhat ───────────────────────────────────────────────────────────────────────────────────
+
+
+@pytest.fixture
+async def hardhat_node(hardhat: HardhatProcess) -> AsyncIterator[HardhatProcess]:
+    """A Hardhat node of this test's own. Asks for `hardhat` for its skip rule and marker."""
+    process = HardhatProcess()
+    await process.astart()
+    yield process
+    await process.astop()
+
+
+@pytest.fixture
+async def hardhat_control(hardhat_node: HardhatProcess) -> AsyncIterator[NodeControl]:
+    async with control_for(hardhat_node) as client:
+        assert type(client) is HardhatControl
+        yield client
+
+
+async def test_hardhat_keeps_transactions_pooled_with_automine_off_until_mined(
+    hardhat_control: NodeControl,
+) -> None:
+    control = hardhat_control
+    assert await control.automine()
+    await control.set_automine(False)
+    assert not await control.automine()
+    head = await control.block_number()
+
+    ready = await _send(control, _transfer(0))
+    gapped = await _send(control, _transfer(2))
+
+    known = await control.transaction(ready)
+    assert known is not None
+    assert known["blockHash"] is None
+    pooled = {tx["hash"] for tx in await control.call("eth_pendingTransactions")}
+    assert pooled == {ready, gapped}
+    assert await control.nonce(SENDER.address, "latest") == 0
+    assert await control.nonce(SENDER.address, "pending") == 1
+    await control.mine(3)
+    assert await control.block_number() == head + 3
+    first = await control.get_block(head + 1)
+    assert first is not None
+    assert first.transactions == (ready,)
+    assert await control.receipt(gapped) is None
+    # Unlike Anvil, switching automine back on does not mine what is pooled.
+    follower = await _send(control, _transfer(1))
+    await control.set_automine(True)
+    await asyncio.sleep(0.5)
+    assert await control.receipt(follower) is None
+    assert await control.block_number() == head + 3
+
+
+async def test_hardhat_interval_mining_counts_milliseconds_and_leaves_automine_on(
+    hardhat_control: NodeControl,
+) -> None:
+    control = hardhat_control
+    start = await control.block_number()
+    await control.set_interval_mining(1)  # sent as 1000 (ms)
+    try:
+        assert await control.automine(), "Hardhat keeps automine on (Anvil turns it off)"
+        deadline = asyncio.get_running_loop().time() + 10
+        while await control.block_number() < start + 2:
+            assert asyncio.get_running_loop().time() < deadline, "no interval blocks"
+            await asyncio.sleep(0.1)
+        # About a block a second, not a block a millisecond.
+        assert await control.block_number() <= start + 4
+    finally:
+        await control.set_interval_mining(0)
+    stopped_at = await control.block_number()
+    await asyncio.sleep(1.3)
+    assert await control.block_number() == stopped_at
+
+
+async def test_hardhat_snapshots_revert_once_and_unknown_ones_answer_false(
+    hardhat_control: NodeControl,
+) -> None:
+    control = hardhat_control
+    before = await control.block("latest")
+    first = await control.snapshot()
+    await control.mine(5)
+    second = await control.snapshot()
+    await control.mine(1)
+
+    assert first != second
+    assert await control.revert(first)
+
+    assert await control.block("latest") == before
+    assert not await control.revert(first)
+    assert await control.call("evm_revert", [second]) is False  # no error, unlike Anvil
+    assert not await control.revert("0x99")
+
+
+async def test_hardhat_drops_only_the_transaction_asked_for(hardhat_control: NodeControl) -> None:
+    control = hardhat_control
+    await control.set_automine(False)
+    dropped = await _send(control, _transfer(0))
+    dependant = await _send(control, _transfer(1))
+
+    assert await control.drop_transaction(dropped)
+
+    assert await control.transaction(dropped) is None
+    assert not await control.drop_transaction(dropped)
+    # Unlike Anvil, the later nonce stays pooled (now behind a gap).
+    assert await control.transaction(dependant) is not None
+    assert await control.nonce(SENDER.address, "pending") == 0
+    await control.mine()
+    assert await control.receipt(dependant) is None
+
+    await control.drop_all_transactions()  # no such method: each pooled one is dropped
+    assert await control.call("eth_pendingTransactions") == []
+    assert await control.transaction(dependant) is None
+
+
+async def test_hardhat_a_mined_transaction_cannot_be_dropped(
+    hardhat_control: NodeControl,
+) -> None:
+    control = hardhat_control
+    mined = await _send(control, _transfer(0))
+    await control.wait_for_receipt(mined)
+
+    assert not await control.drop_transaction(mined)
+    assert await control.receipt(mined) is not None
+
+
+async def test_hardhat_pools_a_transaction_below_the_base_fee_instead_of_refusing_it(
+    hardhat_control: NodeControl,
+) -> None:
+    control = hardhat_control
+    await control.set_automine(False)
+    latest_before = await control.get_block("latest")
+    assert latest_before is not None
+
+    await control.set_next_block_base_fee(50 * GWEI)
+
+    pending = await control.get_block("pending")  # numbered null by Hardhat: the next number
+    assert pending is not None
+    assert pending.number == latest_before.number + 1
+    assert pending.base_fee_per_gas == 50 * GWEI
+    underpriced = await _send(control, _transfer(0, max_fee=10 * GWEI))  # Anvil refuses it
+    await control.mine()
+    mined = await control.get_block("latest")
+    assert mined is not None
+    assert mined.base_fee_per_gas == 50 * GWEI
+    assert mined.transactions == ()
+    # Left out of the block but kept in the pool (Anvil evicts it).
+    known = await control.transaction(underpriced)
+    assert known is not None
+    assert known["blockHash"] is None
+    await control.mine()
+    after_empty = await control.get_block("latest")
+    assert after_empty is not None
+    assert after_empty.base_fee_per_gas == 50 * GWEI * 7 // 8
+
+
+async def test_hardhat_sets_balances_nonces_and_code_and_impersonates(
+    hardhat_control: NodeControl,
+) -> None:
+    control = hardhat_control
+    stranger = Account.create().address
+    await control.set_balance(stranger, 10**18)
+    assert await control.balance(stranger) == 10**18
+
+    await control.impersonate(stranger)
+    tx_hash = await control.send_unsigned({"from": stranger, "to": RECIPIENT, "value": hex(7)})
+    receipt = await control.wait_for_receipt(tx_hash)
+    assert receipt["from"] == stranger.lower()
+    assert await control.nonce(stranger) == 1
+
+    await control.stop_impersonating(stranger)
+    with pytest.raises(NodeRpcError, match="Unknown account"):
+        await control.send_unsigned({"from": stranger, "to": RECIPIENT, "value": hex(7)})
+    await control.set_nonce(stranger, 9)
+    assert await control.nonce(stranger) == 9
+    await control.set_code(stranger, "0x6001")
+    assert await control.call("eth_getCode", [stranger, "latest"]) == "0x6001"
+
+
+async def test_hardhat_has_no_reorg_rollback_or_pool_view_and_safe_is_the_head(
+    hardhat_control: NodeControl,
+) -> None:
+    control = hardhat_control
+    calls: list[Callable[[], Awaitable[object]]] = [
+        lambda: control.reorg(1),
+        lambda: control.rollback(1),
+        control.txpool_content,
+        control.pool_status,
+        control.pending_transactions,
+    ]
+    for call in calls:
+        with pytest.raises(UnsupportedByNodeError, match="a hardhat node has no"):
+            await call()
+    with pytest.raises(NodeRpcError, match="not supported"):
+        await control.call("anvil_reorg", [1, []])
+    await control.mine(70)
+    head = await control.block("latest")
+    assert await control.block("safe") == head
+    assert await control.block("finalized") == head
+    assert await control.get_block(head.number + 100) is None

@@ -4,6 +4,9 @@ The binary is the one pinned in ``tools/package.json`` and installed by ``make t
 the real executable in ``tools/node_modules/@foundry-rs/anvil-<platform>/bin``; the ``.bin/anvil``
 next to it is a node wrapper, not used here). ``SLUICE_ANVIL_BIN`` overrides it.
 
+`LocalNode` is what any local node run as a child process shares (start, readiness, stop, its
+output); `AnvilProcess` is Anvil's. The tests' Hardhat node (`sluice.testing.hardhat`) is another.
+
 This module must not import pytest: ``sluice dev`` uses it too.
 """
 
@@ -25,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final, Self
+from typing import IO, ClassVar, Final, Self
 
 import httpx
 
@@ -37,6 +40,8 @@ __all__ = [
     "AnvilError",
     "AnvilProcess",
     "DevAccount",
+    "LocalNode",
+    "NodeError",
     "anvil_binary",
     "free_port",
     "port_is_free",
@@ -93,7 +98,11 @@ _NPM_PLATFORMS: Final = {
 }
 
 
-class AnvilError(RuntimeError):
+class NodeError(RuntimeError):
+    """A local node could not be found or started."""
+
+
+class AnvilError(NodeError):
     """Anvil could not be found or started."""
 
 
@@ -149,31 +158,37 @@ if sys.platform == "linux":
             os.kill(os.getpid(), signal.SIGTERM)
 
 
-class _ExitedEarlyError(AnvilError):
-    def __init__(self, message: str, output: str) -> None:
-        super().__init__(message)
+class _ExitedEarly(Exception):  # noqa: N818 (a signal inside `start`, re-raised as NodeError)
+    def __init__(self, error: NodeError, output: str) -> None:
+        super().__init__(str(error))
+        self.error = error
         self.output = output
 
 
-class AnvilProcess:
-    """An Anvil node on 127.0.0.1, managed as a child process.
+class LocalNode:
+    """A local EVM node on 127.0.0.1, managed as a child process (`AnvilProcess`, Hardhat's).
 
     Use it synchronously (``start``/``stop``, ``with``) or from async code (``astart``/``astop``,
-    ``async with``). ``with AnvilProcess() as anvil:`` starts an auto-mining node on a free port;
-    call ``start`` yourself first for other options. On Linux the node is sent SIGTERM if this
-    process dies, so a killed test run leaves no node behind; Linux ties that to the thread that
-    started the node, so start it from a long-lived thread (the main thread, or the event loop's:
+    ``async with``). ``with Node() as node:`` starts an auto-mining node on a free port; call
+    ``start`` yourself first for other options. On Linux the node is sent SIGTERM if this process
+    dies, so a killed test run leaves no node behind; Linux ties that to the thread that started
+    the node, so start it from a long-lived thread (the main thread, or the event loop's:
     ``astart`` spawns on the loop's thread), never from an executor's worker thread.
+
+    A kind of node says how it is started (`_command`) and names itself (`kind`, `error_type`).
     """
+
+    #: The node's kind, as the tests name it: ``"anvil"``, ``"hardhat"``.
+    kind: ClassVar[str] = "node"
+    #: The error this kind raises.
+    error_type: ClassVar[type[NodeError]] = NodeError
 
     def __init__(
         self,
-        binary: Path | None = None,
         *,
         startup_timeout_s: float = 30.0,
         stop_timeout_s: float = 10.0,
     ) -> None:
-        self._binary = binary
         self._startup_timeout_s = startup_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._process: subprocess.Popen[bytes] | None = None
@@ -190,7 +205,7 @@ class AnvilProcess:
     def port(self) -> int:
         """The port the node listens on."""
         if self._port is None or self._process is None:
-            raise AnvilError("anvil is not started")
+            raise self.error_type(f"{self.kind} is not started")
         return self._port
 
     @property
@@ -219,8 +234,8 @@ class AnvilProcess:
         written when the node stops.
 
         Raises:
-            AnvilError: Not installed, exited early (the message ends with its output), or did
-                not answer within the startup timeout.
+            NodeError: Not installed, exited early (the message ends with its output), or did
+                not answer within the startup timeout (`AnvilError` for Anvil).
         """
         for attempt in range(1 if port is not None else _PORT_ATTEMPTS):
             self._spawn(port, block_time, state_path, chain_id, extra_args)
@@ -230,10 +245,10 @@ class AnvilProcess:
                     if time.monotonic() > deadline:
                         raise self._not_answering()
                     time.sleep(_POLL_INTERVAL_S)
-            except _ExitedEarlyError as exc:
+            except _ExitedEarly as exc:
                 self.stop()
                 if not _port_taken(exc.output) or port is not None or attempt + 1 == _PORT_ATTEMPTS:
-                    raise
+                    raise exc.error from None
             except BaseException:
                 self.stop()
                 raise
@@ -259,10 +274,10 @@ class AnvilProcess:
                         if time.monotonic() > deadline:
                             raise self._not_answering()
                         await asyncio.sleep(_POLL_INTERVAL_S)
-            except _ExitedEarlyError as exc:
+            except _ExitedEarly as exc:
                 await self.astop()
                 if not _port_taken(exc.output) or port is not None or attempt + 1 == _PORT_ATTEMPTS:
-                    raise
+                    raise exc.error from None
             except BaseException:
                 await self.astop()
                 raise
@@ -271,6 +286,12 @@ class AnvilProcess:
 
     def stop(self) -> None:
         """Stop the node: SIGTERM (Anvil writes ``--state`` then), SIGKILL after a timeout."""
+        try:
+            self._stop_process()
+        finally:
+            self._stopped()
+
+    def _stop_process(self) -> None:
         process, self._process = self._process, None
         if process is not None:
             try:
@@ -332,7 +353,27 @@ class AnvilProcess:
 
     def __repr__(self) -> str:
         where = f"port={self._port}" if self._process is not None else "stopped"
-        return f"<AnvilProcess {where}>"
+        return f"<{type(self).__name__} {where}>"
+
+    # ── what a kind of node provides ──────────────────────────────────────────────────────────
+
+    def _command(
+        self,
+        port: int,
+        block_time: float | None,
+        state_path: Path | None,
+        chain_id: int,
+        extra_args: Sequence[str],
+    ) -> tuple[list[str], dict[str, str] | None, Path | None]:
+        """The argv, environment (None: ours) and working directory that start the node.
+
+        Raises:
+            NodeError: The node is not installed.
+        """
+        raise NotImplementedError
+
+    def _stopped(self) -> None:
+        """After the node has exited: remove what `_command` made for it."""
 
     # ── internals ─────────────────────────────────────────────────────────────────────────────
 
@@ -345,35 +386,29 @@ class AnvilProcess:
         extra_args: Sequence[str],
     ) -> None:
         if self._process is not None:
-            raise AnvilError("anvil is already started")
-        binary = self._binary or anvil_binary()
-        if binary is None:
-            raise AnvilError("the pinned anvil is not installed: run `make tools`")
+            raise self.error_type(f"{self.kind} is already started")
         if block_time is not None and block_time <= 0:
             raise ValueError("block_time must be positive")
         if port is not None and not port_is_free(port):
             # Checked first: otherwise the readiness probe could reach whatever holds the port.
-            raise AnvilError(f"port {port} on {_HOST} is in use")
-        self._port = port if port is not None else free_port()
+            raise self.error_type(f"port {port} on {_HOST} is in use")
+        chosen = port if port is not None else free_port()
+        argv, env, cwd = self._command(chosen, block_time, state_path, chain_id, extra_args)
+        self._port = chosen
         self._chain_id = chain_id
-        argv = [str(binary), "--host", _HOST, "--port", str(self._port), "--silent"]
-        argv += ["--chain-id", str(chain_id)]
-        if block_time is not None:
-            argv += ["--block-time", f"{block_time:g}"]
-        if state_path is not None:
-            argv += ["--state", str(state_path)]
-        argv += list(extra_args)
         # Linux: die with us. The death signal is tied to the thread that forks (see below).
         preexec = (
             functools.partial(_die_with_parent, os.getpid()) if sys.platform == "linux" else None
         )
         log = tempfile.TemporaryFile()  # noqa: SIM115 (lives as long as the node; stop closes it)
         try:
-            self._process = subprocess.Popen(  # noqa: S603  # nosec B603 # argv built here: binary, our flags
+            self._process = subprocess.Popen(  # noqa: S603  # nosec B603 # argv built by _command: the pinned node, our flags
                 argv,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
                 # Its own process group: stop() signals the group, and a terminal's Ctrl-C reaches
                 # only us (the `with` block then stops the node).
                 start_new_session=sys.platform != "win32",
@@ -381,18 +416,18 @@ class AnvilProcess:
             )
         except BaseException:
             log.close()
+            self._stopped()
             raise
         self._log = log
 
     def _check_alive(self) -> None:
         process = self._process
         if process is None:
-            raise AnvilError("anvil is not started")
+            raise self.error_type(f"{self.kind} is not started")
         if process.poll() is not None:
             output = self.output_tail()
-            raise _ExitedEarlyError(
-                f"anvil exited with status {process.returncode} while starting:\n{output}", output
-            )
+            message = f"{self.kind} exited with status {process.returncode} while starting:\n"
+            raise _ExitedEarly(self.error_type(message + output), output)
 
     def _answered(self, response: httpx.Response) -> bool:
         if response.status_code != 200:
@@ -419,11 +454,51 @@ class AnvilProcess:
             return False
         return self._answered(response)
 
-    def _not_answering(self) -> AnvilError:
-        return AnvilError(
-            f"anvil did not answer eth_chainId within {self._startup_timeout_s}s:\n"
+    def _not_answering(self) -> NodeError:
+        return self.error_type(
+            f"{self.kind} did not answer eth_chainId within {self._startup_timeout_s}s:\n"
             + self.output_tail()
         )
+
+
+class AnvilProcess(LocalNode):
+    """An Anvil node on 127.0.0.1, managed as a child process (see `LocalNode`).
+
+    ``state_path`` (`start`) is loaded if it exists and written when the node stops.
+    """
+
+    kind: ClassVar[str] = "anvil"
+    error_type: ClassVar[type[NodeError]] = AnvilError
+
+    def __init__(
+        self,
+        binary: Path | None = None,
+        *,
+        startup_timeout_s: float = 30.0,
+        stop_timeout_s: float = 10.0,
+    ) -> None:
+        super().__init__(startup_timeout_s=startup_timeout_s, stop_timeout_s=stop_timeout_s)
+        self._binary = binary
+
+    def _command(
+        self,
+        port: int,
+        block_time: float | None,
+        state_path: Path | None,
+        chain_id: int,
+        extra_args: Sequence[str],
+    ) -> tuple[list[str], dict[str, str] | None, Path | None]:
+        binary = self._binary or anvil_binary()
+        if binary is None:
+            raise AnvilError("the pinned anvil is not installed: run `make tools`")
+        argv = [str(binary), "--host", _HOST, "--port", str(port), "--silent"]
+        argv += ["--chain-id", str(chain_id)]
+        if block_time is not None:
+            argv += ["--block-time", f"{block_time:g}"]
+        if state_path is not None:
+            argv += ["--state", str(state_path)]
+        argv += list(extra_args)
+        return argv, None, None
 
 
 _CHAIN_ID_REQUEST: Final = {"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}

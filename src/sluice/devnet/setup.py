@@ -19,12 +19,14 @@ from eth_account import Account
 from sluice.devnet.anvil import DEV_ACCOUNTS
 from sluice.devnet.artifacts import load_demo_token
 from sluice.domain.addresses import Address
+from sluice.errors import SluiceError
 from sluice.signers.keystore import create_keystore
 
 with warnings.catch_warnings():
     # web3 7 imports `websockets.legacy`, which websockets >= 14 deprecates on import.
     warnings.filterwarnings("ignore", message="websockets.legacy", category=DeprecationWarning)
     from web3 import HTTPProvider, Web3
+    from web3.exceptions import Web3RPCError
 
 NETWORK = "anvil"
 CHAIN_ID = 31337
@@ -34,6 +36,21 @@ ETHER = 10**18
 
 #: Anvil's first default account (public test mnemonic): the dev chain's deployer and faucet.
 DEPLOYER_KEY = DEV_ACCOUNTS[0].private_key
+
+#: What the hot wallet is given in native coin when it holds less than `HOT_WALLET_MINIMUM`.
+HOT_WALLET_FUNDING = 10_000 * ETHER
+HOT_WALLET_MINIMUM = 1_000 * ETHER
+
+#: The method that sets a balance, by the start of the node's ``web3_clientVersion`` (lower
+#: case): ``anvil/v1.7.1``, ``HardhatNetwork/2.29.1/@nomicfoundation/edr/...``. Another node gets
+#: Anvil's, and its answer is checked like any other.
+_SET_BALANCE_METHODS = (("anvil", "anvil_setBalance"), ("hardhatnetwork", "hardhat_setBalance"))
+
+
+class DevChainError(SluiceError):
+    """The local chain could not be set up (say, the hot wallet could not be funded)."""
+
+    code = "dev_chain_error"
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,15 +138,52 @@ def prepare_chain(rpc_url: str, data_dir: Path, hot_wallet_address: Address) -> 
     contract = w3.eth.contract(address=token_address, abi=artifact.abi)
     wallet = Web3.to_checksum_address(hot_wallet_address)
 
-    # Funding: native coin straight from Anvil, tokens minted by the deployer (a real transfer).
-    if w3.eth.get_balance(wallet) < 1_000 * ETHER:
-        w3.provider.make_request(cast(Any, "anvil_setBalance"), [wallet, hex(10_000 * ETHER)])
+    # Funding: native coin straight from the node, tokens minted by the deployer (a real transfer).
+    if w3.eth.get_balance(wallet) < HOT_WALLET_MINIMUM:
+        fund_native(w3, Address(wallet), HOT_WALLET_FUNDING)
     if contract.functions.balanceOf(wallet).call() < 100_000 * ETHER:
         call = contract.functions.mint(wallet, 1_000_000 * ETHER)
         _send(w3, {"to": token_address, "data": call.build_transaction({"gas": 0})["data"]})
 
     state_file.write_text(json.dumps({"token": token_address}, indent=2) + "\n", encoding="utf-8")
     return DevChain(hot_wallet=hot_wallet_address, token=Address(token_address))
+
+
+def set_balance_method(w3: Web3) -> str:
+    """The JSON-RPC method that sets a balance on this node (Anvil's if it is not known)."""
+    try:
+        version = str(w3.client_version).lower()
+    except Web3RPCError:  # a node without web3_clientVersion: try Anvil's method
+        return _SET_BALANCE_METHODS[0][1]
+    for prefix, method in _SET_BALANCE_METHODS:
+        if version.startswith(prefix):
+            return method
+    return _SET_BALANCE_METHODS[0][1]
+
+
+def fund_native(w3: Web3, wallet: Address, wei: int) -> None:
+    """Set ``wallet``'s native balance to ``wei`` with the node's test method, and check it did.
+
+    Raises:
+        DevChainError: The node refused the call (an unknown method, say) or the balance is
+            still below ``wei`` afterwards: a dev chain whose hot wallet holds nothing would
+            fail every withdrawal much later, for a reason far from here.
+    """
+    method = set_balance_method(w3)
+    answer: Any = w3.provider.make_request(cast(Any, method), [wallet, hex(wei)])
+    error = answer.get("error") if isinstance(answer, dict) else "no JSON-RPC answer"
+    if error is not None:
+        message = error.get("message", error) if isinstance(error, dict) else error
+        raise DevChainError(
+            f"could not fund the hot wallet {wallet}: the node answered {method} with an error"
+            f" ({message}); `sluice dev` needs a local test node (Anvil or Hardhat)"
+        )
+    balance = w3.eth.get_balance(Web3.to_checksum_address(wallet))
+    if balance < wei:
+        raise DevChainError(
+            f"could not fund the hot wallet {wallet}: after {method} it holds {balance} wei,"
+            f" not the {wei} asked for"
+        )
 
 
 def hot_wallet_address(keystore: Path) -> Address:

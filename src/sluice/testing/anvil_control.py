@@ -1,4 +1,8 @@
-"""`AnvilControl`: an async client of Anvil's test-only JSON-RPC methods, for fault-injection tests.
+"""`NodeControl`: an async client of a local node's test-only JSON-RPC methods, for tests.
+
+`AnvilControl` speaks Anvil's methods, `HardhatControl` Hardhat's; `control_for(node)` picks the
+one for a `sluice.devnet.anvil.LocalNode`. Tests use these, never the ``anvil_*`` /
+``hardhat_*`` names themselves, so they run on either node.
 
 Every method here was called against the pinned Anvil 1.7.1 by
 ``tests/integration/test_anvil_control.py``. What those calls showed (the engine's design rests
@@ -61,8 +65,24 @@ Impersonation
     ``anvil_impersonateAccount`` lets ``eth_sendTransaction`` send from any address (unsigned);
     after ``anvil_stopImpersonatingAccount`` it is refused ("No Signer available").
 
-Errors are raised as `AnvilRpcError` (method, code, message). The node is local: its URL is not
-secret, but it is left out of messages anyway.
+Hardhat (``HardhatControl``, the pinned Hardhat 2.29.1 / EDR)
+    The same operations under ``hardhat_*`` names (`NodeMethods`: `ANVIL_METHODS`,
+    `HARDHAT_METHODS`), with these differences, each asserted by the Hardhat tests in
+    ``tests/integration/test_anvil_control.py``: no re-org, no roll-back and no ``txpool_*``
+    (`NodeControl.supports` says so; calling them raises `UnsupportedByNodeError`); interval
+    mining is set in milliseconds (`set_interval_mining` still takes seconds);
+    ``hardhat_dropTransaction`` answers a boolean (an error for a mined transaction:
+    `drop_transaction` says False), drops only that transaction (its later nonces stay pooled) and
+    there is no drop-all (`drop_all_transactions` drops each of ``eth_pendingTransactions``);
+    ``evm_revert`` of an unknown or used-up snapshot answers False; ``safe`` and ``finalized`` are
+    the head; the ``pending`` block has a null number (`get_block` gives it the next one).
+    Mining: switching automine back on does *not* mine what is pooled, and interval mining leaves
+    automine on. Fees: a transaction whose fee cap is below the next base fee is pooled, not
+    refused, and one priced out by a base fee rise stays pooled (not evicted) until mined or
+    dropped.
+
+Errors are raised as `NodeRpcError` (`AnvilRpcError` is the same class: method, code, message).
+The node is local: its URL is not secret, but it is left out of messages anyway.
 """
 
 from __future__ import annotations
@@ -71,18 +91,31 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Literal, NamedTuple, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, NamedTuple, Self
 
 import httpx
 
+if TYPE_CHECKING:
+    from sluice.devnet.anvil import LocalNode
+
 __all__ = [
+    "ANVIL_METHODS",
+    "HARDHAT_METHODS",
     "AnvilControl",
     "AnvilRpcError",
     "Block",
     "BlockRef",
     "BlockTag",
+    "Feature",
+    "HardhatControl",
+    "NodeControl",
+    "NodeMethods",
+    "NodeRpcError",
     "PoolStatus",
     "PooledTransaction",
+    "UnsupportedByNodeError",
+    "control_class",
+    "control_for",
 ]
 
 BlockTag = int | Literal["latest", "pending", "safe", "finalized", "earliest"]
@@ -90,14 +123,93 @@ BlockTag = int | Literal["latest", "pending", "safe", "finalized", "earliest"]
 _RESOURCE_NOT_FOUND: Final = -32001
 
 
-class AnvilRpcError(RuntimeError):
-    """Anvil answered a JSON-RPC error (or no usable answer)."""
+class NodeRpcError(RuntimeError):
+    """The node answered a JSON-RPC error (or no usable answer)."""
 
     def __init__(self, method: str, code: int | None, message: str) -> None:
         super().__init__(f"{method} failed: {message} (code {code})")
         self.method = method
         self.code = code
         self.message = message
+
+
+#: The name the Anvil-only tests know `NodeRpcError` by.
+AnvilRpcError = NodeRpcError
+
+#: What a node may lack: ``anvil_reorg``, ``anvil_rollback``, the ``txpool_*`` view.
+Feature = Literal["reorg", "rollback", "txpool"]
+
+
+class UnsupportedByNodeError(NotImplementedError):
+    """The node has no method for this (Hardhat: re-orgs, roll-backs, the pool view)."""
+
+    def __init__(self, kind: str, feature: Feature) -> None:
+        super().__init__(f"a {kind} node has no {feature}")
+        self.kind = kind
+        self.feature = feature
+
+
+@dataclass(frozen=True, slots=True)
+class NodeMethods:
+    """The JSON-RPC method a kind of node answers for each test operation (None: it has none).
+
+    ``evm_setAutomine``, ``evm_setIntervalMining``, ``evm_mine``, ``evm_snapshot`` and
+    ``evm_revert`` are common to both nodes and not listed.
+    """
+
+    kind: str
+    get_automine: str
+    #: ``evm_setIntervalMining`` counts in units of 1/this of a second (Anvil 1, Hardhat 1000).
+    interval_mining_units_per_s: int
+    mine: str
+    set_balance: str
+    set_nonce: str
+    set_code: str
+    set_next_block_base_fee: str
+    impersonate: str
+    stop_impersonating: str
+    drop_transaction: str
+    drop_all_transactions: str | None  # None: dropped one by one (`NodeControl`)
+    reorg: str | None
+    rollback: str | None
+    txpool: bool
+
+
+ANVIL_METHODS: Final = NodeMethods(
+    kind="anvil",
+    get_automine="anvil_getAutomine",
+    interval_mining_units_per_s=1,
+    mine="anvil_mine",
+    set_balance="anvil_setBalance",
+    set_nonce="anvil_setNonce",
+    set_code="anvil_setCode",
+    set_next_block_base_fee="anvil_setNextBlockBaseFeePerGas",
+    impersonate="anvil_impersonateAccount",
+    stop_impersonating="anvil_stopImpersonatingAccount",
+    drop_transaction="anvil_dropTransaction",
+    drop_all_transactions="anvil_dropAllTransactions",
+    reorg="anvil_reorg",
+    rollback="anvil_rollback",
+    txpool=True,
+)
+
+HARDHAT_METHODS: Final = NodeMethods(
+    kind="hardhat",
+    get_automine="hardhat_getAutomine",
+    interval_mining_units_per_s=1000,
+    mine="hardhat_mine",
+    set_balance="hardhat_setBalance",
+    set_nonce="hardhat_setNonce",
+    set_code="hardhat_setCode",
+    set_next_block_base_fee="hardhat_setNextBlockBaseFeePerGas",
+    impersonate="hardhat_impersonateAccount",
+    stop_impersonating="hardhat_stopImpersonatingAccount",
+    drop_transaction="hardhat_dropTransaction",
+    drop_all_transactions=None,
+    reorg=None,
+    rollback=None,
+    txpool=False,
+)
 
 
 class BlockRef(NamedTuple):
@@ -157,12 +269,15 @@ def _hex_data(value: bytes | str) -> str:
     return value if value.startswith("0x") else "0x" + value
 
 
-class AnvilControl:
-    """Anvil's test methods (and a few plain ones) over JSON-RPC, with httpx.
+class NodeControl:
+    """A node's test methods (and a few plain ones) over JSON-RPC, with httpx.
 
-    ``async with AnvilControl(anvil.rpc_url) as control:``, or pass an `httpx.AsyncClient` to
-    share (it is then not closed here).
+    ``async with control_for(node) as control:`` (or ``AnvilControl(url)``, ``HardhatControl(url)``
+    for a node of a known kind); pass an `httpx.AsyncClient` to share (it is then not closed here).
     """
+
+    #: The kind of node this speaks to, and its method names.
+    methods: ClassVar[NodeMethods] = ANVIL_METHODS
 
     def __init__(
         self,
@@ -193,7 +308,29 @@ class AnvilControl:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return "<AnvilControl>"
+        return f"<{type(self).__name__}>"
+
+    @property
+    def kind(self) -> str:
+        """The kind of node: ``"anvil"``, ``"hardhat"``."""
+        return self.methods.kind
+
+    @classmethod
+    def supports(cls, feature: Feature) -> bool:
+        """Whether the node has ``feature`` (a test that needs it skips otherwise)."""
+        if feature == "txpool":
+            return cls.methods.txpool
+        return getattr(cls.methods, feature) is not None
+
+    def _require(self, feature: Feature) -> None:
+        if not self.supports(feature):
+            raise UnsupportedByNodeError(self.kind, feature)
+
+    def _method_for(self, feature: Literal["reorg", "rollback"]) -> str:
+        method = getattr(self.methods, feature)
+        if method is None:
+            raise UnsupportedByNodeError(self.kind, feature)
+        return str(method)
 
     # ── raw JSON-RPC ──────────────────────────────────────────────────────────────────────────
 
@@ -201,29 +338,29 @@ class AnvilControl:
         """One JSON-RPC call: its ``result``.
 
         Raises:
-            AnvilRpcError: An error answer, an HTTP error or a malformed answer.
+            NodeRpcError: An error answer, an HTTP error or a malformed answer.
         """
         self._next_id += 1
         request = {"jsonrpc": "2.0", "id": self._next_id, "method": method, "params": list(params)}
         response = await self._client.post(self._url, json=request)
         if response.status_code != 200:
-            raise AnvilRpcError(method, None, f"HTTP {response.status_code}")
+            raise NodeRpcError(method, None, f"HTTP {response.status_code}")
         try:
             body = response.json()
         except ValueError:
-            raise AnvilRpcError(method, None, "the answer is not JSON") from None
+            raise NodeRpcError(method, None, "the answer is not JSON") from None
         if not isinstance(body, dict):
-            raise AnvilRpcError(method, None, "not a JSON-RPC answer")
+            raise NodeRpcError(method, None, "not a JSON-RPC answer")
         error = body.get("error")
         if error is not None:
             if isinstance(error, dict):
                 code = error.get("code")
-                raise AnvilRpcError(
+                raise NodeRpcError(
                     method, code if isinstance(code, int) else None, str(error.get("message"))
                 )
-            raise AnvilRpcError(method, None, str(error))
+            raise NodeRpcError(method, None, str(error))
         if "result" not in body:
-            raise AnvilRpcError(method, None, "no result")
+            raise NodeRpcError(method, None, "no result")
         return body["result"]
 
     # ── mining ────────────────────────────────────────────────────────────────────────────────
@@ -234,19 +371,20 @@ class AnvilControl:
 
     async def automine(self) -> bool:
         """Whether automine is on."""
-        return bool(await self.call("anvil_getAutomine"))
+        return bool(await self.call(self.methods.get_automine))
 
     async def set_interval_mining(self, seconds: int) -> None:
-        """Mine a block every ``seconds`` (0: stop). Turns automine off."""
+        """Mine a block every ``seconds`` (0: stop). Anvil turns automine off; Hardhat does not."""
         if seconds < 0:
             raise ValueError("seconds must not be negative")
-        await self.call("evm_setIntervalMining", [seconds])
+        units = seconds * self.methods.interval_mining_units_per_s
+        await self.call("evm_setIntervalMining", [units])
 
     async def mine(self, blocks: int = 1) -> None:
         """Mine ``blocks`` blocks now (the pool's transactions go in the first)."""
         if blocks < 1:
             raise ValueError("blocks must be at least 1")
-        await self.call("anvil_mine", [hex(blocks)])
+        await self.call(self.methods.mine, [hex(blocks)])
 
     # ── snapshots, re-orgs ────────────────────────────────────────────────────────────────────
 
@@ -258,7 +396,7 @@ class AnvilControl:
         """Go back to a snapshot; False if it is unknown or used up (a snapshot reverts once)."""
         try:
             return bool(await self.call("evm_revert", [snapshot_id]))
-        except AnvilRpcError as exc:
+        except NodeRpcError as exc:
             if exc.code == _RESOURCE_NOT_FOUND:
                 return False
             raise
@@ -274,7 +412,11 @@ class AnvilControl:
         bytes (or their 0x hex), or a request object for an account Anvil can sign for; offset
         0 is the first replaced height, at most ``depth - 1``. The replaced blocks' own
         transactions are dropped (see the module docstring).
+
+        Raises:
+            UnsupportedByNodeError: The node has no re-org (Hardhat).
         """
+        method = self._method_for("reorg")
         if depth < 1:
             raise ValueError("depth must be at least 1")
         pairs: list[list[Any]] = []
@@ -283,33 +425,59 @@ class AnvilControl:
                 raise ValueError("a transaction's offset must be in 0..depth-1")
             item = dict(tx) if isinstance(tx, Mapping) else _hex_data(tx)
             pairs.append([item, offset])
-        await self.call("anvil_reorg", [depth, pairs])
+        await self.call(method, [depth, pairs])
 
     async def rollback(self, depth: int = 1) -> None:
-        """Remove the last ``depth`` blocks without replacing them (``anvil_rollback``)."""
+        """Remove the last ``depth`` blocks without replacing them (``anvil_rollback``).
+
+        Raises:
+            UnsupportedByNodeError: The node has no roll-back (Hardhat).
+        """
+        method = self._method_for("rollback")
         if depth < 1:
             raise ValueError("depth must be at least 1")
-        await self.call("anvil_rollback", [depth])
+        await self.call(method, [depth])
 
     # ── the pool ──────────────────────────────────────────────────────────────────────────────
 
     async def drop_transaction(self, tx_hash: str) -> bool:
         """Remove a pooled transaction; False if it was not in the pool (mined ones are not)."""
-        return await self.call("anvil_dropTransaction", [tx_hash]) is not None
+        # Anvil answers the hash or null, Hardhat true or false (and an error for a mined one).
+        try:
+            answer = await self.call(self.methods.drop_transaction, [tx_hash])
+        except NodeRpcError as exc:
+            if "already mined" in exc.message:
+                return False
+            raise
+        return answer is not None and answer is not False
 
     async def drop_all_transactions(self) -> None:
         """Empty the pool."""
-        await self.call("anvil_dropAllTransactions")
+        if self.methods.drop_all_transactions is not None:
+            await self.call(self.methods.drop_all_transactions)
+            return
+        pooled = await self.call("eth_pendingTransactions")
+        for tx in pooled or ():
+            await self.drop_transaction(str(tx["hash"]))
 
     async def txpool_content(self) -> dict[str, Any]:
-        """``txpool_content`` as Anvil answers it."""
+        """``txpool_content`` as Anvil answers it.
+
+        Raises:
+            UnsupportedByNodeError: The node has no pool view (Hardhat).
+        """
+        self._require("txpool")
         content = await self.call("txpool_content")
         if not isinstance(content, dict):
-            raise AnvilRpcError("txpool_content", None, "not an object")
+            raise NodeRpcError("txpool_content", None, "not an object")
         return content
 
     async def pending_transactions(self) -> list[PooledTransaction]:
-        """Every pooled transaction, ready ("pending") and nonce-gapped ("queued")."""
+        """Every pooled transaction, ready ("pending") and nonce-gapped ("queued").
+
+        Raises:
+            UnsupportedByNodeError: The node has no pool view (Hardhat).
+        """
         content = await self.txpool_content()
         pooled: list[PooledTransaction] = []
         for section in ("pending", "queued"):
@@ -329,7 +497,12 @@ class AnvilControl:
         return pooled
 
     async def pool_status(self) -> PoolStatus:
-        """``txpool_status``."""
+        """``txpool_status``.
+
+        Raises:
+            UnsupportedByNodeError: The node has no pool view (Hardhat).
+        """
+        self._require("txpool")
         status = await self.call("txpool_status")
         return PoolStatus(int(status["pending"], 16), int(status["queued"], 16))
 
@@ -337,22 +510,30 @@ class AnvilControl:
 
     async def set_next_block_base_fee(self, wei: int) -> None:
         """The base fee of the next block (later ones follow EIP-1559 from it)."""
-        await self.call("anvil_setNextBlockBaseFeePerGas", [hex(wei)])
+        await self.call(self.methods.set_next_block_base_fee, [hex(wei)])
 
     async def set_balance(self, address: str, wei: int) -> None:
         """Set an account's native balance."""
-        await self.call("anvil_setBalance", [address, hex(wei)])
+        await self.call(self.methods.set_balance, [address, hex(wei)])
+
+    async def set_nonce(self, address: str, nonce: int) -> None:
+        """Set an account's nonce (its next transaction's)."""
+        await self.call(self.methods.set_nonce, [address, hex(nonce)])
+
+    async def set_code(self, address: str, code: bytes | str) -> None:
+        """Put ``code`` (runtime bytecode) at ``address``."""
+        await self.call(self.methods.set_code, [address, _hex_data(code)])
 
     async def impersonate(self, address: str) -> None:
         """Let `send_unsigned` send from ``address``."""
-        await self.call("anvil_impersonateAccount", [address])
+        await self.call(self.methods.impersonate, [address])
 
     async def stop_impersonating(self, address: str) -> None:
         """Undo `impersonate`."""
-        await self.call("anvil_stopImpersonatingAccount", [address])
+        await self.call(self.methods.stop_impersonating, [address])
 
     async def send_unsigned(self, tx: Mapping[str, Any]) -> str:
-        """``eth_sendTransaction`` from an impersonated (or Anvil's own) account; the hash."""
+        """``eth_sendTransaction`` from an impersonated (or the node's own) account; the hash."""
         return str(await self.call("eth_sendTransaction", [dict(tx)]))
 
     async def send_raw(self, raw: bytes | str) -> str:
@@ -371,8 +552,10 @@ class AnvilControl:
         if answer is None:
             return None
         base_fee = answer.get("baseFeePerGas")
+        number = answer["number"]
         return Block(
-            number=int(answer["number"], 16),
+            # Hardhat's pending block has no number (as the JSON-RPC spec allows): the next one.
+            number=int(number, 16) if number is not None else await self.block_number() + 1,
             hash=str(answer["hash"]),
             parent_hash=str(answer["parentHash"]),
             base_fee_per_gas=int(base_fee, 16) if base_fee is not None else None,
@@ -384,11 +567,11 @@ class AnvilControl:
         """``(number, hash)`` of a block by number or tag.
 
         Raises:
-            AnvilRpcError: There is no such block.
+            NodeRpcError: There is no such block.
         """
         found = await self.get_block(block)
         if found is None:
-            raise AnvilRpcError("eth_getBlockByNumber", None, f"no block {_tag(block)}")
+            raise NodeRpcError("eth_getBlockByNumber", None, f"no block {_tag(block)}")
         return found.ref
 
     async def nonce(self, address: str, block: BlockTag = "latest") -> int:
@@ -433,3 +616,44 @@ class AnvilControl:
         async with asyncio.timeout(timeout_s):
             while await self.block_number() < number:  # noqa: ASYNC110 (polling a node)
                 await asyncio.sleep(poll_s)
+
+
+class AnvilControl(NodeControl):
+    """`NodeControl` for Anvil (``anvil_*`` methods)."""
+
+    methods: ClassVar[NodeMethods] = ANVIL_METHODS
+
+
+class HardhatControl(NodeControl):
+    """`NodeControl` for Hardhat (``hardhat_*`` methods; no re-org, roll-back or pool view)."""
+
+    methods: ClassVar[NodeMethods] = HARDHAT_METHODS
+
+
+_CONTROLS: Final[dict[str, type[NodeControl]]] = {
+    ANVIL_METHODS.kind: AnvilControl,
+    HARDHAT_METHODS.kind: HardhatControl,
+}
+
+
+def control_class(kind: str) -> type[NodeControl]:
+    """The control for a kind of node (``"anvil"``, ``"hardhat"``).
+
+    Raises:
+        ValueError: No control knows that kind of node.
+    """
+    try:
+        return _CONTROLS[kind]
+    except KeyError:
+        raise ValueError(f"no control for a {kind} node") from None
+
+
+def control_for(
+    node: LocalNode, *, timeout_s: float = 30.0, client: httpx.AsyncClient | None = None
+) -> NodeControl:
+    """The control of a running local node, by its kind (`LocalNode.kind`).
+
+    Raises:
+        ValueError: No control knows that kind of node.
+    """
+    return control_class(node.kind)(node.rpc_url, timeout_s=timeout_s, client=client)

@@ -1,4 +1,4 @@
-"""A whole Sluice (API and workers) on a real Anvil, in the test's own event loop.
+"""A whole Sluice (API and workers) on a real local node (Anvil, Hardhat), in the test's event loop.
 
 End-to-end tests drive it over real HTTP on 127.0.0.1; integration tests use its container
 directly. The set-up is the one `sluice dev` uses (same deployer, token, funding, networks file),
@@ -23,7 +23,7 @@ from sluice import runtime
 from sluice.bootstrap import Container, build
 from sluice.config import Settings
 from sluice.devnet import setup
-from sluice.devnet.anvil import AnvilProcess, free_port
+from sluice.devnet.anvil import LocalNode, free_port
 from sluice.domain.access import ALL_SCOPES, Scope
 from sluice.domain.addresses import Address
 from sluice.testing import secret_scan
@@ -106,7 +106,7 @@ async def _scan_answer(response: httpx.Response) -> None:
 
 
 async def prepare(
-    anvil: AnvilProcess,
+    anvil: LocalNode,
     data_dir: Path,
     *,
     database_url: str | None = None,
@@ -143,7 +143,7 @@ async def prepare(
 
 @asynccontextmanager
 async def running_sluice(
-    anvil: AnvilProcess,
+    anvil: LocalNode,
     data_dir: Path,
     *,
     workers: bool = True,
