@@ -18,7 +18,7 @@ import pytest
 
 from sluice.devnet.anvil import LocalNode
 from sluice.testing import nodes, secret_scan
-from sluice.testing.anvil_control import Feature, control_class
+from sluice.testing.anvil_control import Feature, control_class, control_for
 from sluice.testing.harness import RunningSluice, running_sluice
 
 
@@ -33,10 +33,7 @@ def _require_installed(kind: nodes.NodeKind) -> None:
 
 @pytest.fixture(scope="session", params=nodes.selected_kinds())
 def anvil(request: pytest.FixtureRequest) -> Iterator[LocalNode]:
-    """The session's node, once per kind (named `anvil` as before Hardhat came).
-
-    Anvil mines a block per transaction, Hardhat a block every 0.1 s
-    (`sluice.testing.nodes.SESSION_BLOCK_TIME_S` says why).
+    """The session's auto-mining node, once per kind (named `anvil` as before Hardhat came).
 
     Overrides tests/conftest.py's `anvil` for the end-to-end suite. pytest runs every test on
     the first kind, then every test on the next: one node of each kind per session, shared (each
@@ -44,12 +41,27 @@ def anvil(request: pytest.FixtureRequest) -> Iterator[LocalNode]:
     """
     kind: nodes.NodeKind = request.param
     _require_installed(kind)
-    process = nodes.new_node(kind)
-    process.start(block_time=nodes.SESSION_BLOCK_TIME_S[kind])  # Hardhat: see there
-    try:
+    with nodes.new_node(kind) as process:
         yield process
-    finally:
-        process.stop()
+
+
+@pytest.fixture
+async def mines_on_an_interval(anvil: LocalNode) -> AsyncIterator[None]:
+    """On Hardhat, the session's node mines a block every 0.1 s for this test, not one per
+    transaction; automine again after. For tests whose workers sign in parallel: with automine,
+    Hardhat refuses the nonces they send ahead of the next one
+    (`sluice.testing.nodes.PARALLEL_BLOCK_TIME_S`). Anvil queues them: nothing changes there."""
+    if anvil.kind != "hardhat":
+        yield
+        return
+    async with control_for(anvil) as control:
+        await control.set_automine(False)
+        await control.set_interval_mining(nodes.PARALLEL_BLOCK_TIME_S)
+        try:
+            yield
+        finally:
+            await control.set_interval_mining(0)
+            await control.set_automine(True)
 
 
 def skip_unless_supported(node: LocalNode, feature: Feature) -> None:

@@ -33,7 +33,8 @@ from sluice.domain.access import ALL_SCOPES
 from sluice.testing.harness import PASSPHRASE, prepare
 from sluice.testing.moto import MotoServer
 
-pytestmark = pytest.mark.anvil
+# Several workers sign in parallel: Hardhat must queue nonces ahead of the next (e2e conftest).
+pytestmark = [pytest.mark.anvil, pytest.mark.usefixtures("mines_on_an_interval")]
 
 N = int(os.environ.get("SLUICE_SCALE_WITHDRAWALS", "200"))
 USERS = 5

@@ -373,12 +373,21 @@ class NodeControl:
         """Whether automine is on."""
         return bool(await self.call(self.methods.get_automine))
 
-    async def set_interval_mining(self, seconds: int) -> None:
-        """Mine a block every ``seconds`` (0: stop). Anvil turns automine off; Hardhat does not."""
+    async def set_interval_mining(self, seconds: float) -> None:
+        """Mine a block every ``seconds`` (0: stop). Anvil turns automine off; Hardhat does not.
+
+        Raises:
+            ValueError: Negative, or finer than the node counts (Anvil: whole seconds).
+        """
         if seconds < 0:
             raise ValueError("seconds must not be negative")
         units = seconds * self.methods.interval_mining_units_per_s
-        await self.call("evm_setIntervalMining", [units])
+        if abs(units - round(units)) > 1e-9:
+            raise ValueError(
+                f"a {self.kind} node sets interval mining in whole units of 1/"
+                f"{self.methods.interval_mining_units_per_s} s, not {seconds} s"
+            )
+        await self.call("evm_setIntervalMining", [round(units)])
 
     async def mine(self, blocks: int = 1) -> None:
         """Mine ``blocks`` blocks now (the pool's transactions go in the first)."""

@@ -14,10 +14,10 @@ directory is the project root, so its caches land in the temporary directory too
 What differs from Anvil (the method names are mapped by `sluice.testing.anvil_control`, whose
 docstring lists the rest): with automine on, Hardhat *refuses* a transaction whose nonce is
 ahead of the sender's next one ("Nonce too high ... transactions can't be queued when
-automining"), where Anvil and real nodes queue it, so the end-to-end suite's shared Hardhat node
-mines on an interval instead (`sluice.testing.nodes.SESSION_BLOCK_TIME_S`); ``safe`` and
-``finalized`` are the head itself; there is no re-org or roll-back method and no ``txpool_*``
-view; interval mining is set in milliseconds; there is no ``--state`` file.
+automining"), where Anvil and real nodes queue it, so the end-to-end tests with workers signing
+in parallel have Hardhat mine on an interval (`sluice.testing.nodes.PARALLEL_BLOCK_TIME_S`);
+``safe`` and ``finalized`` are the head itself; there is no re-org or roll-back method and no
+``txpool_*`` view; interval mining is set in milliseconds; there is no ``--state`` file.
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def config_text(chain_id: int, block_time: float | None) -> str:
         if block_time is None
         else {"auto": False, "interval": max(1, round(block_time * 1000))}
     )
-    network: dict[str, object] = {
+    network = {
         "chainId": chain_id,
         "allowUnlimitedContractSize": False,
         # The node logs every call otherwise: noise, and time spent writing it.
@@ -94,11 +94,10 @@ def config_text(chain_id: int, block_time: float | None) -> str:
             "accountsBalance": str(ACCOUNT_BALANCE_WEI),
         },
         "mining": mining,
+        # Several blocks a second (automine, or a short interval): without this each takes the
+        # next second as its timestamp, and the chain's clock runs ahead of the wall clock.
+        "allowBlocksWithSameTimestamp": True,
     }
-    if block_time is not None:
-        # Several blocks a second: without this each takes the next second as its timestamp, and
-        # the chain's clock runs ahead of the wall clock.
-        network["allowBlocksWithSameTimestamp"] = True
     body = json.dumps({"networks": {"hardhat": network}}, indent=2)
     return f"// Written by sluice.testing.hardhat for one test node.\nmodule.exports = {body};\n"
 

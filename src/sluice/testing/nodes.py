@@ -16,7 +16,7 @@ from sluice.testing.hardhat import HardhatProcess, hardhat_installed
 __all__ = [
     "KINDS",
     "NODES_ENV",
-    "SESSION_BLOCK_TIME_S",
+    "PARALLEL_BLOCK_TIME_S",
     "NodeKind",
     "installed",
     "new_node",
@@ -30,12 +30,11 @@ KINDS: Final[tuple[NodeKind, ...]] = get_args(NodeKind)
 #: Which kinds of node the end-to-end suite runs on: ``anvil,hardhat`` (the default), or one.
 NODES_ENV: Final = "SLUICE_TEST_NODES"
 
-#: How the end-to-end suite's shared node of each kind mines (`LocalNode.start`'s
-#: ``block_time``): Anvil a block per transaction; Hardhat a block every 0.1 s, because with
-#: automine it refuses a transaction whose nonce is ahead of the next one ("transactions can't be
-#: queued when automining"), which workers signing in parallel send all the time. A real chain
-#: queues it, as Hardhat does when it mines on an interval.
-SESSION_BLOCK_TIME_S: Final[dict[NodeKind, float | None]] = {"anvil": None, "hardhat": 0.1}
+#: How often a Hardhat node mines while several workers sign in parallel (the end-to-end
+#: fixture ``mines_on_an_interval``). With automine on, Hardhat refuses a transaction whose nonce
+#: is ahead of the sender's next one ("transactions can't be queued when automining"), which such
+#: workers send all the time; a real chain queues it, as Hardhat does when it mines on an interval.
+PARALLEL_BLOCK_TIME_S: Final = 0.1
 
 
 def selected_kinds() -> tuple[NodeKind, ...]:
