@@ -54,7 +54,7 @@ class FeeStrategy(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class BaseFeeMultiple:
-    """Fee cap ``multiplier`` × the next block's base fee + the tip; the tip as suggested.
+    """Fee cap ``multiplier`` times the next block's base fee + the tip; the tip as suggested.
 
     The base fee rises by at most 12.5% per full block (EIP-1559), so twice the next block's
     base fee keeps a transaction includable through about six full blocks in a row, while only
