@@ -983,16 +983,25 @@ class Env:
         return children, url
 
     def api_key(self, database_url: str) -> str:
-        """An API key with every scope, made with ``sluice apikey create`` (migrates first)."""
+        """An API key with every scope, made by ``sluice apikey create`` after migrating."""
         env = self.sluice_env(database_url, 0)
+        migrate = [sys.executable, "-m", "sluice", "migrate"]
+        done = subprocess.run(  # noqa: S603 - argv is ours: this Python and our flags
+            migrate, env=env, capture_output=True, text=True, timeout=180, check=False
+        )
+        if done.returncode != 0:
+            raise BenchError(f"sluice migrate failed:\n{done.stdout}\n{done.stderr}")
         argv = [sys.executable, "-m", "sluice", "apikey", "create", "--name", "bench"]
+        for scope in ("admin", "withdrawals:read", "withdrawals:write"):
+            argv += ["--scope", scope]
         done = subprocess.run(  # noqa: S603 - argv is ours: this Python and our flags
             argv, env=env, capture_output=True, text=True, timeout=180, check=False
         )
-        lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
-        if done.returncode != 0 or not lines or not lines[-1].startswith("sluice_"):
+        # The secret is the line that starts with the key prefix (printed first since 0.2).
+        secrets = [line.strip() for line in done.stdout.splitlines() if line.startswith("sluice_")]
+        if done.returncode != 0 or len(secrets) != 1:
             raise BenchError(f"sluice apikey create failed:\n{done.stdout}\n{done.stderr}")
-        return lines[-1]
+        return secrets[0]
 
 
 def db_delta(env: Env, database: str, before: dict[str, int], result: LoadResult) -> None:
