@@ -29,6 +29,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from eth_account import Account
 from sqlalchemy.engine import make_url
@@ -87,18 +88,19 @@ async def finish(run: ChaosRun, scenario: str) -> ChaosReport:
     report = await run.verify(scenario, recover_s)
     write_report(report)
     print(report.line())
+    print(f"longest waits: {run.margins()}")
     return report
 
 
 async def until(
-    run: ChaosRun, condition: Callable[[dict[str, int]], bool], timeout_s: float = 120
+    run: ChaosRun,
+    what: str,
+    condition: Callable[[dict[str, int]], bool],
+    timeout_s: float = 120,
 ) -> None:
-    """Wait until the withdrawals' status counts satisfy ``condition``."""
-    deadline = time.monotonic() + timeout_s
-    while not condition(await run.counts()):
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"not reached: {await run.counts()}")
-        await asyncio.sleep(0.1)
+    """Wait until the withdrawals' status counts satisfy ``condition`` (``what``, for the
+    TimeoutError that names it, the wait and the run's state: `ChaosRun.wait_for`)."""
+    await run.wait_for(what, condition, timeout_s)
 
 
 def final_count(counts: dict[str, int]) -> int:
@@ -106,11 +108,16 @@ def final_count(counts: dict[str, int]) -> int:
 
 
 class Miner:
-    """Mines a block every ``interval_s`` (automine off); `lock` keeps faults between blocks."""
+    """Mines a block every ``interval_s`` (automine off); `lock` keeps faults between blocks.
 
-    def __init__(self, control: AnvilControl, interval_s: float) -> None:
+    A failed ``evm_mine`` does not stop it (the chain would stand still and every wait time
+    out far from the cause): it is printed, counted in the run's report, and tried again.
+    """
+
+    def __init__(self, control: AnvilControl, interval_s: float, run: ChaosRun) -> None:
         self.control = control
         self.interval_s = interval_s
+        self.run = run
         self.lock = asyncio.Lock()
         self.paused = False
         self._task: asyncio.Task[None] | None = None
@@ -121,7 +128,11 @@ class Miner:
             if self.paused:
                 continue
             async with self.lock:
-                await self.control.mine(1)
+                try:
+                    await self.control.mine(1)
+                except (AnvilRpcError, httpx.HTTPError) as exc:
+                    print(f"miner: evm_mine failed ({type(exc).__name__}: {exc}); again")
+                    self.run.count(f"miner error: {type(exc).__name__}")
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="chaos-miner")
@@ -134,9 +145,13 @@ class Miner:
 
 
 def check(report: ChaosReport) -> None:
-    assert (report.lost, report.duplicated, report.ledger_mismatches) == (0, 0, 0), report.line()
-    assert report.outflow_mismatches == 0, report.line()
-    assert report.problems() == [], report.line()
+    """Every invariant held; a failure names the invariants broken and the withdrawals at fault
+    (`ChaosReport.failure`: the summary line, then every problem with their histories)."""
+    assert (report.lost, report.duplicated, report.ledger_mismatches) == (0, 0, 0), (
+        "lost / paid twice / ledger mismatch: " + report.failure()
+    )
+    assert report.outflow_mismatches == 0, "outflow mismatch: " + report.failure()
+    assert report.problems() == [], "not every withdrawal COMPLETED: " + report.failure()
 
 
 # ── 1. kill -9 at each boundary ───────────────────────────────────────────────────────────────
@@ -160,7 +175,9 @@ async def test_kill_9_at_each_boundary(
         report = await finish(run, "1. kill -9 at each boundary")
     check(report)
     killed = {kind.removeprefix("kill:") for kind in report.faults if kind.startswith("kill:")}
-    assert killed == set(KILL_POINTS), f"kill points not reached: {set(KILL_POINTS) - killed}"
+    assert killed == set(KILL_POINTS), (
+        f"kill points not reached: {sorted(set(KILL_POINTS) - killed)}; {report.line()}"
+    )
 
 
 # ── 2. RPC faults through a proxy ─────────────────────────────────────────────────────────────
@@ -176,7 +193,11 @@ async def test_rpc_faults(
             chain, tmp_path, postgres_url, redis_queue_url, options, rpc_url=proxy.url
         ) as run:
             submit = asyncio.create_task(run.submit())
-            await until(run, lambda c: c.get("BROADCASTING", 0) + final_count(c) >= 8)
+            await until(
+                run,
+                "8 withdrawals BROADCASTING or final (the first sends, before the faults)",
+                lambda c: c.get("BROADCASTING", 0) + final_count(c) >= 8,
+            )
             phases: list[tuple[str, Callable[[], Any]]] = [
                 (
                     "dropped send answers",
@@ -232,7 +253,7 @@ async def test_mining_off_and_base_fee_spike(
     ):
         await control.set_automine(False)
         run.fault("mining off")
-        miner = Miner(control, 1.0)
+        miner = Miner(control, 1.0, run)
         rounds = 2 if N <= SHORT else 4
         waves = [run.planned[i::rounds] for i in range(rounds)]
         submits: list[asyncio.Task[None]] = []
@@ -240,7 +261,12 @@ async def test_mining_off_and_base_fee_spike(
             for spike, wave in enumerate(waves):
                 submits.append(asyncio.create_task(run.submit(wave)))
                 # Nothing is mined: transactions wait in the pool, go stuck, are replaced.
-                await until(run, lambda c: c.get("BROADCASTING", 0) > 0, timeout_s=60)
+                await until(
+                    run,
+                    f"a withdrawal BROADCASTING (wave {spike + 1} of {rounds}, mining off)",
+                    lambda c: c.get("BROADCASTING", 0) > 0,
+                    timeout_s=60,
+                )
                 await asyncio.sleep(3.0)
                 # A base fee far above every pooled fee cap: the next block evicts them all.
                 pooled = await control.pending_transactions()
@@ -264,7 +290,7 @@ async def test_mining_off_and_base_fee_spike(
             await miner.stop()
     replaced = await _history_count(run, "replaced by attempt")
     check(report)
-    assert replaced > 0, "no stuck transaction was replaced"
+    assert replaced > 0, f"no stuck transaction was replaced; {report.line()}"
 
 
 # ── 4. re-orgs and dropped transactions ───────────────────────────────────────────────────────
@@ -284,13 +310,19 @@ async def test_reorgs_and_dropped_transactions(
         AnvilControl(chain.rpc_url) as control,
     ):
         await control.set_automine(False)
-        miner = Miner(control, 0.4)
+        miner = Miner(control, 0.4, run)
         miner.start()
         submit = asyncio.create_task(run.submit())
         try:
             depths = [1, 2, 3, 4, 5] * (1 if N <= SHORT else 4)
             for n, depth in enumerate(depths):
-                await until(run, lambda c: c.get("CONFIRMING", 0) > 0, timeout_s=60)
+                await until(
+                    run,
+                    f"a withdrawal CONFIRMING (before re-org {n + 1} of {len(depths)}, depth "
+                    f"{depth})",
+                    lambda c: c.get("CONFIRMING", 0) > 0,
+                    timeout_s=60,
+                )
                 await asyncio.sleep(1.0)
                 async with miner.lock:
                     confirming = (await run.counts()).get("CONFIRMING", 0)
@@ -305,7 +337,7 @@ async def test_reorgs_and_dropped_transactions(
             await miner.stop()
     reorged = await _history_count(run, "re-org")
     check(report)
-    assert reorged > 0, "no withdrawal's history shows a re-org"
+    assert reorged > 0, f"no withdrawal's history shows a re-org; {report.line()}"
 
 
 async def drop_one(run: ChaosRun, control: AnvilControl, miner: Miner) -> None:
@@ -322,6 +354,10 @@ async def drop_one(run: ChaosRun, control: AnvilControl, miner: Miner) -> None:
                     run.fault("dropped from the pool")
                     return
             await asyncio.sleep(0.1)
+        # Nothing of the hot wallet's pooled in 5 s: this drop is skipped (the scenario's other
+        # drops and its re-orgs stand); the report counts it, and the state then is printed.
+        run.count("drop skipped: no hot wallet transaction pooled within 5 s")
+        print(f"drop skipped: no hot wallet transaction pooled within 5 s; {await run.describe(3)}")
     finally:
         miner.paused = False
 
@@ -406,7 +442,11 @@ async def test_outside_transactions_take_nonces(
         account = Account.from_key(run.hot_wallet_key)
         refusals: list[str] = []
         for _ in range(6):
-            await until(run, lambda c: c.get("SIGNED", 0) + c.get("BROADCASTING", 0) > 0)
+            await until(
+                run,
+                "a withdrawal SIGNED or BROADCASTING (to take its nonce from outside)",
+                lambda c: c.get("SIGNED", 0) + c.get("BROADCASTING", 0) > 0,
+            )
             for _try in range(5):  # Sluice may take the nonce first: read it again and retry
                 nonce = await control.nonce(run.hot_wallet, "pending")
                 block = await control.get_block("latest")
@@ -438,7 +478,7 @@ async def test_outside_transactions_take_nonces(
         report = await finish(run, "6. nonces taken from outside")
     superseded = await _history_count(run, "was used by another transaction")
     check(report)
-    assert superseded > 0, "no withdrawal was re-signed after losing its nonce"
+    assert superseded > 0, f"no withdrawal was re-signed after losing its nonce; {report.line()}"
 
 
 async def _history_count(run: ChaosRun, fragment: str) -> int:

@@ -22,6 +22,16 @@ its plan or none), waits until every withdrawal is final, and `ChaosRun.verify` 
 The scenario itself (kill plans, RPC faults, mining, re-orgs...) is the caller's: it calls
 `ChaosRun.fault` for each fault it injects, so the report can say how long recovery took (from
 the last fault until every withdrawal was final).
+
+A failure says what broke: every wait that times out (`ChaosRun.wait_for`, `ChaosRun.wait_final`,
+the API's health) names what it waited for, for how long, and the run's state then
+(`ChaosRun.describe`: counts per status, the oldest unfinished withdrawals with their last
+events and transaction, the chain's head and the hot wallet's nonces and pool, each worker's
+lives and last error); every broken invariant is a line of `ChaosReport.details` naming the
+invariant and the withdrawals at fault, with their history. A wait that reaches its timeout
+while the run is still moving (statuses changing; for `ChaosRun.wait_final`, withdrawals still
+becoming final) goes on, up to `GRACE` times its timeout: a loaded machine is slow, not stuck,
+and a stuck run still fails at the timeout. `ChaosRun.margins` tells how close each wait came.
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -42,7 +52,7 @@ from typing import Any
 
 import httpx
 from eth_account import Account
-from sqlalchemy import NullPool, text
+from sqlalchemy import NullPool, bindparam, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from sluice.bootstrap import build
@@ -56,6 +66,14 @@ __all__ = ["ChaosOptions", "ChaosReport", "ChaosRun", "Planned", "rpc_batch", "t
 FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 UNIT = 10**15  # 0.001 of an 18-decimal asset
 _BATCH = 100
+_SHOWN = 10
+"""How many withdrawals a failure message describes in full (the rest are counted)."""
+_TRANSFER = "0xa9059cbb"  # transfer(address,uint256)
+GRACE = 3.0
+"""A wait still seeing progress at its timeout goes on, up to this many times the timeout."""
+STALL_S = 150.0
+"""`ChaosRun.wait_final` past its timeout: stuck when no withdrawal became final for this long
+(more than a lost confirmation chain's lease, 120 s, and the sweep that takes it over)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +130,10 @@ class ChaosReport:
             found.append(f"{self.withdrawals - self.completed} not COMPLETED: {self.statuses}")
         return found
 
+    def failure(self) -> str:
+        """The summary line and every problem, one a line: an assertion's message."""
+        return "\n".join([self.line(), *self.problems()])
+
     def line(self) -> str:
         """A one-line summary."""
         faults = ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items()))
@@ -165,6 +187,24 @@ def _balance_of_call(token: str, holder: str) -> tuple[str, list[Any]]:
     return ("eth_call", [{"to": token, "data": data}, "latest"])
 
 
+def _short(value: object, width: int = 12) -> str:
+    text_ = str(value)
+    return text_ if len(text_) <= width else text_[:width] + "…"
+
+
+def _log_tail(log: Path | None, lines: int = 2) -> list[str]:
+    """The last ``lines`` error lines (or else any lines) of a process's log, shortened."""
+    if log is None or not log.exists():
+        return []
+    tail = log.read_text("utf-8", "replace")[-20_000:].splitlines()
+    bad = [
+        line
+        for line in tail
+        if '"error"' in line or '"critical"' in line or "Traceback" in line or "Error" in line
+    ]
+    return [line[:400] for line in (bad or tail)[-lines:]]
+
+
 @dataclass
 class _Worker:
     index: int
@@ -172,6 +212,7 @@ class _Worker:
     process: subprocess.Popen[bytes] | None = None
     log: Path | None = None
     kill_at: str | None = None
+    lives: int = 0
 
 
 class ChaosRun:
@@ -204,6 +245,7 @@ class ChaosRun:
         self.api_url = ""
         self.api_key = ""
         self.api: subprocess.Popen[bytes] | None = None
+        self._api_log: Path | None = None
         self.workers: list[_Worker] = []
         self._env: dict[str, str] = {}
         self._start_block = 0
@@ -214,6 +256,11 @@ class ChaosRun:
         self._final_at: float | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._http = httpx.AsyncClient(timeout=60)
+        self._looked: tuple[float, int] | None = None
+        self.timeouts: list[str] = []
+        self.waited: dict[str, tuple[float, float]] = {}
+        """Each wait's longest time and its timeout, by what it waited for (`margins`)."""
+        """Every wait of `wait_final` that timed out, with the state then (`verify` reports it)."""
 
     # ── set-up ────────────────────────────────────────────────────────────────────────────────
 
@@ -297,7 +344,9 @@ class ChaosRun:
             **options.worker_env,
         )
         port = free_port()
-        self.api, _ = self._spawn("serve", ["serve", "--no-workers", "--port", str(port)], None)
+        self.api, self._api_log = self._spawn(
+            "serve", ["serve", "--no-workers", "--port", str(port)], None
+        )
         self.api_url = f"http://127.0.0.1:{port}"
         for index in range(options.workers):
             plans = options.kill_plans[index] if index < len(options.kill_plans) else ()
@@ -338,22 +387,38 @@ class ChaosRun:
 
     def _start_worker(self, worker: _Worker) -> None:
         worker.kill_at = worker.plan.pop(0) if worker.plan else None
+        worker.lives += 1
         worker.process, worker.log = self._spawn(
             f"worker{worker.index}", ["worker"], worker.kill_at
         )
 
-    async def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + 60
+    async def _wait_healthy(self, timeout_s: float = 180) -> None:
+        # 180 s: the API's start (beside two workers') took 15-18 s on 2 cores at load 7, and
+        # 30-35 s at load 12; an API that exits fails at once, whatever the timeout.
+        deadline = time.monotonic() + timeout_s
+        last = "no answer yet"
         while True:
             try:
-                if (await self._http.get(f"{self.api_url}/health")).status_code == 200:
+                response = await self._http.get(f"{self.api_url}/health")
+                if response.status_code == 200:
+                    self._waited(
+                        "the API healthy", time.monotonic() - deadline + timeout_s, timeout_s
+                    )
                     return
-            except httpx.TransportError:
-                pass
+                last = f"HTTP {response.status_code}: {response.text[:200]}"
+            except httpx.TransportError as exc:
+                last = f"{type(exc).__name__}: {exc}"
+            tail = "; ".join(_log_tail(self._api_log, 3)) or "(nothing)"
             if self.api is not None and self.api.poll() is not None:
-                raise RuntimeError(f"the API exited with {self.api.returncode}; see {self.logs}")
+                raise RuntimeError(
+                    f"the API exited with {self.api.returncode} before it was healthy; "
+                    f"its log ends: {tail}"
+                )
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the API did not become healthy; see {self.logs}")
+                raise TimeoutError(
+                    f"timed out after {timeout_s:.0f} s waiting for the API's GET /health to "
+                    f"answer 200 (last: {last}); its log ends: {tail}; see {self.logs}"
+                )
             await asyncio.sleep(0.1)
 
     # ── faults ────────────────────────────────────────────────────────────────────────────────
@@ -362,6 +427,11 @@ class ChaosRun:
         """Record ``count`` injected faults of ``kind``, now."""
         self.faults[kind] = self.faults.get(kind, 0) + count
         self.last_fault_at = time.monotonic()
+
+    def count(self, kind: str, count: int = 1) -> None:
+        """Record something of note in the report's faults (a fault that could not be
+        injected, a miner error...) without moving the time of the last fault."""
+        self.faults[kind] = self.faults.get(kind, 0) + count
 
     def kill_worker(self, index: int) -> None:
         """``kill -9`` a worker from outside; the supervisor starts it again."""
@@ -406,20 +476,31 @@ class ChaosRun:
                 "tokenAddress": self.token if item.token else None,
             }
             async with gate:
+                started = time.monotonic()
+                last = "no answer"
                 for _ in range(100):  # the API answers 503 while its database is away
                     try:
                         response = await self._http.post(
                             f"{self.api_url}/v1/withdrawals", json=body, headers=headers
                         )
-                    except httpx.TransportError:
+                    except httpx.TransportError as exc:
+                        last = f"{type(exc).__name__}: {exc}"
                         await asyncio.sleep(0.2)
                         continue
                     if response.status_code in (200, 201, 202):
                         return
                     if response.status_code < 500:
-                        raise AssertionError(f"withdrawal refused: {response.text}")
+                        raise AssertionError(
+                            f"withdrawal {item.id} refused: HTTP {response.status_code} "
+                            f"{response.text}"
+                        )
+                    last = f"HTTP {response.status_code} {response.text[:300]}"
                     await asyncio.sleep(0.2)
-                raise AssertionError(f"withdrawal {item.id} not accepted")
+                raise AssertionError(
+                    f"withdrawal {item.id} not accepted: 100 tries in "
+                    f"{time.monotonic() - started:.0f} s, the last answer {last}; the API's log "
+                    f"ends: {'; '.join(_log_tail(self._api_log, 3))}"
+                )
 
         await asyncio.gather(*(one(item) for item in planned or self.planned))
 
@@ -444,18 +525,243 @@ class ChaosRun:
             counts[status] = counts.get(status, 0) + 1
         return counts
 
+    async def wait_for(
+        self, what: str, condition: Callable[[dict[str, int]], bool], timeout_s: float = 120
+    ) -> dict[str, int]:
+        """Wait until the withdrawals' status counts satisfy ``condition`` (described by
+        ``what``); TimeoutError naming it, the wait and the state (`describe`).
+
+        The time out is ``timeout_s``, unless the counts changed within the last ``timeout_s``
+        (a loaded machine, still moving): then up to `GRACE` times ``timeout_s``.
+        """
+        start = changed = time.monotonic()
+        previous: dict[str, int] | None = None
+        while True:
+            counts = await self.counts()
+            now = time.monotonic()
+            if condition(counts):
+                self._waited(what, now - start, timeout_s)
+                return counts
+            if counts and counts != previous:
+                previous, changed = counts, now
+            if now - start > timeout_s and (
+                now - changed > timeout_s or now - start > GRACE * timeout_s
+            ):
+                raise TimeoutError(
+                    f"timed out after {now - start:.0f} s (timeout {timeout_s:.0f} s; the "
+                    f"statuses last changed {now - changed:.0f} s ago) waiting for {what}; "
+                    f"{await self.describe()}"
+                )
+            await asyncio.sleep(0.1)
+
     async def wait_final(self) -> float:
         """Wait until every withdrawal is final (or the timeout); the time it took since the
-        last fault (or since now, without faults)."""
-        start = time.monotonic()
-        deadline = start + self.options.final_timeout_s
-        while time.monotonic() < deadline:
+        last fault (or since now, without faults).
+
+        The time out is `ChaosOptions.final_timeout_s`, unless a withdrawal became final within
+        the last `STALL_S` (a loaded machine, slow but not stuck): then up to `GRACE` times it.
+        On a timeout the state then (`describe`) goes into `timeouts`, and `verify` reports it
+        first (the unfinished withdrawals count as lost there).
+        """
+        timeout_s = self.options.final_timeout_s
+        start = progressed = time.monotonic()
+        final = 0
+        while True:
             counts = await self.counts()
-            if sum(n for s, n in counts.items() if s in FINAL) == len(self.planned):
+            now = time.monotonic()
+            done = sum(n for s, n in counts.items() if s in FINAL)
+            if done == len(self.planned):
+                break
+            if done > final:
+                final, progressed = done, now
+            if now - start >= timeout_s and (
+                now - progressed > STALL_S or now - start > GRACE * timeout_s
+            ):
+                message = (
+                    f"timed out after {now - start:.0f} s (timeout {timeout_s:.0f} s; {done} "
+                    f"final, none more in the last {now - progressed:.0f} s) waiting for all "
+                    f"{len(self.planned)} withdrawals to be final ({', '.join(sorted(FINAL))}); "
+                    f"{await self.describe()}"
+                )
+                self.timeouts.append(message)
+                print(message)
                 break
             await asyncio.sleep(0.25)
         self._final_at = end = time.monotonic()
+        self._waited("every withdrawal final", end - start, timeout_s)
         return end - (self.last_fault_at or start)
+
+    def _waited(self, what: str, took_s: float, timeout_s: float) -> None:
+        # Numbers (rounds, waves) in the description make one wait per round: keep them apart
+        # in the message, together here.
+        key = "".join("#" if c.isdigit() else c for c in what)
+        if took_s >= self.waited.get(key, (0.0, 0.0))[0]:
+            self.waited[key] = (took_s, timeout_s)
+
+    def margins(self) -> str:
+        """Each kind of wait's longest time against its timeout: how close a run came."""
+        return "; ".join(
+            f"{what}: {took:.1f} s of {timeout:.0f} s"
+            + (" (past the timeout, still moving)" if took > timeout else "")
+            for what, (took, timeout) in sorted(self.waited.items())
+        )
+
+    # ── diagnosis ─────────────────────────────────────────────────────────────────────────────
+
+    async def describe(self, limit: int = _SHOWN) -> str:
+        """The run's state now, for a failure message (each part says so if it cannot be read):
+        counts per status, the ``limit`` longest-untouched unfinished withdrawals with their
+        transaction and last events, the chain, the workers and the faults so far."""
+        since = (
+            f"{time.monotonic() - self._submitted_at:.1f} s after the first submission"
+            if self._submitted_at is not None
+            else "before any submission"
+        )
+        parts = [f"state {since}:"]
+        try:
+            parts.extend(await self._describe_withdrawals(limit))
+        except Exception as exc:  # the database may be away (scenario 5): say so, go on
+            parts.append(f"withdrawals: unreadable ({type(exc).__name__}: {exc})")
+        parts.append(await self._describe_chain())
+        for worker in self.workers:
+            process = worker.process
+            alive = "running" if process is not None and process.poll() is None else "exited"
+            code = "" if process is None or process.poll() is None else f" {process.returncode}"
+            tail = " | ".join(_log_tail(worker.log))
+            parts.append(
+                f"worker{worker.index}: {alive}{code}, life {worker.lives}, kill point "
+                f"{worker.kill_at or 'none'}; log ({worker.log}) ends: {tail or '(empty)'}"
+            )
+        if self.api is not None and self.api.poll() is not None:
+            parts.append(f"the API exited with {self.api.returncode}")
+        faults = ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items()))
+        parts.append(f"faults so far: {faults or 'none'}")
+        return "\n  ".join(parts)
+
+    async def _describe_withdrawals(self, limit: int) -> list[str]:
+        engine = create_async_engine(self.database_url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                rows = (
+                    await connection.execute(
+                        text(
+                            "SELECT id, status FROM withdrawals WHERE status NOT IN "
+                            "('COMPLETED', 'FAILED', 'CANCELLED') ORDER BY updated_at, seq"
+                        )
+                    )
+                ).all()
+                counts = await connection.execute(
+                    text("SELECT status, count(*) FROM withdrawals GROUP BY status")
+                )
+                by_status = {str(row[0]): int(row[1]) for row in counts}
+        finally:
+            await engine.dispose()
+        known = sum(by_status.values())
+        lines = [
+            f"statuses: {dict(sorted(by_status.items()))} ({known} of {len(self.planned)} "
+            f"planned in the database)"
+        ]
+        stuck = [str(row[0]) for row in rows]
+        if stuck:
+            lines.append(f"{len(stuck)} not final; the {min(limit, len(stuck))} longest untouched:")
+            lines.extend(await self.history(stuck[:limit]))
+        return lines
+
+    async def history(self, ids: Sequence[str], events: int = 3) -> list[str]:
+        """A line per withdrawal: its status, transaction (nonce, status, block, attempts) and
+        last ``events`` events (each at, from → to, reason)."""
+        if not ids:
+            return []
+        expanding: Any = bindparam("ids", expanding=True)
+        engine = create_async_engine(self.database_url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                withdrawals = (
+                    await connection.execute(
+                        text(
+                            "SELECT id, status, updated_at, waiting_reason, transaction_id, "
+                            "transaction_hash, block_number FROM withdrawals WHERE id IN :ids"
+                        ).bindparams(expanding),
+                        {"ids": list(ids)},
+                    )
+                ).all()
+                tx_ids = sorted({str(row[4]) for row in withdrawals if row[4] is not None})
+                transactions: dict[str, str] = {}
+                if tx_ids:
+                    for row in await connection.execute(
+                        text(
+                            "SELECT t.id, t.nonce, t.status, t.block_number, "
+                            "(SELECT count(*) FROM transaction_attempts a "
+                            "WHERE a.transaction_id = t.id) "
+                            "FROM chain_transactions t WHERE t.id IN :ids"
+                        ).bindparams(expanding),
+                        {"ids": tx_ids},
+                    ):
+                        transactions[str(row[0])] = (
+                            f"nonce {row[1]} {row[2]} block {row[3]}, {row[4]} attempts"
+                        )
+                history: dict[str, list[str]] = {}
+                for row in await connection.execute(
+                    text(
+                        "SELECT withdrawal_id, at, from_status, to_status, reason "
+                        "FROM withdrawal_events WHERE withdrawal_id IN :ids ORDER BY id"
+                    ).bindparams(expanding),
+                    {"ids": list(ids)},
+                ):
+                    at = row[1].strftime("%H:%M:%S.%f")[:-3] if row[1] is not None else "?"
+                    history.setdefault(str(row[0]), []).append(f"{at} {row[2]}→{row[3]}: {row[4]}")
+        finally:
+            await engine.dispose()
+        found = {str(row[0]): row for row in withdrawals}
+        lines: list[str] = []
+        for withdrawal_id in ids:
+            if withdrawal_id not in found:
+                lines.append(f"  {withdrawal_id}: not in the database")
+                continue
+            row = found[withdrawal_id]
+            updated = row[2].strftime("%H:%M:%S") if row[2] is not None else "?"
+            transaction = (
+                f"tx {_short(row[4])} ({transactions.get(str(row[4]), 'not found')}), "
+                f"hash {_short(row[5], 14)}, block {row[6]}"
+                if row[4] is not None
+                else "no transaction"
+            )
+            waiting = f", waiting: {row[3]}" if row[3] else ""
+            last = " | ".join(history.get(withdrawal_id, [])[-events:]) or "no events"
+            lines.append(
+                f"  {withdrawal_id} {row[1]} (updated {updated}{waiting}), {transaction}; "
+                f"last events: {last}"
+            )
+        return lines
+
+    async def _describe_chain(self) -> str:
+        try:
+            head_hex, mined, pending, pool = await rpc_batch(
+                self._http,
+                self.anvil.rpc_url,
+                [
+                    ("eth_blockNumber", []),
+                    ("eth_getTransactionCount", [self.hot_wallet, "latest"]),
+                    ("eth_getTransactionCount", [self.hot_wallet, "pending"]),
+                    ("txpool_status", []),
+                ],
+            )
+        except Exception as exc:  # the node may be what broke: say so
+            return f"chain: unreadable ({type(exc).__name__}: {exc})"
+        head, now = int(head_hex, 16), time.monotonic()
+        # Whether the chain moves: blocks since the previous look (block timestamps would not
+        # tell; Anvil's run ahead of, or behind, the clock).
+        moved = (
+            f", {head - self._looked[1]} blocks in the last {now - self._looked[0]:.1f} s"
+            if self._looked is not None
+            else ""
+        )
+        self._looked = (now, head)
+        return (
+            f"chain: head {head}{moved} (the run started at {self._start_block}), hot wallet "
+            f"nonce {int(mined, 16)} mined / {int(pending, 16)} pending, pool "
+            f"{int(pool['pending'], 16)} pending + {int(pool['queued'], 16)} queued"
+        )
 
     # ── checks ────────────────────────────────────────────────────────────────────────────────
 
@@ -468,11 +774,30 @@ class ChaosRun:
             run_s=round((self._final_at or 0.0) - (self._submitted_at or 0.0), 1),
             faults=dict(self.faults),
         )
+        report.details.extend(self.timeouts)
         statuses = await self.statuses()
         for status in statuses.values():
             report.statuses[status] = report.statuses.get(status, 0) + 1
         report.completed = report.statuses.get("COMPLETED", 0)
+        offenders: dict[str, list[str]] = {}
+        completed = await self._check_recipients(report, statuses, offenders)
+        await self._check_ledgers(report, statuses, completed)
+        await self._check_outflow(report, statuses, completed)
+        for invariant, ids in offenders.items():
+            try:
+                histories = await self.history(ids[:_SHOWN])
+            except Exception as exc:  # the report stands without the histories
+                histories = [f"  unreadable ({type(exc).__name__}: {exc})"]
+            more = f" ({len(ids) - _SHOWN} more not shown)" if len(ids) > _SHOWN else ""
+            report.details.append(f"{invariant}, the withdrawals' histories{more}:")
+            report.details.extend(histories)
+        return report
 
+    async def _check_recipients(
+        self, report: ChaosReport, statuses: dict[str, str], offenders: dict[str, list[str]]
+    ) -> dict[tuple[str, bool], int]:
+        """Lost, paid twice, wrong payments, from what each recipient holds; the completed sum
+        per (user, token)."""
         rpc = self.anvil.rpc_url
         calls = [
             _balance_of_call(self.token, p.to) if p.token else ("eth_getBalance", [p.to, "latest"])
@@ -480,6 +805,7 @@ class ChaosRun:
         ]
         received = [int(value, 16) for value in await rpc_batch(self._http, rpc, calls)]
         completed: dict[tuple[str, bool], int] = {}
+        lines: dict[str, list[str]] = {}
         for item, got in zip(self.planned, received, strict=True):
             status = statuses.get(item.id, "MISSING")
             if status == "COMPLETED":
@@ -487,14 +813,35 @@ class ChaosRun:
                 completed[key] = completed.get(key, 0) + item.amount
             if status not in FINAL or (status == "COMPLETED" and got == 0):
                 report.lost += 1
-                report.details.append(f"lost: {item.id} is {status}, recipient holds {got}")
+                invariant, line = "lost", f"lost: {item.id} is {status}, recipient holds {got}"
             elif got > item.amount:
                 report.duplicated += 1
-                report.details.append(f"paid twice: {item.id} ({got} for {item.amount})")
+                invariant, line = "paid twice", f"paid twice: {item.id} ({got} for {item.amount})"
             elif got not in (0, item.amount) or (got and status != "COMPLETED"):
                 report.ledger_mismatches += 1
-                report.details.append(f"wrong payment: {item.id} is {status}, holds {got}")
+                invariant, line = (
+                    "wrong payment",
+                    f"wrong payment: {item.id} is {status}, holds {got}",
+                )
+            else:
+                continue
+            offenders.setdefault(invariant, []).append(item.id)
+            lines.setdefault(invariant, []).append(line)
+        for invariant, found in lines.items():
+            # A line each for the first ones; the rest by id only (300 lost are one line more).
+            report.details.extend(found[: 2 * _SHOWN])
+            if len(found) > 2 * _SHOWN:
+                rest = offenders[invariant][2 * _SHOWN :]
+                report.details.append(f"{invariant}, {len(rest)} more: {', '.join(rest)}")
+        return completed
 
+    async def _check_ledgers(
+        self,
+        report: ChaosReport,
+        statuses: dict[str, str],
+        completed: dict[tuple[str, bool], int],
+    ) -> None:
+        """Every user's balances as the API shows them: nothing held, credits - completed."""
         headers = {"Authorization": f"Bearer {self.api_key}"}
         for user in sorted({p.user_id for p in self.planned}):
             response = await self._http.get(
@@ -512,12 +859,27 @@ class ChaosRun:
                 )
                 if ledger != (want, 0):
                     report.ledger_mismatches += 1
+                    unsettled = [
+                        f"{p.id} {statuses.get(p.id, 'MISSING')}"
+                        for p in self.planned
+                        if p.user_id == user
+                        and p.token == token
+                        and statuses.get(p.id) != "COMPLETED"
+                    ]
                     report.details.append(
-                        f"ledger: {user} {'token' if token else 'native'} shows {ledger}, "
-                        f"expected ({want}, 0)"
+                        f"ledger: {user} {'token' if token else 'native'} shows (available, "
+                        f"held) {ledger}, expected ({want}, 0); its withdrawals not COMPLETED: "
+                        f"{_listed(unsettled)}"
                     )
 
-        native_out, token_out, gas = await self._hot_wallet_outflow()
+    async def _check_outflow(
+        self,
+        report: ChaosReport,
+        statuses: dict[str, str],
+        completed: dict[tuple[str, bool], int],
+    ) -> None:
+        """The hot wallet's balances fell by the completed sums (and the gas)."""
+        native_out, token_out, gas, payments = await self._hot_wallet_outflow()
         paid_native = sum(v for (_, token), v in completed.items() if not token)
         paid_token = sum(v for (_, token), v in completed.items() if token)
         if token_out != paid_token:
@@ -528,10 +890,41 @@ class ChaosRun:
             report.details.append(
                 f"native outflow {native_out} - gas {gas} != completed {paid_native}"
             )
-        return report
+        if report.outflow_mismatches:
+            report.details.extend(self._payment_offenders(statuses, payments))
 
-    async def _hot_wallet_outflow(self) -> tuple[int, int, int]:
-        """(native balance fall, token balance fall, gas paid by the hot wallet's transactions)."""
+    def _payment_offenders(
+        self, statuses: dict[str, str], payments: dict[str, list[tuple[str, int]]]
+    ) -> list[str]:
+        """Which withdrawals the hot wallet's successful transfers on the chain do not match:
+        paid by more than one transaction, COMPLETED and paid by none, paid and not COMPLETED,
+        paid another amount; and transfers to no planned recipient."""
+        lines: list[str] = []
+        planned = {p.to.lower(): p for p in self.planned}
+        for item in self.planned:
+            paid = payments.get(item.to.lower(), [])
+            status = statuses.get(item.id, "MISSING")
+            amounts = [amount for _, amount in paid]
+            if (
+                len(paid) > 1
+                or (status == "COMPLETED") != bool(paid)
+                or set(amounts) - {item.amount}
+            ):
+                hashes = ", ".join(f"{h} ({amount})" for h, amount in paid) or "none"
+                lines.append(
+                    f"outflow: {item.id} is {status}, {item.amount} planned; paid on the chain "
+                    f"by: {hashes}"
+                )
+        for to, paid in sorted(payments.items()):
+            if to not in planned and to != self.hot_wallet.lower():
+                lines.append(f"outflow: transfers to {to}, no planned recipient: {paid}")
+        return lines or ["outflow: every withdrawal was paid once by the chain's transfers"]
+
+    async def _hot_wallet_outflow(
+        self,
+    ) -> tuple[int, int, int, dict[str, list[tuple[str, int]]]]:
+        """(native balance fall, token balance fall, gas paid by the hot wallet's transactions,
+        the successful transfers to each recipient: (transaction hash, amount)s)."""
         rpc = self.anvil.rpc_url
         head_hex, native, token_balance = await rpc_batch(
             self._http,
@@ -562,10 +955,29 @@ class ChaosRun:
             self._http, rpc, [("eth_getTransactionReceipt", [h]) for h in hashes]
         )
         gas = sum(int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16) for r in receipts)
+        sent = {
+            tx["hash"]: tx
+            for block in blocks
+            for tx in block["transactions"]
+            if str(tx["from"]).lower() == wallet
+        }
+        payments: dict[str, list[tuple[str, int]]] = {}
+        for receipt in receipts:
+            tx = sent[receipt["transactionHash"]]
+            if int(receipt["status"], 16) != 1 or tx.get("to") is None:
+                continue
+            to = str(tx["to"]).lower()
+            data = str(tx.get("input") or tx.get("data") or "0x")
+            if to == self.token.lower() and data.startswith(_TRANSFER) and len(data) >= 138:
+                recipient = "0x" + data[34:74]
+                payments.setdefault(recipient, []).append((tx["hash"], int(data[74:138], 16)))
+            elif int(tx["value"], 16) or to != wallet:
+                payments.setdefault(to, []).append((tx["hash"], int(tx["value"], 16)))
         return (
             self._start_native - int(native, 16),
             self._start_token - int(token_balance, 16),
             gas,
+            payments,
         )
 
     # ── tear-down ─────────────────────────────────────────────────────────────────────────────
@@ -591,6 +1003,14 @@ class ChaosRun:
                 codes.append(None)
         await self._http.aclose()
         return codes
+
+
+def _listed(items: Sequence[str], limit: int = _SHOWN) -> str:
+    """``items`` joined, the first ``limit`` of them (and how many more)."""
+    if not items:
+        return "none"
+    more = f" and {len(items) - limit} more" if len(items) > limit else ""
+    return ", ".join(items[:limit]) + more
 
 
 def write_report(report: ChaosReport) -> None:
