@@ -144,7 +144,13 @@ class SigningService:
         for signer in sorted(entry.accepting, key=lambda s: ready.in_flight[s.address].count):
             flight = ready.in_flight[signer.address]
             reason = await self._cannot_hold(
-                entry, signer=signer, asset=asset, payload=payload, tokens=tokens, flight=flight
+                entry,
+                signer=signer,
+                asset=asset,
+                payload=payload,
+                tokens=tokens,
+                flight=flight,
+                estimating=gas is None,
             )
             if reason is None and gas is None:
                 try:
@@ -177,8 +183,12 @@ class SigningService:
         payload: Payload,
         tokens: int,
         flight: InFlight,
+        estimating: bool,
     ) -> str | None:
-        """Why a wallet cannot take the payload before its gas is known, if it cannot."""
+        """Why a wallet cannot take the payload before its gas is known, if it cannot: too much
+        in flight, too few tokens, or (before an estimate, which needs it) too little of the
+        coin for the value. The common payout (the coin to an account: no estimate) reads the
+        wallet's balance once, after this."""
         network = entry.network
         if flight.count >= network.max_in_flight:
             return (
@@ -193,7 +203,7 @@ class SigningService:
                     f"underfunded: hot wallet {signer.address} holds {held} {asset.symbol} "
                     f"base units, needs {needed}"
                 )
-        elif payload.value:
+        elif payload.value and estimating:
             native = await entry.chain.balance(signer.address)
             if native < flight.native + payload.value:
                 return (
