@@ -9,6 +9,7 @@ checked against a chain that behaves like one.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 
 import pytest
@@ -784,3 +785,22 @@ async def test_every_signature_of_a_transaction_names_the_withdrawals_it_carries
     assert second.purpose is (AttemptPurpose.CANCEL if cancel else AttemptPurpose.PAYLOAD)
     contexts = [c for c in p.signer.contexts if c is not None]
     assert [c.withdrawal_ids for c in contexts] == [(wid,), (wid,)], "a signer checks them all"
+
+
+async def test_a_token_that_pays_less_than_was_sent_still_settles_the_hold(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid = await _broadcast_one(p, token=True)
+    _, [attempt] = await p.transaction(wid)
+    sent = p.chain.transactions[attempt.hash]
+    [transfer] = p.chain.mine(attempt.hash).logs
+    p.chain.reorg(1)  # mine it again with the event of a token that kept a fee
+    kept = dataclasses.replace(transfer, data=(10**6 - 1_000).to_bytes(32, "big"))
+    assert sent.hash in p.chain.pool
+    p.chain.mine(attempt.hash, logs=(kept,))
+
+    assert await p.confirm(wid) is None
+
+    assert await p.status(wid) is W.COMPLETED, "something reached the destination"
+    assert await p.balance("alice", token=True) == Balance(9 * 10**6, 0)

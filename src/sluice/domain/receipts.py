@@ -63,3 +63,18 @@ def token_transfer_paid(
         and log.data == value
         for log in logs
     )
+
+
+def token_transfer_seen(
+    logs: Iterable[Log], token: Address, sender: Address, recipient: Address
+) -> bool:
+    """Whether ``logs`` hold a ``Transfer(from=sender, to=recipient)`` of any amount emitted by
+    the ``token`` contract: something reached the recipient (a token that takes a fee on
+    transfer pays less than was sent, and says so in its event)."""
+    wanted = (TRANSFER_TOPIC, address_topic(sender), address_topic(recipient))
+    return any(
+        log.address.lower() == token.lower()
+        and tuple(topic.lower() for topic in log.topics) == wanted
+        and len(log.data) == 32
+        for log in logs
+    )

@@ -32,7 +32,7 @@ from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
 from sluice.domain.effects import Effects, EngineEvent
 from sluice.domain.fees import Fees, Finality
-from sluice.domain.receipts import token_transfer_paid
+from sluice.domain.receipts import token_transfer_paid, token_transfer_seen
 from sluice.domain.transaction import (
     FOLLOWED,
     NATIVE_TRANSFER_GAS,
@@ -439,13 +439,26 @@ class ConfirmationService:
 
 
 def _unpaid(transaction: ChainTransaction, receipt: Receipt) -> frozenset[str]:
-    """Token withdrawals the receipt shows were not paid: no ``Transfer`` of the amount from
-    the hot wallet to the destination, emitted by the token (one that returned false)."""
-    return frozenset(
-        w.id
-        for w in transaction.carried
-        if w.token_address is not None
-        and not token_transfer_paid(
-            receipt.logs, w.token_address, transaction.from_address, w.to_address, w.amount
-        )
-    )
+    """Token withdrawals the receipt shows nothing reached: no ``Transfer`` from the hot wallet
+    to the destination emitted by the token (one whose ``transfer`` returned false).
+
+    A ``Transfer`` to the destination of another amount (a token that takes a fee on transfer)
+    is a payment: the hold settles in full, as the full amount left the hot wallet, and a
+    warning says so. Only a receipt that proves nothing arrived releases a hold.
+    """
+    unpaid = set()
+    for w in transaction.carried:
+        if w.token_address is None:
+            continue
+        sender, logs = transaction.from_address, receipt.logs
+        if token_transfer_paid(logs, w.token_address, sender, w.to_address, w.amount):
+            continue
+        if token_transfer_seen(logs, w.token_address, sender, w.to_address):
+            log.warning(
+                "the token moved another amount than was sent (a fee on transfer?)",
+                withdrawal_id=w.id,
+                transaction_hash=receipt.transaction_hash,
+            )
+            continue
+        unpaid.add(w.id)
+    return frozenset(unpaid)

@@ -13,6 +13,7 @@ from sluice.domain.receipts import (
     Log,
     address_topic,
     token_transfer_paid,
+    token_transfer_seen,
 )
 
 TOKEN = Address("0x5FbDB2315678afecb367f032d93F642f64180aa3")
@@ -117,3 +118,22 @@ def test_the_largest_amount_is_readable() -> None:
 def test_an_amount_outside_uint256_is_a_mistake(amount: int) -> None:
     with pytest.raises(ValueError, match="uint256"):
         token_transfer_paid([_transfer()], TOKEN, SENDER, RECIPIENT, amount)
+
+
+def test_a_transfer_of_another_amount_is_seen_though_it_is_not_the_exact_payment() -> None:
+    logs = [_transfer(amount=AMOUNT - 1_000)]  # a token that kept a fee
+    assert not token_transfer_paid(logs, TOKEN, SENDER, RECIPIENT, AMOUNT)
+    assert token_transfer_seen(logs, TOKEN, SENDER, RECIPIENT)
+
+
+@pytest.mark.parametrize(
+    "log",
+    [
+        pytest.param(_transfer(token=OTHER_TOKEN), id="another-contract"),
+        pytest.param(_transfer(recipient=SENDER), id="another-recipient"),
+        pytest.param(_transfer(sender=RECIPIENT), id="another-sender"),
+        pytest.param(Log(address=TOKEN, topics=_transfer().topics, data=b""), id="no-amount-word"),
+    ],
+)
+def test_no_transfer_to_the_recipient_from_the_token_is_seen(log: Log) -> None:
+    assert not token_transfer_seen([log], TOKEN, SENDER, RECIPIENT)
