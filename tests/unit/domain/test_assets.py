@@ -1,11 +1,12 @@
-"""Networks and assets: keys, lookups by token address and by ledger key."""
+"""Networks and assets: keys, lookups by token address and by ledger key, explorer links."""
 
 from __future__ import annotations
 
 import pytest
 
 from sluice.domain.addresses import Address
-from sluice.domain.assets import NATIVE, Asset, Network
+from sluice.domain.assets import NATIVE, Asset, Explorer, Network
+from sluice.domain.fees import FeePolicy, Finality
 from sluice.errors import UnknownTokenError
 
 USDC_ADDRESS = Address("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
@@ -122,3 +123,50 @@ def test_a_network_has_sensible_defaults() -> None:
         1.0,
         (),
     )
+
+
+def test_a_networks_new_settings_default_to_a_plain_network() -> None:
+    assert (
+        BARE.display_name,
+        BARE.preset,
+        BARE.block_time_s,
+        BARE.explorer,
+        BARE.l1_fee_oracle,
+        BARE.finality,
+        BARE.fees,
+    ) == ("", None, 12.0, None, None, Finality.DEPTH, FeePolicy())
+
+
+ETHERSCAN = Explorer(
+    transaction="https://etherscan.io/tx/{hash}", address="https://etherscan.io/address/{address}"
+)
+TX_HASH = "0x" + "ab" * 32
+
+
+def test_an_explorer_links_a_transaction_by_its_hash() -> None:
+    assert ETHERSCAN.transaction_url(TX_HASH) == f"https://etherscan.io/tx/{TX_HASH}"
+
+
+def test_an_explorer_links_an_address() -> None:
+    assert ETHERSCAN.address_url(USDC_ADDRESS) == f"https://etherscan.io/address/{USDC_ADDRESS}"
+
+
+def test_an_explorer_fills_only_its_own_placeholder_wherever_it_stands() -> None:
+    explorer = Explorer(
+        transaction="https://scan.example/{hash}?again={hash}&not={address}",
+        address="https://scan.example/?a={address}&not={hash}",
+    )
+    assert explorer.transaction_url("0x1") == "https://scan.example/0x1?again=0x1&not={address}"
+    assert explorer.address_url("0x2") == "https://scan.example/?a=0x2&not={hash}"
+
+
+def test_a_template_without_a_placeholder_is_returned_as_it_is() -> None:
+    explorer = Explorer(transaction="https://scan.example/tx", address="https://scan.example/a")
+    assert explorer.transaction_url(TX_HASH) == "https://scan.example/tx"
+    assert explorer.address_url(USDC_ADDRESS) == "https://scan.example/a"
+
+
+def test_a_network_carries_its_explorer() -> None:
+    network = Network(name="ethereum", chain_id=1, native=ETH, explorer=ETHERSCAN)
+    assert network.explorer is not None
+    assert network.explorer.transaction_url(TX_HASH).endswith(TX_HASH)

@@ -9,7 +9,7 @@ import pytest
 
 from sluice.domain.addresses import Address
 from sluice.domain.effects import Effects, EngineEvent, LedgerMove
-from sluice.domain.fees import Fees
+from sluice.domain.fees import FeeLevel, Fees
 from sluice.domain.ledger import EntryKind
 from sluice.domain.transaction import (
     FOLLOWED,
@@ -37,7 +37,9 @@ BLOCK_HASH = "0x" + "b" * 64
 OTHER_BLOCK_HASH = "0x" + "c" * 64
 
 
-def _withdrawal(wid: str, status: WithdrawalStatus = W.VALIDATING) -> Withdrawal:
+def _withdrawal(
+    wid: str, status: WithdrawalStatus = W.VALIDATING, priority: FeeLevel | None = None
+) -> Withdrawal:
     return Withdrawal(
         id=wid,
         user_id="alice",
@@ -50,6 +52,7 @@ def _withdrawal(wid: str, status: WithdrawalStatus = W.VALIDATING) -> Withdrawal
         created_at=T0,
         updated_at=T0,
         fingerprint="f",
+        priority=priority,
     )
 
 
@@ -66,7 +69,7 @@ def _attempt(seq: int, purpose: AttemptPurpose = AttemptPurpose.PAYLOAD) -> Atte
     )
 
 
-def _transaction(*wids: str) -> tuple[ChainTransaction, Effects]:
+def _transaction(*wids: str, priority: FeeLevel | None = None) -> tuple[ChainTransaction, Effects]:
     transaction = ChainTransaction(
         id="tx_1",
         network="ethereum",
@@ -77,8 +80,10 @@ def _transaction(*wids: str) -> tuple[ChainTransaction, Effects]:
         status=T.SIGNED,
         created_at=T0,
         updated_at=T0,
+        priority=priority,
     )
-    effects = transaction.signed(_attempt(1), [_withdrawal(w) for w in wids or ("wd_a",)])
+    withdrawals = [_withdrawal(w, priority=priority) for w in wids or ("wd_a",)]
+    effects = transaction.signed(_attempt(1), withdrawals)
     return transaction, effects
 
 
@@ -88,12 +93,16 @@ def _broadcast(*wids: str) -> ChainTransaction:
     return transaction
 
 
-def _mined(*wids: str, seq: int = 1) -> ChainTransaction:
+def _mined(*wids: str, seq: int = 1, fee_paid: int | None = None) -> ChainTransaction:
     transaction = _broadcast(*wids)
     if seq != 1:
         transaction.replaced(_attempt(seq, AttemptPurpose.CANCEL), at=T0, stuck_after_s=60)
     transaction.mined(
-        block_number=100, block_hash=BLOCK_HASH, transaction_hash=_attempt(seq).hash, at=T0
+        block_number=100,
+        block_hash=BLOCK_HASH,
+        transaction_hash=_attempt(seq).hash,
+        at=T0,
+        fee_paid=fee_paid,
     )
     return transaction
 
@@ -325,6 +334,7 @@ def _settle(
     seq: int = 1,
     succeeded: bool = True,
     unpaid: frozenset[str] = frozenset(),
+    fee_paid: int | None = None,
 ) -> Effects:
     return transaction.settle(
         block_number=100,
@@ -333,6 +343,7 @@ def _settle(
         succeeded=succeeded,
         unpaid=unpaid,
         at=T1,
+        fee_paid=fee_paid,
     )
 
 
@@ -450,3 +461,107 @@ def test_a_reorg_leaves_withdrawals_that_are_not_confirming_alone() -> None:
     transaction.carried[1].status = W.CANCELLED
     effects, _ = transaction.reorged(at=T1)
     assert [c.withdrawal_id for c in effects.changes] == ["wd_a"]
+
+
+# ── Fees paid and priority ────────────────────────────────────────────────────────────────────
+
+FEE_PAID = 21_000 * 25
+OTHER_FEE_PAID = 21_000 * 27
+
+
+def _fees_paid(transaction: ChainTransaction) -> list[int | None]:
+    return [w.fee_paid for w in transaction.carried]
+
+
+def test_nothing_is_paid_before_a_receipt() -> None:
+    transaction = _broadcast("wd_a")
+    assert transaction.fee_paid is None
+    assert _fees_paid(transaction) == [None]
+
+
+def test_mining_records_the_fee_paid_on_the_transaction_and_each_withdrawal() -> None:
+    transaction = _mined("wd_a", "wd_b", fee_paid=FEE_PAID)
+    assert transaction.fee_paid == FEE_PAID
+    assert _fees_paid(transaction) == [FEE_PAID, FEE_PAID]
+
+
+def test_a_receipt_without_a_fee_records_none() -> None:
+    transaction = _mined("wd_a")
+    assert transaction.fee_paid is None
+    assert _fees_paid(transaction) == [None]
+
+
+def test_a_receipt_in_another_block_records_what_that_receipt_paid() -> None:
+    transaction = _mined("wd_a", "wd_b", fee_paid=FEE_PAID)
+    transaction.carried[1].status = W.CANCELLED  # final: not touched
+    transaction.mined(
+        block_number=101,
+        block_hash=OTHER_BLOCK_HASH,
+        transaction_hash=_attempt(1).hash,
+        at=T1,
+        fee_paid=OTHER_FEE_PAID,
+    )
+    assert transaction.fee_paid == OTHER_FEE_PAID
+    assert _fees_paid(transaction) == [OTHER_FEE_PAID, FEE_PAID]
+
+
+def test_a_reorg_forgets_the_fee_paid_on_the_transaction_and_confirming_withdrawals() -> None:
+    transaction = _mined("wd_a", "wd_b", fee_paid=FEE_PAID)
+    transaction.carried[1].status = W.CANCELLED  # not confirming: left alone
+    transaction.reorged(at=T1)
+    assert transaction.fee_paid is None
+    assert _fees_paid(transaction) == [None, FEE_PAID]
+
+
+def test_settling_a_broadcast_transaction_records_the_fee_paid() -> None:
+    transaction = _broadcast("wd_a", "wd_b")
+    _settle(transaction, fee_paid=FEE_PAID)
+    assert transaction.status is T.CONFIRMED
+    assert transaction.fee_paid == FEE_PAID
+    assert _fees_paid(transaction) == [FEE_PAID, FEE_PAID]
+
+
+@pytest.mark.parametrize("succeeded", [True, False], ids=["confirmed", "reverted"])
+def test_settling_a_mined_transaction_keeps_the_fee_its_receipt_paid(succeeded: bool) -> None:
+    transaction = _mined("wd_a", fee_paid=FEE_PAID)
+    _settle(transaction, succeeded=succeeded, fee_paid=FEE_PAID)
+    assert transaction.status is (T.CONFIRMED if succeeded else T.REVERTED)
+    assert transaction.fee_paid == FEE_PAID
+    assert _fees_paid(transaction) == [FEE_PAID]
+
+
+def test_a_noop_that_is_final_records_what_it_paid() -> None:
+    transaction = _mined("wd_a", seq=2, fee_paid=FEE_PAID)
+    _settle(transaction, seq=2, fee_paid=FEE_PAID)
+    assert transaction.status is T.CANCELLED
+    assert _statuses(transaction) == [W.CANCELLED]
+    assert (transaction.fee_paid, _fees_paid(transaction)) == (FEE_PAID, [FEE_PAID])
+
+
+def test_settling_in_another_block_than_the_one_mined_records_the_new_receipts_fee() -> None:
+    transaction = _mined("wd_a", fee_paid=FEE_PAID)
+    transaction.settle(
+        block_number=101,
+        block_hash=OTHER_BLOCK_HASH,
+        transaction_hash=_attempt(1).hash,
+        succeeded=True,
+        at=T1,
+        fee_paid=OTHER_FEE_PAID,
+    )
+    assert transaction.fee_paid == OTHER_FEE_PAID
+    assert _fees_paid(transaction) == [OTHER_FEE_PAID]
+
+
+@pytest.mark.parametrize("priority", [None, *FeeLevel], ids=["default", *FeeLevel])
+def test_the_priority_is_carried_through_every_step(priority: FeeLevel | None) -> None:
+    transaction, _ = _transaction("wd_a", "wd_b", priority=priority)
+    transaction.sent(transaction.latest, note_=None, at=T0)
+    transaction.replaced(_attempt(2), at=T0, stuck_after_s=60)
+    transaction.mined(
+        block_number=100, block_hash=BLOCK_HASH, transaction_hash=_attempt(2).hash, at=T0
+    )
+    transaction.reorged(at=T1)
+    _settle(transaction, seq=2)
+    assert transaction.status is T.CONFIRMED
+    assert transaction.priority is priority
+    assert [w.priority for w in transaction.carried] == [priority, priority]
