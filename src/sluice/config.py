@@ -7,11 +7,14 @@ Secrets (the keystore passphrase) come from the environment only and are held as
 from __future__ import annotations
 
 import tomllib
+from dataclasses import replace
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     SecretStr,
@@ -22,8 +25,9 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluice.domain.addresses import Address, parse_address
-from sluice.domain.assets import Asset, Network
-from sluice.domain.fees import GWEI, FeePolicy, Finality
+from sluice.domain.assets import Asset, Explorer, Network
+from sluice.domain.fees import GWEI, FeeLevel, FeeModel, FeePolicy, Finality
+from sluice.domain.presets import preset
 from sluice.errors import ConfigurationError, InvalidAddressError
 
 
@@ -45,17 +49,81 @@ class TokenConfig(BaseModel):
             raise ValueError(exc.detail) from exc
 
 
+#: The network settings a preset supplies when the networks file leaves them out (the fee
+#: settings are resolved apart, by `NetworkConfig.fee_policy`).
+_FROM_PRESET = (
+    "chain_id",
+    "native_symbol",
+    "native_decimals",
+    "confirmations",
+    "finality",
+    "display_name",
+    "block_time_s",
+    "l1_fee_oracle",
+)
+
+
+def _gwei(value: object) -> Decimal:
+    """A gwei amount from the networks file: an integer, or a decimal string for fractions
+    (``"0.05"``), never a float (TOML's 0.05 is binary and not exactly 0.05 gwei)."""
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, bool) or not isinstance(value, int | str):
+        raise ValueError('gwei must be an integer or a decimal string such as "0.05"')
+    else:
+        try:
+            amount = Decimal(value)
+        except InvalidOperation:
+            raise ValueError(f"{value!r} is not a decimal number of gwei") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError("gwei must be a finite amount, zero or more")
+    if (amount * GWEI) % 1 != 0:
+        raise ValueError(f"{value} gwei is not a whole number of wei (9 decimal places at most)")
+    return amount
+
+
+#: Gwei per gas, exact: an integer or a decimal string in the file, a Decimal here.
+Gwei = Annotated[Decimal, BeforeValidator(_gwei)]
+Percent = Annotated[int, Field(ge=0, le=100)]
+Multiple = Annotated[int, Field(ge=1, le=10_000)]
+
+
+def _wei(gwei: Decimal) -> int:
+    return int(gwei * GWEI)
+
+
 class NetworkConfig(BaseModel):
-    """One EVM network: where its node is, how deep to wait, which assets and hot wallet."""
+    """One EVM network: where its node is, how deep to wait, which assets and hot wallet.
+
+    ``preset = "<name>"`` takes everything that is not the operator's from a built-in network
+    (`sluice.domain.presets`): the fields below then hold the preset's values unless the file
+    sets them. Without a preset the network is a custom EVM network and ``chain_id`` is
+    required. The fee settings (``max_fee_gwei`` … ``gas_price_percent``) hold only what the
+    file says; `fee_policy` combines them with the preset's (or the defaults). docs/networks.md
+    describes every key.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    preset: str | None = None
+    """A built-in network this one is (docs/networks.md); None: a custom network."""
     chain_id: Annotated[int, Field(gt=0)]
     rpc_urls: Annotated[list[str], Field(min_length=1)]
     confirmations: Annotated[int, Field(ge=1, le=1000)] = 12
     poll_interval_s: Annotated[float, Field(gt=0, le=600)] = 2.0
+    """How often confirmation looks again; with a preset: its block time, at least 1 s."""
     native_symbol: str = "ETH"
     native_decimals: Annotated[int, Field(ge=0, le=36)] = 18
+    display_name: Annotated[str, Field(max_length=64)] = ""
+    block_time_s: Annotated[float, Field(gt=0, le=600)] | None = None
+    """Typical seconds between blocks; None: the poll interval."""
+    explorer_transaction_url: str | None = None
+    """A block explorer's transaction page, ``{hash}`` standing for the hash (with a preset:
+    the preset's explorer unless set)."""
+    explorer_address_url: str | None = None
+    """The same explorer's address page, ``{address}`` standing for the address."""
+    l1_fee_oracle: str | None = None
+    """An OP Stack chain's GasPriceOracle (the presets set it for OP Mainnet and Base)."""
     hot_wallet_keystore: Path | None = None
     """The main hot wallet as a keystore file (passphrase: ``SLUICE_KEYSTORE_PASSPHRASE``).
     Exactly one of ``hot_wallet_keystore``, ``hot_wallet_secret_id`` and
@@ -70,18 +138,105 @@ class NetworkConfig(BaseModel):
     draining_hot_wallet_keystores: list[Path] = Field(default_factory=list)
     """Hot wallets being retired (same passphrase): they finish what they have in flight
     (replacements, cancels, gap fillers) but take no new withdrawals (docs/security.md)."""
+    preset_tokens: list[str] | None = None
+    """Which of the preset's tokens to serve, by symbol; None: all of them."""
     tokens: list[TokenConfig] = Field(default_factory=list)
+    """Every token served: the preset's chosen ones first, then the file's own."""
     finality: Finality = Finality.DEPTH
     """``depth``: settle after ``confirmations`` blocks; ``finalized``: when the node's
     ``finalized`` tag reaches the block (networks with finality, such as Ethereum)."""
-    max_fee_gwei: Annotated[int, Field(gt=0, le=1_000_000)] = 500
-    """The highest fee cap (base fee + tip) any attempt may pay, in gwei per gas."""
-    fee_bump_percent: Annotated[int, Field(ge=10, le=1000)] = 20
-    """How much a replacement of a stuck transaction raises its fees, at least."""
-    stuck_after_s: Annotated[float, Field(gt=0, le=86_400)] = 60.0
+    fee_model: FeeModel | None = None
+    """``eip1559`` or ``legacy`` (type 0 transactions at one gas price)."""
+    max_fee_gwei: Annotated[Gwei, Field(gt=0, le=1_000_000)] | None = None
+    """The highest fee cap (base fee + tip; legacy: gas price) any attempt may offer, in gwei
+    per gas (default without a preset: 500)."""
+    max_tip_gwei: Gwei | None = None
+    """The highest tip any attempt may offer; unset: only ``max_fee_gwei`` bounds it."""
+    min_tip_gwei: Gwei | None = None
+    """The least tip a first attempt offers (Polygon's validators refuse less than 25 gwei)."""
+    min_gas_price_gwei: Gwei | None = None
+    """The least gas price a legacy first attempt offers (``"0.05"`` on BNB Smart Chain)."""
+    default_priority: FeeLevel | None = None
+    """The fee level of a withdrawal that names none: ``slow``, ``normal`` or ``fast``."""
+    fee_percentiles: tuple[Percent, Percent, Percent] | None = None
+    """The ``eth_feeHistory`` reward percentile of each level, slow to fast (EIP-1559)."""
+    gas_price_percent: tuple[Multiple, Multiple, Multiple] | None = None
+    """Each level's multiple of ``eth_gasPrice``, in percent, slow to fast (legacy)."""
+    fee_bump_percent: Annotated[int, Field(ge=10, le=1000)] | None = None
+    """How much a replacement of a stuck transaction raises its fees, at least (default 20)."""
+    stuck_after_s: Annotated[float, Field(gt=0, le=86_400)] | None = None
     """How long a transaction may wait for a receipt before it is replaced or re-sent."""
     max_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 16
     """Transactions one hot wallet may have between signing and finality."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_preset(cls, data: Any) -> Any:
+        """Fill what the file leaves out from its preset, and put the preset's tokens first."""
+        if not isinstance(data, dict) or not isinstance(data.get("preset"), str):
+            if isinstance(data, dict) and data.get("preset_tokens") is not None:
+                raise ValueError("preset_tokens needs a preset")
+            return data
+        try:
+            base = preset(data["preset"])
+            chosen = data.get("preset_tokens")
+            symbols = (
+                [t.symbol for t in base.tokens]
+                if not isinstance(chosen, list)
+                else [str(symbol) for symbol in chosen]
+            )
+            tokens = [base.token(symbol) for symbol in dict.fromkeys(symbols)]
+        except ConfigurationError as exc:
+            raise ValueError(exc.detail) from None
+        values = dict(data)
+        for key in _FROM_PRESET:
+            values.setdefault(key, getattr(base, key))
+        values.setdefault("explorer_transaction_url", base.explorer.transaction)
+        values.setdefault("explorer_address_url", base.explorer.address)
+        block_time = values["block_time_s"]
+        if "poll_interval_s" not in values and isinstance(block_time, int | float):
+            values["poll_interval_s"] = max(1.0, float(block_time))
+        custom = values.get("tokens", [])
+        if isinstance(custom, list):
+            taken = {t.symbol for t in base.tokens}
+            for token in custom:
+                symbol = token.get("symbol") if isinstance(token, dict) else None
+                if symbol in taken:
+                    raise ValueError(
+                        f"token {symbol} is one of preset {base.name}'s tokens: choose it with "
+                        "preset_tokens, or give the custom token another symbol"
+                    )
+            values["tokens"] = [
+                {"symbol": t.symbol, "address": t.address, "decimals": t.decimals} for t in tokens
+            ] + custom
+        return values
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.preset is not None and self.chain_id != preset(self.preset).chain_id:
+            raise ValueError(
+                f"chain_id {self.chain_id} contradicts preset {self.preset}, whose chain id is "
+                f"{preset(self.preset).chain_id}"
+            )
+        if self.l1_fee_oracle is not None:
+            try:
+                parse_address(self.l1_fee_oracle)
+            except InvalidAddressError as exc:
+                raise ValueError(f"l1_fee_oracle: {exc.detail}") from None
+        for key, placeholder in (
+            ("explorer_transaction_url", "{hash}"),
+            ("explorer_address_url", "{address}"),
+        ):
+            template = getattr(self, key)
+            if template is not None and placeholder not in template:
+                raise ValueError(f"{key} must contain {placeholder}")
+        if (self.explorer_transaction_url is None) != (self.explorer_address_url is None):
+            raise ValueError("explorer_transaction_url and explorer_address_url go together")
+        try:
+            self.fee_policy()
+        except ValueError as exc:
+            raise ValueError(f"fee settings: {exc}") from None
+        return self
 
     @model_validator(mode="after")
     def _one_main_hot_wallet(self) -> Self:
@@ -103,8 +258,44 @@ class NetworkConfig(BaseModel):
         main = [] if self.hot_wallet_keystore is None else [self.hot_wallet_keystore]
         return [*main, *self.more_hot_wallet_keystores, *self.draining_hot_wallet_keystores]
 
+    def fee_policy(self) -> FeePolicy:
+        """The network's fee policy: the preset's (or the defaults), with the file's overrides.
+
+        Raises:
+            ValueError: The settings contradict each other (percentiles out of order…).
+        """
+        base = FeePolicy() if self.preset is None else preset(self.preset).fees
+        changes: dict[str, Any] = {}
+        if self.fee_model is not None:
+            changes["model"] = self.fee_model
+        for key, gwei in (
+            ("max_fee_per_gas", self.max_fee_gwei),
+            ("max_tip_per_gas", self.max_tip_gwei),
+            ("min_tip_per_gas", self.min_tip_gwei),
+            ("min_gas_price", self.min_gas_price_gwei),
+        ):
+            if gwei is not None:
+                changes[key] = _wei(gwei)
+        for key, value in (
+            ("default_level", self.default_priority),
+            ("percentiles", self.fee_percentiles),
+            ("gas_price_percent", self.gas_price_percent),
+            ("bump_percent", self.fee_bump_percent),
+            ("stuck_after_s", self.stuck_after_s),
+        ):
+            if value is not None:
+                changes[key] = value
+        return replace(base, **changes)
+
     def to_domain(self, name: str, hot_wallets: tuple[Address, ...] = ()) -> Network:
         """The domain's view of this network."""
+        explorer = (
+            None
+            if self.explorer_transaction_url is None or self.explorer_address_url is None
+            else Explorer(
+                transaction=self.explorer_transaction_url, address=self.explorer_address_url
+            )
+        )
         return Network(
             name=name,
             chain_id=self.chain_id,
@@ -122,12 +313,13 @@ class NetworkConfig(BaseModel):
             poll_interval_s=self.poll_interval_s,
             hot_wallets=hot_wallets,
             finality=self.finality,
-            fees=FeePolicy(
-                max_fee_per_gas=self.max_fee_gwei * GWEI,
-                bump_percent=self.fee_bump_percent,
-                stuck_after_s=self.stuck_after_s,
-            ),
+            fees=self.fee_policy(),
             max_in_flight=self.max_in_flight,
+            display_name=self.display_name,
+            preset=self.preset,
+            block_time_s=self.block_time_s or self.poll_interval_s,
+            explorer=explorer,
+            l1_fee_oracle=None if self.l1_fee_oracle is None else parse_address(self.l1_fee_oracle),
         )
 
 
@@ -137,6 +329,18 @@ class NetworksFile(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     networks: dict[str, NetworkConfig]
+
+    @model_validator(mode="after")
+    def _one_network_per_chain(self) -> Self:
+        seen: dict[int, str] = {}
+        for name, network in self.networks.items():
+            if network.chain_id in seen:
+                raise ValueError(
+                    f"networks {seen[network.chain_id]} and {name} both have chain id "
+                    f"{network.chain_id}"
+                )
+            seen[network.chain_id] = name
+        return self
 
 
 def load_networks(path: Path) -> dict[str, NetworkConfig]:
