@@ -426,6 +426,18 @@ class Receipt:
     gas_used: int
     logs: tuple[Log, ...] = ()
     """The events it emitted, in order (none if it reverted)."""
+    effective_gas_price: int = 0
+    """What each unit of gas cost, in wei (``effectiveGasPrice``: a legacy transaction's gas
+    price, or the block's base fee plus the tip actually paid); 0 if the node does not say."""
+    l1_fee: int = 0
+    """The L1 data fee an OP Stack chain charged on top (the receipt's ``l1Fee``), in wei; 0
+    elsewhere."""
+
+    @property
+    def fee_paid(self) -> int:
+        """What the receipt says the transaction paid in total, in wei: gas used times the
+        effective gas price, plus the L1 data fee."""
+        return self.gas_used * self.effective_gas_price + self.l1_fee
 
 
 @dataclass(frozen=True, slots=True)
@@ -452,8 +464,29 @@ class ChainClient(Protocol):
         """The latest block number."""
         ...
 
-    async def fee_market(self) -> FeeMarket:
-        """The next block's base fee and the tip the node suggests (1 gwei if it cannot)."""
+    async def fee_market(self, *, blocks: int, percentiles: tuple[int, ...]) -> FeeMarket:
+        """The next block's base fee, the tip the node suggests (1 gwei if it cannot), and the
+        average reward at each of ``percentiles`` over the last ``blocks`` blocks (blocks that
+        paid no reward left out; empty if the node keeps no such history).
+
+        Raises:
+            ChainUnavailableError: Unreachable, a malformed answer, or ``no_base_fee`` (a
+                network without EIP-1559 and without ``eth_feeHistory``).
+        """
+        ...
+
+    async def gas_price(self) -> int:
+        """The node's ``eth_gasPrice``, in wei per gas: what a legacy transaction offers."""
+        ...
+
+    async def l1_fee(self, oracle: Address, unsigned_transaction: bytes) -> int:
+        """The L1 data fee an OP Stack chain would charge for a transaction, in wei: its
+        GasPriceOracle's ``getL1Fee(unsigned_transaction)`` at ``oracle``.
+
+        Raises:
+            CallRevertedError: The call reverts (no oracle at that address, say).
+            ChainUnavailableError: The node could not be reached or did not answer usefully.
+        """
         ...
 
     async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
@@ -550,8 +583,9 @@ class Signer(Protocol):
     async def sign(
         self, transaction: UnsignedTransaction, context: SigningContext | None = None
     ) -> SignedTransaction:
-        """Sign an EIP-1559 transaction (``context``: what it is for; in-process signers ignore
-        it, a signer in its own process checks it).
+        """Sign an EIP-1559 (type 2) or, per its ``fee_model``, a legacy (type 0, EIP-155)
+        transaction (``context``: what it is for; in-process signers ignore it, a signer in
+        its own process checks it).
 
         Awaited while the wallet's nonce counter is locked, so it never blocks the event loop:
         a signer that asks another service (KMS, `sluice signer`) awaits it; one that holds its

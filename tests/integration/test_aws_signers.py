@@ -39,7 +39,7 @@ from sluice.chains.evm import EvmChainClient
 from sluice.config import NetworkConfig, Settings
 from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess
 from sluice.domain.addresses import Address
-from sluice.domain.fees import FeePolicy
+from sluice.domain.fees import FeeMarket, FeeModel, FeePolicy
 from sluice.domain.transaction import NATIVE_TRANSFER_GAS, Fees, UnsignedTransaction
 from sluice.errors import ConfigurationError, SluiceError, TransientError
 from sluice.ports import Signer
@@ -291,7 +291,7 @@ async def test_kms_signer_signs_what_the_chain_accepts(
                         value=1000 + nonce,
                         data=b"",
                         gas=NATIVE_TRANSFER_GAS,
-                        fees=FeePolicy().price(await chain.fee_market()),
+                        fees=FeePolicy().price(await chain.fee_market(blocks=1, percentiles=())),
                     )
                 )
                 assert Account.recover_transaction(signed.raw) == signer.address
@@ -310,6 +310,53 @@ async def test_kms_signer_signs_what_the_chain_accepts(
     finally:
         await signer.close()
         await chain.close()
+
+
+async def test_kms_signer_signs_legacy_transactions_a_berlin_chain_accepts(
+    aws: MotoServer, kms_signs_digests: MotoServer, anvil: AnvilProcess
+) -> None:
+    signer = KmsSigner.from_key_id(create_kms_key())
+    recipient = Address(Account.create().address)
+    berlin = AnvilProcess()  # no EIP-1559: type 0 only (``anvil`` for its skip rule and mark)
+    await berlin.astart(extra_args=["--hardfork", "berlin"])
+    chain = EvmChainClient(berlin.rpc_url)
+    try:
+        async with AnvilControl(berlin.rpc_url) as control:
+            await control.set_balance(signer.address, 10**18)
+            fees = FeePolicy(model=FeeModel.LEGACY).price(
+                FeeMarket(gas_price=await chain.gas_price())
+            )
+            signed_hashes = []
+            # Several: each signature's recovery id is found, and v is EIP-155's for it.
+            for nonce in range(4):
+                signed = await signer.sign(
+                    UnsignedTransaction(
+                        chain_id=await chain.chain_id(),
+                        nonce=nonce,
+                        to=recipient,
+                        value=1000 + nonce,
+                        data=b"",
+                        gas=NATIVE_TRANSFER_GAS,
+                        fees=fees,
+                        fee_model=FeeModel.LEGACY,
+                    )
+                )
+                assert Account.recover_transaction(signed.raw) == signer.address
+                assert (await chain.send_raw_transaction(signed.raw)).accepted
+                signed_hashes.append(signed.hash)
+            for tx_hash in signed_hashes:
+                receipt = await _mined(chain, tx_hash)
+                assert receipt.succeeded
+                assert receipt.fee_paid == NATIVE_TRANSFER_GAS * fees.max_fee_per_gas
+                mined = await control.call("eth_getTransactionByHash", [tx_hash])
+                assert mined["from"].lower() == signer.address.lower()
+                assert mined["type"] == "0x0"
+                assert int(mined["v"], 16) in {31337 * 2 + 35, 31337 * 2 + 36}
+        assert await chain.balance(recipient) == sum(1000 + n for n in range(4))
+    finally:
+        await signer.close()
+        await chain.close()
+        await berlin.astop()
 
 
 async def _mined(chain: EvmChainClient, tx_hash: str) -> Any:

@@ -29,7 +29,7 @@ from sluice.chains.evm import (
 from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess, free_port
 from sluice.devnet.artifacts import load_demo_token
 from sluice.domain.addresses import Address
-from sluice.domain.fees import FeeMarket, FeePolicy
+from sluice.domain.fees import FeeMarket, FeePolicy, projected_base_fee
 from sluice.domain.receipts import TRANSFER_TOPIC, Log, address_topic, token_transfer_paid
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
@@ -86,7 +86,7 @@ async def _sign(
             value=value,
             data=data,
             gas=gas,
-            fees=FeePolicy().price(await client.fee_market()),
+            fees=FeePolicy().price(await client.fee_market(blocks=1, percentiles=())),
         )
     )
 
@@ -111,7 +111,7 @@ async def _deploy_demo_token(client: EvmChainClient) -> Address:
         ["string", "string", "uint8", "uint256"], ["Demo USD", "DUSD", 6, 1_000_000 * 10**6]
     )
     nonce = await client.transaction_count(deployer.address, pending=True)
-    fees = FeePolicy().price(await client.fee_market())
+    fees = FeePolicy().price(await client.fee_market(blocks=1, percentiles=()))
     signed = Account.from_key(deployer.private_key).sign_transaction(
         {
             "type": 2,
@@ -163,7 +163,7 @@ async def test_chain_id_and_block_number(client: EvmChainClient) -> None:
 async def test_anvils_fee_market_priced_by_the_default_policy_has_headroom(
     client: EvmChainClient,
 ) -> None:
-    fees = FeePolicy().price(await client.fee_market())
+    fees = FeePolicy().price(await client.fee_market(blocks=1, percentiles=()))
 
     assert fees.max_priority_fee_per_gas > 0
     assert fees.max_fee_per_gas >= fees.max_priority_fee_per_gas
@@ -264,7 +264,7 @@ async def test_a_token_transfer_receipt_carries_the_transfer_event(
     holder = DEV_ACCOUNTS[0]  # the deployer holds the supply
     recipient = _fresh_address()
     amount = 1_234_567
-    fees = FeePolicy().price(await client.fee_market())
+    fees = FeePolicy().price(await client.fee_market(blocks=1, percentiles=()))
     signed = Account.from_key(holder.private_key).sign_transaction(
         {
             "type": 2,
@@ -423,7 +423,7 @@ REFUSED_KINDS = list(_refused_kinds(10**9))
 @pytest.mark.parametrize("kind", REFUSED_KINDS)
 async def test_anvils_refusals_read_as_their_reason(client: EvmChainClient, kind: str) -> None:
     account = DEV_ACCOUNTS[1]
-    market = await client.fee_market()
+    market = await client.fee_market(blocks=1, percentiles=())
     nonce = await client.transaction_count(Address(account.address), pending=True)
     _, reason, permanent = _refused_kinds(market.base_fee)[kind]
 
@@ -492,7 +492,7 @@ async def test_the_fee_market_is_the_next_blocks_base_fee(
     async with AnvilControl(anvil.rpc_url) as control:
         history = await control.call("eth_feeHistory", ["0x1", "latest", []])
 
-    market = await client.fee_market()
+    market = await client.fee_market(blocks=1, percentiles=())
 
     assert market.base_fee == int(history["baseFeePerGas"][-1], 16)
     assert market.base_fee > 0
@@ -535,13 +535,15 @@ SOME_ADDRESS = DEV_ACCOUNTS[1].address
 CALLS: dict[str, Call] = {
     "chain_id": lambda c: c.chain_id(),
     "block_number": lambda c: c.block_number(),
-    "fee_market": lambda c: c.fee_market(),
+    "fee_market": lambda c: c.fee_market(blocks=1, percentiles=()),
     "estimate_gas": lambda c: c.estimate_gas(SOME_ADDRESS, SOME_ADDRESS, 1, b""),
     "code_size": lambda c: c.code_size(SOME_ADDRESS),
     "send_raw_transaction": lambda c: c.send_raw_transaction(b"\x02\x01"),
     "receipt": lambda c: c.receipt(ZERO_HASH),
     "is_known": lambda c: c.is_known(ZERO_HASH),
     "balance": lambda c: c.balance(SOME_ADDRESS),
+    "gas_price": lambda c: c.gas_price(),
+    "l1_fee": lambda c: c.l1_fee(SOME_ADDRESS, b"\x02\xc0"),
 }
 
 
@@ -573,9 +575,14 @@ class ScriptedNode:
     url: str
     handlers: dict[str, Handler] = field(default_factory=dict)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    params: dict[str, list[list[Any]]] = field(default_factory=dict)
+    """The params of each request `answer` answered, by method."""
 
     def answer(self, method: str, result: object) -> None:
         async def handler(request: dict[str, object]) -> web.StreamResponse:
+            params = request["params"]
+            assert isinstance(params, list)
+            self.params.setdefault(method, []).append(params)
             return web.json_response({"jsonrpc": "2.0", "id": request["id"], "result": result})
 
         self.handlers[method] = handler
@@ -709,6 +716,9 @@ async def test_receipts_are_validated(node: ScriptedNode, scripted_client: EvmCh
         _receipt(blockNumber="-0x1"),
         _receipt(blockHash="0x1234"),
         _receipt(gasUsed=None),
+        _receipt(effectiveGasPrice="-0x1"),
+        _receipt(effectiveGasPrice=7),
+        _receipt(l1Fee="0xzz"),
         _receipt(logs=None),
         _receipt(logs=["not a log"]),
         _receipt(logs=[_log(address="0x1234")]),
@@ -757,11 +767,11 @@ async def test_the_fee_market_falls_back_to_a_one_gwei_tip(
     node.refuse("eth_maxPriorityFeePerGas", "the method does not exist", code=-32601)
     node.answer("eth_feeHistory", {"oldestBlock": "0x5", "baseFeePerGas": [hex(6 * 10**9)] * 2})
 
-    market = await scripted_client.fee_market()
+    market = await scripted_client.fee_market(blocks=1, percentiles=())
 
     assert market == FeeMarket(base_fee=6 * 10**9, priority_fee=DEFAULT_PRIORITY_FEE)
     assert FeePolicy().price(market) == Fees(
-        max_fee_per_gas=2 * 6 * 10**9 + DEFAULT_PRIORITY_FEE,
+        max_fee_per_gas=projected_base_fee(6 * 10**9, 6) + DEFAULT_PRIORITY_FEE,
         max_priority_fee_per_gas=DEFAULT_PRIORITY_FEE,
     )
 
@@ -774,7 +784,7 @@ async def test_the_fee_market_takes_the_last_base_fee_of_the_fee_history(
     node.answer("eth_feeHistory", history)
     node.answer("eth_maxPriorityFeePerGas", hex(2 * 10**9))
 
-    assert await scripted_client.fee_market() == FeeMarket(
+    assert await scripted_client.fee_market(blocks=1, percentiles=()) == FeeMarket(
         base_fee=875_000_000, priority_fee=2 * 10**9
     )
 
@@ -786,13 +796,15 @@ async def test_without_fee_history_the_fee_market_reads_the_latest_block(
     node.refuse("eth_maxPriorityFeePerGas", "the method does not exist", code=-32601)
     node.answer("eth_getBlockByNumber", {"number": "0x5", "baseFeePerGas": hex(7 * 10**9)})
 
-    assert await scripted_client.fee_market() == FeeMarket(
+    assert await scripted_client.fee_market(blocks=1, percentiles=()) == FeeMarket(
         base_fee=7 * 10**9, priority_fee=DEFAULT_PRIORITY_FEE
     )
     node.answer("eth_feeHistory", None)
-    assert (await scripted_client.fee_market()).base_fee == 7 * 10**9
+    assert (await scripted_client.fee_market(blocks=1, percentiles=())).base_fee == 7 * 10**9
     node.answer("eth_getBlockByNumber", {"number": "0x5"})  # a chain without EIP-1559
-    assert await _reason(scripted_client.fee_market(), node) == "no_base_fee"
+    assert (
+        await _reason(scripted_client.fee_market(blocks=1, percentiles=()), node) == "no_base_fee"
+    )
 
 
 @pytest.mark.parametrize(
@@ -812,7 +824,237 @@ async def test_a_malformed_fee_history_is_malformed(
     node.answer("eth_feeHistory", history)
     node.answer("eth_maxPriorityFeePerGas", "0x1")
 
-    assert await _reason(scripted_client.fee_market(), node) == "malformed_response"
+    assert (
+        await _reason(scripted_client.fee_market(blocks=1, percentiles=()), node)
+        == "malformed_response"
+    )
+
+
+GWEI = 10**9
+
+
+async def test_the_fee_history_asked_for_is_one_call(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.answer("eth_maxPriorityFeePerGas", hex(GWEI))
+    node.answer("eth_feeHistory", {"baseFeePerGas": ["0x1"] * 21, "reward": [["0x1"] * 3] * 20})
+
+    await scripted_client.fee_market(blocks=20, percentiles=(10, 50, 85))
+
+    assert node.params["eth_feeHistory"] == [["0x14", "latest", [10, 50, 85]]]
+
+
+async def test_rewards_are_averaged_over_the_blocks_that_paid_any(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.answer("eth_maxPriorityFeePerGas", hex(2 * GWEI))
+    history = {
+        "oldestBlock": "0x10",
+        "baseFeePerGas": [hex(10 * GWEI), hex(11 * GWEI), hex(12 * GWEI), hex(13 * GWEI)],
+        "gasUsedRatio": [0.5, 0.0, 0.9],
+        "reward": [
+            [hex(1 * GWEI), hex(2 * GWEI), hex(4 * GWEI)],
+            ["0x0", "0x0", "0x0"],  # an empty block: left out
+            [hex(2 * GWEI), hex(3 * GWEI), hex(4 * GWEI + 1)],
+        ],
+    }
+    node.answer("eth_feeHistory", history)
+
+    market = await scripted_client.fee_market(blocks=3, percentiles=(10, 50, 85))
+
+    # (1 + 2) / 2, (2 + 3) / 2, (8 + 1 wei) / 2: integers, rounded up.
+    assert market == FeeMarket(
+        base_fee=13 * GWEI,
+        priority_fee=2 * GWEI,
+        rewards=(-(-3 * GWEI // 2), -(-5 * GWEI // 2), 4 * GWEI + 1),
+    )
+    assert all(isinstance(r, int) for r in market.rewards)
+
+
+@pytest.mark.parametrize(
+    ("reward", "rewards"),
+    [
+        (None, ()),
+        ([["0x0", "0x0"], ["0x0", "0x0"]], (0, 0)),  # only empty blocks
+        ([], (0, 0)),
+        ([["0x0", "0x5"], ["0x3", "0x0"]], (2, 3)),  # any nonzero reward: not an empty block
+    ],
+    ids=["no reward", "empty blocks", "no blocks", "partly zero"],
+)
+async def test_rewards_without_paying_blocks(
+    node: ScriptedNode,
+    scripted_client: EvmChainClient,
+    reward: object,
+    rewards: tuple[int, ...],
+) -> None:
+    node.answer("eth_maxPriorityFeePerGas", "0x1")
+    history: dict[str, object] = {"baseFeePerGas": ["0x7"] * 3}
+    if reward is not None:
+        history["reward"] = reward
+    node.answer("eth_feeHistory", history)
+
+    market = await scripted_client.fee_market(blocks=2, percentiles=(20, 80))
+
+    assert market.rewards == rewards
+
+
+async def test_rewards_not_asked_for_are_none(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.answer("eth_maxPriorityFeePerGas", "0x1")
+    node.answer("eth_feeHistory", {"baseFeePerGas": ["0x7"] * 2, "reward": [[]]})
+
+    assert (await scripted_client.fee_market(blocks=1, percentiles=())).rewards == ()
+
+
+async def test_without_fee_history_there_are_no_rewards(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.refuse("eth_feeHistory", "the method eth_feeHistory does not exist", code=-32601)
+    node.answer("eth_maxPriorityFeePerGas", "0x1")
+    node.answer("eth_getBlockByNumber", {"number": "0x5", "baseFeePerGas": hex(7 * GWEI)})
+
+    market = await scripted_client.fee_market(blocks=5, percentiles=(10, 50, 85))
+
+    assert market == FeeMarket(base_fee=7 * GWEI, priority_fee=1)
+
+
+@pytest.mark.parametrize(
+    "reward",
+    [
+        "0x1",
+        [["0x1"]],  # one reward where two percentiles were asked for
+        [["0x1", "0x2", "0x3"]],
+        [["0x1", "-0x2"]],
+        [["0x1", 2]],
+        ["0x1"],
+        [["0x1", "0x2"]] * 3,  # more blocks than asked for
+    ],
+    ids=repr,
+)
+async def test_malformed_rewards_are_malformed(
+    node: ScriptedNode, scripted_client: EvmChainClient, reward: object
+) -> None:
+    node.answer("eth_maxPriorityFeePerGas", "0x1")
+    node.answer("eth_feeHistory", {"baseFeePerGas": ["0x7"] * 3, "reward": reward})
+
+    call = scripted_client.fee_market(blocks=2, percentiles=(20, 80))
+    assert await _reason(call, node) == "malformed_response"
+
+
+@pytest.mark.parametrize(
+    ("blocks", "percentiles"),
+    [(0, (50,)), (1025, (50,)), (5, (50, 10)), (5, (-1,)), (5, (101,))],
+)
+async def test_a_fee_history_request_out_of_range_is_refused(
+    scripted_client: EvmChainClient, blocks: int, percentiles: tuple[int, ...]
+) -> None:
+    with pytest.raises(ValueError, match=r"fee history spans|reward percentiles"):
+        await scripted_client.fee_market(blocks=blocks, percentiles=percentiles)
+
+
+async def test_the_gas_price_is_the_nodes(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.answer("eth_gasPrice", hex(3 * GWEI))
+    assert await scripted_client.gas_price() == 3 * GWEI
+
+    node.answer("eth_gasPrice", "3 gwei")
+    assert await _reason(scripted_client.gas_price(), node) == "malformed_response"
+
+
+#: OP Stack (Ecotone) receipt fields as op-geth answers them, from a recorded receipt: a
+#: type-2 transaction of 0x215ec gas at 0xf4241 wei, and an L1 data fee of 0x4ab5901 wei.
+#: (MegaETH's RPC documentation, eth_getTransactionReceipt; its logs are left out here.)
+OP_STACK_RECEIPT: dict[str, object] = {
+    "type": "0x2",
+    "status": "0x1",
+    "cumulativeGasUsed": "0x2736ca",
+    "logs": [],
+    "transactionHash": "0xf3473347041eb4ccc045ee58e6c79c80d98ee4aa783d49e49c69d0a0e50d8ed6",
+    "transactionIndex": "0x9",
+    "blockHash": "0xf773491fd24617452b30c3ed626bf440b5846b9c818ec7d8d7f71c9a02993c8b",
+    "blockNumber": "0xb120c6",
+    "gasUsed": "0x215ec",
+    "effectiveGasPrice": "0xf4241",
+    "from": "0xa344fb2d117501ee379d2ea9c0c016959ad94f1e",
+    "to": "0x5e3ae52eba0f9740364bd5dd39738e1336086a8b",
+    "contractAddress": None,
+    "l1GasPrice": "0x2221ebf",
+    "l1GasUsed": "0x640",
+    "l1Fee": "0x4ab5901",
+    "l1BaseFeeScalar": "0x558",
+    "l1BlobBaseFee": "0x1d64ab8f44912",
+    "l1BlobBaseFeeScalar": "0x0",
+}
+
+
+async def test_an_op_stack_receipt_carries_its_l1_fee(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    tx_hash = str(OP_STACK_RECEIPT["transactionHash"])
+    node.answer("eth_getTransactionReceipt", OP_STACK_RECEIPT)
+
+    receipt = await scripted_client.receipt(tx_hash)
+
+    assert receipt is not None
+    assert (receipt.gas_used, receipt.effective_gas_price) == (0x215EC, 0xF4241)
+    assert receipt.l1_fee == 0x4AB5901
+    assert receipt.fee_paid == 0x215EC * 0xF4241 + 0x4AB5901 == 136_762_474_989
+
+
+async def test_a_receipt_without_fee_fields_paid_nothing_it_says(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.answer("eth_getTransactionReceipt", _receipt(effectiveGasPrice=hex(3 * GWEI)))
+    receipt = await scripted_client.receipt(ZERO_HASH)
+    assert receipt is not None
+    assert (receipt.effective_gas_price, receipt.l1_fee) == (3 * GWEI, 0)
+    assert receipt.fee_paid == 21_000 * 3 * GWEI
+
+    node.answer("eth_getTransactionReceipt", _receipt(l1Fee=None))  # a deposit, say
+    receipt = await scripted_client.receipt(ZERO_HASH)
+    assert receipt is not None
+    assert (receipt.effective_gas_price, receipt.l1_fee, receipt.fee_paid) == (0, 0, 0)
+
+
+async def test_the_l1_fee_is_get_l1_fee_of_the_unsigned_transaction(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    oracle = Address("0x420000000000000000000000000000000000000F")
+    node.answer("eth_call", "0x" + (41_000_000).to_bytes(32, "big").hex())
+    unsigned = b"\x02" + b"\xab" * 40
+
+    assert await scripted_client.l1_fee(oracle, unsigned) == 41_000_000
+
+    ((call, block),) = node.params["eth_call"]
+    assert block == "latest"
+    assert call == {
+        "to": oracle,
+        "data": "0x49948e0e"  # getL1Fee(bytes)
+        + (32).to_bytes(32, "big").hex()  # the offset of the argument
+        + (41).to_bytes(32, "big").hex()  # its length
+        + (unsigned + b"\0" * 23).hex(),  # its bytes, padded to whole words
+    }
+
+
+@pytest.mark.parametrize("answer", ["0x", "0x" + "00" * 31, "0x" + "00" * 64, None], ids=repr)
+async def test_an_l1_fee_that_is_not_one_word_is_malformed(
+    node: ScriptedNode, scripted_client: EvmChainClient, answer: object
+) -> None:
+    node.answer("eth_call", answer)
+
+    call = scripted_client.l1_fee(Address(SOME_ADDRESS), b"\x02\xc0")
+    assert await _reason(call, node) == "malformed_response"
+
+
+async def test_a_reverted_l1_fee_call_is_the_calls_answer(
+    node: ScriptedNode, scripted_client: EvmChainClient
+) -> None:
+    node.refuse("eth_call", "execution reverted", code=3)
+
+    with pytest.raises(CallRevertedError):
+        await scripted_client.l1_fee(Address(SOME_ADDRESS), b"\x02\xc0")
 
 
 @pytest.mark.parametrize(
@@ -994,7 +1236,7 @@ async def test_hardhats_refusals_read_as_their_reason(
 ) -> None:
     account = Account.from_key(DEV_ACCOUNTS[1].private_key)
     fields, reason, permanent = HARDHAT_REFUSED[kind]
-    market = await hardhat_client.fee_market()
+    market = await hardhat_client.fee_market(blocks=1, percentiles=())
     transaction = {
         "type": 2,
         "chainId": CHAIN_ID,
@@ -1016,7 +1258,7 @@ async def test_hardhats_refusals_read_as_their_reason(
 
 async def test_hardhats_insufficient_funds_is_a_refusal(hardhat_client: EvmChainClient) -> None:
     broke = Account.create()
-    market = await hardhat_client.fee_market()
+    market = await hardhat_client.fee_market(blocks=1, percentiles=())
     raw = broke.sign_transaction(
         {
             "type": 2,
@@ -1063,7 +1305,7 @@ async def test_hardhats_fee_market_is_the_next_blocks_base_fee(
         history = await control.call("eth_feeHistory", ["0x1", "latest", []])
         latest = await control.call("eth_getBlockByNumber", ["latest", False])
 
-    market = await hardhat_client.fee_market()
+    market = await hardhat_client.fee_market(blocks=1, percentiles=())
 
     assert market.base_fee == int(history["baseFeePerGas"][-1], 16)
     # After an empty block the base fee falls: the next block's is not the latest block's.

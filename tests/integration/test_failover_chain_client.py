@@ -71,7 +71,7 @@ async def test_calls_go_through_anvil_and_the_dead_providers_key_is_never_shown(
                     value=12_345,
                     data=b"",
                     gas=NATIVE_TRANSFER_GAS,
-                    fees=FeePolicy().price(await client.fee_market()),
+                    fees=FeePolicy().price(await client.fee_market(blocks=1, percentiles=())),
                 )
             )
             result = await client.send_raw_transaction(signed.raw)
@@ -104,7 +104,7 @@ async def test_when_no_provider_answers_the_error_shows_no_key(
         with capture_logs() as logs:
             for _ in range(2):  # the second time, every provider is benched
                 with pytest.raises(ChainUnavailableError) as caught:
-                    await client.fee_market()
+                    await client.fee_market(blocks=1, percentiles=())
                 _no_secret_in(caught.value)
     finally:
         await client.close()
@@ -201,7 +201,7 @@ async def test_a_refused_send_benches_neither_provider(
         if kind == "insufficient funds"
         else Account.from_key(DEV_ACCOUNTS[1].private_key)
     )
-    market = await client.fee_market()
+    market = await client.fee_market(blocks=1, percentiles=())
     transaction = {
         "type": 2,
         "chainId": CHAIN_ID,

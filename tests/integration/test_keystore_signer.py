@@ -217,7 +217,7 @@ async def test_anvil_accepts_and_mines_what_the_signer_signs(
         value=42,
         data=b"",
         gas=NATIVE_TRANSFER_GAS,
-        fees=FeePolicy().price(await client.fee_market()),
+        fees=FeePolicy().price(await client.fee_market(blocks=1, percentiles=())),
     )
     signed = await signer.sign(unsigned)
 

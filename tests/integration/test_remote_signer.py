@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from starlette.routing import Route
 
 from sluice.devnet.anvil import DEV_ACCOUNTS
 from sluice.domain.addresses import Address
-from sluice.domain.fees import Fees
+from sluice.domain.fees import FeeModel, Fees
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
     AttemptPurpose,
@@ -79,6 +80,7 @@ class _Keyholder:
                     max_fee_per_gas=int(body.max_fee_per_gas),
                     max_priority_fee_per_gas=int(body.max_priority_fee_per_gas),
                 ),
+                fee_model=body.fee_model,
             )
         )
         return JSONResponse({"raw": "0x" + signed.raw.hex(), "hash": signed.hash})
@@ -153,6 +155,44 @@ async def test_a_remote_signature_is_awaited_and_says_what_it_is_for(
     (request,) = keyholder.requests
     assert (request.transaction_id, request.withdrawal_ids) == ("tx_1", ["wd_1"])
     assert (request.network, request.wallet, request.nonce) == ("devnet", WALLET.address, 4)
+
+
+async def test_a_legacy_transaction_is_asked_for_as_one(served: tuple[_Keyholder, str]) -> None:
+    keyholder, url = served
+    keyholder.release.set()
+    legacy = dataclasses.replace(
+        _transaction(), fees=Fees.legacy(5 * 10**9), fee_model=FeeModel.LEGACY
+    )
+    async with _remote(url) as remote:
+        signed = await remote.sign(legacy, CONTEXT)
+
+    (request,) = keyholder.requests
+    assert request.fee_model is FeeModel.LEGACY
+    assert (request.max_fee_per_gas, request.max_priority_fee_per_gas) == (str(5 * 10**9),) * 2
+    assert signed.raw[0] >= 0xC0  # an RLP list: type 0
+    assert Account.recover_transaction(signed.raw) == WALLET.address
+
+
+def test_a_request_without_a_fee_model_is_an_eip1559_one() -> None:
+    fields = {
+        "network": "devnet",
+        "wallet": WALLET.address,
+        "chain_id": 31337,
+        "nonce": 0,
+        "to": WALLET.address,
+        "value": "0",
+        "data": "0x",
+        "gas": NATIVE_TRANSFER_GAS,
+        "max_fee_per_gas": "3",
+        "max_priority_fee_per_gas": "1",
+        "transaction_id": "tx_1",
+        "kind": "PAYOUT",
+        "purpose": "PAYLOAD",
+    }
+    assert SignRequest.model_validate(fields).fee_model is FeeModel.EIP1559
+    assert SignRequest.model_validate({**fields, "fee_model": "legacy"}).fee_model is (
+        FeeModel.LEGACY
+    )
 
 
 async def test_the_wallet_list_is_a_start_up_call(served: tuple[_Keyholder, str]) -> None:

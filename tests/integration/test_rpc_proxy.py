@@ -264,7 +264,7 @@ async def test_fail_all_until_healed(
 ) -> None:
     proxy.fail_all()
 
-    for call in (chain.chain_id, chain.block_number, chain.fee_market):
+    for call in (chain.chain_id, chain.block_number, chain.gas_price):
         with pytest.raises(ChainRpcError) as excinfo:
             await call()
         assert excinfo.value.reason == "http_503"

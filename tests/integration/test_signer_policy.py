@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from eth_account import Account
+from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluice.db.engine import create_engine, migrate
 from sluice.db.transactions import SqlTransactionRepository
 from sluice.db.withdrawals import SqlWithdrawalRepository
 from sluice.domain.assets import Network
+from sluice.domain.fees import FeeModel, FeePolicy
 from sluice.domain.payments import Payment, payments_of
 from sluice.domain.transaction import (
     AttemptPurpose,
@@ -104,6 +108,7 @@ async def test_a_first_payout_that_matches_the_record_is_signed(pipeline: Pipeli
         pytest.param({"chain_id": 1}, "chain id", id="chain"),
         pytest.param({"max_fee_per_gas": str(10**15)}, "cap", id="fee-cap"),
         pytest.param({"gas": 5_000_000}, "gas limit", id="gas"),
+        pytest.param({"fee_model": "legacy"}, "takes eip1559 transactions", id="fee-model"),
         pytest.param({"withdrawal_ids": []}, "none was named", id="no-withdrawal"),
         pytest.param({"withdrawal_ids": ["nope"]}, "no withdrawal", id="unknown-withdrawal"),
         pytest.param({"kind": TransactionKind.FILLER}, "no-op", id="filler-paying"),
@@ -247,10 +252,10 @@ async def book(tmp_path: Path) -> AsyncIterator[AsyncEngine]:
         await engine.dispose()
 
 
-def _keyholder(p: Pipeline, book: AsyncEngine) -> Keyholder:
+def _keyholder(p: Pipeline, book: AsyncEngine, network: Network | None = None) -> Keyholder:
     key = LocalSigner(HOT_KEY)
     return Keyholder(
-        networks={NET: p.network},
+        networks={NET: network or p.network},
         signers={(NET, key.address): key},
         draining=frozenset(),
         records=p.engine,
@@ -316,3 +321,32 @@ async def test_a_replacement_names_only_withdrawals_its_transaction_carries(
     refused = rf"{other} \(VALIDATING\) is not being paid by transaction {transaction.id}"
     with pytest.raises(SigningRefusedError, match=refused):
         await _check(p, replacement)
+
+
+async def test_a_legacy_network_gets_legacy_signatures_only(
+    pipeline: Pipeline, book: AsyncEngine
+) -> None:
+    p = pipeline
+    legacy = dataclasses.replace(p.network, fees=FeePolicy(model=FeeModel.LEGACY))
+    keyholder = _keyholder(p, book, legacy)
+    wid = await _validating(p)
+    gas_price = str(3 * 10**9)
+
+    with pytest.raises(SigningRefusedError, match="takes legacy transactions, not eip1559"):
+        await keyholder.sign(_request(p, wid))
+    signed = await keyholder.sign(
+        _request(
+            p,
+            wid,
+            fee_model="legacy",
+            max_fee_per_gas=gas_price,
+            max_priority_fee_per_gas=gas_price,
+        )
+    )
+
+    raw = bytes.fromhex(signed.raw[2:])
+    assert raw[0] >= 0xC0  # an RLP list: a legacy transaction, not a typed one
+    assert Account.recover_transaction(raw) == p.signer.address
+    fields = LegacyTransaction.from_bytes(raw).as_dict()
+    assert fields["gasPrice"] == 3 * 10**9
+    assert fields["v"] in {CHAIN_ID * 2 + 35, CHAIN_ID * 2 + 36}  # EIP-155

@@ -78,6 +78,12 @@ _BALANCE_OF: Final = bytes.fromhex("70a08231")
 #: ERC-20 ``decimals()`` selector.
 _DECIMALS: Final = bytes.fromhex("313ce567")
 
+#: OP Stack GasPriceOracle ``getL1Fee(bytes)`` selector.
+_GET_L1_FEE: Final = bytes.fromhex("49948e0e")
+
+#: The most blocks one ``eth_feeHistory`` may span (geth's and the spec's limit).
+_MAX_HISTORY_BLOCKS: Final = 1024
+
 #: How much of a node's error text an exception message may quote.
 _MAX_DETAIL_CHARS: Final = 160
 
@@ -192,27 +198,37 @@ class EvmChainClient:
         method = "eth_blockNumber"
         return _quantity(await self._checked(method, []), method, "block number")
 
-    async def fee_market(self) -> FeeMarket:
-        """The next block's base fee and the node's suggested tip.
+    async def fee_market(self, *, blocks: int, percentiles: tuple[int, ...]) -> FeeMarket:
+        """The next block's base fee, the node's suggested tip, and the recent rewards at
+        ``percentiles``, from one ``eth_feeHistory(blocks, "latest", percentiles)``.
 
-        The base fee is the last of ``eth_feeHistory(1, "latest")``'s ``baseFeePerGas``: the
-        history lists one entry per block asked for and one more, for the block after the newest
-        (execution-apis ``eth/fee_market.yaml``). A node without ``eth_feeHistory`` (an error
-        answer, or none) is read the older way: the latest block's ``baseFeePerGas``, one block
-        behind. The tip is ``eth_maxPriorityFeePerGas``, or `DEFAULT_PRIORITY_FEE` if the node
-        cannot suggest one.
+        The base fee is the last of the history's ``baseFeePerGas``: it lists one entry per
+        block asked for and one more, for the block after the newest (execution-apis
+        ``eth/fee_market.yaml``). Each of ``rewards`` is the average, rounded up, of that
+        percentile's ``reward`` over the blocks, leaving out the blocks whose rewards are all
+        zero (empty blocks, which geth and Anvil answer with zero rewards: Chainlink's
+        estimator leaves them out too); 0 when every block was empty, and ``()`` when the node
+        answers no ``reward``. A node without ``eth_feeHistory`` (an error answer, or none) is
+        read the older way: the latest block's ``baseFeePerGas``, one block behind, and no
+        rewards. The tip is ``eth_maxPriorityFeePerGas``, or `DEFAULT_PRIORITY_FEE` if the
+        node cannot suggest one.
 
         The adapter only reads the market: what a transaction offers is priced from it by the
         network's fee strategy (`sluice.domain.fees.FeePolicy.price`).
 
         Raises:
+            ValueError: ``blocks`` is not 1-1024, or a percentile is not 0-100 in rising order.
             ChainRpcError: Unreachable, a malformed answer, or ``no_base_fee`` (a network
-                without EIP-1559).
+                without EIP-1559 and without ``eth_feeHistory``).
         """
+        if not 1 <= blocks <= _MAX_HISTORY_BLOCKS:
+            raise ValueError(f"the fee history spans 1 to {_MAX_HISTORY_BLOCKS} blocks")
+        if list(percentiles) != sorted(percentiles) or not all(0 <= p <= 100 for p in percentiles):
+            raise ValueError("reward percentiles are 0 to 100, in rising order")
         tip = await self._suggested_tip()
         method = "eth_feeHistory"
         try:
-            history = await self._call(method, ["0x1", "latest", []])
+            history = await self._call(method, [hex(blocks), "latest", list(percentiles)])
         except _NodeRefusalError:
             history = None
         if history is None:
@@ -223,7 +239,32 @@ class EvmChainClient:
         if not isinstance(base_fees, list) or not base_fees:
             raise ChainRpcError(method, "malformed_response", "no baseFeePerGas")
         bases = [_quantity(fee, method, "base fee") for fee in base_fees]
-        return FeeMarket(base_fee=bases[-1], priority_fee=tip)
+        rewards = _average_rewards(history.get("reward"), len(percentiles), blocks)
+        return FeeMarket(base_fee=bases[-1], priority_fee=tip, rewards=rewards)
+
+    async def gas_price(self) -> int:
+        """The node's ``eth_gasPrice``: the gas price it suggests for a legacy transaction."""
+        method = "eth_gasPrice"
+        return _quantity(await self._checked(method, []), method, "gas price")
+
+    async def l1_fee(self, oracle: Address, unsigned_transaction: bytes) -> int:
+        """The L1 data fee of a transaction on an OP Stack chain: ``getL1Fee(bytes)`` called on
+        its GasPriceOracle (``oracle``; 0x420000000000000000000000000000000000000F on OP
+        Mainnet and Base) at the latest block. ``unsigned_transaction`` is the transaction's
+        unsigned serialization (`sluice.signers.eip1559.unsigned_serialization`): the oracle
+        adds a signature's size itself.
+
+        Raises:
+            CallRevertedError: The call reverts or halts.
+            ChainRpcError: Unreachable, or the answer is not one word (no contract there).
+        """
+        method = "eth_call"
+        data = _GET_L1_FEE + _abi_bytes(unsigned_transaction)
+        call = {"to": oracle, "data": "0x" + data.hex()}
+        answer = _data(await self._checked(method, [call, "latest"]), method, "L1 fee")
+        if len(answer) != 32:
+            raise ChainRpcError(method, "malformed_response", "getL1Fee is not one word")
+        return int.from_bytes(answer, "big")
 
     async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
         """Gas a call is expected to use.
@@ -312,6 +353,10 @@ class EvmChainClient:
             block_hash=block_hash.lower(),
             gas_used=_quantity(answer.get("gasUsed"), method, "gas used"),
             logs=_logs(answer.get("logs"), method),
+            effective_gas_price=_optional_quantity(
+                answer.get("effectiveGasPrice"), method, "effective gas price"
+            ),
+            l1_fee=_optional_quantity(answer.get("l1Fee"), method, "L1 fee"),
         )
 
     async def is_known(self, transaction_hash: str) -> bool:
@@ -595,6 +640,38 @@ def _quantity(value: object, method: str, what: str) -> int:
     if not isinstance(value, str) or not _QUANTITY.fullmatch(value):
         raise ChainRpcError(method, "malformed_response", f"{what} is not a hex quantity")
     return int(value, 16)
+
+
+def _optional_quantity(value: object, method: str, what: str) -> int:
+    """A QUANTITY a node may leave out (absent or null: 0), validated when present."""
+    return 0 if value is None else _quantity(value, method, what)
+
+
+def _average_rewards(value: object, percentiles: int, blocks: int) -> tuple[int, ...]:
+    """Each percentile's average ``reward`` (rounded up) over the blocks that paid any,
+    validated: a list of at most ``blocks`` rows of ``percentiles`` quantities each."""
+    method = "eth_feeHistory"
+    if value is None or percentiles == 0:
+        return ()
+    if not isinstance(value, list) or len(value) > blocks:
+        raise ChainRpcError(method, "malformed_response", "reward is not a list of blocks")
+    paid: list[list[int]] = []
+    for row in value:
+        if not isinstance(row, list) or len(row) != percentiles:
+            raise ChainRpcError(method, "malformed_response", "a block's rewards")
+        rewards = [_quantity(reward, method, "reward") for reward in row]
+        if any(rewards):
+            paid.append(rewards)
+    if not paid:
+        return (0,) * percentiles
+    return tuple(-(-sum(column) // len(paid)) for column in zip(*paid, strict=True))
+
+
+def _abi_bytes(value: bytes) -> bytes:
+    """The ABI encoding of one ``bytes`` argument: its offset, its length, its bytes padded to
+    whole 32-byte words."""
+    padded = value + b"\0" * (-len(value) % 32)
+    return (32).to_bytes(32, "big") + len(value).to_bytes(32, "big") + padded
 
 
 def _data(value: object, method: str, what: str) -> bytes:

@@ -237,9 +237,21 @@ class FailoverChainClient:
         """The latest block number, from a provider that is not lagging behind the others."""
         return await self._run("block_number", lambda c: c.block_number(), self._accept_head)
 
-    async def fee_market(self) -> FeeMarket:
-        """The next block's base fee and the suggested tip, from the first healthy provider."""
-        return await self._run("fee_market", lambda c: c.fee_market())
+    async def fee_market(self, *, blocks: int, percentiles: tuple[int, ...]) -> FeeMarket:
+        """The next block's base fee, the suggested tip and the recent rewards at
+        ``percentiles``, from the first healthy provider."""
+        return await self._run(
+            "fee_market", lambda c: c.fee_market(blocks=blocks, percentiles=percentiles)
+        )
+
+    async def gas_price(self) -> int:
+        """The suggested legacy gas price, from the first healthy provider."""
+        return await self._run("gas_price", lambda c: c.gas_price())
+
+    async def l1_fee(self, oracle: Address, unsigned_transaction: bytes) -> int:
+        """An OP Stack chain's L1 data fee for a transaction, from the first healthy provider
+        (a revert is the call's answer: `CallRevertedError`)."""
+        return await self._run("l1_fee", lambda c: c.l1_fee(oracle, unsigned_transaction))
 
     async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
         """Gas a call is expected to use (a revert is the call's answer: `CallRevertedError`)."""

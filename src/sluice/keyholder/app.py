@@ -74,6 +74,7 @@ class Keyholder:
                         max_fee_per_gas=int(request.max_fee_per_gas),
                         max_priority_fee_per_gas=int(request.max_priority_fee_per_gas),
                     ),
+                    fee_model=request.fee_model,
                 )
             )
             # One grant per withdrawal paid, recorded (committed with the book's transaction)

@@ -18,6 +18,8 @@ withdrawals it pays. The signer signs:
   by another transaction (a final transaction there that is not one of its signatures, or its
   own SUPERSEDED one). Until then the request is refused and the worker tries again later.
 
+Whatever it signs is of the network's fee model (type 0 on a legacy network, type 2 elsewhere).
+
 Every payout signature is recorded before it is handed out, once per withdrawal it pays
 (`sluice.keyholder.grants`).
 
@@ -84,6 +86,10 @@ async def check(
     )
     if request.chain_id != network.chain_id:
         raise refuse(f"chain id {request.chain_id} is not {network.name}'s")
+    if request.fee_model is not network.fees.model:
+        raise refuse(
+            f"{network.name} takes {network.fees.model} transactions, not {request.fee_model}"
+        )
     max_fee, tip = int(request.max_fee_per_gas), int(request.max_priority_fee_per_gas)
     if max_fee > network.fees.max_fee_per_gas or tip > max_fee:
         raise refuse("fees above the network's cap")

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from sluice.domain.fees import FeeModel
 from sluice.domain.transaction import AttemptPurpose, TransactionKind
 
 Hex = Annotated[StrictStr, Field(pattern=r"^0x([0-9a-fA-F]{2})*$", max_length=200_000)]
@@ -19,7 +20,8 @@ class _Strict(BaseModel):
 
 
 class SignRequest(_Strict):
-    """An EIP-1559 transaction to sign, and what it is for."""
+    """A transaction to sign, and what it is for: type 2 (EIP-1559), or a legacy (type 0,
+    EIP-155) one whose gas price is ``max_fee_per_gas`` when ``fee_model`` says so."""
 
     network: Annotated[StrictStr, Field(min_length=1, max_length=64)]
     wallet: AddressText
@@ -31,6 +33,7 @@ class SignRequest(_Strict):
     gas: int = Field(gt=0)
     max_fee_per_gas: Decimal
     max_priority_fee_per_gas: Decimal
+    fee_model: FeeModel = FeeModel.EIP1559
     transaction_id: Annotated[StrictStr, Field(min_length=1, max_length=40)]
     kind: TransactionKind
     purpose: AttemptPurpose

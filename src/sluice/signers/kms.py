@@ -5,8 +5,9 @@ The private key never leaves KMS. At start, GetPublicKey gives the key's DER
 the 64-byte point, last 20 bytes, checksummed). The key id in that answer (the key's ARN) is
 what every Sign names afterwards: an alias moved to another key later does not change the wallet.
 
-To sign, Sluice builds the same EIP-1559 transaction as the other signers, hashes it (the
-signing hash: keccak of ``0x02 || rlp(fields)``) and asks KMS to sign that 32-byte digest as is
+To sign, Sluice builds the same transaction as the other signers (type 2, or type 0 on a legacy
+network), hashes it (the signing hash: keccak of ``0x02 || rlp(fields)``, or for a legacy one of
+EIP-155's ``rlp([fields..., chainId, 0, 0])``) and asks KMS to sign that 32-byte digest as is
 (``MessageType=DIGEST``, ``ECDSA_SHA_256``: with DIGEST, KMS does not hash again, so the SHA-256
 in the algorithm's name plays no part). KMS answers a DER ``ECDSA-Sig-Value`` (r, s) with no
 recovery id and with s anywhere in [1, n-1]. Sluice then
@@ -15,7 +16,9 @@ recovery id and with s anywhere in [1, n-1]. Sluice then
 2. takes the low s (s > n/2 → n - s), which Ethereum requires (EIP-2);
 3. finds the recovery id v ∈ {0, 1}: the one whose recovered public key has the wallet's address
    (none matching means KMS signed something else, or with another key: refused);
-4. encodes the signed type-2 transaction with (v, r, s).
+4. encodes the signed transaction with (v, r, s): a type-2 one carries v as its y parity, a
+   legacy one as EIP-155's ``chainId * 2 + 35 + v``
+   (`sluice.signers.eip1559.signed_serialization`).
 
 GetPublicKey is one blocking botocore call at start, before any work. Sign (tens of milliseconds
 in-region, bounded by the client's timeouts in `sluice.signers.aws`) is awaited on an aiobotocore
@@ -39,7 +42,6 @@ from cryptography.hazmat.primitives.serialization import (
     PublicFormat,
     load_der_public_key,
 )
-from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_keys.datatypes import Signature
 from eth_keys.exceptions import BadSignature
 from eth_utils.address import to_checksum_address
@@ -56,7 +58,7 @@ from sluice.signers.aws import (
     describe_failure,
     translate,
 )
-from sluice.signers.eip1559 import signed_transaction, transaction_fields
+from sluice.signers.eip1559 import signed_serialization, signed_transaction, signing_hash
 
 __all__ = [
     "SECP256K1_N",
@@ -133,7 +135,7 @@ def recovery_id(digest: bytes, r: int, s: int, address: str) -> int:
 
 
 def ethereum_signature(digest: bytes, der_signature: bytes, address: str) -> tuple[int, int, int]:
-    """(v, r, s) for a typed transaction from a DER signature over ``digest`` by ``address``.
+    """(y parity, r, s) from a DER signature over ``digest`` by ``address``.
 
     Raises:
         ValueError: The DER is malformed, or the signature is not by that address over that digest.
@@ -155,7 +157,7 @@ def _open_kms() -> AbstractAsyncContextManager[Any]:
 
 
 class KmsSigner:
-    """Signs EIP-1559 transactions with an AWS KMS secp256k1 key that never leaves KMS
+    """Signs transactions (type 2, or legacy) with an AWS KMS secp256k1 key that never leaves KMS
     (implements `sluice.ports.Signer`). It holds the key's id, its address and, once it has
     signed, an aiobotocore client (`close` releases it)."""
 
@@ -231,7 +233,8 @@ class KmsSigner:
     async def sign(
         self, transaction: UnsignedTransaction, context: SigningContext | None = None
     ) -> SignedTransaction:
-        """Sign an EIP-1559 (type 2) transaction with one KMS Sign call, awaited.
+        """Sign a transaction (type 2, or type 0 per its ``fee_model``) with one KMS Sign
+        call, awaited.
 
         Raises:
             TransientError: KMS throttled, failed (5xx) or could not be reached; try again.
@@ -239,8 +242,7 @@ class KmsSigner:
                 signature that is not the key's over the transaction.
             SluiceError: KMS refused the request otherwise.
         """
-        fields = transaction_fields(transaction)
-        digest = TypedTransaction.from_dict(fields).hash()
+        digest = signing_hash(transaction)
         try:
             client = await self._signing_client()
             response = await client.sign(
@@ -257,10 +259,7 @@ class KmsSigner:
             raise ConfigurationError(
                 f"KMS Sign with {self._key_id} answered an unusable signature: {exc}"
             ) from None
-        # TypedTransaction (eth_account's public typed-transaction module) encodes a signed
-        # transaction from its fields plus v, r, s; it is what eth_account's own signing does.
-        raw = TypedTransaction.from_dict({**fields, "v": v, "r": r, "s": s}).encode()
-        return signed_transaction(raw)
+        return signed_transaction(signed_serialization(transaction, v, r, s))
 
     async def close(self) -> None:
         """Release the signing client's connections (a later signature opens a new one)."""

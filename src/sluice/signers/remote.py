@@ -145,6 +145,7 @@ class RemoteSigner:
                 gas=transaction.gas,
                 max_fee_per_gas=str(transaction.fees.max_fee_per_gas),
                 max_priority_fee_per_gas=str(transaction.fees.max_priority_fee_per_gas),
+                fee_model=transaction.fee_model,
                 transaction_id=context.transaction_id,
                 kind=context.kind,
                 purpose=context.purpose,

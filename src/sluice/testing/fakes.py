@@ -5,7 +5,9 @@
   the test says so. A transaction's hash is ``keccak(raw)`` exactly as a node computes it; its
   sender and nonce are decoded, so the fake refuses to mine two transactions at one nonce,
   counts each sender's mined nonces, and can re-org blocks away (`reorg`). A successful ERC-20
-  ``transfer(to, amount)`` it mines has the token's ``Transfer`` event in its receipt's logs.
+  ``transfer(to, amount)`` it mines has the token's ``Transfer`` event in its receipt's logs,
+  and every receipt the gas price the transaction paid (its legacy gas price, or the market's
+  base fee plus its tip, within its fee cap) and the configured L1 data fee.
 - `LocalSigner`: a `Signer` over an in-memory private key (real secp256k1 signatures, no
   keystore file).
 """
@@ -19,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from eth_account import Account
+from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
@@ -89,20 +92,54 @@ class SentTransaction:
     to: str = ""
     """The recipient, checksummed ("" for bytes that are no transaction)."""
     data: bytes = b""
+    legacy: bool = False
+    """Whether it is a legacy (type 0) transaction."""
+    max_fee_per_gas: int = 0
+    """Its fee cap (a legacy transaction's gas price)."""
+    max_priority_fee_per_gas: int = 0
+    """Its tip (a legacy transaction's gas price)."""
 
 
-def _decode(raw: bytes) -> tuple[str, int, str, bytes]:
-    """Sender, nonce, recipient and call data of a signed transaction (("", -1, "", b"") if
-    it is not one)."""
+@dataclass(frozen=True, slots=True)
+class _Decoded:
+    sender: str = ""
+    nonce: int = -1
+    to: str = ""
+    data: bytes = b""
+    legacy: bool = False
+    max_fee_per_gas: int = 0
+    max_priority_fee_per_gas: int = 0
+
+
+#: A first byte at or above this starts an RLP list: a legacy transaction, not a typed one.
+_RLP_LIST = 0xC0
+
+
+def _decode(raw: bytes) -> _Decoded:
+    """Sender, nonce, recipient, call data and fees of a signed transaction, typed or legacy
+    (no sender and nonce -1 if it is not one)."""
     try:
         sender = Account.recover_transaction(raw)
-        fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
-        nonce = int(fields["nonce"])
+        legacy = bool(raw) and raw[0] >= _RLP_LIST
+        fields = (
+            LegacyTransaction.from_bytes(raw).as_dict()
+            if legacy
+            else TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+        )
         to = to_checksum_address(bytes(fields["to"])) if fields.get("to") else ""
-        data = bytes(fields.get("data") or b"")
+        cap = int(fields["gasPrice"] if legacy else fields["maxFeePerGas"])
+        tip = cap if legacy else int(fields["maxPriorityFeePerGas"])
+        return _Decoded(
+            sender=str(sender),
+            nonce=int(fields["nonce"]),
+            to=str(to),
+            data=bytes(fields.get("data") or b""),
+            legacy=legacy,
+            max_fee_per_gas=cap,
+            max_priority_fee_per_gas=tip,
+        )
     except Exception:  # arbitrary bytes in tests that do not sign: no sender, no nonce
-        return "", -1, "", b""
-    return str(sender), nonce, str(to), data
+        return _Decoded()
 
 
 def _token_transfer_logs(tx: SentTransaction) -> tuple[Log, ...]:
@@ -137,14 +174,29 @@ class FakeChain:
         market: FeeMarket | None = None,
         gas_estimate: int = 50_000,
         auto_mine: bool = False,
+        gas_price: int = 2 * 10**9,
+        l1_fee: int = 0,
     ) -> None:
-        """A node at block ``head`` answering with a fixed fee ``market`` and
-        ``gas_estimate``."""
+        """A node at block ``head`` answering with a fixed fee ``market``, ``gas_price``,
+        ``l1_fee`` and ``gas_estimate``."""
         self.chain_id_value = chain_id
         self.head = head
         self.market = market or FeeMarket(base_fee=10**9, priority_fee=10**9)
-        """What `fee_market` answers: by default 1 gwei of base fee and 1 gwei of tip, which the
-        default `sluice.domain.fees.FeePolicy` prices at a 3 gwei fee cap."""
+        """What `fee_market` answers, whatever it is asked: by default 1 gwei of base fee and
+        1 gwei of tip and no reward history, which the default `sluice.domain.fees.FeePolicy`
+        prices at the tip plus the base fee projected over 6 full blocks. Its ``base_fee`` is
+        also what mined EIP-1559 transactions pay per gas, under their tip."""
+        self.fee_history_asks: list[tuple[int, tuple[int, ...]]] = []
+        """The (blocks, percentiles) of every `fee_market` call, in order."""
+        self.gas_price_value = gas_price
+        """What `gas_price` answers (``eth_gasPrice``), in wei per gas."""
+        self.l1_fee_value = l1_fee
+        """What `l1_fee` answers, and the ``l1_fee`` of every mined receipt (unless `mine` is
+        told otherwise), in wei: nonzero for an OP Stack chain."""
+        self.l1_fee_asks: list[tuple[Address, bytes]] = []
+        """The (oracle, unsigned transaction) of every `l1_fee` call, in order."""
+        self.l1_fee_error: Exception | None = None
+        """Raised by every `l1_fee` while set (a `CallRevertedError`: no oracle there)."""
         self.gas_estimate = gas_estimate
         self.estimate_error: Exception | None = None
         """Raised by every `estimate_gas` while set (a `CallRevertedError`: the call reverts)."""
@@ -202,12 +254,17 @@ class FakeChain:
         succeeded: bool = True,
         gas_used: int = 21_000,
         logs: tuple[Log, ...] | None = None,
+        effective_gas_price: int | None = None,
+        l1_fee: int | None = None,
     ) -> Receipt:
         """Mine a known transaction in a new block (the head moves up by one); its receipt.
 
         A successful ERC-20 ``transfer`` gets the token's ``Transfer(sender, to, amount)`` log
         (balances in `token_balances` are the test's to set: they do not move); ``logs``
         replaces the receipt's logs (``()``: a token whose ``transfer`` returned false).
+        The receipt's ``effective_gas_price`` is, unless given, what a node charges: a legacy
+        transaction's gas price, or the market's base fee plus the tip, at most the fee cap;
+        its ``l1_fee`` is `l1_fee_value` unless given.
 
         Raises:
             KeyError: The node does not know the hash (never sent, or dropped).
@@ -231,8 +288,19 @@ class FakeChain:
             block_hash=self.hash_of_block(self.head),
             gas_used=gas_used,
             logs=logs if logs is not None else _token_transfer_logs(tx) if succeeded else (),
+            effective_gas_price=(
+                self._effective_gas_price(tx)
+                if effective_gas_price is None
+                else effective_gas_price
+            ),
+            l1_fee=self.l1_fee_value if l1_fee is None else l1_fee,
         )
         return tx.receipt
+
+    def _effective_gas_price(self, tx: SentTransaction) -> int:
+        if tx.legacy:
+            return tx.max_fee_per_gas
+        return min(tx.max_fee_per_gas, self.market.base_fee + tx.max_priority_fee_per_gas)
 
     def mine_pending(self, *, succeeded: bool = True) -> list[Receipt]:
         """Mine every pooled transaction that can be mined, each in its own block, lowest nonce
@@ -339,10 +407,25 @@ class FakeChain:
         self._call("block_number")
         return self.head
 
-    async def fee_market(self) -> FeeMarket:
-        """The configured `market`."""
+    async def fee_market(self, *, blocks: int, percentiles: tuple[int, ...]) -> FeeMarket:
+        """The configured `market` (the request is recorded in `fee_history_asks`)."""
         self._call("fee_market")
+        self.fee_history_asks.append((blocks, percentiles))
         return self.market
+
+    async def gas_price(self) -> int:
+        """The configured `gas_price_value`."""
+        self._call("gas_price")
+        return self.gas_price_value
+
+    async def l1_fee(self, oracle: Address, unsigned_transaction: bytes) -> int:
+        """The configured `l1_fee_value` (or `l1_fee_error`, if set); the request is recorded
+        in `l1_fee_asks`."""
+        self._call("l1_fee")
+        self.l1_fee_asks.append((oracle, unsigned_transaction))
+        if self.l1_fee_error is not None:
+            raise self.l1_fee_error
+        return self.l1_fee_value
 
     async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
         """The configured `gas_estimate`, whatever the call (or `estimate_error`, if set)."""
@@ -368,9 +451,17 @@ class FakeChain:
         self.send_log.append(tx_hash)
         tx = self.transactions.get(tx_hash)
         if tx is None:
-            sender, nonce, to, data = _decode(raw)
+            decoded = _decode(raw)
             tx = SentTransaction(
-                hash=tx_hash, raw=raw, sender=sender, nonce=nonce, to=to, data=data
+                hash=tx_hash,
+                raw=raw,
+                sender=decoded.sender,
+                nonce=decoded.nonce,
+                to=decoded.to,
+                data=decoded.data,
+                legacy=decoded.legacy,
+                max_fee_per_gas=decoded.max_fee_per_gas,
+                max_priority_fee_per_gas=decoded.max_priority_fee_per_gas,
             )
             self.transactions[tx_hash] = tx
         tx.sends += 1
@@ -469,7 +560,8 @@ class LocalSigner:
     async def sign(
         self, transaction: UnsignedTransaction, context: SigningContext | None = None
     ) -> SignedTransaction:
-        """Sign an EIP-1559 transaction; the hash is keccak of the raw bytes."""
+        """Sign a transaction (type 2, or legacy per its ``fee_model``); the hash is keccak of
+        the raw bytes."""
         return await self._inner.sign(transaction)
 
     async def close(self) -> None:

@@ -24,6 +24,9 @@ from sluice.testing.fakes import FakeChain, transaction_hash
 NAME_A = "https://mainnet.infura.io"
 NAME_B = "https://eth-mainnet.g.alchemy.com"
 ADDRESS = Address("0x70997970C51812dc3A010C7d01b50e0d17dc79C8")
+ORACLE = Address("0x420000000000000000000000000000000000000F")
+BLOCKS = 5
+PERCENTILES = (10, 50, 85)
 _networks = itertools.count()
 
 
@@ -82,7 +85,7 @@ async def test_the_first_provider_answers_while_healthy(clock: Ticker) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock)
 
-    assert await client.fee_market() == a.market
+    assert await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES) == a.market
     assert await client.balance(ADDRESS) == 0
     assert await client.chain_id() == 31337
 
@@ -94,12 +97,16 @@ async def test_a_failure_benches_the_provider_and_the_next_one_answers(clock: Ti
     a, b = FakeChain(), FakeChain()
     network = _network()
     client = _client(a, b, clock=clock, network=network)
-    await client.fee_market()  # first use: chain ids and heads checked
+    await client.fee_market(
+        blocks=BLOCKS, percentiles=PERCENTILES
+    )  # first use: chain ids and heads checked
     a.fail_next(1, ChainRpcError("eth_maxPriorityFeePerGas", "timeout"))
 
     with capture_logs() as logs:
-        assert await client.fee_market() == b.market
-        assert await client.fee_market() == b.market  # still benched: not asked again
+        assert await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES) == b.market
+        assert (
+            await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES) == b.market
+        )  # still benched: not asked again
 
     assert (a.calls["fee_market"], b.calls["fee_market"]) == (2, 2)
     benched = [e for e in logs if e["event"] == "rpc provider benched"]
@@ -113,16 +120,16 @@ async def test_a_failure_benches_the_provider_and_the_next_one_answers(clock: Ti
 async def test_a_bench_expires_and_the_first_provider_is_used_again(clock: Ticker) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     a.fail_next(1)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     clock.advance(29)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     assert (a.calls["fee_market"], b.calls["fee_market"]) == (2, 2)
 
     clock.advance(1)
     with capture_logs() as logs:
-        await client.fee_market()
+        await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
 
     assert (a.calls["fee_market"], b.calls["fee_market"]) == (3, 2)
     assert any(e["event"] == "rpc provider answers again" for e in logs)
@@ -133,15 +140,17 @@ async def test_the_cooldown_doubles_on_repeated_failure_up_to_a_cap_and_resets(
 ) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock, cooldown_s=10.0, max_cooldown_s=25.0)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     with capture_logs() as logs:
         for _ in range(3):
             a.fail_next(1)
-            await client.fee_market()
+            await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
             clock.advance(25)
-        await client.fee_market()  # a answers: its strikes are forgotten
+        await client.fee_market(
+            blocks=BLOCKS, percentiles=PERCENTILES
+        )  # a answers: its strikes are forgotten
         a.fail_next(1)
-        await client.fee_market()
+        await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
 
     cooldowns = [e["cooldown_s"] for e in logs if e["event"] == "rpc provider benched"]
     assert cooldowns == [10.0, 20.0, 25.0, 10.0]
@@ -152,19 +161,23 @@ async def test_when_every_provider_is_benched_the_soonest_to_return_is_tried(
 ) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock, lag_check_interval_s=10_000)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     a.fail_next(1)
-    await client.fee_market()  # a benched for 30 s
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)  # a benched for 30 s
     clock.advance(31)
     a.fail_next(1)
-    await client.fee_market()  # a benched again, for 60 s
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)  # a benched again, for 60 s
     b.fail_next(1)
     with pytest.raises(ChainUnavailableError):
-        await client.fee_market()  # b benched for 30 s: nobody left
+        await client.fee_market(
+            blocks=BLOCKS, percentiles=PERCENTILES
+        )  # b benched for 30 s: nobody left
     assert (a.calls["fee_market"], b.calls["fee_market"]) == (3, 3)
 
     clock.advance(1)
-    assert await client.fee_market() == b.market  # both benched: b's bench ends first
+    assert (
+        await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES) == b.market
+    )  # both benched: b's bench ends first
 
     assert (a.calls["fee_market"], b.calls["fee_market"]) == (3, 4)
 
@@ -191,7 +204,7 @@ async def test_when_every_provider_fails_the_error_names_no_provider(clock: Tick
 async def test_a_send_fails_over_and_the_first_acceptance_wins(clock: Ticker) -> None:
     a, b, c = FakeChain(), FakeChain(), FakeChain()
     client = _client(a, b, c, clock=clock)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     a.fail_next(1)
     raw = b"\x02signed"
 
@@ -206,7 +219,7 @@ async def test_a_send_fails_over_and_the_first_acceptance_wins(clock: Ticker) ->
 async def test_a_refusal_is_raised_without_benching_or_failing_over(clock: Ticker) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     a.fail_next(1, ChainRpcError("eth_sendRawTransaction", "insufficient_funds"))
 
     with pytest.raises(ChainRpcError) as caught:
@@ -214,7 +227,7 @@ async def test_a_refusal_is_raised_without_benching_or_failing_over(clock: Ticke
     assert caught.value.reason == "insufficient_funds"
     assert b.calls["send_raw_transaction"] == 0
 
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     assert (a.calls["fee_market"], b.calls["fee_market"]) == (2, 0)
 
 
@@ -240,7 +253,7 @@ async def test_a_refused_send_benches_nothing_and_goes_nowhere_else(
     a, b = FakeChain(), FakeChain()
     network = _network()
     client = _client(a, b, clock=clock, network=network)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     a.fail_next(1, refusal)
 
     with capture_logs() as logs, pytest.raises(TransactionRefusedError) as caught:
@@ -261,7 +274,7 @@ async def test_a_reverted_call_benches_nothing_and_goes_nowhere_else(
     a, b = FakeChain(), FakeChain()
     network = _network()
     client = _client(a, b, clock=clock, network=network)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     a.fail_next(1, CallRevertedError(f"eth_estimateGas failed: {reason}", reason=reason))
 
     with capture_logs() as logs, pytest.raises(CallRevertedError) as caught:
@@ -279,7 +292,7 @@ async def test_an_error_answer_about_the_provider_benches_it(clock: Ticker, reas
     a, b = FakeChain(), FakeChain()
     network = _network()
     client = _client(a, b, clock=clock, network=network)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     a.fail_next(1, ChainRpcError("eth_sendRawTransaction", reason))
 
     result = await client.send_raw_transaction(b"\x02signed")
@@ -294,15 +307,54 @@ async def test_the_fee_market_comes_from_the_first_healthy_provider(clock: Ticke
     b = FakeChain(market=FeeMarket(base_fee=9, priority_fee=3))
     client = _client(a, b, clock=clock)
 
-    assert await client.fee_market() == FeeMarket(base_fee=7, priority_fee=2)
+    assert await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES) == FeeMarket(
+        base_fee=7, priority_fee=2
+    )
     a.fail_next(1, ChainRpcError("eth_feeHistory", "timeout"))
-    assert await client.fee_market() == FeeMarket(base_fee=9, priority_fee=3)
+    assert await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES) == FeeMarket(
+        base_fee=9, priority_fee=3
+    )
+
+
+async def test_the_fee_history_asked_for_reaches_the_provider(clock: Ticker) -> None:
+    market = FeeMarket(base_fee=7, priority_fee=2, rewards=(1, 2, 3))
+    a, b = FakeChain(market=market), FakeChain()
+    client = _client(a, b, clock=clock)
+
+    assert await client.fee_market(blocks=20, percentiles=(5, 60, 95)) == market
+    assert a.fee_history_asks == [(20, (5, 60, 95))]
+    assert b.fee_history_asks == []
+
+
+async def test_the_gas_price_and_the_l1_fee_fail_over_like_any_read(clock: Ticker) -> None:
+    a = FakeChain(gas_price=3 * 10**9, l1_fee=40_000)
+    b = FakeChain(gas_price=5 * 10**9, l1_fee=60_000)
+    client = _client(a, b, clock=clock)
+
+    assert await client.gas_price() == 3 * 10**9
+    assert await client.l1_fee(ORACLE, b"\x02unsigned") == 40_000
+    assert a.l1_fee_asks == [(ORACLE, b"\x02unsigned")]
+    a.fail_next(1, ChainRpcError("eth_gasPrice", "timeout"))
+    assert await client.gas_price() == 5 * 10**9  # a is benched now
+    assert await client.l1_fee(ORACLE, b"\x02other") == 60_000
+    assert (a.calls["l1_fee"], b.calls["l1_fee"]) == (1, 1)
+
+
+async def test_a_reverted_l1_fee_call_benches_nothing(clock: Ticker) -> None:
+    a, b = FakeChain(), FakeChain()
+    a.l1_fee_error = CallRevertedError("eth_call failed: execution_reverted")
+    client = _client(a, b, clock=clock)
+
+    with pytest.raises(CallRevertedError):
+        await client.l1_fee(ORACLE, b"\x02unsigned")
+    assert b.calls["l1_fee"] == 0
+    assert await client.gas_price() == a.gas_price_value  # a is still in use
 
 
 async def test_other_errors_propagate_without_benching(clock: Ticker) -> None:
     a, b = FakeChain(), FakeChain()
     client = _client(a, b, clock=clock)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     a.fail_next(1, ValueError("not a hash"))
 
     with pytest.raises(ValueError, match="not a hash"):
@@ -325,15 +377,15 @@ async def test_a_lagging_provider_is_benched_by_the_periodic_check(clock: Ticker
     a, b = FakeChain(head=100), FakeChain(head=100)
     network = _network()
     client = _client(a, b, clock=clock, network=network)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     b.advance_blocks(6)
     clock.advance(4.9)
-    await client.fee_market()  # no check due yet
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)  # no check due yet
     assert (a.calls["fee_market"], b.calls["fee_market"]) == (2, 0)
 
     clock.advance(0.1)
     with capture_logs() as logs:
-        await client.fee_market()
+        await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
 
     assert (a.calls["fee_market"], b.calls["fee_market"]) == (2, 1)
     [event] = [e for e in logs if e["event"] == "rpc provider benched"]
@@ -347,7 +399,7 @@ async def test_a_provider_within_the_lag_tolerance_stays_in_use(clock: Ticker) -
     a, b = FakeChain(head=100), FakeChain(head=105)
     client = _client(a, b, clock=clock)
 
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
 
     assert (a.calls["fee_market"], b.calls["fee_market"]) == (1, 0)
 
@@ -355,7 +407,7 @@ async def test_a_provider_within_the_lag_tolerance_stays_in_use(clock: Ticker) -
 async def test_a_lagging_block_number_is_not_returned(clock: Ticker) -> None:
     a, b = FakeChain(head=100), FakeChain(head=100)
     client = _client(a, b, clock=clock, lag_check_interval_s=10_000)
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     a.fail_next(1)
     b.advance_blocks(10)
     assert await client.block_number() == 110  # from b, a benched
@@ -371,7 +423,7 @@ async def test_a_slow_provider_is_benched_by_the_check(clock: Ticker) -> None:
     client = _client(a, b, clock=clock, lag_check_timeout_s=0.05)
 
     with capture_logs() as logs:
-        assert await client.fee_market() == b.market
+        assert await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES) == b.market
 
     assert a.calls["fee_market"] == 0
     assert [e["reason"] for e in logs if e["event"] == "rpc provider benched"] == ["timeout"]
@@ -395,7 +447,7 @@ async def test_a_provider_on_another_chain_is_never_used(clock: Ticker) -> None:
     client = _client(a, b, clock=clock, network=network)
 
     with capture_logs() as logs:
-        await client.fee_market()
+        await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
 
     [event] = [e for e in logs if e["log_level"] == "error"]
     assert event["provider"] == NAME_B
@@ -405,7 +457,7 @@ async def test_a_provider_on_another_chain_is_never_used(clock: Ticker) -> None:
     a.go_down()
     clock.advance(100_000)
     with pytest.raises(ChainUnavailableError):
-        await client.fee_market()
+        await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     assert b.calls["fee_market"] == 0
     assert await b.chain_id() == 1  # (the fake itself is fine)
 
@@ -420,7 +472,7 @@ async def test_the_expected_chain_id_rules_out_even_the_first_provider(clock: Ti
     )
 
     assert await client.chain_id() == 31337
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
 
     assert (a.calls["fee_market"], b.calls["fee_market"]) == (0, 1)
 
@@ -431,12 +483,12 @@ async def test_a_provider_unreachable_at_first_use_is_checked_before_it_is_used(
     a, b = FakeChain(chain_id=31337), FakeChain(chain_id=5)
     client = _client(a, b, clock=clock, lag_check_interval_s=10_000)
     b.fail_next(1)  # b misses the first-use check
-    await client.fee_market()
+    await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     a.go_down()
     clock.advance(30)  # b's bench is over, and it is still unchecked
 
     with pytest.raises(ChainUnavailableError, match="last: chain_id_mismatch"):
-        await client.fee_market()
+        await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
 
     assert b.calls["fee_market"] == 0
 
@@ -449,9 +501,9 @@ async def test_with_no_provider_on_the_expected_chain_every_call_fails(clock: Ti
         monotonic=clock,
     )
     with pytest.raises(ChainUnavailableError):
-        await client.fee_market()
+        await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
     with pytest.raises(ChainUnavailableError, match="on its chain"):
-        await client.fee_market()
+        await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
 
 
 async def test_close_closes_every_provider(clock: Ticker) -> None:
@@ -464,7 +516,7 @@ async def test_close_closes_every_provider(clock: Ticker) -> None:
     assert a.closed
     assert b.closed
     with pytest.raises(RuntimeError):
-        await client.fee_market()
+        await client.fee_market(blocks=BLOCKS, percentiles=PERCENTILES)
 
 
 def test_names_are_kept_apart_and_the_configuration_is_checked() -> None:

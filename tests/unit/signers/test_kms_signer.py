@@ -5,17 +5,22 @@ with a local secp256k1 key as KMS does (DER, random k, either s)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any, Self
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from eth_account import Account
+from eth_account._utils.legacy_transactions import Transaction as LegacyTransaction
 
 from sluice.devnet.anvil import DEV_ACCOUNTS
+from sluice.domain.fees import FeeModel
 from sluice.domain.transaction import NATIVE_TRANSFER_GAS, Fees, UnsignedTransaction
 from sluice.ports import Signer
+from sluice.signers.eip1559 import signing_hash
 from sluice.signers.kms import KmsSigner
+from sluice.testing.fakes import LocalSigner
 
 DEV = DEV_ACCOUNTS[2]
 
@@ -101,3 +106,32 @@ async def test_closing_a_kms_signer_that_never_signed_opens_nothing() -> None:
     await _signer(kms).close()
 
     assert (kms.opened, kms.closed) == (0, 0)
+
+
+async def test_a_legacy_transaction_is_signed_as_eip155_type_0() -> None:
+    kms = _LocalKms()
+    kms.release.set()
+    signer = _signer(kms)
+    local = LocalSigner(DEV.private_key)
+    parities = set()
+    # KMS picks a random k: several signatures meet both recovery ids.
+    for nonce in range(8):
+        transaction = dataclasses.replace(
+            _transaction(nonce), fees=Fees.legacy(5 * 10**9), fee_model=FeeModel.LEGACY
+        )
+
+        signed = await signer.sign(transaction)
+
+        assert kms.requests[-1]["Message"] == signing_hash(transaction)
+        assert signed.raw[0] >= 0xC0  # an RLP list: type 0
+        assert Account.recover_transaction(signed.raw) == DEV.address
+        decoded = LegacyTransaction.from_bytes(signed.raw)
+        expected = LegacyTransaction.from_bytes((await local.sign(transaction)).raw)
+        assert decoded.as_dict() | {"r": 0, "s": 0, "v": 0} == (
+            expected.as_dict() | {"r": 0, "s": 0, "v": 0}
+        )
+        assert decoded.v in {31337 * 2 + 35, 31337 * 2 + 36}  # EIP-155
+        parities.add(decoded.v)
+    await signer.close()
+
+    assert len(parities) == 2
