@@ -20,6 +20,7 @@ from sluice.db.outbox import Outbox
 from sluice.db.status import describe, ensure_ready
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.domain.addresses import Address
+from sluice.domain.assets import Network
 from sluice.errors import ConfigurationError
 from sluice.ports import (
     BalanceCache,
@@ -40,8 +41,11 @@ from sluice.services.broadcast import BroadcastService
 from sluice.services.cancellation import CancellationService
 from sluice.services.config_check import ConfigChecker, HotWalletFinder, KeyLoaders, Probe, redacted
 from sluice.services.confirmation import ConfirmationService
+from sluice.services.fee_markets import FeeMarkets
 from sluice.services.hot_wallets import HotWalletService
 from sluice.services.ledger import LedgerService
+from sluice.services.network_health import NetworkHealth, verify_network
+from sluice.services.networks import NetworkService
 from sluice.services.nonces import NonceReconciliation, WalletNonces
 from sluice.services.readiness import ReadinessService
 from sluice.services.recovery import recover, sweep
@@ -54,6 +58,7 @@ from sluice.signers.kms import KmsSigner
 from sluice.signers.loading import draining_wallets, load_signers
 from sluice.signers.remote import RemoteSigner, SignerClient
 from sluice.signers.secrets_manager import SecretsManagerSigner
+from sluice.worker.bulkheads import Bulkheads, share_of
 from sluice.worker.handlers import StageHandlers
 from sluice.worker.runner import Worker
 
@@ -71,6 +76,7 @@ class Services:
     hot_wallets: HotWalletService
     nonces: NonceReconciliation
     handlers: StageHandlers
+    fees: FeeMarkets
 
 
 def build_services(
@@ -79,15 +85,23 @@ def build_services(
     clock: Clock,
     *,
     cache: BalanceCache | None = None,
+    fee_cache: bool = False,
+    health: NetworkHealth | None = None,
+    worker_concurrency: int = 8,
 ) -> Services:
     """Every service and the worker's stage handlers, over a unit-of-work factory, the served
     networks (their chain clients and signers) and a clock.
 
     The one wiring of the engine: `build` calls it with the adapters the settings name, the
     service-level tests (`sluice.testing.pipeline.wire`) with a fake chain and clock.
+    ``fee_cache``: read each fee market at most about once a block (`FeeMarkets`); off, every
+    pricing asks the node (tests that move the market between two steps). ``health``: each
+    network's state, which gates the worker's chain work per network (`Bulkheads`, each
+    network a share of ``worker_concurrency`` consumers); None: ungated.
     """
     withdrawals = WithdrawalService(registry, clock)
-    confirmation = ConfirmationService(registry, clock)
+    fees = FeeMarkets(registry, cache=fee_cache)
+    confirmation = ConfirmationService(registry, clock, fees)
     return Services(
         withdrawals=withdrawals,
         cancellation=CancellationService(withdrawals, registry, clock),
@@ -98,10 +112,12 @@ def build_services(
         handlers=StageHandlers(
             uow,
             validation=ValidationService(registry, clock),
-            signing=SigningService(registry, clock),
+            signing=SigningService(registry, clock, fees),
             broadcast=BroadcastService(registry, clock),
             confirmation=confirmation,
+            bulkheads=Bulkheads(health, limit=share_of(worker_concurrency, len(registry.names()))),
         ),
+        fees=fees,
     )
 
 
@@ -117,6 +133,9 @@ class Container:
     clock: Clock
     services: Services
     readiness: ReadinessService
+    health: NetworkHealth
+    networks: NetworkService
+    """The networks as `GET /v1/networks` shows them."""
     cache: RedisBalanceCache | None = None
     request_guard: RequestGuard = field(default_factory=MemoryRequestGuard)
     signer_client: SignerClient | None = None
@@ -188,6 +207,25 @@ class Container:
 
     def _poll_interval(self, network: str) -> float:
         return self.registry.get(network).network.poll_interval_s
+
+    async def check_networks(self, *, workers: bool) -> None:
+        """The first health round of every network, at start: verify each against its chain,
+        and (``workers``) reconcile its hot wallets' nonces before its work starts. A network
+        whose node is down does not stop the start: it opens once it answers.
+
+        Raises:
+            ConfigurationError: A network's node serves another chain, or a token's on-chain
+                decimals differ from the configuration (every such mistake, one per line).
+        """
+        if workers:
+            self.health.set_on_up(self.services.nonces.reconcile_network)
+        states = await self.health.check_all()
+        problems = self.health.misconfigured()
+        if problems:
+            raise ConfigurationError("\n".join(problems))
+        down = {n: s.detail for n, s in states.items() if not s.open}
+        if down:
+            log.warning("starting with networks down: they open when their nodes answer", **down)
 
     async def reconcile_nonces(self) -> list[WalletNonces]:
         """Bring each hot wallet's nonce counter up to the chain, and fill gaps below it
@@ -262,7 +300,8 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
     remote_wallets = remote.wallets() if remote is not None else []
     entries: dict[str, NetworkEntry] = {}
     chains: list[ChainClient] = []
-    for name, config in settings.networks().items():
+    configs = settings.networks()
+    for name, config in configs.items():
         signers: tuple[Signer, ...]
         if remote is not None:  # the keys are in `sluice signer`; this process holds none
             held = [w for w in remote_wallets if w.network == name]
@@ -285,8 +324,24 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
             draining=draining,
         )
     registry = NetworkRegistry(entries)
+    urls = {name: config.rpc_urls for name, config in configs.items()}
+    providers = {name: len(config.rpc_urls) for name, config in configs.items()}
+
+    async def verify(network: Network) -> None:
+        await verify_network(network, urls[network.name], EvmChainClient)
+
+    health = NetworkHealth(registry, verify=verify)
     cache = RedisBalanceCache(settings.redis_url) if settings.redis_url else None
     uow = SqlUnitOfWorkFactory(engine, queue, Outbox(engine, queue, clock), cache)
+    services = build_services(
+        uow,
+        registry,
+        clock,
+        cache=cache,
+        fee_cache=True,
+        health=health,
+        worker_concurrency=settings.worker_concurrency,
+    )
     return Container(
         settings=settings,
         engine=engine,
@@ -294,10 +349,16 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         registry=registry,
         uow=uow,
         clock=clock,
-        services=build_services(uow, registry, clock, cache=cache),
+        services=services,
         readiness=ReadinessService(
-            database=lambda: ping(engine), queue=queue, registry=registry, cache=cache
+            database=lambda: ping(engine),
+            queue=queue,
+            registry=registry,
+            cache=cache,
+            health=health,
         ),
+        health=health,
+        networks=NetworkService(registry, services.fees, health, providers=providers),
         cache=cache,
         request_guard=(
             RedisRequestGuard(settings.redis_url) if settings.redis_url else MemoryRequestGuard()

@@ -320,6 +320,9 @@ class NetworkConfig(BaseModel):
             block_time_s=self.block_time_s or self.poll_interval_s,
             explorer=explorer,
             l1_fee_oracle=None if self.l1_fee_oracle is None else parse_address(self.l1_fee_oracle),
+            fixed_transfer_gas=True
+            if self.preset is None
+            else preset(self.preset).fixed_transfer_gas,
         )
 
 

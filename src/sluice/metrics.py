@@ -32,3 +32,10 @@ TRANSACTION_EVENTS = Counter(
     "good), reorged, superseded, gap_filled, unclear_send.",
     ["network", "event"],
 )
+BULKHEAD_DEFERRALS = Counter(
+    "sluice_bulkhead_deferrals_total",
+    "Jobs put back for later by their network's bulkhead, by network and reason: closed (the "
+    "network is down, misconfigured or not verified yet), busy (its share of the worker's "
+    "consumers is taken), unavailable (its node stopped answering during the job).",
+    ["network", "reason"],
+)

@@ -143,11 +143,14 @@ async def run(
     server: _Server | None = None
     server_task: asyncio.Task[None] | None = None
     background = [asyncio.create_task(_outbox_loop(container), name="sluice-outbox")]
-    if workers:
-        background.append(asyncio.create_task(_sweep_loop(container), name="sluice-sweep"))
     try:
+        # Each network verified (and its nonces reconciled) before its work starts; one whose
+        # node is down opens later, from the health monitor's rounds.
+        await container.check_networks(workers=workers)
+        background.append(asyncio.create_task(container.health.run(), name="sluice-network-health"))
+        if workers:
+            background.append(asyncio.create_task(_sweep_loop(container), name="sluice-sweep"))
         if worker is not None:
-            await container.reconcile_nonces()
             await container.recover()
             worker.start()
         if api:

@@ -156,6 +156,41 @@ HOT_WALLETS: list[dict[str, Any]] = [
     }
 ]
 
+NETWORKS: list[dict[str, Any]] = [
+    {
+        "name": "sepolia",
+        "displayName": "Sepolia",
+        "preset": "sepolia",
+        "chainId": 11155111,
+        "assets": [
+            {"symbol": "ETH", "decimals": 18, "tokenAddress": None},
+            {"symbol": "USDC", "decimals": 6, "tokenAddress": USDC},
+        ],
+        "finality": {"rule": "finalized", "confirmations": 6},
+        "blockTimeSeconds": 12.0,
+        "feeModel": "eip1559",
+        "defaultPriority": "normal",
+        "feeLevels": {
+            "slow": {"maxFeePerGas": "2530000000", "maxPriorityFeePerGas": "100000000"},
+            "normal": {"maxFeePerGas": "3430000000", "maxPriorityFeePerGas": "1000000000"},
+            "fast": {"maxFeePerGas": "4430000000", "maxPriorityFeePerGas": "2000000000"},
+        },
+        "feeLimits": {
+            "maxFeePerGas": "500000000000",
+            "maxTipPerGas": None,
+            "minTipPerGas": "0",
+            "minGasPrice": "0",
+            "bumpPercent": 20,
+        },
+        "rpc": {"status": "up", "detail": "ok", "head": 7212345, "providers": 2},
+        "hotWallets": [{"address": HOT_WALLET, "state": "active", "nativeBalance": "3.2"}],
+        "explorer": {
+            "transaction": "https://sepolia.etherscan.io/tx/{hash}",
+            "address": "https://sepolia.etherscan.io/address/{address}",
+        },
+    }
+]
+
 DEAD_LETTERS: list[dict[str, Any]] = [
     {
         "id": "1733134530123-0",

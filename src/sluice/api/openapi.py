@@ -29,10 +29,22 @@ PUBLIC_NAMES = {
     "CreditOut": "CreditResult",
     "DeadLetterOut": "DeadLetter",
     "Check": "ReadinessCheck",
+    "NetworkOut": "Network",
+    "AssetOut": "NetworkAsset",
+    "FinalityOut": "Finality",
+    "FeeOut": "FeeLevelPrice",
+    "FeeLimitsOut": "FeeLimits",
+    "RpcHealthOut": "RpcHealth",
+    "NetworkWalletOut": "NetworkHotWallet",
+    "ExplorerOut": "Explorer",
 }
 
 TAGS = [
     {"name": "withdrawals", "description": "Request, follow and cancel withdrawals."},
+    {
+        "name": "networks",
+        "description": "The networks paid on: assets, finality, fees now, RPC health.",
+    },
     {"name": "ledger", "description": "Users' balances, and credits by an operator."},
     {
         "name": "admin",

@@ -67,7 +67,11 @@ def _asset_of(container: Container, withdrawal: Withdrawal) -> Asset | None:
 
 def render(container: Container, withdrawal: Withdrawal) -> WithdrawalOut:
     """The API view of a withdrawal."""
-    return WithdrawalOut.of(withdrawal, _asset_of(container, withdrawal))
+    try:
+        network = container.registry.get(withdrawal.network).network
+    except SluiceError:
+        network = None
+    return WithdrawalOut.of(withdrawal, _asset_of(container, withdrawal), network)
 
 
 def idempotency_key(value: str | None) -> str | None:
@@ -130,6 +134,7 @@ async def create_withdrawal(
         to_address=body.to_address,
         token_address=body.token_address,
         network=body.network,
+        priority=body.priority,
     )
     async with container.uow() as uow:
         withdrawal, created = await container.withdrawals.submit(

@@ -65,7 +65,7 @@ def _render(withdrawal: Withdrawal, networks: dict[str, Network]) -> WithdrawalO
             asset = network.asset_by_key(withdrawal.asset_key)
         except SluiceError:  # a token no longer configured: amounts in base units
             asset = None
-    return WithdrawalOut.of(withdrawal, asset)
+    return WithdrawalOut.of(withdrawal, asset, network)
 
 
 def _dump(model: Any) -> dict[str, Any]:

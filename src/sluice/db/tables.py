@@ -63,6 +63,8 @@ chain_transactions = Table(
     Column("watch", String(40)),
     Column("watch_until", UTCDateTime),
     Column("refusal", String(64)),
+    Column("priority", String(8)),
+    Column("fee_paid", BaseUnits),
     # The database itself refuses a second payload for a nonce.
     UniqueConstraint("network", "from_address", "nonce"),
     Index(None, "status", "created_at"),
@@ -118,6 +120,8 @@ withdrawals = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
     Column("waiting_reason", Text),
+    Column("priority", String(8)),
+    Column("fee_paid", BaseUnits),
     Index(None, "user_id", "seq"),
     Index(None, "status", "seq"),
     Index(None, "transaction_id"),

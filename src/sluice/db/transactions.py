@@ -17,6 +17,7 @@ from sluice.db.tables import (
 )
 from sluice.db.withdrawals import to_withdrawal
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeeLevel
 from sluice.domain.transaction import (
     FOLLOWED,
     IN_FLIGHT,
@@ -55,6 +56,8 @@ def _to_transaction(row: Any) -> ChainTransaction:
         watch=row.watch,
         watch_until=row.watch_until,
         refusal=row.refusal,
+        priority=FeeLevel(row.priority) if row.priority else None,
+        fee_paid=row.fee_paid,
     )
 
 
@@ -146,6 +149,7 @@ class SqlTransactionRepository:
                 created_at=transaction.created_at,
                 updated_at=transaction.updated_at,
                 kind=transaction.kind.value,
+                priority=transaction.priority,
             )
         )
         await self.add_attempt(attempt)
@@ -206,6 +210,7 @@ class SqlTransactionRepository:
                 watch=transaction.watch,
                 watch_until=transaction.watch_until,
                 refusal=transaction.refusal,
+                fee_paid=transaction.fee_paid,
             )
         )
 

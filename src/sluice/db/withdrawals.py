@@ -12,6 +12,7 @@ from sqlalchemy.sql.dml import ReturningInsert
 
 from sluice.db.tables import withdrawal_events, withdrawals
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeeLevel
 from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
 
 _MUTABLE = (
@@ -23,6 +24,7 @@ _MUTABLE = (
     "block_number",
     "updated_at",
     "waiting_reason",
+    "fee_paid",
 )
 
 # Statements built once: executed with a parameter dict, each compiles once per dialect and
@@ -65,6 +67,8 @@ def to_withdrawal(row: Any) -> Withdrawal:
         error_code=row.error_code,
         seq=row.seq,
         waiting_reason=row.waiting_reason,
+        priority=FeeLevel(row.priority) if row.priority else None,
+        fee_paid=row.fee_paid,
     )
 
 
@@ -100,6 +104,7 @@ class SqlWithdrawalRepository:
             "block_number": withdrawal.block_number,
             "created_at": withdrawal.created_at,
             "updated_at": withdrawal.updated_at,
+            "priority": withdrawal.priority,
         }
         # ON CONFLICT (id) DO NOTHING: a taken id returns no row and leaves the transaction
         # usable, without a savepoint around the insert.

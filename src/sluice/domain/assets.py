@@ -33,6 +33,22 @@ class Asset:
 
 
 @dataclass(frozen=True, slots=True)
+class Explorer:
+    """A block explorer's URL templates: ``{hash}`` and ``{address}`` are filled in."""
+
+    transaction: str
+    address: str
+
+    def transaction_url(self, transaction_hash: str) -> str:
+        """The page of a transaction."""
+        return self.transaction.replace("{hash}", transaction_hash)
+
+    def address_url(self, address: str) -> str:
+        """The page of an address."""
+        return self.address.replace("{address}", address)
+
+
+@dataclass(frozen=True, slots=True)
 class Network:
     """One EVM network Sluice pays out on."""
 
@@ -47,6 +63,19 @@ class Network:
     fees: FeePolicy = field(default_factory=FeePolicy)
     max_in_flight: int = 16
     """Transactions a hot wallet may have between signing and finality; beyond, signing waits."""
+    display_name: str = ""
+    """How people call it ("BNB Smart Chain"); the name when empty."""
+    preset: str | None = None
+    """The built-in preset it was made from (`sluice.domain.presets`), if any."""
+    block_time_s: float = 12.0
+    """Typical seconds between blocks."""
+    explorer: Explorer | None = None
+    """Where a person looks a transaction or an address up."""
+    l1_fee_oracle: Address | None = None
+    """An OP Stack chain's GasPriceOracle: each transaction also pays an L1 data fee."""
+    fixed_transfer_gas: bool = True
+    """Whether a native transfer to an account costs exactly 21,000 gas. False on Arbitrum,
+    whose gas also pays for the L1 calldata: such a transfer is estimated like a call."""
 
     def asset(self, token_address: Address | None) -> Asset:
         """The asset for a token address, or the native coin for None.

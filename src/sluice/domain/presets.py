@@ -66,6 +66,9 @@ class NetworkPreset:
     l1_fee_oracle: Address | None
     sources: str
     """Where the chain id and the finality rule come from."""
+    fixed_transfer_gas: bool = True
+    """Whether a native transfer to an account costs exactly 21,000 gas (not on Arbitrum,
+    whose gas also pays for the L1 calldata; there it is estimated)."""
 
     def token(self, symbol: str) -> TokenPreset:
         """The preset token with this symbol.
@@ -277,6 +280,7 @@ _ALL = (
         testnet=False,
         fees=_L2_FEES,
         l1_fee_oracle=None,
+        fixed_transfer_gas=False,
         sources=f"{_chain(42161)}; finality: {_CL}/Arbitrum_Mainnet.toml FinalityTagEnabled",
     ),
     NetworkPreset(
@@ -294,6 +298,7 @@ _ALL = (
         testnet=True,
         fees=_L2_FEES,
         l1_fee_oracle=None,
+        fixed_transfer_gas=False,
         sources=f"{_chain(421614)}; finality: as Arbitrum One",
     ),
     NetworkPreset(

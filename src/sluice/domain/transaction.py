@@ -15,7 +15,7 @@ from datetime import datetime
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Asset
 from sluice.domain.effects import Effects, EngineEvent, LedgerMove
-from sluice.domain.fees import Fees
+from sluice.domain.fees import FeeLevel, FeeModel, Fees
 from sluice.domain.ledger import EntryKind
 from sluice.domain.withdrawal import (
     ErrorCode,
@@ -156,7 +156,8 @@ def noop_payload(wallet: Address) -> Payload:
 
 @dataclass(frozen=True, slots=True)
 class UnsignedTransaction:
-    """Everything a signer needs: an EIP-1559 transaction."""
+    """Everything a signer needs: an EIP-1559 (type 2) transaction, or a legacy (type 0,
+    EIP-155) one whose gas price is ``fees.max_fee_per_gas``."""
 
     chain_id: int
     nonce: int
@@ -165,6 +166,7 @@ class UnsignedTransaction:
     data: bytes
     gas: int
     fees: Fees
+    fee_model: FeeModel = FeeModel.EIP1559
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,6 +259,11 @@ class ChainTransaction:
     refusal: str | None = None
     """Why a node refused its payload for good (the same bytes can never be accepted): a no-op
     then takes its nonce, and its withdrawals fail with ``rejected`` once that is final."""
+    priority: FeeLevel | None = None
+    """The fee level its attempts are priced at (None: the network's default)."""
+    fee_paid: int | None = None
+    """What its mined attempt paid for gas, in wei, as the receipt says (an OP Stack chain's L1
+    data fee included); None until mined."""
     attempts: list[Attempt] | None = None
     """Its signed forms, oldest first (None: not loaded)."""
     withdrawals: list[Withdrawal] | None = None
@@ -459,15 +466,26 @@ class ChainTransaction:
         return effects
 
     def mined(
-        self, *, block_number: int, block_hash: str, transaction_hash: str, at: datetime
+        self,
+        *,
+        block_number: int,
+        block_hash: str,
+        transaction_hash: str,
+        at: datetime,
+        fee_paid: int | None = None,
     ) -> Effects:
-        """One of its attempts has a receipt (BROADCAST → MINED), or moved to another block."""
+        """One of its attempts has a receipt (BROADCAST → MINED), or moved to another block.
+
+        ``fee_paid``: what the receipt says the attempt paid for gas, in wei."""
         if (
             self.status is TransactionStatus.MINED
             and self.block_hash == block_hash
             and self.mined_hash == transaction_hash
         ):
+            if self.fee_paid is None and fee_paid is not None:  # mined before fees were kept
+                self._fee_paid(fee_paid)
             return Effects()
+        self.fee_paid = fee_paid
         attempt = self.attempt(transaction_hash)
         previous = self.block_number
         moved = self.status is TransactionStatus.MINED
@@ -504,8 +522,14 @@ class ChainTransaction:
                 continue
             withdrawal.transaction_hash = transaction_hash
             withdrawal.block_number = block_number
+            withdrawal.fee_paid = fee_paid
             effects.changes.append(change)
         return effects
+
+    def _fee_paid(self, fee_paid: int) -> None:
+        self.fee_paid = fee_paid
+        for withdrawal in self.carried:
+            withdrawal.fee_paid = fee_paid
 
     def reorged(self, *, at: datetime) -> tuple[Effects, Attempt]:
         """A re-org removed the block it was mined in: MINED → BROADCAST.
@@ -519,11 +543,13 @@ class ChainTransaction:
         self.block_number = None
         self.block_hash = None
         self.mined_hash = None
+        self.fee_paid = None
         effects = Effects(events=[EngineEvent.REORGED])
         for withdrawal in self.carried:
             if withdrawal.status is not WithdrawalStatus.CONFIRMING:
                 continue
             withdrawal.block_number = None
+            withdrawal.fee_paid = None
             effects.changes.append(
                 move(
                     withdrawal,
@@ -545,19 +571,22 @@ class ChainTransaction:
         succeeded: bool,
         unpaid: frozenset[str] = frozenset(),
         at: datetime,
+        fee_paid: int | None = None,
     ) -> Effects:
         """Its receipt's block is final: the outcome of every withdrawal it carries.
 
         ``unpaid``: withdrawals that the receipt shows were not paid although the transaction
         succeeded (a token that returned false: no ``Transfer`` event for the payment).
         A mined no-op means nothing was paid: CANCELLED, or FAILED ``rejected`` when the no-op
-        was sent because a node refused the payload for good.
+        was sent because a node refused the payload for good. ``fee_paid``: what the receipt
+        says it paid for gas, in wei.
         """
         effects = self.mined(
             block_number=block_number,
             block_hash=block_hash,
             transaction_hash=transaction_hash,
             at=at,
+            fee_paid=fee_paid,
         )
         attempt = self.attempt(transaction_hash)
         noop = attempt.purpose is AttemptPurpose.CANCEL

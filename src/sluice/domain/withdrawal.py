@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sluice.domain.addresses import Address
+from sluice.domain.fees import FeeLevel
 from sluice.errors import InvalidStateError
 
 #: What an event records beside its status change: hashes, fees in wei (decimal strings),
@@ -152,6 +153,11 @@ class Withdrawal:
     seq: int | None = None
     waiting_reason: str | None = None
     """Why it is not moving on right now (an empty hot wallet, too much in flight), if so."""
+    priority: FeeLevel | None = None
+    """The fee level it asked for (None: the network's default)."""
+    fee_paid: int | None = None
+    """What its transaction paid for gas, in wei of the network's coin, once mined (the
+    receipt's figure; None before, and again after a re-org removes the block)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,7 @@ from sluice.ports import ChainClient, Clock, Receipt, UnitOfWork
 from sluice.services import jobs
 from sluice.services.broadcast import SendAnswer, send_answer
 from sluice.services.engine import record
+from sluice.services.fee_markets import FeeMarkets
 from sluice.services.registry import NetworkRegistry
 from sluice.services.signing import sign_attempt, sign_new
 from sluice.services.watch import WATCH_LEASE_S
@@ -106,9 +107,10 @@ class Prices:
 class ConfirmationService:
     """BROADCAST → MINED → CONFIRMED | REVERTED | CANCELLED, or SUPERSEDED; see the module."""
 
-    def __init__(self, registry: NetworkRegistry, clock: Clock) -> None:
+    def __init__(self, registry: NetworkRegistry, clock: Clock, fees: FeeMarkets) -> None:
         self._registry = registry
         self._clock = clock
+        self._fees = fees
 
     # ── Reads ─────────────────────────────────────────────────────────────────────────────────
 
@@ -197,7 +199,7 @@ class ConfirmationService:
     async def prices(self, transaction: ChainTransaction) -> Prices:
         """The market and the wallet's balance, for a replacement or a filler."""
         entry = self._registry.get(transaction.network)
-        market = entry.network.fees.strategy.price(await entry.chain.fee_market())
+        market = await self._fees.for_transaction(transaction)
         return Prices(
             market=market, wallet_balance=await entry.chain.balance(transaction.from_address)
         )
@@ -284,6 +286,7 @@ class ConfirmationService:
                 block_hash=receipt.block_hash,
                 transaction_hash=receipt.transaction_hash,
                 at=now,
+                fee_paid=receipt.fee_paid,
             )
             await self._record(uow, transaction, effects)
             return Step(StepKind.WAIT)
@@ -294,6 +297,7 @@ class ConfirmationService:
             succeeded=receipt.succeeded,
             unpaid=_unpaid(transaction, receipt),
             at=now,
+            fee_paid=receipt.fee_paid,
         )
         faults.checkpoint("before_settle")
         await self._record(uow, transaction, effects)

@@ -20,6 +20,7 @@ import structlog
 from sluice.domain.addresses import Address
 from sluice.domain.transaction import Fees
 from sluice.ports import UnitOfWork, UnitOfWorkFactory
+from sluice.services.fee_markets import read_market
 from sluice.services.registry import NetworkEntry, NetworkRegistry
 
 __all__ = ["GapFiller", "NonceReconciliation", "WalletNonces"]
@@ -74,9 +75,13 @@ class NonceReconciliation:
         """Reconcile every hot wallet of every network, one after the other."""
         results = []
         for entry in self._registry:
-            for signer in entry.signers:
-                results.append(await self.reconcile(entry, signer.address))
+            results.extend(await self.reconcile_network(entry))
         return results
+
+    async def reconcile_network(self, entry: NetworkEntry) -> list[WalletNonces]:
+        """Reconcile every hot wallet of one network (before its work starts, and again each
+        time it comes back from an outage: `sluice.services.network_health`)."""
+        return [await self.reconcile(entry, signer.address) for signer in entry.signers]
 
     async def reconcile(self, entry: NetworkEntry, address: Address) -> WalletNonces:
         """Reconcile one hot wallet of a network."""
@@ -91,7 +96,7 @@ class NonceReconciliation:
         # follows, or someone else's, which must not be replaced from here).
         gaps = tuple(n for n in range(max(mined, pending), next_nonce) if n not in held)
         if gaps:
-            market = entry.network.fees.strategy.price(await entry.chain.fee_market())
+            market = entry.network.fees.price(await read_market(entry.network, entry.chain))
             async with self._uow() as uow:
                 for nonce in gaps:
                     await self._fill_gap(

@@ -27,6 +27,7 @@ import structlog
 from sluice import faults, metrics
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Asset, Network
+from sluice.domain.fees import FeeLevel
 from sluice.domain.ledger import EntryKind
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
@@ -46,6 +47,7 @@ from sluice.errors import CallRevertedError
 from sluice.ports import Clock, InFlight, Signer, SigningContext, UnitOfWork
 from sluice.services import jobs
 from sluice.services.engine import record
+from sluice.services.fee_markets import FeeMarkets
 from sluice.services.ids import new_id
 from sluice.services.ledger import move_funds
 from sluice.services.registry import NetworkEntry, NetworkRegistry
@@ -54,6 +56,9 @@ log = structlog.get_logger(__name__)
 
 #: Head-room on estimated gas: estimates are exact for the state they ran on, which moves.
 GAS_MARGIN_PERCENT = 20
+
+#: Bytes standing for a transaction's fields and signature when an L1 data fee is estimated.
+L1_ENVELOPE = 120
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +73,12 @@ class Ready:
     def network(self) -> str:
         """The network they are paid on."""
         return self.withdrawals[0].network
+
+    @property
+    def priority(self) -> FeeLevel | None:
+        """The most urgent fee level any of them asked for (None: none asked)."""
+        asked = [w.priority for w in self.withdrawals if w.priority is not None]
+        return max(asked, key=lambda level: level.rank) if asked else None
 
 
 def plan_payload(asset: Asset, withdrawals: tuple[Withdrawal, ...]) -> Payload:
@@ -92,6 +103,8 @@ class Quote:
     waiting_reason: str | None = None
     reverts: str | None = None
     """Why paying the destination reverts, if it does (the withdrawal then fails)."""
+    level: FeeLevel | None = None
+    """The fee level it is priced at."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,9 +121,10 @@ class Signed:
 class SigningService:
     """VALIDATING → SIGNED: the transaction is planned, signed and stored with its nonce."""
 
-    def __init__(self, registry: NetworkRegistry, clock: Clock) -> None:
+    def __init__(self, registry: NetworkRegistry, clock: Clock, fees: FeeMarkets) -> None:
         self._registry = registry
         self._clock = clock
+        self._fees = fees
 
     async def ready(self, uow: UnitOfWork, withdrawal_id: str) -> Ready | None:
         """The withdrawal, if it waits to be signed, and the hot wallets' load."""
@@ -135,10 +149,15 @@ class SigningService:
         network = entry.network
         asset = network.asset_by_key(ready.withdrawals[0].asset_key)
         payload = plan_payload(asset, ready.withdrawals)
-        fees = network.fees.price(await entry.chain.fee_market())
+        level = ready.priority or network.fees.default_level
+        fees = await self._fees.offer(network.name, level)
         tokens = sum(w.amount for w in ready.withdrawals) if asset.token_address else 0
         gas: int | None = None
-        if asset.is_native and await entry.chain.code_size(payload.to) == 0:
+        if (
+            asset.is_native
+            and network.fixed_transfer_gas
+            and await entry.chain.code_size(payload.to) == 0
+        ):
             gas = NATIVE_TRANSFER_GAS
         reasons: list[str] = []
         for signer in sorted(entry.accepting, key=lambda s: ready.in_flight[s.address].count):
@@ -161,10 +180,11 @@ class SigningService:
                     return Quote(ready, payload, fees, reverts=str(exc))
                 gas = estimate + estimate * GAS_MARGIN_PERCENT // 100
             if reason is None and gas is not None:
-                needed = flight.native + payload.value + fees.max_cost(gas)
+                l1_fee = await self._l1_fee(entry, payload)
+                needed = flight.native + payload.value + fees.max_cost(gas) + l1_fee
                 native = await entry.chain.balance(signer.address)
                 if native >= needed:
-                    return Quote(ready, payload, fees, gas=gas, wallet=signer)
+                    return Quote(ready, payload, fees, gas=gas, wallet=signer, level=level)
                 reason = (
                     f"underfunded: hot wallet {signer.address} holds {native} wei, "
                     f"needs {needed} (gas and transactions in flight included)"
@@ -173,6 +193,21 @@ class SigningService:
             reasons.append(reason)
             metrics.HOT_WALLET_WAITS.labels(network.name, reason.split(":", 1)[0]).inc()
         return Quote(ready, payload, fees, waiting_reason="; ".join(reasons) or "no hot wallet")
+
+    @staticmethod
+    async def _l1_fee(entry: NetworkEntry, payload: Payload) -> int:
+        """An OP Stack chain's L1 data fee for the payload, over-estimated (0 elsewhere).
+
+        The oracle prices a signed transaction's bytes, which do not exist before the nonce is
+        taken: it is asked for the payload's data after `L1_ENVELOPE` incompressible bytes (an
+        envelope larger than any EIP-1559 transaction's fields and signature), and the answer
+        is doubled, since the L1 fee moves with Ethereum's fees while the transaction waits.
+        The fee recorded is the receipt's (`Receipt.fee_paid`).
+        """
+        oracle = entry.network.l1_fee_oracle
+        if oracle is None:
+            return 0
+        return 2 * await entry.chain.l1_fee(oracle, b"\xff" * L1_ENVELOPE + payload.data)
 
     async def _cannot_hold(
         self,
@@ -255,6 +290,7 @@ class SigningService:
             at=self._clock.now(),
             request_id=withdrawals[0].request_id,
             withdrawal_ids=tuple(w.id for w in withdrawals),
+            priority=quote.level,
         )
         faults.checkpoint("after_sign")
         await uow.transactions.add(transaction, attempt)
@@ -322,6 +358,7 @@ async def sign_new(
     request_id: str | None,
     kind: TransactionKind = TransactionKind.PAYOUT,
     withdrawal_ids: tuple[str, ...] = (),
+    priority: FeeLevel | None = None,
 ) -> tuple[ChainTransaction, Attempt]:
     """A new transaction at ``nonce`` and its first signed attempt (neither stored yet)."""
     transaction = ChainTransaction(
@@ -336,6 +373,7 @@ async def sign_new(
         updated_at=at,
         request_id=request_id,
         kind=kind,
+        priority=priority,
     )
     return transaction, await sign_attempt(
         network,
@@ -379,6 +417,7 @@ async def sign_attempt(
             data=payload.data,
             gas=gas,
             fees=fees,
+            fee_model=network.fees.model,
         ),
         SigningContext(
             network=network.name,

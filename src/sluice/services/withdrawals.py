@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sluice.domain.addresses import Address, ensure_payable_destination, parse_address
 from sluice.domain.amounts import parse_amount
+from sluice.domain.fees import FeeLevel
 from sluice.domain.ledger import EntryKind
 from sluice.domain.transaction import Attempt, ChainTransaction
 from sluice.domain.withdrawal import (
@@ -58,6 +59,8 @@ class WithdrawalRequest:
     network: str
     token_address: str | None = None
     id: str | None = None
+    priority: FeeLevel | None = None
+    """The fee level asked for (None: the network's default)."""
 
 
 class WithdrawalService:
@@ -99,9 +102,11 @@ class WithdrawalService:
                 hot_wallets=network.hot_wallets,
                 token_contracts=network.token_addresses,
             )
-        fingerprint = hashlib.sha256(
-            json.dumps([request.user_id, network.name, asset.key, amount, destination]).encode()
-        ).hexdigest()
+        # A request without a priority keeps its fingerprint of before fee levels existed.
+        body: list[object] = [request.user_id, network.name, asset.key, amount, destination]
+        if request.priority is not None:
+            body.append(request.priority.value)
+        fingerprint = hashlib.sha256(json.dumps(body).encode()).hexdigest()
         # One INSERT that does nothing when the id is taken: a new withdrawal (by far the common
         # case) costs no read first, and only a repeat reads the existing row to compare.
         withdrawal_id = request.id or new_id("wd")
@@ -119,6 +124,7 @@ class WithdrawalService:
             updated_at=now,
             fingerprint=fingerprint,
             request_id=request_id,
+            priority=request.priority,
         )
         if not await uow.withdrawals.add(withdrawal):
             existing = await uow.withdrawals.get(withdrawal_id)

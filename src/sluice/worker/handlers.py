@@ -9,12 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 from sluice import faults
+from sluice.domain.transaction import ChainTransaction
 from sluice.ports import UnitOfWorkFactory
 from sluice.services import jobs
 from sluice.services.broadcast import BroadcastService
 from sluice.services.confirmation import ConfirmationService, StepKind
-from sluice.services.signing import SigningService
+from sluice.services.signing import Ready, SigningService
 from sluice.services.validation import ValidationService
+from sluice.worker.bulkheads import Bulkheads
 from sluice.worker.runner import Handler
 
 
@@ -29,8 +31,11 @@ class StageHandlers:
         signing: SigningService,
         broadcast: BroadcastService,
         confirmation: ConfirmationService,
+        bulkheads: Bulkheads | None = None,
     ) -> None:
+        """``bulkheads``: each network's gate and share of the consumers (none: ungated)."""
         self._uow = uow
+        self._bulkheads = bulkheads or Bulkheads(None, limit=1_000_000)
         self._validation = validation
         self._signing = signing
         self._broadcast = broadcast
@@ -67,6 +72,9 @@ class StageHandlers:
             ready = await self._signing.ready(uow, payload["withdrawalId"])
         if ready is None:
             return None
+        return await self._bulkheads.run(ready.network, lambda: self._sign(ready))
+
+    async def _sign(self, ready: Ready) -> float | None:
         quote = await self._signing.quote(ready)
         async with self._uow() as uow:
             outcome = await self._signing.record(uow, quote)
@@ -82,6 +90,12 @@ class StageHandlers:
             transaction = await self._broadcast.pending(uow, transaction_id)
         if transaction is None:
             return None
+        return await self._bulkheads.run(
+            transaction.network, lambda: self._broadcast_pending(transaction)
+        )
+
+    async def _broadcast_pending(self, transaction: ChainTransaction) -> float | None:
+        transaction_id = transaction.id
         answer = await self._broadcast.send(transaction)
         faults.checkpoint("after_send")
         async with self._uow() as uow:
@@ -101,6 +115,13 @@ class StageHandlers:
             await uow.commit()
         if transaction is None:
             return None  # settled, or this chain was superseded by another
+        return await self._bulkheads.run(
+            transaction.network, lambda: self._confirm_round(transaction)
+        )
+
+    async def _confirm_round(self, transaction: ChainTransaction) -> float | None:
+        confirmation = self._confirmation
+        transaction_id = transaction.id
         seen = await confirmation.observe(transaction)
         faults.checkpoint("after_receipt", seen.receipt is not None)
         if confirmation.nothing_to_record(transaction, seen):

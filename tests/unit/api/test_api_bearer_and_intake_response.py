@@ -167,13 +167,15 @@ async def test_the_scheme_is_case_insensitive_and_bad_input_still_gets_its_probl
     assert response.json()["code"] == "invalid_request"
 
 
-async def _as_fastapi_would_send(withdrawal: Withdrawal, asset: Asset) -> bytes:
+async def _as_fastapi_would_send(
+    withdrawal: Withdrawal, asset: Asset, network: Network | None = None
+) -> bytes:
     """The bytes of the same model returned through ``response_model`` (the former route)."""
     reference = FastAPI()
 
     @reference.get("/", response_model=WithdrawalOut)
     async def send() -> Any:
-        return WithdrawalOut.of(withdrawal, asset)
+        return WithdrawalOut.of(withdrawal, asset, network)
 
     transport = httpx.ASGITransport(app=reference)
     async with httpx.AsyncClient(transport=transport, base_url="http://reference") as client:
@@ -185,7 +187,10 @@ async def test_intake_answers_202_then_200_with_the_bytes_response_model_would_s
     client: httpx.AsyncClient, path: str
 ) -> None:
     headers = {"Authorization": f"Bearer {WRITER}"}
-    expected = await _as_fastapi_would_send(_withdrawal("wd_1"), Asset(NET, "ETH", 18))
+    native = Asset(NET, "ETH", 18)
+    expected = await _as_fastapi_would_send(
+        _withdrawal("wd_1"), native, Network(name=NET, chain_id=31337, native=native)
+    )
 
     first = await client.post(path, json={**BODY, "id": "wd_1"}, headers=headers)
     again = await client.post(path, json=BODY, headers={**headers, "Idempotency-Key": "wd_1"})

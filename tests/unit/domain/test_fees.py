@@ -176,15 +176,15 @@ def test_a_price_is_kept_within_the_networks_cap() -> None:
     )
 
 
-def test_the_maximum_tip_caps_the_tip_but_not_the_fee_cap() -> None:
+def test_the_maximum_tip_caps_the_tip_before_the_fee_cap_is_built_on_it() -> None:
     policy = FeePolicy(base_fee_blocks=0, max_tip_per_gas=4 * GWEI)
     assert policy.price(MARKET, NORMAL) == Fees(13 * GWEI, 3 * GWEI)
-    assert policy.price(MARKET, FAST) == Fees(15 * GWEI, 4 * GWEI)
+    assert policy.price(MARKET, FAST) == Fees(14 * GWEI, 4 * GWEI)
 
 
 def test_a_cap_wins_over_a_floor() -> None:
     tip_capped = FeePolicy(base_fee_blocks=0, min_tip_per_gas=30 * GWEI, max_tip_per_gas=20 * GWEI)
-    assert tip_capped.price(MARKET) == Fees(40 * GWEI, 20 * GWEI)
+    assert tip_capped.price(MARKET) == Fees(30 * GWEI, 20 * GWEI)
     fee_capped = FeePolicy(base_fee_blocks=0, min_tip_per_gas=30 * GWEI, max_fee_per_gas=25 * GWEI)
     assert fee_capped.price(MARKET) == Fees(25 * GWEI, 25 * GWEI)
 

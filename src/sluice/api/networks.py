@@ -1,0 +1,31 @@
+"""The networks this deployment pays on: `GET /v1/networks`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Request
+
+from sluice.api import examples
+from sluice.api.auth import container_of, require
+from sluice.api.problems import AUTHENTICATED, problem_responses
+from sluice.api.schemas import NetworkOut
+from sluice.domain.access import Scope
+
+router = APIRouter(
+    tags=["networks"],
+    dependencies=[Depends(require(Scope.WITHDRAWALS_READ))],
+    responses=problem_responses(*AUTHENTICATED),
+)
+
+
+@router.get(
+    "/v1/networks",
+    response_model=list[NetworkOut],
+    summary="Networks: assets, finality, fee model and levels now, RPC health, hot wallets",
+    operation_id="listNetworks",
+    responses={200: examples.json_example(examples.NETWORKS, "Every network, by name")},
+)
+async def list_networks(request: Request) -> list[NetworkOut]:
+    """Every network this deployment pays on, by name. `feeLevels` is what a withdrawal's
+    `priority` would pay now (null while the network is down); `rpc` is the health monitor's
+    last look at its node (never a URL). A down network is listed like the others."""
+    return [NetworkOut.of(o) for o in await container_of(request).networks.overview()]
