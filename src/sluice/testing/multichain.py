@@ -74,6 +74,8 @@ FINAL_STATUSES: Final = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 _TOKEN_NAME: Final = "Sluice Demo Token"  # noqa: S105 - a token name, not a password
 _DEPLOYER: Final = DEV_ACCOUNTS[0].address
 _BATCH: Final = 100
+#: How far back each round of `CompletionTracker` looks again: commits are not instantaneous.
+_LATE_COMMITS: Final = timedelta(seconds=3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,39 +446,39 @@ class CompletionTracker:
 
     client: httpx.AsyncClient
     final: dict[str, dict[str, Any]] = field(default_factory=dict)
-    _since: datetime | None = None
+    _latest: datetime | None = None
+    """The latest ``updatedAt`` seen."""
 
     async def poll(self) -> None:
-        """Read what changed since the last round (with a margin for late commits)."""
-        params: dict[str, Any] = {"limit": 200}
-        if self._since is not None:
-            params["updatedSince"] = self._since.isoformat()
-        else:
-            params["updatedSince"] = "1970-01-01T00:00:00Z"
+        """Read what changed since the latest change seen (less a margin for late commits)."""
+        since = (
+            "1970-01-01T00:00:00+00:00"
+            if self._latest is None
+            else (self._latest - _LATE_COMMITS).isoformat()
+        )
         cursor: str | None = None
-        latest = self._since
         while True:
-            page_params = dict(params) if cursor is None else {**params, "cursor": cursor}
-            response = await self.client.get("/v1/withdrawals", params=page_params)
+            params: dict[str, Any] = {"limit": 200, "updatedSince": since}
+            if cursor is not None:
+                params["cursor"] = cursor
+            response = await self.client.get("/v1/withdrawals", params=params)
             response.raise_for_status()
             page = response.json()
             for item in page["items"]:
                 updated = datetime.fromisoformat(item["updatedAt"])
-                if latest is None or updated > latest:
-                    latest = updated
+                if self._latest is None or updated > self._latest:
+                    self._latest = updated
                 if item["status"] in FINAL_STATUSES and item["id"] not in self.final:
                     self.final[item["id"]] = item
             cursor = page["nextCursor"]
             if cursor is None:
-                break
-        if latest is not None:
-            self._since = latest - timedelta(seconds=3)
+                return
 
     async def wait(self, ids: Iterable[str], *, timeout_s: float) -> dict[str, dict[str, Any]]:
         """Poll until every one of ``ids`` is final; their final bodies.
 
         Raises:
-            TimeoutError: Some are not final in time (the message counts them by network).
+            TimeoutError: Some are not final in time (the message names a few).
         """
         wanted = set(ids)
         loop = asyncio.get_running_loop()
