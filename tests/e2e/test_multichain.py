@@ -225,9 +225,12 @@ def _rate(
 
 
 async def test_a_frozen_chain_never_stops_the_others_and_catches_up(
-    chains: dict[str, AnvilProcess], tmp_path: Path, database_url: str
+    chains: dict[str, AnvilProcess], tmp_path: Path
 ) -> None:
-    async with running_multichain(chains, tmp_path, database_url=database_url) as instance:
+    # On SQLite only (the default database: no `database_url`, so not in the PostgreSQL pass of
+    # `make test`): 30 s of outage is the test's length whatever the database; the three-chain
+    # run above covers PostgreSQL.
+    async with running_multichain(chains, tmp_path) as instance:
         await _credit_everyone(instance)
         payments: list[Payment] = []
         samples: list[ReadySample] = []

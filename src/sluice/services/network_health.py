@@ -46,6 +46,8 @@ log = structlog.get_logger(__name__)
 
 #: Seconds one probe of one network may take.
 PROBE_TIMEOUT_S = 5.0
+#: Seconds the work before a network opens (nonce reconciliation) may take.
+ON_UP_TIMEOUT_S = 60.0
 #: Seconds between probe rounds (a down network is looked at this often, too).
 PROBE_INTERVAL_S = 2.0
 #: Seconds one RPC URL may take to tell its chain id during verification: a URL that hangs
@@ -172,7 +174,8 @@ async def _chain_id(network: Network, number: int, client: EndpointProbe) -> int
         async with asyncio.timeout(URL_TIMEOUT_S):
             return await client.chain_id()
     except Exception as exc:  # unreachable, hanging or malformed: an outage, not a mistake
-        log.warning(
+        # Debug: a network that stays down would log this every round; its fall is logged once.
+        log.debug(
             "rpc url did not answer",
             network=network.name,
             url_number=number,
@@ -257,14 +260,18 @@ class NetworkHealth:
         return self.states()
 
     async def run(self) -> None:
-        """Probe rounds until cancelled, the first after one interval (the caller ran one at
-        start, see `check_all`)."""
+        """Probe every network until cancelled, each in a loop of its own (a network whose
+        probe or reconciliation is slow delays nobody else's), the first probe after one
+        interval (the caller ran a round at start, see `check_all`)."""
+        await asyncio.gather(*(self._follow(entry) for entry in self._registry))
+
+    async def _follow(self, entry: NetworkEntry) -> None:
         while True:
             await asyncio.sleep(self._interval_s)
             try:
-                await self.check_all()
-            except Exception:  # never let the monitor die; the next round tries again
-                log.exception("network health round failed")
+                await self._check(entry)
+            except Exception:  # never let the monitor die; the next probe tries again
+                log.exception("network health probe failed", network=entry.network.name)
 
     def misconfigured(self) -> list[str]:
         """Why each misconfigured network is, one line each."""
@@ -286,7 +293,8 @@ class NetworkHealth:
                     state.verified = True
                 head = await entry.chain.block_number()
             if state.status is not NetworkStatus.UP and self._on_up is not None:
-                await self._on_up(entry)
+                async with asyncio.timeout(ON_UP_TIMEOUT_S):
+                    await self._on_up(entry)
         except MisconfiguredError as exc:
             log.error("network misconfigured: it stays closed", network=name, detail=exc.detail)
             self._set(name, state, NetworkStatus.MISCONFIGURED, exc.detail)

@@ -17,7 +17,7 @@ from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
 from sluice.domain.fees import FeeLevel, Fees
 from sluice.services.fee_markets import FeeMarkets
-from sluice.services.network_health import NetworkHealth, NetworkState
+from sluice.services.network_health import NetworkHealth, NetworkState, NetworkStatus
 from sluice.services.registry import NetworkEntry, NetworkRegistry
 
 __all__ = ["NetworkOverview", "NetworkService", "WalletView"]
@@ -79,7 +79,11 @@ class NetworkService:
 
     async def _describe(self, entry: NetworkEntry) -> NetworkOverview:
         name = entry.network.name
-        state = self._health.state(name) if self._health is not None else NetworkState()
+        state = (
+            self._health.state(name)
+            if self._health is not None
+            else NetworkState(status=NetworkStatus.UP, detail="not monitored")
+        )
         open_ = self._health is None or state.open
         levels: dict[FeeLevel, Fees] | None = None
         balances: dict[Address, int] = {}
