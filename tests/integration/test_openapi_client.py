@@ -38,6 +38,7 @@ OPERATION_IDS = {
     "listDeadLetters",
     "requeueDeadLetter",
     "listHotWallets",
+    "listNetworks",
     "getHealth",
     "getReadiness",
 }

@@ -13,6 +13,10 @@ import pytest
 
 from sluice_client import (
     AsyncSluiceClient,
+    FeeLevel,
+    FeeLevelPrice,
+    Network,
+    Readiness,
     SluiceClient,
     UnexpectedResponseError,
     Withdrawal,
@@ -37,6 +41,8 @@ def withdrawal_json(id: str = "wd-1", **changes: Any) -> dict[str, Any]:
         "error": None,
         "errorCode": None,
         "waitingReason": None,
+        "priority": "normal",
+        "feePaid": None,
         "createdAt": "2026-12-02T10:00:00.123456Z",
         "updatedAt": "2026-12-02T10:00:01Z",
         **changes,
@@ -80,6 +86,38 @@ def test_a_withdrawal_is_read_with_exact_amounts_and_aware_times() -> None:
     assert withdrawal.status is WithdrawalStatus.PENDING
     assert withdrawal.created_at == datetime(2026, 12, 2, 10, 0, 0, 123456, tzinfo=UTC)
     assert withdrawal.raw["userId"] == "user-42"
+
+
+def test_a_withdrawal_reads_its_priority_and_the_exact_fee_it_paid() -> None:
+    paid = Withdrawal.from_json(
+        withdrawal_json(status="COMPLETED", priority="fast", feePaid="0.000031502000000001")
+    )
+    assert paid.priority is FeeLevel.FAST
+    assert paid.fee_paid == Decimal("0.000031502000000001")
+    pending = Withdrawal.from_json(withdrawal_json())
+    assert (pending.priority, pending.fee_paid) == (FeeLevel.NORMAL, None)
+    # A Sluice before fee levels sends neither field.
+    older = withdrawal_json()
+    del older["priority"], older["feePaid"]
+    assert (Withdrawal.from_json(older).priority, Withdrawal.from_json(older).fee_paid) == (
+        None,
+        None,
+    )
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"priority": "urgent"}, "priority"),
+        ({"feePaid": 0.000021}, "feePaid"),
+        ({"feePaid": "NaN"}, "feePaid"),
+    ],
+)
+def test_an_unknown_priority_or_a_fee_paid_that_is_not_a_decimal_string_is_refused(
+    changes: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(UnexpectedResponseError, match=f"Withdrawal.{field}"):
+        Withdrawal.from_json(withdrawal_json(**changes))
 
 
 def test_an_unknown_status_is_an_unexpected_response() -> None:
@@ -130,6 +168,27 @@ def test_create_without_an_id_sends_one_of_its_own() -> None:
     assert first.id.startswith("wd_")
     assert len(first.id) == 35
     assert first.id != second.id
+
+
+@pytest.mark.parametrize(
+    ("priority", "sent"), [(FeeLevel.FAST, "fast"), ("slow", "slow"), (None, None)]
+)
+async def test_create_sends_the_priority_only_when_given(
+    priority: FeeLevel | str | None, sent: str | None
+) -> None:
+    recorder = Recorder(lambda r: httpx.Response(202, json=withdrawal_json(priority=sent)))
+    with sync_client(recorder) as sluice:
+        created = sluice.create_withdrawal(
+            user_id="u", amount="1", to_address=ADDRESS, network="anvil", priority=priority
+        )
+    async with async_client(recorder) as async_sluice:
+        await async_sluice.create_withdrawal(
+            user_id="u", amount="1", to_address=ADDRESS, network="anvil", priority=priority
+        )
+    for index in (0, 1):
+        # Absent, not null: a Sluice before fee levels refuses the field.
+        assert recorder.body(index).get("priority", "absent") == (sent or "absent")
+    assert created.priority == sent
 
 
 def test_an_amount_in_exponent_form_is_sent_in_plain_digits() -> None:
@@ -278,6 +337,140 @@ def test_each_operation_calls_its_route() -> None:
     assert json.loads(operator_request.content) == {"reason": "fraud"}
     cancel_request = recorder.requests[2]
     assert cancel_request.content == b""
+
+
+def network_json(**changes: Any) -> dict[str, Any]:
+    return {
+        "name": "sepolia",
+        "displayName": "Sepolia",
+        "preset": "sepolia",
+        "chainId": 11155111,
+        "assets": [
+            {"symbol": "ETH", "decimals": 18, "tokenAddress": None},
+            {"symbol": "USDC", "decimals": 6, "tokenAddress": ADDRESS},
+        ],
+        "finality": {"rule": "finalized", "confirmations": 6},
+        "blockTimeSeconds": 12.0,
+        "feeModel": "eip1559",
+        "defaultPriority": "normal",
+        "feeLevels": {
+            "slow": {"maxFeePerGas": "2530000000", "maxPriorityFeePerGas": "100000000"},
+            "normal": {"maxFeePerGas": "3430000000", "maxPriorityFeePerGas": "1000000000"},
+            "fast": {"maxFeePerGas": "4430000000", "maxPriorityFeePerGas": "2000000000"},
+        },
+        "feeLimits": {
+            "maxFeePerGas": "500000000000",
+            "maxTipPerGas": None,
+            "minTipPerGas": "0",
+            "minGasPrice": "0",
+            "bumpPercent": 20,
+        },
+        "rpc": {"status": "up", "detail": "ok", "head": 7212345, "providers": 2},
+        "hotWallets": [{"address": ADDRESS, "state": "active", "nativeBalance": "3.2"}],
+        "explorer": {
+            "transaction": "https://sepolia.etherscan.io/tx/{hash}",
+            "address": "https://sepolia.etherscan.io/address/{address}",
+        },
+        **changes,
+    }
+
+
+async def test_list_networks_reads_fee_levels_in_wei_and_balances_exactly() -> None:
+    down = network_json(
+        name="bsc",
+        preset=None,
+        chainId=56,
+        blockTimeSeconds=3,
+        feeModel="legacy",
+        defaultPriority="fast",
+        feeLevels=None,
+        rpc={"status": "down", "detail": "down: timed out", "head": None, "providers": 1},
+        hotWallets=[{"address": ADDRESS, "state": "draining", "nativeBalance": None}],
+        explorer=None,
+    )
+    recorder = Recorder(lambda r: [network_json(), down])
+    with sync_client(recorder) as sluice:
+        sepolia, bsc = sluice.list_networks(request_id="r-net")
+    async with async_client(recorder) as async_sluice:
+        assert await async_sluice.list_networks() == [sepolia, bsc]
+    assert [(r.method, r.url.path) for r in recorder.requests] == [("GET", "/v1/networks")] * 2
+    assert recorder.requests[0].headers["X-Request-ID"] == "r-net"
+
+    assert (sepolia.name, sepolia.display_name, sepolia.chain_id) == (
+        "sepolia",
+        "Sepolia",
+        11155111,
+    )
+    assert [(a.symbol, a.decimals, a.token_address) for a in sepolia.assets] == [
+        ("ETH", 18, None),
+        ("USDC", 6, ADDRESS),
+    ]
+    assert (sepolia.finality.rule, sepolia.finality.confirmations) == ("finalized", 6)
+    assert sepolia.default_priority is FeeLevel.NORMAL
+    assert sepolia.fee_levels is not None
+    assert sepolia.fee_levels[FeeLevel.FAST] == FeeLevelPrice(4_430_000_000, 2_000_000_000)
+    assert list(sepolia.fee_levels) == [FeeLevel.SLOW, FeeLevel.NORMAL, FeeLevel.FAST]
+    assert sepolia.fee_limits.max_fee_per_gas == 500_000_000_000
+    assert sepolia.fee_limits.max_tip_per_gas is None
+    assert sepolia.fee_limits.bump_percent == 20
+    assert sepolia.rpc.up
+    assert (sepolia.rpc.head, sepolia.rpc.providers) == (7212345, 2)
+    assert sepolia.hot_wallets[0].native_balance == Decimal("3.2")
+    assert sepolia.explorer is not None
+    assert sepolia.explorer.transaction_url("0xaa") == "https://sepolia.etherscan.io/tx/0xaa"
+    assert sepolia.explorer.address_url(ADDRESS).endswith(f"/address/{ADDRESS}")
+    assert sepolia.raw["chainId"] == 11155111
+
+    # A network that is down is listed like the others, with what cannot be known as None.
+    assert (bsc.preset, bsc.fee_model, bsc.block_time_seconds) == (None, "legacy", 3.0)
+    assert bsc.default_priority is FeeLevel.FAST
+    assert bsc.fee_levels is None
+    assert not bsc.rpc.up
+    assert bsc.rpc.head is None
+    assert (bsc.hot_wallets[0].state, bsc.hot_wallets[0].native_balance) == ("draining", None)
+    assert bsc.explorer is None
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        (
+            {"feeLevels": {"urgent": {"maxFeePerGas": "1", "maxPriorityFeePerGas": "1"}}},
+            "feeLevels",
+        ),
+        ({"feeLevels": {"fast": {"maxFeePerGas": 1, "maxPriorityFeePerGas": "1"}}}, "maxFeePerGas"),
+        ({"defaultPriority": "urgent"}, "defaultPriority"),
+        ({"blockTimeSeconds": "12"}, "blockTimeSeconds"),
+        ({"blockTimeSeconds": True}, "blockTimeSeconds"),
+        ({"chainId": "1"}, "chainId"),
+        ({"rpc": None}, "rpc"),
+    ],
+)
+def test_a_network_that_is_not_what_sluice_sends_names_the_field(
+    changes: dict[str, Any], field: str
+) -> None:
+    with pytest.raises(UnexpectedResponseError, match=field):
+        Network.from_json(network_json(**changes))
+
+
+def test_readiness_names_the_degraded_checks() -> None:
+    degraded = Readiness.from_json(
+        {
+            "status": "degraded",
+            "checks": {
+                "database": {"ok": True, "detail": "ok"},
+                "chain:polygon": {"ok": False, "detail": "down: timed out"},
+            },
+            "degraded": ["chain:polygon"],
+        }
+    )
+    assert degraded.ready
+    assert degraded.degraded == ["chain:polygon"]
+    # A Sluice before per-network health sends no list.
+    older = Readiness.from_json({"status": "ready", "checks": {}})
+    assert older.degraded == []
+    with pytest.raises(UnexpectedResponseError, match="degraded"):
+        Readiness.from_json({"status": "degraded", "checks": {}, "degraded": [1]})
 
 
 def test_list_sends_only_the_filters_given_and_updated_since_in_utc() -> None:

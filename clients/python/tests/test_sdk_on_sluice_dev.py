@@ -23,6 +23,7 @@ from sdk_dev_instance import DevInstance
 from sluice_client import (
     AsyncSluiceClient,
     AuthenticationError,
+    FeeLevel,
     IdempotencyConflictError,
     InvalidRequestError,
     InvalidStateError,
@@ -101,6 +102,7 @@ def test_health_and_readiness(sluice: SluiceClient, sluice_dev: DevInstance) -> 
     readiness = sluice.get_readiness()
     assert readiness.ready
     assert readiness.checks[f"chain:{sluice_dev.network}"].ok
+    assert f"chain:{sluice_dev.network}" not in readiness.degraded
 
 
 def test_a_native_withdrawal_completes_with_its_history_and_transaction(
@@ -182,6 +184,71 @@ async def test_a_token_withdrawal_completes_through_the_async_client(
     assert balances["DEMO"].held == 0
     transaction = await async_sluice.get_withdrawal_transaction(created.id)
     assert transaction.mined_hash == done.transaction_hash
+
+
+def test_a_withdrawal_paid_at_a_priority_shows_the_fee_it_paid(
+    sluice: SluiceClient, sluice_dev: DevInstance, funded_user: str
+) -> None:
+    payout_id = fresh("fast-payout")
+    created = sluice.create_withdrawal(
+        id=payout_id,
+        user_id=funded_user,
+        amount="0.5",
+        to_address=DESTINATION,
+        network=sluice_dev.network,
+        priority=FeeLevel.FAST,
+    )
+    assert (created.priority, created.fee_paid) == (FeeLevel.FAST, None)
+    # The priority is part of the request the id stands for.
+    with pytest.raises(IdempotencyConflictError):
+        sluice.create_withdrawal(
+            id=payout_id,
+            user_id=funded_user,
+            amount="0.5",
+            to_address=DESTINATION,
+            network=sluice_dev.network,
+            priority="slow",
+        )
+    done = sluice.wait_for_withdrawal(payout_id, timeout_s=TIMEOUT_S, interval_s=0.5)
+    assert done.status is WithdrawalStatus.COMPLETED, done
+    assert done.priority is FeeLevel.FAST
+    # A native transfer to an account: 21,000 gas at the price the receipt says, in ETH.
+    transaction = sluice.get_withdrawal_transaction(payout_id)
+    assert done.fee_paid is not None
+    assert 0 < done.fee_paid <= Decimal(21_000 * transaction.attempts[-1].max_fee_per_gas) / 10**18
+
+    # Without a priority, the network's default.
+    (network,) = [n for n in sluice.list_networks() if n.name == sluice_dev.network]
+    plain = sluice.create_withdrawal(
+        user_id=funded_user, amount="0.01", to_address=DESTINATION, network=sluice_dev.network
+    )
+    assert plain.priority is network.default_priority
+
+
+async def test_list_networks_shows_the_dev_chain_its_assets_fees_and_hot_wallet(
+    async_sluice: AsyncSluiceClient, sluice_dev: DevInstance
+) -> None:
+    networks = {n.name: n for n in await async_sluice.list_networks()}
+    network = networks[sluice_dev.network]
+    assert network.chain_id == 31337
+    assert network.assets[0].token_address is None  # the native coin first
+    assert network.assets[0].symbol == "ETH"
+    assert sluice_dev.tokens["DEMO"] in {a.token_address for a in network.assets}
+    assert network.fee_model in {"eip1559", "legacy"}
+    assert network.finality.rule in {"finalized", "depth"}
+    assert network.block_time_seconds > 0
+    assert network.rpc.up, network.rpc
+    assert network.rpc.head is not None
+    assert network.rpc.providers >= 1
+    assert network.fee_levels is not None
+    assert set(network.fee_levels) == set(FeeLevel)
+    slow, fast = network.fee_levels[FeeLevel.SLOW], network.fee_levels[FeeLevel.FAST]
+    assert 0 < slow.max_fee_per_gas <= fast.max_fee_per_gas
+    assert fast.max_fee_per_gas <= network.fee_limits.max_fee_per_gas
+    (wallet,) = [w for w in network.hot_wallets if w.address == sluice_dev.hot_wallet]
+    assert wallet.state == "active"
+    assert wallet.native_balance is not None
+    assert wallet.native_balance > 1000
 
 
 def test_listing_pages_through_a_users_withdrawals_and_catches_up(

@@ -20,6 +20,16 @@ export type WithdrawalStatus = components["schemas"]["WithdrawalStatus"];
 export type Event = components["schemas"]["Event"];
 export type Transaction = components["schemas"]["Transaction"];
 export type Balance = components["schemas"]["Balance"];
+export type Network = components["schemas"]["Network"];
+export type NetworkAsset = components["schemas"]["NetworkAsset"];
+export type NetworkHotWallet = components["schemas"]["NetworkHotWallet"];
+/** A withdrawal's `priority`, and the keys of a network's `feeLevels`. */
+export type FeeLevel = components["schemas"]["FeeLevel"];
+export type FeeLevelPrice = components["schemas"]["FeeLevelPrice"];
+export type FeeLimits = components["schemas"]["FeeLimits"];
+export type FeeModel = components["schemas"]["FeeModel"];
+export type RpcHealth = components["schemas"]["RpcHealth"];
+export type Readiness = components["schemas"]["Readiness"];
 export type Problem = components["schemas"]["Problem"];
 export type FieldError = components["schemas"]["FieldError"];
 export type SluiceClient = Client<paths>;

@@ -32,8 +32,10 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Readiness: database, queue and every chain RPC answer
-         * @description Checks the database, the queue and each network's node (and its chain id).
+         * Readiness: the database and the queue answer; each network's state
+         * @description Checks the database, the queue and each network's node. A network that is down makes
+         *     the process `degraded` (200, named in `degraded`), never unready: the API still serves every
+         *     network and the others pay. Only a failing database or queue answers 503.
          */
         get: operations["getReadiness"];
         put?: never;
@@ -187,6 +189,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/networks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Networks: assets, finality, fee model and levels now, RPC health, hot wallets
+         * @description Every network this deployment pays on, by name. `feeLevels` is what a withdrawal's
+         *     `priority` would pay now (null while the network is down); `rpc` is the health monitor's
+         *     last look at its node (never a URL). A down network is listed like the others.
+         */
+        get: operations["listNetworks"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/ledger/credits": {
         parameters: {
             query?: never;
@@ -316,6 +340,21 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * NetworkAsset
+         * @description Something a network pays out.
+         */
+        NetworkAsset: {
+            /** Symbol */
+            symbol: string;
+            /** Decimals */
+            decimals: number;
+            /**
+             * Tokenaddress
+             * @description null for the network's native coin
+             */
+            tokenAddress: string | null;
+        };
         /**
          * Attempt
          * @description One signed form of a transaction.
@@ -544,6 +583,74 @@ export interface components {
             data?: components["schemas"]["EventData"] | null;
         };
         /**
+         * Explorer
+         * @description A block explorer's URL templates.
+         */
+        Explorer: {
+            /**
+             * Transaction
+             * @example https://etherscan.io/tx/{hash}
+             */
+            transaction: string;
+            /**
+             * Address
+             * @example https://etherscan.io/address/{address}
+             */
+            address: string;
+        };
+        /**
+         * FeeLevel
+         * @description How urgently a transaction should be included: what a withdrawal's ``priority`` names.
+         * @enum {string}
+         */
+        FeeLevel: "slow" | "normal" | "fast";
+        /**
+         * FeeLimits
+         * @description A network's fee caps and floors, in wei per gas (decimal strings).
+         */
+        FeeLimits: {
+            /** Maxfeepergas */
+            maxFeePerGas: string;
+            /** Maxtippergas */
+            maxTipPerGas: string | null;
+            /** Mintippergas */
+            minTipPerGas: string;
+            /** Mingasprice */
+            minGasPrice: string;
+            /** Bumppercent */
+            bumpPercent: number;
+        };
+        /**
+         * FeeModel
+         * @description How a network's transactions pay for gas.
+         * @enum {string}
+         */
+        FeeModel: "eip1559" | "legacy";
+        /**
+         * FeeLevelPrice
+         * @description What a fee level offers now, in wei per gas (decimal strings). On a legacy network both
+         *     are the gas price.
+         */
+        FeeLevelPrice: {
+            /** Maxfeepergas */
+            maxFeePerGas: string;
+            /** Maxpriorityfeepergas */
+            maxPriorityFeePerGas: string;
+        };
+        /**
+         * Finality
+         * @description When a network's payouts count as final.
+         */
+        Finality: {
+            /** @description `finalized`: the node's finalized block tag; `depth`: a number of blocks */
+            rule: components["schemas"]["Finality"];
+            /**
+             * Confirmations
+             * @description Blocks on top of it, when the rule is `depth`
+             */
+            confirmations: number;
+        };
+        /**
          * Health
          * @description The process answers.
          */
@@ -586,16 +693,104 @@ export interface components {
             nativeBalance: string;
         };
         /**
+         * Network
+         * @description A network this deployment pays out on.
+         */
+        Network: {
+            /** Name */
+            name: string;
+            /** Displayname */
+            displayName: string;
+            /**
+             * Preset
+             * @description The built-in preset it is based on, if any
+             */
+            preset: string | null;
+            /** Chainid */
+            chainId: number;
+            /**
+             * Assets
+             * @description The native coin first, then the tokens
+             */
+            assets: components["schemas"]["NetworkAsset"][];
+            finality: components["schemas"]["Finality"];
+            /** Blocktimeseconds */
+            blockTimeSeconds: number;
+            feeModel: components["schemas"]["FeeModel"];
+            defaultPriority: components["schemas"]["FeeLevel"];
+            /**
+             * Feelevels
+             * @description What each level offers now; null while the network is down
+             */
+            feeLevels: {
+                [key: string]: components["schemas"]["FeeLevelPrice"];
+            } | null;
+            feeLimits: components["schemas"]["FeeLimits"];
+            rpc: components["schemas"]["RpcHealth"];
+            /** Hotwallets */
+            hotWallets: components["schemas"]["NetworkHotWallet"][];
+            explorer: components["schemas"]["Explorer"] | null;
+        };
+        /**
+         * NetworkHotWallet
+         * @description A hot wallet of a network.
+         */
+        NetworkHotWallet: {
+            /** Address */
+            address: string;
+            /**
+             * State
+             * @description `active`, or `draining` (takes no new withdrawals)
+             */
+            state: string;
+            /**
+             * Nativebalance
+             * @description In token units; null when the node was not asked (down) or slow
+             */
+            nativeBalance: string | null;
+        };
+        /**
          * Readiness
          * @description Whether this process can do its work.
          */
         Readiness: {
-            /** Status */
+            /**
+             * Status
+             * @description `ready`; `degraded` (200: some networks' nodes or the balance cache fail, everything else works); `not_ready` (503: the database or the queue fails)
+             */
             status: string;
             /** Checks */
             checks: {
                 [key: string]: components["schemas"]["ReadinessCheck"];
             };
+            /**
+             * Degraded
+             * @description The failing checks that leave the process ready, e.g. `chain:polygon`
+             */
+            degraded?: string[];
+        };
+        /**
+         * RpcHealth
+         * @description A network's node, as the health monitor last saw it (never a URL).
+         */
+        RpcHealth: {
+            /**
+             * Status
+             * @description `up`, `down`, `starting` or `misconfigured`
+             */
+            status: string;
+            /** Detail */
+            detail: string;
+            /**
+             * Head
+             * @description The latest block its node reported
+             */
+            head: number | null;
+            /**
+             * Providers
+             * @description How many RPC providers are configured
+             */
+            providers: number;
         };
         /**
          * TransactionKind
@@ -670,6 +865,8 @@ export interface components {
              * @example anvil
              */
             network: string;
+            /** @description The fee level to pay at: `slow`, `normal` or `fast` (default: the network's, see `listNetworks`); replacements of a stuck transaction rise to at least the current price of this level */
+            priority?: components["schemas"]["FeeLevel"] | null;
         };
         /**
          * Withdrawal
@@ -704,6 +901,14 @@ export interface components {
              * @description Why it is not moving on right now (e.g. the hot wallet is underfunded)
              */
             waitingReason?: string | null;
+            /** @description The fee level it is paid at (null: the network is unknown) */
+            priority?: components["schemas"]["FeeLevel"] | null;
+            /**
+             * Feepaid
+             * @description What its transaction paid for gas, in the network's native coin (decimal string; an OP Stack chain's L1 data fee included), as the receipt says; null until mined
+             * @example 0.000021
+             */
+            feePaid?: string | null;
             /**
              * Createdat
              * Format: date-time
@@ -807,25 +1012,6 @@ export interface operations {
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "status": "ready",
-                     *       "checks": {
-                     *         "database": {
-                     *           "ok": true,
-                     *           "detail": "ok"
-                     *         },
-                     *         "queue": {
-                     *           "ok": true,
-                     *           "detail": "ok"
-                     *         },
-                     *         "chain:sepolia": {
-                     *           "ok": true,
-                     *           "detail": "ok"
-                     *         }
-                     *       }
-                     *     }
-                     */
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
@@ -840,18 +1026,19 @@ export interface operations {
                      *       "status": "not_ready",
                      *       "checks": {
                      *         "database": {
-                     *           "ok": true,
-                     *           "detail": "ok"
+                     *           "ok": false,
+                     *           "detail": "timed out"
                      *         },
                      *         "queue": {
                      *           "ok": true,
                      *           "detail": "ok"
                      *         },
                      *         "chain:sepolia": {
-                     *           "ok": false,
-                     *           "detail": "timed out"
+                     *           "ok": true,
+                     *           "detail": "ok"
                      *         }
-                     *       }
+                     *       },
+                     *       "degraded": []
                      *     }
                      */
                     "application/json": components["schemas"]["Readiness"];
@@ -1714,6 +1901,137 @@ export interface operations {
             };
             /** @description The request breaks the schema or a business rule; `errors` lists the fields */
             422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listNetworks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Every network, by name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "name": "sepolia",
+                     *         "displayName": "Sepolia",
+                     *         "preset": "sepolia",
+                     *         "chainId": 11155111,
+                     *         "assets": [
+                     *           {
+                     *             "symbol": "ETH",
+                     *             "decimals": 18
+                     *           },
+                     *           {
+                     *             "symbol": "USDC",
+                     *             "decimals": 6,
+                     *             "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238"
+                     *           }
+                     *         ],
+                     *         "finality": {
+                     *           "rule": "finalized",
+                     *           "confirmations": 6
+                     *         },
+                     *         "blockTimeSeconds": 12,
+                     *         "feeModel": "eip1559",
+                     *         "defaultPriority": "normal",
+                     *         "feeLevels": {
+                     *           "slow": {
+                     *             "maxFeePerGas": "2530000000",
+                     *             "maxPriorityFeePerGas": "100000000"
+                     *           },
+                     *           "normal": {
+                     *             "maxFeePerGas": "3430000000",
+                     *             "maxPriorityFeePerGas": "1000000000"
+                     *           },
+                     *           "fast": {
+                     *             "maxFeePerGas": "4430000000",
+                     *             "maxPriorityFeePerGas": "2000000000"
+                     *           }
+                     *         },
+                     *         "feeLimits": {
+                     *           "maxFeePerGas": "500000000000",
+                     *           "minTipPerGas": "0",
+                     *           "minGasPrice": "0",
+                     *           "bumpPercent": 20
+                     *         },
+                     *         "rpc": {
+                     *           "status": "up",
+                     *           "detail": "ok",
+                     *           "head": 7212345,
+                     *           "providers": 2
+                     *         },
+                     *         "hotWallets": [
+                     *           {
+                     *             "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+                     *             "state": "active",
+                     *             "nativeBalance": "3.2"
+                     *           }
+                     *         ],
+                     *         "explorer": {
+                     *           "transaction": "https://sepolia.etherscan.io/tx/{hash}",
+                     *           "address": "https://sepolia.etherscan.io/address/{address}"
+                     *         }
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["Network"][];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

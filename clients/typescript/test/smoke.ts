@@ -9,7 +9,7 @@
  */
 
 import { readFileSync } from "node:fs";
-import { createSluiceClient, SluiceError, unwrap } from "../src/index.js";
+import { createSluiceClient, SluiceError, unwrap, type FeeLevel, type Network } from "../src/index.js";
 
 const env = (name: string): string => {
   const value = process.env[name];
@@ -32,11 +32,17 @@ async function main(): Promise<void> {
   const health = unwrap(await sluice.GET("/health"));
   check(health.status === "ok", "health");
 
+  const networks: Network[] = unwrap(await sluice.GET("/v1/networks"));
+  const listed = networks.find((n) => n.name === network);
+  check(listed !== undefined && listed.assets[0]?.tokenAddress == null, "list networks (native coin first)");
+
   const id = `ts-${Date.now()}`;
+  const priority: FeeLevel = "fast";
   const created = unwrap(
-    await sluice.POST("/v1/withdrawals", { body: { id, userId, amount: "0.01", toAddress, network } }),
+    await sluice.POST("/v1/withdrawals", { body: { id, userId, amount: "0.01", toAddress, network, priority } }),
   );
   check(created.id === id && created.status === "PENDING", "create a withdrawal");
+  check(created.priority === priority && created.feePaid == null, "at the priority asked, no fee paid yet");
   const page = unwrap(await sluice.GET("/v1/withdrawals", { params: { query: { userId, limit: 2 } } }));
   check(page.items.length > 0, "list withdrawals");
 

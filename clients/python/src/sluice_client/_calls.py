@@ -26,6 +26,7 @@ from sluice_client.models import (
     Event,
     Health,
     HotWallet,
+    Network,
     Readiness,
     Transaction,
     Withdrawal,
@@ -33,6 +34,7 @@ from sluice_client.models import (
     WithdrawalStatus,
     read_events,
 )
+from sluice_client.status import FeeLevel
 
 T = TypeVar("T")
 
@@ -161,8 +163,11 @@ def create_withdrawal(
     network: str,
     token_address: str | None,
     id: str | None,
+    priority: FeeLevel | str | None = None,
 ) -> Call[Withdrawal]:
-    """``POST /v1/withdrawals``: always with an id, so a repeat is idempotent."""
+    """``POST /v1/withdrawals``: always with an id, so a repeat is idempotent. ``priority`` only
+    when given: a Sluice before fee levels refuses the field, and the network's default is the
+    server's to apply."""
     body = {
         "id": id if id is not None else new_withdrawal_id(),
         "userId": user_id,
@@ -171,6 +176,8 @@ def create_withdrawal(
         "tokenAddress": token_address,
         "network": network,
     }
+    if priority is not None:
+        body["priority"] = str(priority)
     return Call("POST", "/v1/withdrawals", _reader(Withdrawal.from_json), body=body)
 
 
@@ -251,6 +258,11 @@ def credit_balance(
         "reference": reference,
     }
     return Call("POST", "/v1/admin/ledger/credits", _reader(CreditResult.from_json), body=body)
+
+
+def list_networks() -> Call[list[Network]]:
+    """``GET /v1/networks``."""
+    return Call("GET", "/v1/networks", _list_of(Network.from_json, "networks"))
 
 
 def list_hot_wallets() -> Call[list[HotWallet]]:

@@ -7,7 +7,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from sluice_client.errors import UnexpectedResponseError
-from sluice_client.status import WithdrawalStatus
+from sluice_client.status import FeeLevel, WithdrawalStatus
 
 
 class Reader:
@@ -55,8 +55,30 @@ class Reader:
         flag: bool = self.value(name, bool, "true or false")
         return flag
 
+    def number(self, name: str) -> float:
+        """A JSON number, integer or not (never a bool); not for money, which is a string."""
+        value = self.data.get(name)
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise self._fail(name, "a number")
+        return float(value)
+
+    def texts(self, name: str, *, optional: bool = False) -> list[str]:
+        """A list of strings; with ``optional``, a missing or null one is empty."""
+        if optional and self.data.get(name) is None:
+            return []
+        items = self.items(name)
+        if not all(isinstance(item, str) for item in items):
+            raise self._fail(name, "a list of strings")
+        return items
+
     def amount(self, name: str) -> Decimal:
-        text = self.text(name)
+        return self._decimal(name, self.text(name))
+
+    def opt_amount(self, name: str) -> Decimal | None:
+        text = self.opt_text(name)
+        return None if text is None else self._decimal(name, text)
+
+    def _decimal(self, name: str, text: str) -> Decimal:
         try:
             amount = Decimal(text)
         except InvalidOperation:
@@ -112,12 +134,40 @@ class Reader:
         except ValueError:
             raise self._fail(name, "a known withdrawal status (is the SDK older?)") from None
 
+    def level(self, name: str) -> FeeLevel:
+        level = self.opt_level(name)
+        if level is None:
+            raise self._fail(name, "a fee level")
+        return level
+
+    def opt_level(self, name: str) -> FeeLevel | None:
+        text = self.opt_text(name)
+        if text is None:
+            return None
+        try:
+            return FeeLevel(text)
+        except ValueError:
+            raise self._fail(name, "a known fee level (is the SDK older?)") from None
+
+    def opt_per_level(self, name: str) -> dict[FeeLevel, Any] | None:
+        """An object keyed by fee level (``slow``, ``normal``, ``fast``), or null."""
+        item = self.opt_mapping(name)
+        if item is None:
+            return None
+        if not set(item) <= set(FeeLevel):
+            raise self._fail(name, "an object keyed by known fee levels (is the SDK older?)")
+        return {FeeLevel(key): value for key, value in item.items()}
+
     def items(self, name: str) -> list[Any]:
         items: list[Any] = self.value(name, list, "a list")
         return items
 
     def mapping(self, name: str) -> dict[str, Any]:
         item: dict[str, Any] = self.value(name, dict, "an object")
+        return item
+
+    def opt_mapping(self, name: str) -> dict[str, Any] | None:
+        item: dict[str, Any] | None = self.value(name, dict, "an object or null", optional=True)
         return item
 
 

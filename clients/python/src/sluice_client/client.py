@@ -28,6 +28,7 @@ from sluice_client.models import (
     Event,
     Health,
     HotWallet,
+    Network,
     Readiness,
     Transaction,
     Withdrawal,
@@ -36,6 +37,7 @@ from sluice_client.models import (
 )
 from sluice_client.retries import Retries
 from sluice_client.signing import SigningKey
+from sluice_client.status import FeeLevel
 
 __all__ = ["SluiceClient"]
 
@@ -145,6 +147,7 @@ class SluiceClient:
         network: str,
         token_address: str | None = None,
         id: str | None = None,
+        priority: FeeLevel | str | None = None,
         request_id: str | None = None,
     ) -> Withdrawal:
         """Request a withdrawal; it is paid asynchronously (follow it with `get_withdrawal`,
@@ -161,6 +164,10 @@ class SluiceClient:
                 safe**. Derive it from your own payout id. Without one the SDK makes one
                 (``wd_<32 hex>``), which makes its own retries safe, but not yours: if your
                 process stops before it has the answer, it cannot ask again under that id.
+            priority: The fee level to pay at, `FeeLevel` or ``"slow"``, ``"normal"``,
+                ``"fast"``; None: the network's default (`Network.default_priority`). It is part
+                of the body the idempotency check compares. A replacement of a stuck
+                transaction rises to at least this level's price then.
 
         Raises:
             IdempotencyConflictError: The id is taken by a withdrawal with another body.
@@ -174,6 +181,7 @@ class SluiceClient:
             network=network,
             token_address=token_address,
             id=id,
+            priority=priority,
         )
         return self._run(call, request_id)
 
@@ -331,6 +339,14 @@ class SluiceClient:
             NotFoundError: No such withdrawal, or it has no transaction yet (before signing).
         """
         return self._run(_calls.get_withdrawal_transaction(withdrawal_id), request_id)
+
+    # Networks
+
+    def list_networks(self, *, request_id: str | None = None) -> list[Network]:
+        """Every network the deployment pays on: assets, finality, fee model, what each fee level
+        pays now, RPC health (never a URL) and hot wallets. A network that is down is listed
+        too (``rpc.status`` ``down``, ``fee_levels`` None)."""
+        return self._run(_calls.list_networks(), request_id)
 
     # Ledger
 

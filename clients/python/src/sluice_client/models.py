@@ -1,9 +1,10 @@
 """What the API answers, as frozen dataclasses read by hand from its JSON (no pydantic: the SDK
 needs only httpx and cryptography).
 
-Amounts (decimal strings in token units on the wire) are `decimal.Decimal`, exact; fees in wei
-per gas are `int`; times are timezone-aware `datetime`. Each model keeps the JSON it was read
-from in ``raw``, so a field added by a newer Sluice is reachable before the SDK knows it.
+Amounts (decimal strings in token units on the wire, fees paid in the native coin too) are
+`decimal.Decimal`, exact; fees in wei per gas are `int`; times are timezone-aware `datetime`.
+Each model keeps the JSON it was read from in ``raw``, so a field added by a newer Sluice is
+reachable before the SDK knows it.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from decimal import Decimal
 from typing import Any
 
 from sluice_client._reader import Reader
-from sluice_client.status import WithdrawalStatus
+from sluice_client.status import FeeLevel, WithdrawalStatus
 
 __all__ = [
     "Attempt",
@@ -24,10 +25,19 @@ __all__ = [
     "DeadLetter",
     "Event",
     "EventData",
+    "Explorer",
+    "FeeLevel",
+    "FeeLevelPrice",
+    "FeeLimits",
+    "Finality",
     "Health",
     "HotWallet",
+    "Network",
+    "NetworkAsset",
+    "NetworkHotWallet",
     "Readiness",
     "ReadinessCheck",
+    "RpcHealth",
     "Transaction",
     "Withdrawal",
     "WithdrawalPage",
@@ -42,7 +52,13 @@ def _raw() -> Any:
 
 @dataclass(frozen=True, slots=True)
 class Withdrawal:
-    """A withdrawal (``createWithdrawal``, ``getWithdrawal`` …)."""
+    """A withdrawal (``createWithdrawal``, ``getWithdrawal`` …).
+
+    ``priority`` is the fee level it is paid at (None from a Sluice before fee levels, or when
+    the network is unknown); ``fee_paid`` what its transaction paid for gas, in the network's
+    native coin, as the receipt says (an OP Stack chain's L1 data fee included): None until
+    mined, and again if a re-org removes the block.
+    """
 
     id: str
     user_id: str
@@ -59,6 +75,8 @@ class Withdrawal:
     waiting_reason: str | None
     created_at: datetime
     updated_at: datetime
+    priority: FeeLevel | None = None
+    fee_paid: Decimal | None = None
     raw: Mapping[str, Any] = _raw()
 
     @classmethod
@@ -81,6 +99,8 @@ class Withdrawal:
             waiting_reason=r.opt_text("waitingReason"),
             created_at=r.moment("createdAt"),
             updated_at=r.moment("updatedAt"),
+            priority=r.opt_level("priority"),
+            fee_paid=r.opt_amount("feePaid"),
             raw=r.data,
         )
 
@@ -349,6 +369,205 @@ class DeadLetter:
 
 
 @dataclass(frozen=True, slots=True)
+class NetworkAsset:
+    """Something a network pays out: its native coin (``token_address`` None) or a token."""
+
+    symbol: str
+    decimals: int
+    token_address: str | None
+
+    @classmethod
+    def from_json(cls, value: object) -> NetworkAsset:
+        """Read an asset."""
+        r = Reader(value, "NetworkAsset")
+        return cls(
+            symbol=r.text("symbol"),
+            decimals=r.integer("decimals"),
+            token_address=r.opt_text("tokenAddress"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Finality:
+    """When a network's payouts count as final: ``rule`` ``finalized`` (the node's finalized
+    block tag) or ``depth`` (``confirmations`` blocks on top of it)."""
+
+    rule: str
+    confirmations: int
+
+    @classmethod
+    def from_json(cls, value: object) -> Finality:
+        """Read a finality rule."""
+        r = Reader(value, "Finality")
+        return cls(rule=r.text("rule"), confirmations=r.integer("confirmations"))
+
+
+@dataclass(frozen=True, slots=True)
+class FeeLevelPrice:
+    """What a fee level offers now, in wei per gas; on a legacy network both are the gas price."""
+
+    max_fee_per_gas: int
+    max_priority_fee_per_gas: int
+
+    @classmethod
+    def from_json(cls, value: object) -> FeeLevelPrice:
+        """Read a fee level's price."""
+        r = Reader(value, "FeeLevelPrice")
+        return cls(
+            max_fee_per_gas=r.wei("maxFeePerGas"),
+            max_priority_fee_per_gas=r.wei("maxPriorityFeePerGas"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FeeLimits:
+    """A network's fee caps and floors, in wei per gas (``max_tip_per_gas`` None: no cap), and
+    the least rise of a replacement, in percent."""
+
+    max_fee_per_gas: int
+    max_tip_per_gas: int | None
+    min_tip_per_gas: int
+    min_gas_price: int
+    bump_percent: int
+
+    @classmethod
+    def from_json(cls, value: object) -> FeeLimits:
+        """Read fee limits."""
+        r = Reader(value, "FeeLimits")
+        return cls(
+            max_fee_per_gas=r.wei("maxFeePerGas"),
+            max_tip_per_gas=r.opt_wei("maxTipPerGas"),
+            min_tip_per_gas=r.wei("minTipPerGas"),
+            min_gas_price=r.wei("minGasPrice"),
+            bump_percent=r.integer("bumpPercent"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class RpcHealth:
+    """A network's node as Sluice's health monitor last saw it (never a URL): ``status`` is
+    ``up``, ``down``, ``starting`` or ``misconfigured``; ``head`` its latest block; ``providers``
+    how many RPC providers are configured."""
+
+    status: str
+    detail: str
+    head: int | None
+    providers: int
+
+    @property
+    def up(self) -> bool:
+        """Whether the node answers (``status`` is ``up``)."""
+        return self.status == "up"
+
+    @classmethod
+    def from_json(cls, value: object) -> RpcHealth:
+        """Read a node's health."""
+        r = Reader(value, "RpcHealth")
+        return cls(
+            status=r.text("status"),
+            detail=r.text("detail"),
+            head=r.opt_integer("head"),
+            providers=r.integer("providers"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkHotWallet:
+    """A hot wallet of a network: ``state`` is ``active`` or ``draining``; ``native_balance`` in
+    token units, None when the node was not asked (down) or too slow."""
+
+    address: str
+    state: str
+    native_balance: Decimal | None
+
+    @classmethod
+    def from_json(cls, value: object) -> NetworkHotWallet:
+        """Read a network's hot wallet."""
+        r = Reader(value, "NetworkHotWallet")
+        return cls(
+            address=r.text("address"),
+            state=r.text("state"),
+            native_balance=r.opt_amount("nativeBalance"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Explorer:
+    """A block explorer's URL templates: ``transaction`` with ``{hash}``, ``address`` with
+    ``{address}``."""
+
+    transaction: str
+    address: str
+
+    def transaction_url(self, transaction_hash: str) -> str:
+        """The explorer's page of a transaction."""
+        return self.transaction.replace("{hash}", transaction_hash)
+
+    def address_url(self, address: str) -> str:
+        """The explorer's page of an address."""
+        return self.address.replace("{address}", address)
+
+    @classmethod
+    def from_json(cls, value: object) -> Explorer:
+        """Read an explorer's templates."""
+        r = Reader(value, "Explorer")
+        return cls(transaction=r.text("transaction"), address=r.text("address"))
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A network the deployment pays out on (``listNetworks``).
+
+    ``assets`` has the native coin first, then the tokens. ``fee_model`` is ``eip1559`` or
+    ``legacy``. ``fee_levels`` is what a withdrawal of each `FeeLevel` would pay now (None while
+    the network is down); ``default_priority`` the level of a withdrawal that names none.
+    ``block_time_seconds`` is typical, not a promise.
+    """
+
+    name: str
+    display_name: str
+    preset: str | None
+    chain_id: int
+    assets: list[NetworkAsset]
+    finality: Finality
+    block_time_seconds: float
+    fee_model: str
+    default_priority: FeeLevel
+    fee_levels: dict[FeeLevel, FeeLevelPrice] | None
+    fee_limits: FeeLimits
+    rpc: RpcHealth
+    hot_wallets: list[NetworkHotWallet]
+    explorer: Explorer | None
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_json(cls, value: object) -> Network:
+        """Read a network."""
+        r = Reader(value, "Network")
+        levels = r.opt_per_level("feeLevels")
+        explorer = r.opt_mapping("explorer")
+        return cls(
+            name=r.text("name"),
+            display_name=r.text("displayName"),
+            preset=r.opt_text("preset"),
+            chain_id=r.integer("chainId"),
+            assets=[NetworkAsset.from_json(item) for item in r.items("assets")],
+            finality=Finality.from_json(r.mapping("finality")),
+            block_time_seconds=r.number("blockTimeSeconds"),
+            fee_model=r.text("feeModel"),
+            default_priority=r.level("defaultPriority"),
+            fee_levels=None
+            if levels is None
+            else {level: FeeLevelPrice.from_json(price) for level, price in levels.items()},
+            fee_limits=FeeLimits.from_json(r.mapping("feeLimits")),
+            rpc=RpcHealth.from_json(r.mapping("rpc")),
+            hot_wallets=[NetworkHotWallet.from_json(item) for item in r.items("hotWallets")],
+            explorer=None if explorer is None else Explorer.from_json(explorer),
+            raw=r.data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class ReadinessCheck:
     """One readiness check (``database``, ``queue``, ``cache``, ``chain:<network>``)."""
 
@@ -358,11 +577,14 @@ class ReadinessCheck:
 
 @dataclass(frozen=True, slots=True)
 class Readiness:
-    """``getReadiness``: ``status`` is ``ready``, ``degraded`` (ready, cache down) or
-    ``not_ready`` (answered with 503, which this SDK returns rather than raises)."""
+    """``getReadiness``: ``status`` is ``ready``, ``degraded`` (ready: some networks' nodes, or
+    the balance cache, fail; ``degraded`` names those checks, e.g. ``chain:polygon``) or
+    ``not_ready`` (the database or the queue fails: answered with 503, which this SDK returns
+    rather than raises)."""
 
     status: str
     checks: dict[str, ReadinessCheck]
+    degraded: list[str] = field(default_factory=list)
     raw: Mapping[str, Any] = _raw()
 
     @property
@@ -372,13 +594,18 @@ class Readiness:
 
     @classmethod
     def from_json(cls, value: object) -> Readiness:
-        """Read a readiness answer."""
+        """Read a readiness answer (``degraded`` is empty from a Sluice before it)."""
         r = Reader(value, "Readiness")
         checks = {}
         for name, item in r.mapping("checks").items():
             check = Reader(item, f"Readiness.checks.{name}")
             checks[name] = ReadinessCheck(ok=check.flag("ok"), detail=check.text("detail"))
-        return cls(status=r.text("status"), checks=checks, raw=r.data)
+        return cls(
+            status=r.text("status"),
+            checks=checks,
+            degraded=r.texts("degraded", optional=True),
+            raw=r.data,
+        )
 
 
 @dataclass(frozen=True, slots=True)

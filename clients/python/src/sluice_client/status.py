@@ -1,10 +1,10 @@
-"""A withdrawal's status."""
+"""A withdrawal's status, and the fee level it is paid at."""
 
 from __future__ import annotations
 
 import enum
 
-__all__ = ["WithdrawalStatus"]
+__all__ = ["FeeLevel", "WithdrawalStatus"]
 
 
 class WithdrawalStatus(enum.StrEnum):
@@ -46,3 +46,16 @@ _FINAL = frozenset(
 _CANCELLABLE = frozenset(
     {WithdrawalStatus.PENDING, WithdrawalStatus.VALIDATING, WithdrawalStatus.PENDING_APPROVAL}
 )
+
+
+class FeeLevel(enum.StrEnum):
+    """How urgently a withdrawal's transaction should be included: its ``priority`` (docs/api.md,
+    "Withdrawals"). A `str`: compares equal to its value. What each level pays now is in
+    `Network.fee_levels`; a network's default is `Network.default_priority`."""
+
+    #: Cheaper, and slower to be included.
+    SLOW = "slow"
+    #: The usual default.
+    NORMAL = "normal"
+    #: Dearer, and included sooner.
+    FAST = "fast"
