@@ -639,9 +639,15 @@ export interface components {
         };
         /**
          * Finality
+         * @description When a network's transactions are final, and the ledger may settle.
+         * @enum {string}
+         */
+        Finality: "depth" | "finalized";
+        /**
+         * NetworkFinality
          * @description When a network's payouts count as final.
          */
-        Finality: {
+        NetworkFinality: {
             /** @description `finalized`: the node's finalized block tag; `depth`: a number of blocks */
             rule: components["schemas"]["Finality"];
             /**
@@ -713,7 +719,7 @@ export interface components {
              * @description The native coin first, then the tokens
              */
             assets: components["schemas"]["NetworkAsset"][];
-            finality: components["schemas"]["Finality"];
+            finality: components["schemas"]["NetworkFinality"];
             /** Blocktimeseconds */
             blockTimeSeconds: number;
             feeModel: components["schemas"]["FeeModel"];

@@ -31,7 +31,7 @@ PUBLIC_NAMES = {
     "Check": "ReadinessCheck",
     "NetworkOut": "Network",
     "AssetOut": "NetworkAsset",
-    "FinalityOut": "Finality",
+    "FinalityOut": "NetworkFinality",
     "FeeOut": "FeeLevelPrice",
     "FeeLimitsOut": "FeeLimits",
     "RpcHealthOut": "RpcHealth",
