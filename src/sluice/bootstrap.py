@@ -172,7 +172,9 @@ class Container:
         return self.services.handlers
 
     def worker(self) -> Worker:
-        """A worker over this container's queue and stage handlers."""
+        """A worker over this container's queue and stage handlers. Its chain work on a
+        network waits until the health monitor opened it (`check_networks`, then
+        `health.run`; `sluice.runtime.run` does both)."""
         s = self.settings
         return Worker(
             self.queue,

@@ -246,6 +246,7 @@ async def test_the_operational_endpoints(sluice: RunningSluice) -> None:
                 name: {"ok": True, "detail": "ok"}
                 for name in ("database", "queue", f"chain:{sluice.network}")
             },
+            "degraded": [],
         }
         assert (await client.get("/health")).json() == {"status": "ok"}
 

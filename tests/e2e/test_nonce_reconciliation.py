@@ -33,6 +33,7 @@ async def test_nonces_the_counter_passed_without_a_stored_transaction_are_filled
         async with container.uow() as uow:
             fillers = [await uow.transactions.at_nonce(network, wallet, n) for n in (0, 1)]
         assert all(f is not None and f.kind is TransactionKind.FILLER for f in fillers)
+        await container.check_networks(workers=False)  # the worker's chain work waits for it
         worker = container.worker()
         worker.start()
         try:
