@@ -565,3 +565,19 @@ def test_the_priority_is_carried_through_every_step(priority: FeeLevel | None) -
     assert transaction.status is T.CONFIRMED
     assert transaction.priority is priority
     assert [w.priority for w in transaction.carried] == [priority, priority]
+
+
+def test_a_transaction_mined_before_fees_were_kept_records_its_fee_when_it_settles() -> None:
+    transaction = _mined("wd_a", "wd_b")  # no fee: mined by a version that kept none
+    effects = transaction.settle(
+        block_number=100,
+        block_hash=BLOCK_HASH,
+        transaction_hash=_attempt(1).hash,
+        succeeded=True,
+        at=T0,
+        fee_paid=FEE_PAID,
+    )
+    assert transaction.fee_paid == FEE_PAID
+    assert _fees_paid(transaction) == [FEE_PAID, FEE_PAID]
+    # Settling changes both withdrawals, so the fee is saved with them.
+    assert {c.withdrawal_id for c in effects.changes} == {"wd_a", "wd_b"}
