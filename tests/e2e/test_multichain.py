@@ -10,6 +10,8 @@ legacy (Berlin: no EIP-1559), each with its coin and the demo token, served by o
   chain; after SIGCONT it catches up with nothing lost (must-hold 2).
 - `sluice serve` as a subprocess with one of three networks unreachable starts, says
   ``degraded`` naming it, and the other two pay (must-hold 5).
+- One chain's hot wallet empty (no coin for gas): the other two pay, its withdrawals wait as
+  ``underfunded``; once the wallet is funded they complete too (the empty-wallet bulkhead).
 """
 
 from __future__ import annotations
@@ -33,10 +35,12 @@ import pytest
 from eth_account import Account
 
 from sluice.bootstrap import build
+from sluice.devnet import setup
 from sluice.devnet.anvil import AnvilProcess, free_port
 from sluice.domain.access import ALL_SCOPES
 from sluice.testing import nodes as node_kinds
 from sluice.testing import secret_scan
+from sluice.testing.anvil_control import control_for
 from sluice.testing.harness import PASSPHRASE
 from sluice.testing.multichain import (
     DEFAULT_SPECS,
@@ -477,3 +481,64 @@ async def test_sluice_serve_starts_with_one_of_three_networks_unreachable(
                 process.wait()
                 code = None
         assert code == 0, _tail(log)
+
+
+# ── 4. one chain's hot wallet empty ───────────────────────────────────────────────────────────
+
+EMPTY = "beta"
+PER_ASSET_EMPTY_WALLET = 3
+
+
+async def _waiting(client: httpx.AsyncClient, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """The withdrawals' bodies now."""
+    return {i: (await client.get(f"/v1/withdrawals/{i}")).json() for i in ids}
+
+
+async def test_an_empty_hot_wallet_holds_its_own_network_only_until_funded(
+    chains: dict[str, AnvilProcess], tmp_path: Path, database_url: str
+) -> None:
+    async with running_multichain(chains, tmp_path, database_url=database_url) as instance:
+        await _credit_everyone(instance)
+        empty = instance.chains[EMPTY]
+        async with control_for(chains[EMPTY]) as control:
+            await control.set_balance(empty.hot_wallet, 0)
+            payments: list[Payment] = []
+            async with instance.client() as client:
+                for index in range(PER_ASSET_EMPTY_WALLET):
+                    for chain in instance.chains.values():
+                        for asset in ASSETS:
+                            payments.append(await _submit(client, chain, asset, index, "empty"))
+                held = [p.withdrawal_id for p in payments if p.network == EMPTY]
+                paying = [p.withdrawal_id for p in payments if p.network != EMPTY]
+
+                # The two funded networks pay everything while the empty one waits.
+                tracker = CompletionTracker(client)
+                final = await tracker.wait(paying, timeout_s=60)
+                for name, chain in instance.chains.items():
+                    if name != EMPTY:
+                        await _verify_chain(chain, payments, final)
+
+                # Each of the empty network's withdrawals says why it waits (coin and token: the
+                # token's gas is paid in the coin), none is final, and nothing was sent.
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 30
+                while True:
+                    bodies = await _waiting(client, held)
+                    reasons = {i: b.get("waitingReason") or "" for i, b in bodies.items()}
+                    if all(r.startswith("underfunded") for r in reasons.values()):
+                        break
+                    assert loop.time() < deadline, bodies
+                    await asyncio.sleep(0.25)
+                for body in bodies.values():
+                    assert body["status"] not in {"COMPLETED", "FAILED", "CANCELLED"}, body
+                    assert empty.hot_wallet in body["waitingReason"], body
+                    assert body["transactionHash"] is None, body
+                assert await control.nonce(empty.hot_wallet) == 0
+                assert await native_balance(empty, empty.hot_wallet) == 0
+
+                # Funded, it pays what waited.
+                await control.set_balance(empty.hot_wallet, setup.HOT_WALLET_FUNDING)
+                final |= await tracker.wait(held, timeout_s=60)
+                await _verify_chain(empty, payments, final)
+                for body in (await _waiting(client, held)).values():
+                    assert body["waitingReason"] is None, body
