@@ -368,10 +368,14 @@ def load_networks(path: Path) -> dict[str, NetworkConfig]:
 
 def _one_line(exc: ValidationError) -> str:
     """Each problem as ``where: what``, on one line (pydantic's own text spans several)."""
-    return "; ".join(
-        f"{'.'.join(str(part) for part in error['loc']) or 'file'}: {error['msg']}"
-        for error in exc.errors()
-    )
+    problems = []
+    for error in exc.errors():
+        # A validator's own message reads best without pydantic's "Value error, " prefix; a
+        # problem of the whole file (two networks, one chain id) needs no location.
+        message = error["msg"].removeprefix("Value error, ")
+        where = ".".join(str(part) for part in error["loc"])
+        problems.append(f"{where}: {message}" if where else message)
+    return "; ".join(problems)
 
 
 #: Where everything local lives unless a setting names another place (``SLUICE_DATA_DIR``).

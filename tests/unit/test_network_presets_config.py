@@ -239,7 +239,7 @@ def test_a_networks_file_without_presets_loads_as_before(tmp_path: Path) -> None
     [
         pytest.param(
             f'[networks.p]\npreset = "polgon"\n{OPERATOR}',
-            r"networks\.p: Value error, unknown preset 'polgon'; known presets: ethereum, "
+            r"networks\.p: unknown preset 'polgon'; known presets: ethereum, "
             r"sepolia, .*, fuji$",
             id="unknown-preset",
         ),
@@ -302,7 +302,7 @@ def test_a_networks_file_without_presets_loads_as_before(tmp_path: Path) -> None
         ),
         pytest.param(
             f'[networks.p]\npreset = "bsc"\nmin_gas_price_gwei = 0.05\n{OPERATOR}',
-            r"min_gas_price_gwei: Value error, gwei must be an integer or a decimal string such "
+            r"min_gas_price_gwei: gwei must be an integer or a decimal string such "
             r'as "0\.05"',
             id="float-gwei",
         ),

@@ -45,9 +45,10 @@ def share_of(concurrency: int, networks: int) -> int:
 class Bulkheads:
     """Per-network gates and shares of the worker's consumers (see the module)."""
 
-    def __init__(self, health: NetworkHealth | None, *, limit: int) -> None:
-        """``health`` None: every network counts as open (tests without a monitor)."""
-        if limit < 1:
+    def __init__(self, health: NetworkHealth | None, *, limit: int | None) -> None:
+        """``health`` None: every network counts as open (tests without a monitor); ``limit``
+        None: no share (a caller that runs the handlers itself, not a worker's consumers)."""
+        if limit is not None and limit < 1:
             raise ValueError("a network needs at least one consumer")
         self._health = health
         self._limit = limit
@@ -68,7 +69,7 @@ class Bulkheads:
         if health is not None and not health.is_open(network):
             metrics.BULKHEAD_DEFERRALS.labels(network, "closed").inc()
             return health.retry_after_s
-        if self._busy[network] >= self._limit:
+        if self._limit is not None and self._busy[network] >= self._limit:
             metrics.BULKHEAD_DEFERRALS.labels(network, "busy").inc()
             return BUSY_RETRY_S
         self._busy[network] += 1

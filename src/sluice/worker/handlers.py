@@ -35,7 +35,7 @@ class StageHandlers:
     ) -> None:
         """``bulkheads``: each network's gate and share of the consumers (none: ungated)."""
         self._uow = uow
-        self._bulkheads = bulkheads or Bulkheads(None, limit=1_000_000)
+        self._bulkheads = bulkheads or Bulkheads(None, limit=None)
         self._validation = validation
         self._signing = signing
         self._broadcast = broadcast
