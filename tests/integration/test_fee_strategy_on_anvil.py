@@ -625,6 +625,9 @@ async def test_when_the_cap_leaves_no_room_the_same_bytes_are_sent_again(
             assert [a.hash for a in attempts] == [only.hash]
             assert await wired.pooled() == [only.hash]
         assert _resent() == resent + 2
+        # Right after a re-send, the next look waits: stuck again only stuck_after_s later.
+        await wired.confirm(withdrawal_id)
+        assert _resent() == resent + 2
         pooled = await wired.control.transaction(only.hash)
         assert pooled is not None
         assert int(pooled.get("maxFeePerGas") or pooled["gasPrice"], 16) == cap

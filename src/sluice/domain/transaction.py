@@ -425,6 +425,19 @@ class ChainTransaction:
             )
         return effects
 
+    def resent(self, *, at: datetime) -> Effects:
+        """Its latest attempt is sent again unchanged, since no replacement can help (the fee
+        cap, or a wallet short of the higher fees): it counts as stuck again only
+        ``stuck_after_s`` from now (`stuck_since`), not at every look."""
+        self.updated_at = at
+        return Effects(events=[EngineEvent.RESENT])
+
+    @property
+    def stuck_since(self) -> datetime:
+        """Since when it has waited for a receipt: its latest attempt's signing, or the last
+        change to it (sent, re-sent unchanged, sent again after a re-org), if later."""
+        return max(self.latest.created_at, self.updated_at)
+
     def replaced(self, attempt: Attempt, *, at: datetime, stuck_after_s: float) -> Effects:
         """A new attempt at higher fees (a no-op for a cancel) is signed and stored."""
         if self.status is not TransactionStatus.BROADCAST:

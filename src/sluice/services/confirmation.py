@@ -236,7 +236,7 @@ class ConfirmationService:
         latest = transaction.latest
         if transaction.cancel_requested_at is not None and not transaction.cancel_sent:
             return Step(StepKind.CANCEL, attempt=latest)
-        if network.fees.is_stuck(latest.created_at, self._clock.now()):
+        if network.fees.is_stuck(transaction.stuck_since, self._clock.now()):
             return Step(StepKind.REPLACE, attempt=latest)
         if not seen.known:
             return Step(StepKind.RESEND, attempt=latest)
@@ -360,7 +360,7 @@ class ConfirmationService:
                 transaction_id=transaction.id,
                 reason="fee cap reached" if fees is None else "wallet cannot pay higher fees",
             )
-            await self._record(uow, transaction, Effects(events=[EngineEvent.RESENT]))
+            await self._record(uow, transaction, transaction.resent(at=self._clock.now()))
             return latest
         now = self._clock.now()
         attempt = await sign_attempt(

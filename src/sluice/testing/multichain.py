@@ -41,6 +41,7 @@ from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess, LocalNode, free_port
 from sluice.devnet.artifacts import ContractArtifact, load_demo_token
 from sluice.domain.addresses import Address
 from sluice.testing import secret_scan
+from sluice.testing.chaos import rpc_batch
 from sluice.testing.harness import PASSPHRASE, RunningSluice, prepare, running_sluice
 
 with warnings.catch_warnings():
@@ -73,7 +74,6 @@ LEGACY_HARDFORK: Final = "berlin"
 FINAL_STATUSES: Final = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 _TOKEN_NAME: Final = "Sluice Demo Token"  # noqa: S105 - a token name, not a password
 _DEPLOYER: Final = DEV_ACCOUNTS[0].address
-_BATCH: Final = 100
 #: How far back each round of `CompletionTracker` looks again: commits are not instantaneous.
 _LATE_COMMITS: Final = timedelta(seconds=3)
 
@@ -229,23 +229,6 @@ async def rpc(url: str, method: str, params: list[Any], *, timeout_s: float = 30
     if "error" in answer:
         raise RuntimeError(f"{method} failed: {answer['error']}")
     return answer["result"]
-
-
-async def _rpc_batch(url: str, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-    results: list[Any] = []
-    async with httpx.AsyncClient(timeout=60) as client:
-        for start in range(0, len(calls), _BATCH):
-            chunk = calls[start : start + _BATCH]
-            batch = [
-                {"jsonrpc": "2.0", "id": i, "method": method, "params": params}
-                for i, (method, params) in enumerate(chunk)
-            ]
-            answers = sorted((await client.post(url, json=batch)).json(), key=lambda a: a["id"])
-            for answer in answers:
-                if "error" in answer:
-                    raise RuntimeError(f"JSON-RPC batch call failed: {answer['error']}")
-                results.append(answer["result"])
-    return results
 
 
 async def _send_from_deployer(url: str, tx: dict[str, Any], *, legacy: bool) -> dict[str, Any]:
@@ -512,9 +495,12 @@ async def token_balance(chain: Chain, holder: str) -> int:
 async def wallet_transactions(chain: Chain, wallet: str) -> list[dict[str, Any]]:
     """Every mined transaction sent by ``wallet``, in chain order (every block read)."""
     head = int(await rpc(chain.rpc_url, "eth_blockNumber", []), 16)
-    blocks = await _rpc_batch(
-        chain.rpc_url, [("eth_getBlockByNumber", [hex(n), True]) for n in range(head + 1)]
-    )
+    async with httpx.AsyncClient(timeout=60) as client:
+        blocks = await rpc_batch(
+            client,
+            chain.rpc_url,
+            [("eth_getBlockByNumber", [hex(n), True]) for n in range(head + 1)],
+        )
     sender = wallet.lower()
     return [
         tx for block in blocks for tx in block["transactions"] if str(tx["from"]).lower() == sender

@@ -581,3 +581,14 @@ def test_a_transaction_mined_before_fees_were_kept_records_its_fee_when_it_settl
     assert _fees_paid(transaction) == [FEE_PAID, FEE_PAID]
     # Settling changes both withdrawals, so the fee is saved with them.
     assert {c.withdrawal_id for c in effects.changes} == {"wd_a", "wd_b"}
+
+
+def test_a_transaction_waits_from_its_latest_attempt_or_its_last_resend_whichever_is_later() -> (
+    None
+):
+    transaction = _broadcast("wd_a")
+    assert transaction.stuck_since == transaction.latest.created_at == T0
+    effects = transaction.resent(at=T1)
+    assert effects.events == [EngineEvent.RESENT]
+    assert effects.changes == []
+    assert transaction.stuck_since == T1  # stuck again only stuck_after_s after the re-send
