@@ -46,6 +46,7 @@ from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
     Attempt,
     AttemptOutcome,
+    AttemptPurpose,
     ChainTransaction,
 )
 from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus
@@ -409,7 +410,7 @@ class Engine:
         for _ in range(20):
             await self.confirm(withdrawal_id)
             withdrawal = await self.withdrawal(withdrawal_id)
-            if withdrawal.status in {WithdrawalStatus.COMPLETED, WithdrawalStatus.FAILED}:
+            if withdrawal.status.is_final:
                 return withdrawal
             await asyncio.sleep(0.05)
         raise AssertionError(f"withdrawal {withdrawal_id} not final: {withdrawal.status}")
@@ -635,3 +636,34 @@ async def test_when_the_cap_leaves_no_room_the_same_bytes_are_sent_again(
         await wired.mine_and_settle(withdrawal_id)
 
         await _assert_paid_once(wired, withdrawal_id, recipient, only)
+
+
+async def test_an_operators_cancel_of_a_stuck_legacy_payout_is_a_type_0_no_op_that_pays_nobody(
+    on_berlin: Engine,
+) -> None:
+    wired = on_berlin
+    recipient = Address(Account.create().address)
+    withdrawal_id = await wired.pay(recipient)
+    _, (payout,) = await wired.transaction(withdrawal_id)
+
+    async with wired.uow() as uow:
+        await wired.services.cancellation.cancel(uow, withdrawal_id, reason="operator")
+        await uow.commit()
+    await wired.confirm(withdrawal_id)  # the no-op replaces the payout at its nonce
+    _, attempts = await wired.transaction(withdrawal_id)
+    assert [a.purpose for a in attempts] == [AttemptPurpose.PAYLOAD, AttemptPurpose.CANCEL]
+    noop = attempts[1]
+    # A legacy replacement: one gas price, at least 10 % above the payout's.
+    assert noop.fees.max_fee_per_gas == noop.fees.max_priority_fee_per_gas
+    assert noop.fees.max_fee_per_gas >= payout.fees.max_fee_per_gas * 110 // 100
+    assert await wired.pooled() == [noop.hash]
+
+    settled = await wired.mine_and_settle(withdrawal_id)
+    assert settled.status is WithdrawalStatus.CANCELLED
+    mined = await wired.control.transaction(noop.hash)
+    assert mined is not None
+    assert mined["type"] == "0x0"
+    assert await wired.chain.balance(recipient) == 0
+    async with wired.uow() as uow:
+        balance = await uow.ledger.balance("alice", NET, "native")
+    assert balance.held == 0  # the hold is released
