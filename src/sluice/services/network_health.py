@@ -46,6 +46,8 @@ log = structlog.get_logger(__name__)
 
 #: Seconds one probe of one network may take.
 PROBE_TIMEOUT_S = 5.0
+#: The longest a closed network's work waits between two looks, in seconds.
+MAX_RETRY_AFTER_S = 10.0
 #: Seconds the work before a network opens (nonce reconciliation) may take.
 ON_UP_TIMEOUT_S = 60.0
 #: Seconds between probe rounds (a down network is looked at this often, too).
@@ -235,10 +237,18 @@ class NetworkHealth:
         """Whether work on the network may go ahead now."""
         return self.state(network).open
 
-    @property
-    def retry_after_s(self) -> float:
-        """How long work on a closed network waits before it looks again."""
-        return self._interval_s
+    def retry_after(self, network: str) -> float:
+        """How long work on a closed network waits before it looks again: one probe interval
+        at first, then a quarter of how long the network has been closed, at most
+        `MAX_RETRY_AFTER_S`. A long outage's backlog is then looked at every few seconds, not
+        every interval (each look is a database read and a queue round trip, taken from the
+        networks that work), and the backlog moves within that long after the node is back.
+        """
+        state = self._states.get(network)
+        if state is None or state.open:
+            return self._interval_s
+        closed_for = self._now() - state.since
+        return min(MAX_RETRY_AFTER_S, max(self._interval_s, closed_for / 4))
 
     # ── Changes ───────────────────────────────────────────────────────────────────────────────
 
@@ -251,7 +261,7 @@ class NetworkHealth:
         state = self._states.get(network)
         if state is not None and state.status is NetworkStatus.UP:
             self._set(network, state, NetworkStatus.DOWN, describe_failure(exc))
-        return self._interval_s
+        return self.retry_after(network)
 
     async def check_all(self) -> dict[str, NetworkState]:
         """One probe round: every network at once, each within the timeout."""

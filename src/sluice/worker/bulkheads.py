@@ -68,7 +68,7 @@ class Bulkheads:
         health = self._health
         if health is not None and not health.is_open(network):
             metrics.BULKHEAD_DEFERRALS.labels(network, "closed").inc()
-            return health.retry_after_s
+            return health.retry_after(network)
         if self._limit is not None and self._busy[network] >= self._limit:
             metrics.BULKHEAD_DEFERRALS.labels(network, "busy").inc()
             return BUSY_RETRY_S

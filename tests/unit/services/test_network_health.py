@@ -355,7 +355,7 @@ async def test_a_worker_reporting_a_failed_node_closes_the_network_until_a_probe
 
     delay = health.failed("devnet", ChainUnavailableError("read timed out"))
 
-    assert delay == 7.0 == health.retry_after_s
+    assert delay == 7.0 == health.retry_after("devnet")
     assert health.state("devnet").status is NetworkStatus.DOWN
     assert health.state("devnet").detail == "read timed out"
     assert not health.is_open("devnet")
@@ -491,3 +491,23 @@ async def test_run_keeps_probing_in_rounds_until_cancelled() -> None:
 
     assert len(rounds) == 3
     assert health.is_open("devnet")
+
+
+async def test_work_on_a_closed_network_looks_again_less_often_the_longer_it_is_closed() -> None:
+    now = [0.0]
+    chain = FakeChain()
+    chain.go_down()
+    health = NetworkHealth(
+        registry(devnet=chain), verify=verified, interval_s=2.0, monotonic=lambda: now[0]
+    )
+    await health.check_all()  # down since 0
+
+    assert health.retry_after("devnet") == 2.0  # at first: one probe interval
+    now[0] = 20.0
+    assert health.retry_after("devnet") == 5.0  # a quarter of how long it has been closed
+    now[0] = 600.0
+    assert health.retry_after("devnet") == network_health.MAX_RETRY_AFTER_S
+
+    chain.come_back()
+    await health.check_all()
+    assert health.retry_after("devnet") == 2.0  # open again: back to the interval
