@@ -6,8 +6,8 @@ from fastapi import APIRouter, Depends, Request
 
 from sluice.api import examples
 from sluice.api.auth import container_of, require
+from sluice.api.network_schemas import NetworkOut
 from sluice.api.problems import AUTHENTICATED, problem_responses
-from sluice.api.schemas import NetworkOut
 from sluice.domain.access import Scope
 
 router = APIRouter(
