@@ -107,7 +107,7 @@ def build_services(
         cancellation=CancellationService(withdrawals, registry, clock),
         ledger=LedgerService(registry, clock, cache),
         api_keys=ApiKeyService(clock),
-        hot_wallets=HotWalletService(uow, registry),
+        hot_wallets=HotWalletService(uow, registry, health),
         nonces=NonceReconciliation(uow, registry, confirmation.fill_gap),
         handlers=StageHandlers(
             uow,

@@ -94,3 +94,14 @@ async def test_the_hot_wallet_overview_shows_state_in_flight_and_balance(
     ]
     assert [w.native_balance for w in wallets] == [1000 * ETH, 0]
     assert {w.native.symbol for w in wallets} == {"ETH"}
+
+
+async def test_the_hot_wallet_overview_shows_no_balance_for_a_network_whose_node_is_down(
+    engine: AsyncEngine,
+) -> None:
+    p = _pipeline(engine)
+    p.chain.go_down()
+
+    wallets = await p.services.hot_wallets.overview()  # never raises for one network
+
+    assert [(w.address, w.native_balance) for w in wallets] == [(p.signer.address, None)]

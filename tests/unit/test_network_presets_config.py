@@ -282,7 +282,7 @@ def test_a_networks_file_without_presets_loads_as_before(tmp_path: Path) -> None
         ),
         pytest.param(
             f'[networks.p]\npreset = "ethereum"\nfee_percentiles = [50, 10, 85]\n{OPERATOR}',
-            r"fee settings: percentiles must be between 0 and 100, slow to fast",
+            r"fee settings: percentiles must rise from slow to fast",
             id="percentiles-out-of-order",
         ),
         pytest.param(

@@ -373,6 +373,7 @@ def test_hot_wallets_and_dead_letters(sluice: SluiceClient, sluice_dev: DevInsta
         "active",
         "ETH",
     )
+    assert wallet.native_balance is not None  # the dev chain is up
     assert wallet.native_balance > 1000
     assert wallet.in_flight >= 0
     letters = sluice.list_dead_letters()

@@ -693,10 +693,10 @@ export interface components {
             nativeSymbol: string;
             /**
              * Nativebalance
-             * @description The native coin at the latest block, in token units (decimal string)
+             * @description The native coin at the latest block, in token units (decimal string); null while the network's node is down or slow
              * @example 12.5
              */
-            nativeBalance: string;
+            nativeBalance: string | null;
         };
         /**
          * Network

@@ -136,7 +136,9 @@ async def hot_wallets(request: Request) -> list[HotWalletOut]:
             state="draining" if wallet.draining else "active",
             in_flight=wallet.in_flight,
             native_symbol=wallet.native.symbol,
-            native_balance=format_amount(wallet.native_balance, wallet.native.decimals),
+            native_balance=None
+            if wallet.native_balance is None
+            else format_amount(wallet.native_balance, wallet.native.decimals),
         )
         for wallet in await container_of(request).hot_wallets.overview()
     ]

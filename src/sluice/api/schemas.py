@@ -296,8 +296,9 @@ class HotWalletOut(_Out):
     state: str = Field(description="`active`, or `draining` (takes no new withdrawals)")
     in_flight: int = Field(description="Transactions between signing and finality")
     native_symbol: str = Field(examples=["ETH"])
-    native_balance: str = Field(
-        description="The native coin at the latest block, in token units (decimal string)",
+    native_balance: str | None = Field(
+        description="The native coin at the latest block, in token units (decimal string); "
+        "null while the network's node is down or slow",
         examples=["12.5"],
     )
 

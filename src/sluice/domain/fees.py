@@ -139,14 +139,14 @@ class FeePolicy:
             raise ValueError("max_tip_per_gas cannot be negative")
         if self.min_tip_per_gas < 0 or self.min_gas_price < 0:
             raise ValueError("fee floors cannot be negative")
-        if list(self.percentiles) != sorted(self.percentiles) or not all(
-            0 <= p <= 100 for p in self.percentiles
-        ):
-            raise ValueError("percentiles must be between 0 and 100, slow to fast")
-        if list(self.gas_price_percent) != sorted(self.gas_price_percent) or not all(
-            p >= 1 for p in self.gas_price_percent
-        ):
-            raise ValueError("gas price factors must be positive, slow to fast")
+        if not all(0 <= p <= 100 for p in self.percentiles):
+            raise ValueError("percentiles must be between 0 and 100")
+        if list(self.percentiles) != sorted(self.percentiles):
+            raise ValueError("percentiles must rise from slow to fast (e.g. [10, 50, 85])")
+        if not all(p >= 1 for p in self.gas_price_percent):
+            raise ValueError("gas price factors must be positive")
+        if list(self.gas_price_percent) != sorted(self.gas_price_percent):
+            raise ValueError("gas price factors must rise from slow to fast (e.g. [100, 125, 150])")
         if not 1 <= self.history_blocks <= 1024 or not 0 <= self.base_fee_blocks <= 64:
             raise ValueError("history_blocks must be 1-1024 and base_fee_blocks 0-64")
 

@@ -57,6 +57,9 @@ log = structlog.get_logger(__name__)
 #: Head-room on estimated gas: estimates are exact for the state they ran on, which moves.
 GAS_MARGIN_PERCENT = 20
 
+#: The kind of waiting reason of a withdrawal whose network's node is down (or misconfigured).
+NETWORK_CLOSED = "network_unavailable"
+
 #: Bytes standing for a transaction's fields and signature when an L1 data fee is estimated.
 L1_ENVELOPE = 120
 
@@ -73,6 +76,11 @@ class Ready:
     def network(self) -> str:
         """The network they are paid on."""
         return self.withdrawals[0].network
+
+    @property
+    def waiting_for_network(self) -> bool:
+        """Whether they already say they wait for their network's node."""
+        return all((w.waiting_reason or "").startswith(NETWORK_CLOSED) for w in self.withdrawals)
 
     @property
     def priority(self) -> FeeLevel | None:
@@ -247,6 +255,22 @@ class SigningService:
                 )
         return None
 
+    async def network_closed(self, uow: UnitOfWork, ready: Ready, why: str) -> bool:
+        """Record that the withdrawals wait because their network takes no chain work now
+        (``why``: ``down: timed out``), as their ``waiting_reason``.
+
+        Returns:
+            Whether anything changed (the caller commits).
+        """
+        withdrawals = []
+        for planned in ready.withdrawals:
+            withdrawal = await uow.withdrawals.get(planned.id, lock=True)
+            if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
+                return False
+            withdrawals.append(withdrawal)
+        await self._wait(uow, withdrawals, f"{NETWORK_CLOSED}: network {ready.network} is {why}")
+        return True
+
     def retry_after(self, network: str) -> float:
         """How long a waiting withdrawal waits before signing is tried again."""
         return max(1.0, 5 * self._registry.get(network).network.poll_interval_s)
@@ -343,7 +367,7 @@ class SigningService:
             change = note(withdrawal, at=self._clock.now(), reason=f"waiting: {reason}")
             await uow.withdrawals.save(withdrawal)
             await uow.withdrawals.add_event(change)
-            log.warning("withdrawal waits for its hot wallet", reason=reason)
+            log.warning("withdrawal waits to be signed", reason=reason)
 
 
 async def sign_new(

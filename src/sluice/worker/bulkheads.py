@@ -54,6 +54,13 @@ class Bulkheads:
         self._limit = limit
         self._busy: Counter[str] = Counter()
 
+    def closed(self, network: str) -> str | None:
+        """Why the network takes no chain work now (``down: timed out``), or None if it does."""
+        if self._health is None or self._health.is_open(network):
+            return None
+        state = self._health.state(network)
+        return f"{state.status.value}: {state.detail}"
+
     def busy(self, network: str) -> int:
         """How many consumers hold the network's work now."""
         return self._busy[network]

@@ -72,6 +72,12 @@ class StageHandlers:
             ready = await self._signing.ready(uow, payload["withdrawalId"])
         if ready is None:
             return None
+        closed = self._bulkheads.closed(ready.network)
+        if closed is not None and not ready.waiting_for_network:
+            # Say why it waits (once: the next looks find the reason recorded).
+            async with self._uow() as uow:
+                if await self._signing.network_closed(uow, ready, closed):
+                    await uow.commit()
         return await self._bulkheads.run(ready.network, lambda: self._sign(ready))
 
     async def _sign(self, ready: Ready) -> float | None:

@@ -314,14 +314,15 @@ class CreditResult:
 
 @dataclass(frozen=True, slots=True)
 class HotWallet:
-    """A hot wallet: ``state`` is ``active`` or ``draining``; ``native_balance`` in token units."""
+    """A hot wallet: ``state`` is ``active`` or ``draining``; ``native_balance`` in token units
+    (None while its network's node is down or slow)."""
 
     network: str
     address: str
     state: str
     in_flight: int
     native_symbol: str
-    native_balance: Decimal
+    native_balance: Decimal | None
     raw: Mapping[str, Any] = _raw()
 
     @classmethod
@@ -334,7 +335,7 @@ class HotWallet:
             state=r.text("state"),
             in_flight=r.integer("inFlight"),
             native_symbol=r.text("nativeSymbol"),
-            native_balance=r.amount("nativeBalance"),
+            native_balance=r.opt_amount("nativeBalance"),
             raw=r.data,
         )
 
