@@ -12,14 +12,16 @@ The module keeps its name from when every transaction was type 2.
 Legacy transactions are EIP-155's: the signature covers ``rlp([nonce, gasPrice, gas, to, value,
 data, chainId, 0, 0])`` and ``v`` is ``chainId * 2 + 35 + y_parity``, so the signed bytes are
 valid on one chain only. eth_account has no public encoder of a legacy transaction from its
-fields and a signature, so those are RLP-encoded here (`_rlp`); the unit tests hold every
-encoding here to eth_account's own signing, byte for byte.
+fields and a signature, so those are RLP-encoded here with pyrlp (`rlp`, the Ethereum
+Foundation's encoder that eth_account itself depends on); the unit tests hold every encoding
+here to eth_account's own signing, byte for byte.
 """
 
 from __future__ import annotations
 
 from typing import Final
 
+import rlp
 from eth_account.signers.local import LocalAccount
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
 from eth_account.types import TransactionDictType
@@ -143,23 +145,5 @@ def _eip1559_fields(transaction: UnsignedTransaction) -> list[RlpItem]:
 
 
 def _rlp(item: RlpItem) -> bytes:
-    """Recursive Length Prefix encoding (the yellow paper's appendix B): an integer as its
-    big-endian bytes without leading zeros (0 as the empty string), bytes as a string, a list
-    as a list."""
-    if isinstance(item, int):
-        if item < 0:
-            raise ValueError("RLP encodes no negative integers")
-        item = item.to_bytes((item.bit_length() + 7) // 8, "big")
-    if isinstance(item, bytes):
-        if len(item) == 1 and item[0] < 0x80:
-            return item
-        return _rlp_length(len(item), 0x80) + item
-    body = b"".join(_rlp(element) for element in item)
-    return _rlp_length(len(body), 0xC0) + body
-
-
-def _rlp_length(length: int, offset: int) -> bytes:
-    if length < 56:
-        return bytes([offset + length])
-    size = length.to_bytes((length.bit_length() + 7) // 8, "big")
-    return bytes([offset + 55 + len(size)]) + size
+    """Recursive Length Prefix encoding (pyrlp: integers big-endian without leading zeros)."""
+    return bytes(rlp.encode(item))
