@@ -17,7 +17,12 @@ from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
 from sluice.domain.fees import FeeLevel, Fees
 from sluice.services.fee_markets import FeeMarkets
-from sluice.services.network_health import NetworkHealth, NetworkState, NetworkStatus
+from sluice.services.network_health import (
+    NetworkHealth,
+    NetworkState,
+    NetworkStatus,
+    describe_failure,
+)
 from sluice.services.registry import NetworkEntry, NetworkRegistry
 
 __all__ = ["NetworkOverview", "NetworkService", "WalletView"]
@@ -94,7 +99,11 @@ class NetworkService:
                     for signer in entry.signers:
                         balances[signer.address] = await entry.chain.balance(signer.address)
             except Exception as exc:  # a slow or failing node: show what was read
-                log.info("network read left out of the listing", network=name, error=repr(exc))
+                log.info(
+                    "network read left out of the listing",
+                    network=name,
+                    error=describe_failure(exc),  # never a URL
+                )
         wallets = tuple(
             WalletView(
                 address=signer.address,

@@ -168,6 +168,7 @@ class SigningService:
         ):
             gas = NATIVE_TRANSFER_GAS
         reasons: list[str] = []
+        l1_fee: int | None = None
         for signer in sorted(entry.accepting, key=lambda s: ready.in_flight[s.address].count):
             flight = ready.in_flight[signer.address]
             reason = await self._cannot_hold(
@@ -188,7 +189,8 @@ class SigningService:
                     return Quote(ready, payload, fees, reverts=str(exc))
                 gas = estimate + estimate * GAS_MARGIN_PERCENT // 100
             if reason is None and gas is not None:
-                l1_fee = await self._l1_fee(entry, payload)
+                if l1_fee is None:  # the same for every wallet: asked once
+                    l1_fee = await self._l1_fee(entry, payload)
                 needed = flight.native + payload.value + fees.max_cost(gas) + l1_fee
                 native = await entry.chain.balance(signer.address)
                 if native >= needed:
