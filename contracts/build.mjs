@@ -5,9 +5,16 @@
 //   DemoToken.sol                 DemoToken: the dev chain's ERC-20. Its artifact is written to
 //                                 contracts/DemoToken.json and to the packaged copy
 //                                 src/sluice/devnet/DemoToken.json (`sluice dev` deploys it).
+//   BatchPayout.sol               BatchPayout: pays many withdrawals in one transaction. Compiled
+//                                 for the "paris" EVM (no PUSH0: it deploys on chains from before
+//                                 Shanghai), and its artifact also has `deployedBytecode` (the
+//                                 runtime code, whose hash Sluice verifies). Written to
+//                                 contracts/BatchPayout.json and src/sluice/chains/BatchPayout.json.
 //   test/RevertingReceivers.sol   RevertingReceiver, InvalidReceiver  } test only: artifacts in
 //   test/HostileTokens.sol        FalseToken, BlockingToken            } contracts/test/ only,
-//                                 never packaged (`sluice.testing.contracts` deploys them).
+//   test/NoReturnToken.sol        NoReturnToken                        } never packaged
+//   test/ReentrantReceiver.sol    ReentrantReceiver                    } (`sluice.testing.contracts`
+//                                                                      } deploys them).
 //
 // Usage (from anywhere):
 //   node contracts/build.mjs           write every artifact (and DemoToken's packaged copy)
@@ -27,25 +34,37 @@ import { basename, dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const OPTIMIZER_RUNS = 200;
+// The default EVM version; a source may name another (`evmVersion`).
 const EVM_VERSION = 'cancun';
 
 const contractsDir = dirname(fileURLToPath(import.meta.url));
 const repoRoot = join(contractsDir, '..');
-const packagedDir = join(repoRoot, 'src', 'sluice', 'devnet');
+const packageDir = join(repoRoot, 'src', 'sluice');
 
 // Each source (relative to contracts/), its contracts, and where each artifact goes. An artifact
-// is written beside its source; `packaged` adds the copy the package ships.
+// is written beside its source; `packaged` (a directory of src/sluice/) adds the copy the package
+// ships. `evmVersion` overrides EVM_VERSION for that source; `deployedBytecode` adds the runtime
+// code to its artifacts (after `bytecode`).
 const SOURCES = [
-  { source: 'DemoToken.sol', contracts: ['DemoToken'], packaged: true },
+  { source: 'DemoToken.sol', contracts: ['DemoToken'], packaged: 'devnet' },
+  {
+    source: 'BatchPayout.sol',
+    contracts: ['BatchPayout'],
+    packaged: 'chains',
+    evmVersion: 'paris',
+    deployedBytecode: true,
+  },
   { source: 'test/RevertingReceivers.sol', contracts: ['RevertingReceiver', 'InvalidReceiver'] },
   { source: 'test/HostileTokens.sol', contracts: ['FalseToken', 'BlockingToken'] },
+  { source: 'test/NoReturnToken.sol', contracts: ['NoReturnToken'] },
+  { source: 'test/ReentrantReceiver.sol', contracts: ['ReentrantReceiver'] },
 ];
 
 function outputPaths(entry, contractName) {
   const file = `${contractName}.json`;
   const paths = [join(contractsDir, dirname(entry.source), file)];
   if (entry.packaged) {
-    paths.push(join(packagedDir, file));
+    paths.push(join(packageDir, entry.packaged, file));
   }
   return paths;
 }
@@ -65,16 +84,21 @@ try {
 function compile(entry) {
   const sourceName = entry.source;
   const sourceBytes = readFileSync(join(contractsDir, sourceName));
+  const evmVersion = entry.evmVersion ?? EVM_VERSION;
+  const selected = ['abi', 'evm.bytecode.object'];
+  if (entry.deployedBytecode) {
+    selected.push('evm.deployedBytecode.object');
+  }
   const input = {
     language: 'Solidity',
     sources: { [sourceName]: { content: sourceBytes.toString('utf8') } },
     settings: {
       optimizer: { enabled: true, runs: OPTIMIZER_RUNS },
-      evmVersion: EVM_VERSION,
+      evmVersion,
       metadata: { bytecodeHash: 'none' },
       outputSelection: {
         [sourceName]: Object.fromEntries(
-          entry.contracts.map((name) => [name, ['abi', 'evm.bytecode.object']]),
+          entry.contracts.map((name) => [name, selected]),
         ),
       },
     },
@@ -102,12 +126,18 @@ function compile(entry) {
         version: solc.version(),
         optimizer: true,
         runs: OPTIMIZER_RUNS,
-        evmVersion: EVM_VERSION,
+        evmVersion,
       },
       sourceSha256,
       abi: contract.abi,
       bytecode: `0x${contract.evm.bytecode.object}`,
     };
+    if (entry.deployedBytecode) {
+      if (!contract.evm.deployedBytecode?.object) {
+        throw new Error(`solc produced no runtime code for ${contractName} (${basename(sourceName)})`);
+      }
+      artifact.deployedBytecode = `0x${contract.evm.deployedBytecode.object}`;
+    }
     artifacts[contractName] = artifact;
   }
   return artifacts;

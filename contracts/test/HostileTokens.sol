@@ -8,7 +8,8 @@ pragma solidity 0.8.28;
 
 /// @title TestToken
 /// @notice A minimal ERC-20 with an owner-only `mint`, the base of the hostile tokens below.
-///         Its `transfer` and its hooks are virtual so each token changes only what it must.
+///         Its `transfer`, `transferFrom` and its hooks are virtual so each token changes only
+///         what it must.
 abstract contract TestToken {
     /// @notice `account` tried to move `needed` tokens but only holds `balance`.
     error InsufficientBalance(address account, uint256 balance, uint256 needed);
@@ -60,7 +61,11 @@ abstract contract TestToken {
         return true;
     }
 
-    function transferFrom(address from, address to, uint256 amount) external returns (bool) {
+    function transferFrom(address from, address to, uint256 amount)
+        external
+        virtual
+        returns (bool)
+    {
         uint256 allowed = allowance[from][msg.sender];
         if (allowed != type(uint256).max) {
             if (allowed < amount) {
@@ -113,15 +118,20 @@ abstract contract TestToken {
 }
 
 /// @title FalseToken
-/// @notice An ERC-20 whose `transfer` returns false without reverting: it moves nothing and
-///         emits no `Transfer`, and its transaction succeeds (receipt status 1). Like the tokens
-///         that report failure by return value instead of reverting. Everything else is normal.
+/// @notice An ERC-20 whose `transfer` and `transferFrom` return false without reverting: they
+///         move nothing and emit no `Transfer`, and their transaction succeeds (receipt status
+///         1). Like the tokens that report failure by return value instead of reverting.
+///         Everything else (mint, approve, balances) is normal.
 contract FalseToken is TestToken {
     constructor(string memory name_, string memory symbol_, uint8 decimals_, uint256 initialSupply)
         TestToken(name_, symbol_, decimals_, initialSupply)
     {}
 
     function transfer(address, uint256) external pure override returns (bool) {
+        return false;
+    }
+
+    function transferFrom(address, address, uint256) external pure override returns (bool) {
         return false;
     }
 }

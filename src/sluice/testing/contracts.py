@@ -1,13 +1,18 @@
-"""The test-only contracts of ``contracts/test/`` on a running node: deploy, mint, block.
+"""The test-only contracts of ``contracts/test/`` on a running node: deploy, mint, block; and the
+``BatchPayout`` contract (``contracts/BatchPayout.sol``): deploy, pay, decode its errors.
 
 ``RevertingReceiver`` and ``InvalidReceiver`` refuse the native coin (REVERT, and the INVALID
-opcode 0xfe, which uses all the gas); ``FalseToken`` is an ERC-20 whose ``transfer`` returns
-false and moves nothing; ``BlockingToken`` is an ERC-20 whose owner can block accounts, whose
-transfers from or to a blocked account revert (as USDC's and USDT's do).
+opcode 0xfe, which uses all the gas); ``FalseToken`` is an ERC-20 whose ``transfer`` and
+``transferFrom`` return false and move nothing; ``BlockingToken`` is an ERC-20 whose owner can
+block accounts, whose transfers from or to a blocked account revert (as USDC's and USDT's do);
+``NoReturnToken`` is a working ERC-20 whose ``transfer``, ``transferFrom`` and ``approve`` return
+nothing (as Ethereum's USDT's); ``ReentrantReceiver`` calls back, from its ``receive()``, the
+batch contract that pays it.
 
-Their artifacts are committed beside their sources (``node contracts/build.mjs`` rebuilds them;
-``tests/integration/test_contract_artifact.py`` checks them) and are not part of the package:
-this module reads them from the source checkout, like the pinned Anvil it runs beside.
+The test contracts' artifacts are committed beside their sources (``node contracts/build.mjs``
+rebuilds them; ``tests/integration/test_contract_artifact.py`` checks them) and are not part of
+the package: this module reads them from the source checkout, like the pinned Anvil it runs
+beside. ``BatchPayout``'s is the packaged copy (``sluice/chains/BatchPayout.json``).
 
 Everything goes through plain JSON-RPC (``eth_*`` methods only, no ``anvil_*``/``hardhat_*``)
 and transactions signed here with eth_account, so it works on any development node (Anvil,
@@ -19,7 +24,9 @@ This module must not import pytest.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from importlib import resources
 from types import TracebackType
 from typing import Any, Final, Self
 
@@ -34,24 +41,40 @@ from sluice.devnet.artifacts import ContractArtifact, read_artifact
 from sluice.domain.addresses import Address
 
 __all__ = [
+    "BATCH_ERRORS",
+    "BATCH_PAYOUT",
     "BLOCKING_TOKEN",
     "FALSE_TOKEN",
     "INVALID_RECEIVER",
+    "NO_RETURN_TOKEN",
+    "PAID_TOPIC",
+    "REENTRANT_RECEIVER",
     "REVERTING_RECEIVER",
     "TRANSFER_TOPIC",
+    "BatchError",
     "ChainSender",
     "DeployedTestContracts",
     "Log",
     "RpcError",
     "TxReceipt",
+    "approve",
+    "decode_batch_error",
+    "deploy_batch_payout",
     "deploy_blocking_token",
     "deploy_false_token",
     "deploy_invalid_receiver",
+    "deploy_no_return_token",
+    "deploy_reentrant_receiver",
     "deploy_reverting_receiver",
     "deploy_test_contracts",
     "is_blocked",
+    "load_batch_payout",
     "load_test_contract",
     "mint",
+    "pay_native",
+    "pay_native_calldata",
+    "pay_token",
+    "pay_token_calldata",
     "set_blocked",
     "token_balance",
     "transfer",
@@ -62,9 +85,26 @@ REVERTING_RECEIVER: Final = "RevertingReceiver"
 INVALID_RECEIVER: Final = "InvalidReceiver"
 FALSE_TOKEN: Final = "FalseToken"  # noqa: S105 - a contract name, not a password
 BLOCKING_TOKEN: Final = "BlockingToken"  # noqa: S105 - a contract name, not a password
+NO_RETURN_TOKEN: Final = "NoReturnToken"  # noqa: S105 - a contract name, not a password
+REENTRANT_RECEIVER: Final = "ReentrantReceiver"
+BATCH_PAYOUT: Final = "BatchPayout"
 
 #: topic0 of ERC-20 ``Transfer(address,address,uint256)``.
 TRANSFER_TOPIC: Final = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
+
+#: topic0 of BatchPayout's ``Paid(uint256)`` (its data: the payment's index, one word).
+PAID_TOPIC: Final = "0x" + keccak(text="Paid(uint256)").hex()
+
+#: BatchPayout's custom errors: each signature, and the types of its arguments.
+BATCH_ERRORS: Final[dict[str, tuple[str, ...]]] = {
+    "NotOwner()": (),
+    "LengthMismatch()": (),
+    "ValueMismatch(uint256,uint256)": ("uint256", "uint256"),
+    "PaymentFailed(uint256)": ("uint256",),
+    "NotAToken(address)": ("address",),
+}
+
+_BATCH_ARTIFACT_FILE: Final = "BatchPayout.json"
 
 _TOKEN_CONSTRUCTOR: Final = ("string", "string", "uint8", "uint256")
 _PRIORITY_FEE_WEI: Final = 10**9
@@ -307,6 +347,13 @@ def _calldata(signature: str, types: tuple[str, ...] = (), args: tuple[Any, ...]
     return keccak(text=signature)[:4] + encode(list(types), list(args))
 
 
+def load_batch_payout() -> ContractArtifact:
+    """The packaged ``BatchPayout`` artifact (``sluice/chains/BatchPayout.json``)."""
+    resource = resources.files("sluice.chains").joinpath(_BATCH_ARTIFACT_FILE)
+    with resources.as_file(resource) as path:
+        return read_artifact(path)
+
+
 # --- deployment ----------------------------------------------------------------------------
 
 
@@ -328,7 +375,8 @@ def deploy_false_token(
     decimals: int = 18,
     initial_supply: int = 0,
 ) -> Address:
-    """An ERC-20 whose ``transfer`` returns false and moves nothing; the sender owns it."""
+    """An ERC-20 whose ``transfer`` and ``transferFrom`` return false and move nothing; the
+    sender owns it."""
     args = encode(list(_TOKEN_CONSTRUCTOR), [name, symbol, decimals, initial_supply])
     return sender.deploy(load_test_contract(FALSE_TOKEN), args)
 
@@ -344,6 +392,39 @@ def deploy_blocking_token(
     """An ERC-20 with a block list its owner (the sender) sets: see `set_blocked`."""
     args = encode(list(_TOKEN_CONSTRUCTOR), [name, symbol, decimals, initial_supply])
     return sender.deploy(load_test_contract(BLOCKING_TOKEN), args)
+
+
+def deploy_no_return_token(
+    sender: ChainSender,
+    *,
+    name: str = "No Return Token",
+    symbol: str = "NORET",
+    decimals: int = 18,
+    initial_supply: int = 0,
+) -> Address:
+    """A working ERC-20 whose ``transfer``, ``transferFrom`` and ``approve`` return no data.
+
+    USDT's ABI on Ethereum. The sender owns it and may `mint`.
+    """
+    args = encode(list(_TOKEN_CONSTRUCTOR), [name, symbol, decimals, initial_supply])
+    return sender.deploy(load_test_contract(NO_RETURN_TOKEN), args)
+
+
+def deploy_reentrant_receiver(
+    sender: ChainSender, batch: str, token: str, *, bubble: bool = True
+) -> Address:
+    """A contract whose ``receive()`` calls ``batch`` back (``payNative`` then ``payToken`` of
+    ``token``, each paying itself). It records each failure (``failed()``,
+    ``lastRevertData()``); with ``bubble`` it then reverts with the first one's revert data, so
+    the payment to it fails; otherwise it accepts the payment.
+    """
+    args = encode(["address", "address", "bool"], [batch, token, bubble])
+    return sender.deploy(load_test_contract(REENTRANT_RECEIVER), args)
+
+
+def deploy_batch_payout(sender: ChainSender) -> Address:
+    """A ``BatchPayout`` contract (the packaged artifact), owned by the sender."""
+    return sender.deploy(load_batch_payout())
 
 
 @dataclass(frozen=True, slots=True)
@@ -408,6 +489,16 @@ def is_blocked(sender: ChainSender, token: str, account: str) -> bool:
     return bool(blocked)
 
 
+def approve(sender: ChainSender, token: str, spender: str, amount: int) -> TxReceipt:
+    """Send ERC-20 ``approve(spender, amount)`` from the sender (any return data, or none).
+
+    Raises:
+        RpcError: The node refused it.
+    """
+    data = _calldata("approve(address,uint256)", ("address", "uint256"), (spender, amount))
+    return _checked(sender.send(token, data=data), f"approve on {token}")
+
+
 def token_balance(sender: ChainSender, token: str, holder: str) -> int:
     """ERC-20 ``balanceOf(holder)``, in base units."""
     result = sender.call(token, _calldata("balanceOf(address)", ("address",), (holder,)))
@@ -435,3 +526,82 @@ def transfer(
     """
     data = _calldata("transfer(address,uint256)", ("address", "uint256"), (to, amount))
     return sender.send(token, data=data, gas=gas)
+
+
+# --- BatchPayout ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class BatchError:
+    """A BatchPayout custom error decoded from revert data: its signature and arguments."""
+
+    signature: str
+    args: tuple[Any, ...]
+
+    @property
+    def name(self) -> str:
+        """The error's name (``"PaymentFailed"``)."""
+        return self.signature.split("(", 1)[0]
+
+
+def decode_batch_error(revert_data: bytes | None) -> BatchError | None:
+    """The BatchPayout error that ``revert_data`` holds; None if it is none of them."""
+    if revert_data is None or len(revert_data) < 4:
+        return None
+    for signature, types in BATCH_ERRORS.items():
+        if revert_data[:4] == keccak(text=signature)[:4]:
+            if len(revert_data) != 4 + 32 * len(types):
+                return None
+            return BatchError(signature, tuple(decode(list(types), revert_data[4:])))
+    return None
+
+
+def pay_native_calldata(to: Sequence[str], amounts: Sequence[int]) -> bytes:
+    """The call data of ``payNative(to, amounts)``."""
+    return _calldata(
+        "payNative(address[],uint256[])", ("address[]", "uint256[]"), (list(to), list(amounts))
+    )
+
+
+def pay_token_calldata(token: str, to: Sequence[str], amounts: Sequence[int]) -> bytes:
+    """The call data of ``payToken(token, to, amounts)``."""
+    return _calldata(
+        "payToken(address,address[],uint256[])",
+        ("address", "address[]", "uint256[]"),
+        (token, list(to), list(amounts)),
+    )
+
+
+def pay_native(
+    sender: ChainSender,
+    batch: str,
+    to: Sequence[str],
+    amounts: Sequence[int],
+    *,
+    value: int | None = None,
+    gas: int | None = None,
+) -> TxReceipt:
+    """Send ``payNative(to, amounts)`` with ``value`` (default: the sum of the amounts); its
+    receipt, whatever its status.
+
+    Without ``gas`` the node estimates it, and refuses (`RpcError`) a batch that reverts.
+    """
+    total = sum(amounts) if value is None else value
+    return sender.send(batch, data=pay_native_calldata(to, amounts), value=total, gas=gas)
+
+
+def pay_token(
+    sender: ChainSender,
+    batch: str,
+    token: str,
+    to: Sequence[str],
+    amounts: Sequence[int],
+    *,
+    gas: int | None = None,
+) -> TxReceipt:
+    """Send ``payToken(token, to, amounts)``; its receipt, whatever its status (the sender must
+    have approved ``batch`` for the total: `approve`).
+
+    Without ``gas`` the node estimates it, and refuses (`RpcError`) a batch that reverts.
+    """
+    return sender.send(batch, data=pay_token_calldata(token, to, amounts), gas=gas)
