@@ -157,11 +157,12 @@ def noop_payload(wallet: Address) -> Payload:
 @dataclass(frozen=True, slots=True)
 class UnsignedTransaction:
     """Everything a signer needs: an EIP-1559 (type 2) transaction, or a legacy (type 0,
-    EIP-155) one whose gas price is ``fees.max_fee_per_gas``."""
+    EIP-155) one whose gas price is ``fees.max_fee_per_gas``. ``to`` None creates a contract
+    (``data`` is its init code): only `sluice contracts deploy` signs one."""
 
     chain_id: int
     nonce: int
-    to: Address
+    to: Address | None
     value: int
     data: bytes
     gas: int

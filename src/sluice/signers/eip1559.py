@@ -7,6 +7,9 @@ signer that gets only a signature over a digest (KMS) hashes with `signing_hash`
 with `signed_serialization`; `unsigned_serialization` is what an OP Stack chain's GasPriceOracle
 prices (`sluice.ports.ChainClient.l1_fee`).
 
+A contract creation (``to`` None: `sluice contracts deploy`) has an empty ``to``: no key in
+the dictionary, the empty string in the RLP encodings.
+
 The module keeps its name from when every transaction was type 2.
 
 Legacy transactions are EIP-155's: the signature covers ``rlp([nonce, gasPrice, gas, to, value,
@@ -54,28 +57,31 @@ RlpItem = int | bytes | list["RlpItem"]
 def transaction_fields(transaction: UnsignedTransaction) -> TransactionDictType:
     """The unsigned transaction as eth_account's dictionary: type 2 (no access list), or a
     legacy EIP-155 one (``gasPrice`` is ``fees.max_fee_per_gas``; no type field, which is what
-    eth_account signs as type 0)."""
+    eth_account signs as type 0). A contract creation has no ``to`` key."""
+    fields: TransactionDictType
     if transaction.fee_model is FeeModel.LEGACY:
-        return {
+        fields = {
             "chainId": transaction.chain_id,
             "nonce": transaction.nonce,
-            "to": HexStr(transaction.to),
             "value": transaction.value,
             "data": transaction.data,
             "gas": transaction.gas,
             "gasPrice": transaction.fees.max_fee_per_gas,
         }
-    return {
-        "type": EIP1559_TYPE,
-        "chainId": transaction.chain_id,
-        "nonce": transaction.nonce,
-        "to": HexStr(transaction.to),
-        "value": transaction.value,
-        "data": transaction.data,
-        "gas": transaction.gas,
-        "maxFeePerGas": transaction.fees.max_fee_per_gas,
-        "maxPriorityFeePerGas": transaction.fees.max_priority_fee_per_gas,
-    }
+    else:
+        fields = {
+            "type": EIP1559_TYPE,
+            "chainId": transaction.chain_id,
+            "nonce": transaction.nonce,
+            "value": transaction.value,
+            "data": transaction.data,
+            "gas": transaction.gas,
+            "maxFeePerGas": transaction.fees.max_fee_per_gas,
+            "maxPriorityFeePerGas": transaction.fees.max_priority_fee_per_gas,
+        }
+    if transaction.to is not None:
+        fields["to"] = HexStr(transaction.to)
+    return fields
 
 
 def unsigned_serialization(transaction: UnsignedTransaction) -> bytes:
@@ -124,7 +130,7 @@ def _legacy_fields(transaction: UnsignedTransaction) -> list[RlpItem]:
         transaction.nonce,
         transaction.fees.max_fee_per_gas,
         transaction.gas,
-        bytes.fromhex(transaction.to[2:]),
+        _to(transaction),
         transaction.value,
         transaction.data,
     ]
@@ -137,11 +143,16 @@ def _eip1559_fields(transaction: UnsignedTransaction) -> list[RlpItem]:
         transaction.fees.max_priority_fee_per_gas,
         transaction.fees.max_fee_per_gas,
         transaction.gas,
-        bytes.fromhex(transaction.to[2:]),
+        _to(transaction),
         transaction.value,
         transaction.data,
         [],  # no access list
     ]
+
+
+def _to(transaction: UnsignedTransaction) -> bytes:
+    """The ``to`` field's bytes: the 20-byte address, or empty for a contract creation."""
+    return b"" if transaction.to is None else bytes.fromhex(transaction.to[2:])
 
 
 def _rlp(item: RlpItem) -> bytes:

@@ -130,9 +130,17 @@ class RemoteSigner:
     async def sign(
         self, transaction: UnsignedTransaction, context: SigningContext | None = None
     ) -> SignedTransaction:
-        """Ask the signer; it needs the context to check the request against the records."""
+        """Ask the signer; it needs the context to check the request against the records.
+
+        A contract creation (``to`` None) is refused here: `sluice signer` signs payouts and
+        no-ops only (its requests always name a ``to``)."""
         if context is None:
             raise SigningRefusedError("a remote signature needs to say what it is for")
+        if transaction.to is None:
+            raise SigningRefusedError(
+                "sluice signer signs payouts only, never a contract creation: deploy where the "
+                "hot wallet's key is (without SLUICE_SIGNER_URL)"
+            )
         answer = await self._client.sign(
             SignRequest(
                 network=context.network,
