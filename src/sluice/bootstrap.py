@@ -222,8 +222,9 @@ class Container:
         whose node is down does not stop the start: it opens once it answers.
 
         Raises:
-            ConfigurationError: A network's node serves another chain, or a token's on-chain
-                decimals differ from the configuration (every such mistake, one per line).
+            ConfigurationError: A network's node serves another chain, a token's on-chain
+                decimals differ from the configuration, or a batch contract does not verify
+                (every such mistake, one per network and line).
         """
         if workers:
             self.health.set_on_up(self.services.nonces.reconcile_network)

@@ -502,6 +502,28 @@ class ChainClient(Protocol):
         """Bytes of contract code at an address (0 for an account)."""
         ...
 
+    async def code(self, address: Address) -> bytes:
+        """The contract code at an address, at the latest block (empty for an account)."""
+        ...
+
+    async def call(self, to: Address, data: bytes) -> bytes:
+        """What a read-only call (``eth_call``) of ``data`` on ``to`` returns, at the latest block.
+
+        Raises:
+            CallRevertedError: The call reverts or halts (the chain's answer: not retried).
+            ChainUnavailableError: The node could not be reached or did not answer usefully.
+        """
+        ...
+
+    async def estimate_creation_gas(self, sender: Address, data: bytes) -> int:
+        """Gas a contract creation from ``sender`` with init code ``data`` is expected to use.
+
+        Raises:
+            CallRevertedError: The creation reverts or halts.
+            ChainUnavailableError: The node could not be reached or did not answer usefully.
+        """
+        ...
+
     async def send_raw_transaction(self, raw: bytes) -> SendResult:
         """Send a signed transaction.
 

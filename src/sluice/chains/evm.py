@@ -290,6 +290,40 @@ class EvmChainClient:
         method = "eth_getCode"
         return len(_data(await self._checked(method, [address, "latest"]), method, "code"))
 
+    async def code(self, address: Address) -> bytes:
+        """The contract code at an address, at the latest block (empty for an account)."""
+        method = "eth_getCode"
+        return _data(await self._checked(method, [address, "latest"]), method, "code")
+
+    async def call(self, to: Address, data: bytes) -> bytes:
+        """What ``eth_call`` of ``data`` on ``to`` returns, at the latest block.
+
+        Raises:
+            CallRevertedError: The call reverts or halts.
+            ChainRpcError: Unreachable, a malformed answer, or another error answer.
+        """
+        method = "eth_call"
+        call = {"to": to, "data": "0x" + data.hex()}
+        return _data(await self._checked(method, [call, "latest"]), method, "call result")
+
+    async def estimate_creation_gas(self, sender: Address, data: bytes) -> int:
+        """Gas a contract creation (no ``to``) with init code ``data`` is expected to use.
+
+        Raises:
+            CallRevertedError: The creation reverts or halts.
+            ChainRpcError: Unreachable, a malformed answer, or another error answer.
+        """
+        method = "eth_estimateGas"
+        call = {"from": sender, "value": "0x0", "data": "0x" + data.hex()}
+        try:
+            answer = await self._call(method, [call])
+        except _NodeRefusalError as refusal:
+            raise self._refused(method, refusal) from None
+        gas = _quantity(answer, method, "gas")
+        if gas == 0:
+            raise ChainRpcError(method, "malformed_response", "gas estimate 0")
+        return gas
+
     async def send_raw_transaction(self, raw: bytes) -> SendResult:
         """Send a signed transaction, classifying the node's answer.
 

@@ -261,6 +261,21 @@ class FailoverChainClient:
         """Bytes of contract code at an address (0 for an account)."""
         return await self._run("code_size", lambda c: c.code_size(address))
 
+    async def code(self, address: Address) -> bytes:
+        """The contract code at an address, from the first healthy provider."""
+        return await self._run("code", lambda c: c.code(address))
+
+    async def call(self, to: Address, data: bytes) -> bytes:
+        """A read-only call's answer, from the first healthy provider (a revert is the call's
+        answer: `CallRevertedError`)."""
+        return await self._run("call", lambda c: c.call(to, data))
+
+    async def estimate_creation_gas(self, sender: Address, data: bytes) -> int:
+        """Gas a contract creation is expected to use (a revert is the creation's answer)."""
+        return await self._run(
+            "estimate_creation_gas", lambda c: c.estimate_creation_gas(sender, data)
+        )
+
     async def send_raw_transaction(self, raw: bytes) -> SendResult:
         """Send through the first healthy provider; the first that takes it wins.
 

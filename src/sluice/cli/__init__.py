@@ -1,8 +1,9 @@
 """The `sluice` command line (entry point ``sluice.cli:app``).
 
-Each group is a module of its own (`apikey`, `keystore`, `check` for ``config``, `withdrawals`;
-`run` for the commands that run Sluice). Heavy imports (the database, web3, the bootstrap) stay
-inside the commands that need them, so ``sluice --help`` and the small commands start fast.
+Each group is a module of its own (`apikey`, `keystore`, `check` for ``config``, `withdrawals`,
+`contracts`; `run` for the commands that run Sluice). Heavy imports (the database, web3, the
+bootstrap) stay inside the commands that need them, so ``sluice --help`` and the small commands
+start fast.
 Every command reads the same `sluice.config.Settings`.
 """
 
@@ -15,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from sluice import __version__
-from sluice.cli import apikey, check, keystore, run, withdrawals
+from sluice.cli import apikey, check, contracts, keystore, run, withdrawals
 
 __all__ = ["app"]
 
@@ -50,6 +51,7 @@ app.add_typer(keystore.app, name="keystore")
 app.add_typer(check.app, name="config")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(withdrawals.app, name="withdrawals")
+app.add_typer(contracts.app, name="contracts")
 
 
 def _reflowed(doc: str | None) -> str | None:

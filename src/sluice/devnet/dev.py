@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import shlex
 import time
 from dataclasses import dataclass
@@ -15,11 +16,12 @@ from rich.markup import escape
 
 from sluice import runtime
 from sluice.bootstrap import Container, build
-from sluice.config import Settings
+from sluice.config import Settings, load_networks
 from sluice.devnet import setup
 from sluice.devnet.anvil import AnvilError, AnvilProcess, port_is_free
 from sluice.domain.access import ALL_SCOPES
 from sluice.errors import ConfigurationError, UnauthorizedError
+from sluice.signers.keystore import KeystoreSigner
 
 log = structlog.get_logger(__name__)
 
@@ -111,7 +113,9 @@ async def _credit_demo_user(container: Container, token: str) -> None:
             await uow.commit()
 
 
-def _next_steps(console: Console, info: setup.DevInfo, dev_file: Path) -> None:
+def _next_steps(
+    console: Console, info: setup.DevInfo, dev_file: Path, *, batch_contract: str | None = None
+) -> None:
     # Every value is escaped: a path or URL may hold `[...]`, which Rich would take as markup.
     api, rpc, details = escape(info.apiUrl), escape(info.rpcUrl), escape(str(dev_file))
     token = escape(f"{setup.TOKEN_SYMBOL} {info.tokens[setup.TOKEN_SYMBOL]}")
@@ -119,6 +123,10 @@ def _next_steps(console: Console, info: setup.DevInfo, dev_file: Path) -> None:
     console.print(f"  chain    {rpc}  (chain id {info.chainId})")
     console.print(f"  wallet   {escape(info.hotWallet)}")
     console.print(f"  token    {token}")
+    if batch_contract is not None:
+        console.print(
+            f"  batch    {escape(batch_contract)}  (BatchPayout, {setup.TOKEN_SYMBOL} approved)"
+        )
     console.print(f"  details  {details}  (API key, addresses)")
     console.print(
         "  API key  every scope, admin included: fine for this local playground; for anything"
@@ -168,7 +176,9 @@ async def run_dev(settings: Settings, options: DevOptions, console: Console) -> 
         wallet = setup.hot_wallet_address(keystore)
         chain = await asyncio.to_thread(setup.prepare_chain, anvil.rpc_url, data_dir, wallet)
         networks_file = data_dir / "networks.toml"
-        setup.write_networks_file(
+        previous = setup.batch_contract_in(networks_file, wallet)  # the last start's, if any
+        write_networks_file = functools.partial(
+            setup.write_networks_file,
             networks_file,
             rpc_url=anvil.rpc_url,
             keystore=keystore,
@@ -176,6 +186,13 @@ async def run_dev(settings: Settings, options: DevOptions, console: Console) -> 
             confirmations=options.confirmations,
             poll_interval_s=min(1.0, options.block_time_s),
         )
+        write_networks_file()
+        # The hot wallet's batch contract: deployed from the wallet (its owner) and approved for
+        # the demo token, before the engine starts (it reconciles the wallet's nonces then).
+        network = load_networks(networks_file)[setup.NETWORK].to_domain(setup.NETWORK)
+        signer = await asyncio.to_thread(KeystoreSigner.from_file, keystore, secret)
+        batch = await setup.prepare_batch_contract(network, anvil.rpc_url, signer, previous)
+        write_networks_file(batch_contracts=((wallet, batch.contract),))
         # The database is the settings' own (``<data_dir>/sluice.db`` unless SLUICE_DATABASE_URL
         # names another): the one every other command opens.
         dev_settings = settings.model_copy(
@@ -198,7 +215,7 @@ async def run_dev(settings: Settings, options: DevOptions, console: Console) -> 
 
         async def on_ready() -> None:
             info.write(dev_file)
-            _next_steps(console, info, dev_file)
+            _next_steps(console, info, dev_file, batch_contract=batch.contract)
 
         await runtime.run(container, host=options.host, port=options.port, on_ready=on_ready)
     finally:

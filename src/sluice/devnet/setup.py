@@ -1,4 +1,5 @@
-"""Prepare a local chain for `sluice dev`: hot wallet key, demo token, funding, config files.
+"""Prepare a local chain for `sluice dev`: hot wallet key, demo token, funding, the hot
+wallet's batch contract, config files.
 
 Everything here is idempotent, so a second `make run` finds what the first one made (the chain
 state, the keystore, the token) and only fills in what is missing.
@@ -9,17 +10,23 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import tomllib
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, cast
 
 from eth_account import Account
 
+from sluice.chains.batch_contract import BatchContractSetUp, set_up_batch_contract
+from sluice.chains.evm import EvmChainClient
 from sluice.devnet.anvil import DEV_ACCOUNTS
 from sluice.devnet.artifacts import load_demo_token
-from sluice.domain.addresses import Address
+from sluice.domain.addresses import Address, parse_address
+from sluice.domain.assets import Network
 from sluice.errors import SluiceError
+from sluice.ports import Signer
 from sluice.signers.keystore import create_keystore
 
 with warnings.catch_warnings():
@@ -192,6 +199,35 @@ def hot_wallet_address(keystore: Path) -> Address:
     return Address(Web3.to_checksum_address("0x" + data["address"].removeprefix("0x")))
 
 
+async def prepare_batch_contract(
+    network: Network, rpc_url: str, signer: Signer, configured: Address | None
+) -> BatchContractSetUp:
+    """The hot wallet's BatchPayout on the dev chain, approved for the demo token: ``configured``
+    (the previous start's) if it still verifies, else a new one deployed from the wallet
+    (`sluice.chains.batch_contract.set_up_batch_contract`).
+
+    Raises:
+        SluiceError: A set-up transaction failed, or the node did not answer.
+    """
+    chain = EvmChainClient(rpc_url)
+    try:
+        return await set_up_batch_contract(network, chain, signer, configured)
+    finally:
+        await chain.close()
+
+
+def batch_contract_in(path: Path, wallet: Address) -> Address | None:
+    """The batch contract a networks file written by `write_networks_file` names for
+    ``wallet``, if the file is there and names a valid one."""
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        contracts = data["networks"][NETWORK]["batching"]["contracts"]
+        found = next(c for w, c in contracts.items() if w.lower() == wallet.lower())
+        return parse_address(found)
+    except (OSError, ValueError, KeyError, TypeError, AttributeError, StopIteration):
+        return None  # no file, another shape, or an invalid address (a ValueError): none
+
+
 def write_networks_file(
     path: Path,
     *,
@@ -200,9 +236,18 @@ def write_networks_file(
     token: Address,
     confirmations: int,
     poll_interval_s: float,
+    batch_contracts: Sequence[tuple[Address, Address]] = (),
 ) -> None:
-    """The networks file `Settings` reads, for the dev chain."""
+    """The networks file `Settings` reads, for the dev chain; ``batch_contracts``, each hot
+    wallet's batch contract (none: every withdrawal pays on its own)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    batching = ""
+    if batch_contracts:
+        pairs = ", ".join(f'"{wallet}" = "{contract}"' for wallet, contract in batch_contracts)
+        batching = f"""
+[networks.{NETWORK}.batching]
+contracts = {{ {pairs} }}
+"""
     path.write_text(
         f"""# Written by `sluice dev`; rewritten at every start.
 [networks.{NETWORK}]
@@ -218,7 +263,7 @@ hot_wallet_keystore = "{keystore.resolve()}"
 symbol = "{TOKEN_SYMBOL}"
 address = "{token}"
 decimals = {TOKEN_DECIMALS}
-""",
+{batching}""",
         encoding="utf-8",
     )
 

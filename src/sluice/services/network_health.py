@@ -1,13 +1,15 @@
 """Each network's health, followed in the background, so one chain's outage stays its own.
 
 A network is **starting** until it was verified: every RPC URL that answers serves the
-configured chain id, and every configured token's on-chain ``decimals()`` is the configured one
-(a wrong one pays the wrong amount by orders of magnitude). Then it is **up** while its node
-answers and **down** while none does; a verified network found serving another chain, or
-tokens of other decimals, is **misconfigured** and stays closed until the configuration is fixed
-and the process restarted. Before a network opens (at start, and again after each outage), the
-``on_up`` callback runs (the worker reconciles its hot wallets' nonces there); it opens only once
-that succeeded.
+configured chain id, every configured token's on-chain ``decimals()`` is the configured one
+(a wrong one pays the wrong amount by orders of magnitude), and, with batching on, every
+configured batch contract is a BatchPayout owned by its hot wallet
+(`sluice.chains.batch_contract.verify_batch_contract`). Then it is **up** while its node
+answers and **down** while none does; a verified network found serving another chain, tokens of
+other decimals or a batch contract that does not verify, is **misconfigured** and stays closed
+until the configuration is fixed and the process restarted. Before a network opens (at start,
+and again after each outage), the ``on_up`` callback runs (the worker reconciles its hot
+wallets' nonces there); it opens only once that succeeded.
 
 A probe round asks every network at once, each bounded by a timeout, so a node that hangs costs
 its own network a few seconds and nobody else anything. Workers ask `is_open` before any chain
@@ -26,6 +28,7 @@ from typing import Protocol
 
 import structlog
 
+from sluice.chains.batch_contract import verify_batch_contract
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
 from sluice.errors import SluiceError
@@ -97,6 +100,14 @@ class EndpointProbe(Protocol):
         """An ERC-20 token's ``decimals()``."""
         ...
 
+    async def code(self, address: Address) -> bytes:
+        """The contract code at an address (empty for an account)."""
+        ...
+
+    async def call(self, to: Address, data: bytes) -> bytes:
+        """What a read-only call returns."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
@@ -122,11 +133,15 @@ async def verify_network(
     network: Network, urls: Sequence[str], probe: Callable[[str], EndpointProbe]
 ) -> None:
     """Check every RPC URL's chain id (all at once, each within `URL_TIMEOUT_S`), then every
-    token's ``decimals()`` on one that serves the configured chain.
+    token's ``decimals()`` and (batching on) every batch contract on one that serves the
+    configured chain.
 
     Raises:
-        MisconfiguredError: An answering URL serves another chain id, or a token's decimals differ.
+        MisconfiguredError: An answering URL serves another chain id, a token's decimals differ,
+            or a batch contract has no code, other code than BatchPayout's, or another owner.
         UnreachableError: No URL answered.
+        Exception: The node failed while a batch contract was read (and nothing else was
+            wrong): an outage, not a verdict; the next probe verifies again.
     """
     problems: list[str] = []
     opened: list[EndpointProbe] = []
@@ -163,11 +178,39 @@ async def verify_network(
                         f"token {token.symbol} {token.token_address} has {decimals} decimals "
                         f"on chain, the configuration says {token.decimals}"
                     )
+            unread = await _check_batch_contracts(network, answering, problems)
+        else:
+            unread = None
         if problems:
             raise MisconfiguredError(f"network {network.name}: " + "; ".join(problems))
+        if unread is not None:
+            raise unread
     finally:
         for client in opened:
             await client.close()
+
+
+async def _check_batch_contracts(
+    network: Network, client: EndpointProbe, problems: list[str]
+) -> Exception | None:
+    """Add to ``problems`` each batch contract that does not verify (none unless batching is
+    on: otherwise they play no part).
+
+    Returns:
+        The first failure of the node while reading one (an outage, not a mistake), or None.
+    """
+    if not network.batching.enabled:
+        return None
+    failure: Exception | None = None
+    for wallet, contract in network.batching.contracts:
+        try:
+            reason = await verify_batch_contract(client, contract, wallet)
+        except Exception as exc:  # unreachable or malformed: verified again at the next probe
+            failure = failure or exc
+            continue
+        if reason is not None:
+            problems.append(reason)
+    return failure
 
 
 async def _chain_id(network: Network, number: int, client: EndpointProbe) -> int | None:

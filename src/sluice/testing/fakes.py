@@ -203,6 +203,11 @@ class FakeChain:
         self.auto_mine = auto_mine
         self.code_sizes: dict[str, int] = {}
         """Contract code size per address (checksummed); absent means an account (0)."""
+        self.codes: dict[str, bytes] = {}
+        """Contract code per address (checksummed), for `code`; absent: ``code_sizes`` zero
+        bytes, or none."""
+        self.call_answers: dict[tuple[str, bytes], bytes] = {}
+        """What `call` answers per (address, call data); absent: the call reverts."""
         self.transaction_counts: dict[str, int] = {}
         """Mined transaction count per address; absent means 0."""
         self.pending_counts: dict[str, int] = {}
@@ -438,6 +443,26 @@ class FakeChain:
         """The configured code size of ``address`` (0 unless set in `code_sizes`)."""
         self._call("code_size")
         return self.code_sizes.get(address, 0)
+
+    async def code(self, address: Address) -> bytes:
+        """The configured `codes` entry of ``address``, else as many zero bytes as its
+        `code_sizes` entry (none unless set)."""
+        self._call("code")
+        return self.codes.get(address, b"\0" * self.code_sizes.get(address, 0))
+
+    async def call(self, to: Address, data: bytes) -> bytes:
+        """The configured `call_answers` entry; a call without one reverts."""
+        self._call("call")
+        if (to, data) not in self.call_answers:
+            raise CallRevertedError("eth_call failed: execution_reverted")
+        return self.call_answers[(to, data)]
+
+    async def estimate_creation_gas(self, sender: Address, data: bytes) -> int:
+        """The configured `gas_estimate` (or `estimate_error`, if set), as `estimate_gas`."""
+        self._call("estimate_creation_gas")
+        if self.estimate_error is not None:
+            raise self.estimate_error
+        return self.gas_estimate
 
     async def send_raw_transaction(self, raw: bytes) -> SendResult:
         """Take a transaction into the pool; a repeat of a known one answers ``already_known``.
