@@ -25,7 +25,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluice.domain.addresses import Address, parse_address
-from sluice.domain.assets import Asset, Explorer, Network
+from sluice.domain.assets import Asset, Batching, Explorer, Network
 from sluice.domain.fees import GWEI, FeeLevel, FeeModel, FeePolicy, Finality
 from sluice.domain.presets import preset
 from sluice.errors import ConfigurationError, InvalidAddressError
@@ -47,6 +47,47 @@ class TokenConfig(BaseModel):
             return parse_address(value)
         except InvalidAddressError as exc:
             raise ValueError(exc.detail) from exc
+
+
+class BatchingConfig(BaseModel):
+    """``[networks.<name>.batching]``: how payouts share one transaction (docs/batching.md).
+
+    Batching needs a ``BatchPayout`` contract per hot wallet (``sluice contracts deploy``);
+    a wallet without one pays each withdrawal on its own.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    """False: every withdrawal of the network is paid by its own transaction."""
+    max_size: Annotated[int, Field(ge=2, le=500)] = 100
+    """The most withdrawals one transaction pays."""
+    window_s: Annotated[float, Field(ge=0, le=600)] | None = None
+    """How long a withdrawal ready to be signed waits for others to join it; None: the
+    network's block time, between 1 and 12 s."""
+    contracts: dict[str, str] = Field(default_factory=dict)
+    """Each hot wallet's batch contract: ``{ "0xWallet…" = "0xContract…" }``."""
+
+    @field_validator("contracts")
+    @classmethod
+    def _addresses(cls, value: dict[str, str]) -> dict[str, str]:
+        checked: dict[str, str] = {}
+        for wallet, contract in value.items():
+            try:
+                checked[parse_address(wallet)] = parse_address(contract)
+            except InvalidAddressError as exc:
+                raise ValueError(exc.detail) from None
+        return checked
+
+    def to_domain(self, block_time_s: float) -> Batching:
+        """The domain's view, the window defaulting to the block time."""
+        window = self.window_s if self.window_s is not None else min(max(block_time_s, 1.0), 12.0)
+        return Batching(
+            contracts=tuple((Address(w), Address(c)) for w, c in self.contracts.items()),
+            enabled=self.enabled,
+            max_size=self.max_size,
+            window_s=window,
+        )
 
 
 #: The network settings a preset supplies when the networks file leaves them out (the fee
@@ -168,6 +209,8 @@ class NetworkConfig(BaseModel):
     """How long a transaction may wait for a receipt before it is replaced or re-sent."""
     max_in_flight: Annotated[int, Field(ge=1, le=10_000)] = 16
     """Transactions one hot wallet may have between signing and finality."""
+    batching: BatchingConfig = Field(default_factory=BatchingConfig)
+    """How payouts share transactions (`BatchingConfig`)."""
 
     @model_validator(mode="before")
     @classmethod
@@ -323,6 +366,7 @@ class NetworkConfig(BaseModel):
             fixed_transfer_gas=True
             if self.preset is None
             else preset(self.preset).fixed_transfer_gas,
+            batching=self.batching.to_domain(self.block_time_s or self.poll_interval_s),
         )
 
 

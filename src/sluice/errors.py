@@ -111,6 +111,13 @@ class InvalidStateError(SluiceError):
     code = "invalid_state"
 
 
+class InBatchError(InvalidStateError):
+    """An operator's cancel of one withdrawal of a signed batch: refused, since the batch's
+    transaction pays the others too (docs/batching.md)."""
+
+    code = "in_batch"
+
+
 class IdempotencyConflictError(SluiceError):
     """An idempotency key (withdrawal id, credit reference) was reused for a different body."""
 

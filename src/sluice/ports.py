@@ -8,7 +8,7 @@ only after that commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
@@ -81,6 +81,23 @@ class WithdrawalRepository(Protocol):
 
     async def for_transaction(self, transaction_id: str, *, lock: bool = False) -> list[Withdrawal]:
         """Every withdrawal a transaction carries."""
+        ...
+
+    async def batchable(self, network: str, asset_key: str, *, limit: int) -> list[Withdrawal]:
+        """Withdrawals of an asset waiting to be signed that may share a transaction (VALIDATING,
+        not `Withdrawal.unbatched`, not asking for the ``fast`` level), oldest first."""
+        ...
+
+    async def batch_queue(
+        self, network: str, asset_key: str, *, limit: int
+    ) -> list[tuple[str, datetime]]:
+        """The same withdrawals as `batchable`, read lightly: each one's id and when it became
+        ready to be signed (its last change; its creation if it waits with a reason)."""
+        ...
+
+    async def get_many(self, ids: Sequence[str], *, lock: bool = False) -> list[Withdrawal]:
+        """The withdrawals with these ids that exist, in acceptance order (locked in that order
+        with ``lock``)."""
         ...
 
     async def ids_in_status(
@@ -561,6 +578,10 @@ class ChainClient(Protocol):
 
     async def token_balance(self, token: Address, holder: Address) -> int:
         """An ERC-20 balance (``balanceOf``), in base units."""
+        ...
+
+    async def token_allowance(self, token: Address, owner: Address, spender: Address) -> int:
+        """What ``spender`` may move of ``owner``'s ERC-20 token (``allowance``), in base units."""
         ...
 
     async def block_hash(self, number: int) -> str | None:

@@ -15,15 +15,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sluice.db.engine import create_engine, migrate
 from sluice.db.transactions import SqlTransactionRepository
 from sluice.db.withdrawals import SqlWithdrawalRepository
-from sluice.domain.assets import Network
+from sluice.domain.addresses import Address
+from sluice.domain.assets import Batching, Network
+from sluice.domain.batches import batch_payload
 from sluice.domain.fees import FeeModel, FeePolicy
-from sluice.domain.payments import Payment, payments_of
 from sluice.domain.transaction import (
     AttemptPurpose,
-    Payload,
     TransactionKind,
     TransactionStatus,
 )
+from sluice.domain.withdrawal import WithdrawalStatus
 from sluice.errors import SigningRefusedError
 from sluice.keyholder import policy
 from sluice.keyholder.app import Keyholder
@@ -34,6 +35,8 @@ from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
 from sluice.testing.pipeline import CHAIN_ID, DEST, HOT_KEY, NET, CountingSigner, Pipeline, wire
 
 ATTACKER = "0x000000000000000000000000000000000000dEaD"
+BATCH = "0x5FC8d32690cc91D4c39d9d3abcBD16989F875707"
+OTHER_BATCH = "0x0165878A594ca255338adfa4d48449f69242Eb8F"
 
 
 @pytest.fixture
@@ -72,11 +75,11 @@ def _request(p: Pipeline, withdrawal_id: str, **changes: object) -> SignRequest:
     return SignRequest.model_validate(fields)
 
 
-async def _check(p: Pipeline, request: SignRequest) -> Verdict:
+async def _check(p: Pipeline, request: SignRequest, network: Network | None = None) -> Verdict:
     async with p.engine.connect() as connection:
         return await check(
             request,
-            network=p.network,
+            network=network or p.network,
             withdrawals=SqlWithdrawalRepository(connection),
             transactions=SqlTransactionRepository(connection),
             grants=SqlGrantRepository(connection),
@@ -229,15 +232,29 @@ async def test_each_named_withdrawal_must_exist_be_named_once_and_be_paid(
     assert (await _check(p, _request(p, twin, withdrawal_ids=[twin]))).withdrawal_ids == (twin,)
 
 
-def _pays_both(monkeypatch: pytest.MonkeyPatch, *withdrawal_ids: str) -> None:
-    """The payload reads as paying each withdrawal once, as a batch contract's call will (the
-    batch issue adds that call to `payments_of`)."""
+def _batching(p: Pipeline, contract: str = BATCH) -> Network:
+    """The pipeline's network with a batch contract for its hot wallet."""
+    wallet = Address(p.signer.address)
+    return dataclasses.replace(
+        p.network, batching=Batching(contracts=((wallet, Address(contract)),))
+    )
 
-    def payments(payload: Payload, network: Network) -> list[Payment]:
-        (one,) = payments_of(payload, network)
-        return [one] * len(withdrawal_ids)
 
-    monkeypatch.setattr(policy, "payments_of", payments)
+def _batch(
+    p: Pipeline, *withdrawal_ids: str, pays: int | None = None, **changes: object
+) -> SignRequest:
+    """A request to sign a batch paying 1 ETH to DEST ``pays`` times (default: once each)."""
+    count = len(withdrawal_ids) if pays is None else pays
+    payload = batch_payload(Address(BATCH), None, [(Address(DEST), 10**18)] * count)
+    fields: dict[str, object] = {
+        "to": BATCH,
+        "value": str(payload.value),
+        "data": "0x" + payload.data.hex(),
+        "gas": 100_000,
+        "withdrawal_ids": list(withdrawal_ids),
+    }
+    fields.update(changes)
+    return _request(p, withdrawal_ids[0], **fields)
 
 
 @pytest.fixture
@@ -265,13 +282,12 @@ def _keyholder(p: Pipeline, book: AsyncEngine, network: Network | None = None) -
 
 
 async def test_a_payload_paying_several_withdrawals_is_signed_once_and_granted_for_each(
-    pipeline: Pipeline, book: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+    pipeline: Pipeline, book: AsyncEngine
 ) -> None:
     p = pipeline
     wid, twin = await _validating(p), await _validating(p)
-    _pays_both(monkeypatch, wid, twin)
 
-    signed = await _keyholder(p, book).sign(_request(p, wid, withdrawal_ids=[wid, twin]))
+    signed = await _keyholder(p, book, _batching(p)).sign(_batch(p, wid, twin))
 
     async with book.connect() as connection:
         grants = SqlGrantRepository(connection)
@@ -282,30 +298,27 @@ async def test_a_payload_paying_several_withdrawals_is_signed_once_and_granted_f
     ]
 
 
-async def test_every_rule_applies_to_each_withdrawal_named(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
+async def test_every_rule_applies_to_each_withdrawal_named(pipeline: Pipeline) -> None:
     p = pipeline
+    network = _batching(p)
     wid, twin = await _validating(p), await _validating(p)
-    _pays_both(monkeypatch, wid, twin)
-    both = _request(p, wid, withdrawal_ids=[wid, twin], nonce=1)
-    assert not (await _check(p, both)).noop
+    both = _batch(p, wid, twin, nonce=1)
+    assert not (await _check(p, both, network)).noop
 
     # The second one was signed at nonce 0 before, and that signature may still be mined.
     await _grant(p, twin, 0, "0x" + "cd" * 32)
     with pytest.raises(SigningRefusedError, match=f"withdrawal {twin} was signed at nonce 0"):
-        await _check(p, both)
+        await _check(p, both, network)
 
     # The second one is no longer waiting to be signed.
     third = await _validating(p)
     await p.sign(third)
-    _pays_both(monkeypatch, wid, third)
     with pytest.raises(SigningRefusedError, match=f"withdrawal {third} is SIGNED"):
-        await _check(p, _request(p, wid, withdrawal_ids=[wid, third], nonce=5))
+        await _check(p, _batch(p, wid, third, nonce=5), network)
 
 
 async def test_a_replacement_names_only_withdrawals_its_transaction_carries(
-    pipeline: Pipeline, monkeypatch: pytest.MonkeyPatch
+    pipeline: Pipeline,
 ) -> None:
     p = pipeline
     wid = await _validating(p)
@@ -313,14 +326,102 @@ async def test_a_replacement_names_only_withdrawals_its_transaction_carries(
     await p.broadcast(wid)
     transaction, _ = await p.transaction(wid)
     other = await _validating(p)
-    _pays_both(monkeypatch, wid, other)
-    replacement = _request(
-        p, wid, withdrawal_ids=[wid, other], transaction_id=transaction.id, nonce=transaction.nonce
-    )
+    # A batch at the transaction's nonce, naming a withdrawal it does not carry.
+    replacement = _batch(p, wid, other, transaction_id=transaction.id, nonce=transaction.nonce)
 
-    refused = rf"{other} \(VALIDATING\) is not being paid by transaction {transaction.id}"
-    with pytest.raises(SigningRefusedError, match=refused):
-        await _check(p, replacement)
+    with pytest.raises(SigningRefusedError, match="not a replacement of the withdrawals'"):
+        await _check(p, replacement, _batching(p))
+
+
+# ── Batches ───────────────────────────────────────────────────────────────────────────────────
+
+
+async def test_a_batch_to_the_wallets_own_contract_paying_each_named_withdrawal_is_signed(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wids = [await _validating(p) for _ in range(3)]
+    verdict = await _check(p, _batch(p, *wids), _batching(p))
+    assert (verdict.noop, verdict.withdrawal_ids, verdict.payload.to) == (False, tuple(wids), BATCH)
+
+
+async def test_a_batch_through_a_contract_not_the_wallets_own_is_refused(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid, twin = await _validating(p), await _validating(p)
+    network = _batching(p, contract=OTHER_BATCH)
+    network = dataclasses.replace(
+        network,
+        batching=Batching(
+            contracts=(
+                *network.batching.contracts,
+                (Address(ATTACKER), Address(BATCH)),  # someone else's contract
+            )
+        ),
+    )
+    with pytest.raises(SigningRefusedError, match=r"is not hot wallet .* batch contract"):
+        await _check(p, _batch(p, wid, twin), network)
+
+
+async def test_a_batch_may_use_a_payouts_gas_for_each_payment_and_no_more(
+    pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    wid, twin = await _validating(p), await _validating(p)
+    network = _batching(p)
+    assert not (await _check(p, _batch(p, wid, twin, gas=2_000_000), network)).noop
+    with pytest.raises(SigningRefusedError, match="gas limit"):
+        await _check(p, _batch(p, wid, twin, gas=2_000_001), network)
+    assert policy.gas_cap(100) == 16_777_216  # EIP-7825's cap bounds any batch
+
+
+@pytest.mark.parametrize(
+    ("pays", "reason"),
+    [
+        pytest.param(3, "which no named withdrawal calls for", id="one-more"),
+        pytest.param(1, "is not paid by the payload", id="one-less"),
+    ],
+)
+async def test_a_batch_that_pays_other_than_its_withdrawals_is_refused(
+    pipeline: Pipeline, pays: int, reason: str
+) -> None:
+    p = pipeline
+    wid, twin = await _validating(p), await _validating(p)
+    with pytest.raises(SigningRefusedError, match=reason):
+        await _check(p, _batch(p, wid, twin, pays=pays), _batching(p))
+
+
+async def test_a_malformed_batch_call_is_refused(pipeline: Pipeline) -> None:
+    p = pipeline
+    wid, twin = await _validating(p), await _validating(p)
+    request = _batch(p, wid, twin)
+    padded = _batch(p, wid, twin, data=request.data + "00" * 32)
+    with pytest.raises(SigningRefusedError, match="not canonically encoded"):
+        await _check(p, padded, _batching(p))
+
+
+async def test_a_withdrawal_whose_batch_reverted_may_be_signed_again(pipeline: Pipeline) -> None:
+    p = pipeline
+    wid = await _validating(p)
+    await p.sign(wid)
+    await p.broadcast(wid)
+    transaction, [attempt] = await p.transaction(wid)
+    await _grant(p, wid, transaction.nonce, attempt.hash)
+    p.chain.mine(attempt.hash, succeeded=False)
+    await p.confirm(wid)
+    reverted, _ = await p.transaction(wid)
+    assert reverted.status is TransactionStatus.REVERTED
+    # As a split batch leaves it: waiting to be signed again, its reverted signature spent.
+    async with p.uow() as uow:
+        withdrawal = await uow.withdrawals.get(wid, lock=True)
+        assert withdrawal is not None
+        withdrawal.status, withdrawal.transaction_id = WithdrawalStatus.VALIDATING, None
+        await uow.withdrawals.save(withdrawal)
+        await uow.commit()
+
+    verdict = await _check(p, _request(p, wid, nonce=transaction.nonce + 1))
+    assert verdict.withdrawal_ids == (wid,)
 
 
 async def test_a_legacy_network_gets_legacy_signatures_only(

@@ -19,6 +19,8 @@ export type WithdrawalPage = components["schemas"]["WithdrawalPage"];
 export type WithdrawalStatus = components["schemas"]["WithdrawalStatus"];
 export type Event = components["schemas"]["Event"];
 export type Transaction = components["schemas"]["Transaction"];
+/** The batch a transaction is, as one of its withdrawals sees it (`Transaction.batch`). */
+export type Batch = components["schemas"]["Batch"];
 export type Balance = components["schemas"]["Balance"];
 export type Network = components["schemas"]["Network"];
 export type NetworkAsset = components["schemas"]["NetworkAsset"];

@@ -420,6 +420,28 @@ export interface components {
             held: string;
         };
         /**
+         * Batch
+         * @description The batch a transaction is: one call to the hot wallet's batch contract paying many
+         *     withdrawals.
+         */
+        Batch: {
+            /**
+             * Contract
+             * @description The hot wallet's batch contract the transaction calls
+             */
+            contract: string;
+            /**
+             * Size
+             * @description How many withdrawals the transaction pays
+             */
+            size: number;
+            /**
+             * Position
+             * @description This withdrawal's payment in the batch, from 0 (the contract's `Paid(index)` event names it)
+             */
+            position: number;
+        };
+        /**
          * CancelRequest
          * @description Why an operator cancels.
          */
@@ -827,6 +849,13 @@ export interface components {
             minedHash: string | null;
             /** Cancelrequestedat */
             cancelRequestedAt: string | null;
+            /**
+             * Feepaid
+             * @description What the mined attempt paid for gas, in wei, as its receipt says (the whole transaction's; a batch's withdrawals each show their share as `feePaid`)
+             */
+            feePaid: string | null;
+            /** @description Set when the transaction is a batch paying several withdrawals */
+            batch: components["schemas"]["Batch"] | null;
             /** Attempts */
             attempts: components["schemas"]["Attempt"][];
         };
@@ -1860,6 +1889,12 @@ export interface operations {
                      *       "blockNumber": 7312044,
                      *       "blockHash": "0x9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a9a",
                      *       "minedHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
+                     *       "feePaid": "1575000000000000",
+                     *       "batch": {
+                     *         "contract": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+                     *         "size": 50,
+                     *         "position": 7
+                     *       },
                      *       "attempts": [
                      *         {
                      *           "seq": 1,

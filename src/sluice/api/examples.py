@@ -102,6 +102,8 @@ TRANSACTION: dict[str, Any] = {
     "blockHash": "0x" + "9a" * 32,
     "minedHash": TX_HASH,
     "cancelRequestedAt": None,
+    "feePaid": "1575000000000000",
+    "batch": {"contract": "0x5FbDB2315678afecb367f032d93F642f64180aa3", "size": 50, "position": 7},
     "attempts": [
         {
             "seq": 1,

@@ -23,6 +23,7 @@ PUBLIC_NAMES = {
     "EventOut": "Event",
     "AttemptOut": "Attempt",
     "TransactionOut": "Transaction",
+    "BatchOut": "Batch",
     "HotWalletOut": "HotWallet",
     "BalanceOut": "Balance",
     "CreditCreate": "CreditRequest",

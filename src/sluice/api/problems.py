@@ -37,6 +37,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "method_not_allowed": 405,
     "idempotency_conflict": 409,
     "invalid_state": 409,
+    "in_batch": 409,
     "payload_too_large": 413,
     "unsupported_media_type": 415,
     "transient": 503,

@@ -255,6 +255,18 @@ class AttemptOut(_Out):
         )
 
 
+class BatchOut(_Out):
+    """The batch a transaction is: one call to the hot wallet's batch contract paying many
+    withdrawals."""
+
+    contract: str = Field(description="The hot wallet's batch contract the transaction calls")
+    size: int = Field(description="How many withdrawals the transaction pays")
+    position: int = Field(
+        description="This withdrawal's payment in the batch, from 0 (the contract's "
+        "`Paid(index)` event names it)"
+    )
+
+
 class TransactionOut(_Out):
     """The on-chain transaction carrying a withdrawal, with every attempt at it."""
 
@@ -268,11 +280,28 @@ class TransactionOut(_Out):
     block_hash: str | None
     mined_hash: str | None
     cancel_requested_at: datetime | None
+    fee_paid: str | None = Field(
+        description="What the mined attempt paid for gas, in wei, as its receipt says (the "
+        "whole transaction's; a batch's withdrawals each show their share as `feePaid`)"
+    )
+    batch: BatchOut | None = Field(
+        description="Set when the transaction is a batch paying several withdrawals"
+    )
     attempts: list[AttemptOut]
 
     @classmethod
-    def of(cls, transaction: ChainTransaction, attempts: list[Attempt]) -> TransactionOut:
-        """Render a domain transaction and its attempts."""
+    def of(
+        cls, transaction: ChainTransaction, attempts: list[Attempt], withdrawal_id: str = ""
+    ) -> TransactionOut:
+        """Render a domain transaction and its attempts (its batch as ``withdrawal_id`` sees
+        it, when the transaction was read with its withdrawals)."""
+        batch = None
+        if transaction.is_batch and transaction.withdrawals is not None:
+            batch = BatchOut(
+                contract=transaction.payload.to,
+                size=len(transaction.withdrawals),
+                position=transaction.position(withdrawal_id),
+            )
         return cls(
             id=transaction.id,
             network=transaction.network,
@@ -284,6 +313,8 @@ class TransactionOut(_Out):
             block_hash=transaction.block_hash,
             mined_hash=transaction.mined_hash,
             cancel_requested_at=transaction.cancel_requested_at,
+            fee_paid=None if transaction.fee_paid is None else str(transaction.fee_paid),
+            batch=batch,
             attempts=[AttemptOut.of(a) for a in attempts],
         )
 

@@ -77,6 +77,8 @@ _BALANCE_OF: Final = bytes.fromhex("70a08231")
 
 #: ERC-20 ``decimals()`` selector.
 _DECIMALS: Final = bytes.fromhex("313ce567")
+#: ERC-20 ``allowance(address,address)`` selector.
+_ALLOWANCE: Final = bytes.fromhex("dd62ed3e")
 
 #: OP Stack GasPriceOracle ``getL1Fee(bytes)`` selector.
 _GET_L1_FEE: Final = bytes.fromhex("49948e0e")
@@ -433,6 +435,20 @@ class EvmChainClient:
         answer = _data(await self._checked(method, [call, "latest"]), method, "balance")
         if len(answer) != 32:
             raise ChainRpcError(method, "malformed_response", "balanceOf is not one word")
+        return int.from_bytes(answer, "big")
+
+    async def token_allowance(self, token: Address, owner: Address, spender: Address) -> int:
+        """``allowance(owner, spender)`` called on ``token`` at the latest block."""
+        method = "eth_call"
+        data = (
+            _ALLOWANCE
+            + bytes.fromhex(owner[2:]).rjust(32, b"\0")
+            + bytes.fromhex(spender[2:]).rjust(32, b"\0")
+        )
+        call = {"to": token, "data": "0x" + data.hex()}
+        answer = _data(await self._checked(method, [call, "latest"]), method, "allowance")
+        if len(answer) != 32:
+            raise ChainRpcError(method, "malformed_response", "allowance is not one word")
         return int.from_bytes(answer, "big")
 
     async def token_decimals(self, token: Address) -> int:

@@ -311,6 +311,12 @@ class FailoverChainClient:
         """An ERC-20 balance, from the first healthy provider."""
         return await self._run("token_balance", lambda c: c.token_balance(token, holder))
 
+    async def token_allowance(self, token: Address, owner: Address, spender: Address) -> int:
+        """An ERC-20 allowance, from the first healthy provider."""
+        return await self._run(
+            "token_allowance", lambda c: c.token_allowance(token, owner, spender)
+        )
+
     async def block_hash(self, number: int) -> str | None:
         """The canonical block hash at a height, from the first healthy provider."""
         return await self._run("block_hash", lambda c: c.block_hash(number))

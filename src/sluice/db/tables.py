@@ -122,6 +122,7 @@ withdrawals = Table(
     Column("waiting_reason", Text),
     Column("priority", String(8)),
     Column("fee_paid", BaseUnits),
+    Column("unbatched", Boolean, nullable=False, server_default=false()),
     Index(None, "user_id", "seq"),
     Index(None, "status", "seq"),
     Index(None, "transaction_id"),

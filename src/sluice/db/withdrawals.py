@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -9,6 +10,7 @@ from sqlalchemy import BigInteger, and_, bindparam, insert, literal, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.sql.elements import ColumnElement
 
 from sluice.db.tables import withdrawal_events, withdrawals
 from sluice.domain.addresses import Address
@@ -25,6 +27,7 @@ _MUTABLE = (
     "updated_at",
     "waiting_reason",
     "fee_paid",
+    "unbatched",
 )
 
 # Statements built once: executed with a parameter dict, each compiles once per dialect and
@@ -69,6 +72,19 @@ def to_withdrawal(row: Any) -> Withdrawal:
         waiting_reason=row.waiting_reason,
         priority=FeeLevel(row.priority) if row.priority else None,
         fee_paid=row.fee_paid,
+        unbatched=bool(row.unbatched),
+    )
+
+
+def _batchable(network: str, asset_key: str) -> tuple[ColumnElement[bool], ...]:
+    """Waiting to be signed, and free to share a transaction."""
+    c = withdrawals.c
+    return (
+        c.status == WithdrawalStatus.VALIDATING.value,
+        c.network == network,
+        c.asset_key == asset_key,
+        c.unbatched.is_(False),
+        or_(c.priority.is_(None), c.priority != FeeLevel.FAST.value),
     )
 
 
@@ -105,6 +121,7 @@ class SqlWithdrawalRepository:
             "created_at": withdrawal.created_at,
             "updated_at": withdrawal.updated_at,
             "priority": withdrawal.priority,
+            "unbatched": withdrawal.unbatched,
         }
         # ON CONFLICT (id) DO NOTHING: a taken id returns no row and leaves the transaction
         # usable, without a savepoint around the insert.
@@ -177,6 +194,40 @@ class SqlWithdrawalRepository:
             select(withdrawals)
             .where(withdrawals.c.transaction_id == transaction_id)
             .order_by(withdrawals.c.seq)
+        )
+        if lock:
+            query = query.with_for_update()
+        return [to_withdrawal(row) for row in await self._c.execute(query)]
+
+    async def batchable(self, network: str, asset_key: str, *, limit: int) -> list[Withdrawal]:
+        query = (
+            select(withdrawals)
+            .where(*_batchable(network, asset_key))
+            .order_by(withdrawals.c.seq)
+            .limit(limit)
+        )
+        return [to_withdrawal(row) for row in await self._c.execute(query)]
+
+    async def batch_queue(
+        self, network: str, asset_key: str, *, limit: int
+    ) -> list[tuple[str, datetime]]:
+        c = withdrawals.c
+        query = (
+            select(c.id, c.updated_at, c.created_at, c.waiting_reason)
+            .where(*_batchable(network, asset_key))
+            .order_by(c.seq)
+            .limit(limit)
+        )
+        return [
+            (row.id, row.updated_at if row.waiting_reason is None else row.created_at)
+            for row in await self._c.execute(query)
+        ]
+
+    async def get_many(self, ids: Sequence[str], *, lock: bool = False) -> list[Withdrawal]:
+        if not ids:
+            return []
+        query = (
+            select(withdrawals).where(withdrawals.c.id.in_(list(ids))).order_by(withdrawals.c.seq)
         )
         if lock:
             query = query.with_for_update()

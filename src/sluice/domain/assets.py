@@ -49,6 +49,36 @@ class Explorer:
 
 
 @dataclass(frozen=True, slots=True)
+class Batching:
+    """How a network batches payouts.
+
+    ``contracts`` pairs each hot wallet with its own ``BatchPayout`` contract; a wallet without one
+    pays every withdrawal on its own. ``window_s``: how long a withdrawal ready to be signed may
+    wait for others to share its transaction; ``max_size``: the most a batch carries.
+    """
+
+    contracts: tuple[tuple[Address, Address], ...] = ()
+    enabled: bool = True
+    max_size: int = 100
+    window_s: float = 2.0
+
+    def contract_of(self, wallet: Address) -> Address | None:
+        """The wallet's batch contract, if batching is on and it has one."""
+        if not self.enabled:
+            return None
+        return next((c for w, c in self.contracts if w.lower() == wallet.lower()), None)
+
+    @property
+    def on(self) -> bool:
+        """Whether any wallet batches."""
+        return self.enabled and bool(self.contracts) and self.max_size >= 2
+
+    def is_contract(self, address: str) -> bool:
+        """Whether ``address`` is one of the network's batch contracts."""
+        return address.lower() in {c.lower() for _, c in self.contracts}
+
+
+@dataclass(frozen=True, slots=True)
 class Network:
     """One EVM network Sluice pays out on."""
 
@@ -76,6 +106,8 @@ class Network:
     fixed_transfer_gas: bool = True
     """Whether a native transfer to an account costs exactly 21,000 gas. False on Arbitrum,
     whose gas also pays for the L1 calldata: such a transfer is estimated like a call."""
+    batching: Batching = field(default_factory=Batching)
+    """How payouts share transactions (`sluice.domain.batches`); off without contracts."""
 
     def asset(self, token_address: Address | None) -> Asset:
         """The asset for a token address, or the native coin for None.

@@ -1,11 +1,11 @@
 """What a transaction's payload pays, read back from its bytes, and whether that is exactly what
 the withdrawals it names call for.
 
-`payments_of` is the one reader of payloads: today a native transfer (no data: ``value`` wei to
+`payments_of` is the one reader of payloads: a native transfer (no data: ``value`` wei to
 ``to``) or an ERC-20 ``transfer(address,uint256)`` call to a configured token (no value), one
-payment each. The batch issue adds its batch contract's call here, as one more shape that reads
-to many payments; everything that checks payments (`sluice.keyholder.policy`) then works
-unchanged.
+payment each; or a call to one of the network's batch contracts (`sluice.domain.batches`),
+which reads to many payments. Everything that checks payments (`sluice.keyholder.policy`)
+works the same for all of them.
 
 `match_withdrawals` compares the payments with the withdrawals as multisets of (asset,
 destination, amount): each withdrawal paid exactly once, nothing else paid. Its refusals say
@@ -23,6 +23,7 @@ from eth_utils.address import to_checksum_address
 
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
+from sluice.domain.batches import UnreadableBatchError, read_batch
 from sluice.domain.transaction import TRANSFER_SELECTOR, Payload
 from sluice.domain.withdrawal import Withdrawal
 
@@ -71,6 +72,8 @@ def payments_of(payload: Payload, network: Network) -> list[Payment]:
             not a well-formed ``transfer(address,uint256)``, or value sent with a token call.
     """
     to = _checksummed(payload.to)
+    if payload.data and network.batching.is_contract(to):
+        return _batch_payments(payload, network)
     if not payload.data:
         return [] if payload.value == 0 else [Payment(network.native.key, to, payload.value)]
     token = next((t for t in network.tokens if t.token_address == to), None)
@@ -91,6 +94,23 @@ def payments_of(payload: Payload, network: Network) -> list[Payment]:
         raise UnreadablePayloadError("a transfer whose address word is not an address")
     recipient = _checksummed("0x" + destination[len(_ADDRESS_PADDING) :].hex())
     return [Payment(token.key, recipient, int.from_bytes(amount, "big"))]
+
+
+def _batch_payments(payload: Payload, network: Network) -> list[Payment]:
+    try:
+        batch = read_batch(payload)
+    except UnreadableBatchError as exc:
+        raise UnreadablePayloadError(str(exc)) from None
+    if batch.token is None:
+        key = network.native.key
+    else:
+        token = next((t for t in network.tokens if t.token_address == batch.token), None)
+        if token is None:
+            raise UnreadablePayloadError(
+                f"a batch of {batch.token}, which is no token configured on {network.name}"
+            )
+        key = token.key
+    return [Payment(key, to, amount) for to, amount in batch.payments]
 
 
 def owed(withdrawal: Withdrawal) -> Payment:

@@ -54,6 +54,10 @@ TRANSFER_SELECTOR = bytes.fromhex("a9059cbb")
 #: Gas of a plain native transfer to an account without code.
 NATIVE_TRANSFER_GAS = 21_000
 
+#: The selectors of a batch contract's calls, ``payNative(address[],uint256[])`` and
+#: ``payToken(address,address[],uint256[])`` (`sluice.domain.batches`).
+BATCH_SELECTORS = frozenset({bytes.fromhex("f5d7dfcc"), bytes.fromhex("d06de941")})
+
 
 class TransactionStatus(enum.StrEnum):
     """Where an on-chain transaction is.
@@ -315,6 +319,22 @@ class ChainTransaction:
                 return attempt
         raise ValueError(f"transaction {self.id} has no attempt {transaction_hash}")
 
+    @property
+    def is_batch(self) -> bool:
+        """Whether its payload is a batch contract's call (`sluice.domain.batches`)."""
+        return self.payload.data[:4] in BATCH_SELECTORS
+
+    def position(self, withdrawal_id: str) -> int:
+        """A carried withdrawal's position in its batch (0 for a single payout).
+
+        Raises:
+            ValueError: It does not carry that withdrawal.
+        """
+        for index, withdrawal in enumerate(self.carried):
+            if withdrawal.id == withdrawal_id:
+                return index
+        raise ValueError(f"transaction {self.id} does not carry withdrawal {withdrawal_id}")
+
     def cost(self, fees: Fees, purpose: AttemptPurpose) -> int:
         """The most an attempt of this purpose at ``fees`` may take from the wallet."""
         if purpose is AttemptPurpose.CANCEL:
@@ -514,7 +534,8 @@ class ChainTransaction:
         what = "a no-op cancel" if attempt.purpose is AttemptPurpose.CANCEL else "the payout"
         data = _inclusion_data(transaction_hash, block_number, block_hash, attempt)
         effects = Effects(events=[EngineEvent.REORGED if moved else EngineEvent.MINED])
-        for withdrawal in self.carried:
+        shares = self._shares(fee_paid)
+        for withdrawal, share in zip(self.carried, shares, strict=True):
             if withdrawal.status is WithdrawalStatus.BROADCASTING:
                 change = move(
                     withdrawal,
@@ -536,14 +557,23 @@ class ChainTransaction:
                 continue
             withdrawal.transaction_hash = transaction_hash
             withdrawal.block_number = block_number
-            withdrawal.fee_paid = fee_paid
+            withdrawal.fee_paid = share
             effects.changes.append(change)
         return effects
 
+    def _shares(self, fee_paid: int | None) -> list[int | None]:
+        """Each carried withdrawal's share of the fee: all of it for a single payout, equal
+        integer shares adding up to it for a batch (the first ones a wei more)."""
+        count = len(self.carried)
+        if fee_paid is None or count == 0:
+            return [None] * count
+        share, rest = divmod(fee_paid, count)
+        return [share + (1 if i < rest else 0) for i in range(count)]
+
     def _fee_paid(self, fee_paid: int) -> None:
         self.fee_paid = fee_paid
-        for withdrawal in self.carried:
-            withdrawal.fee_paid = fee_paid
+        for withdrawal, share in zip(self.carried, self._shares(fee_paid), strict=True):
+            withdrawal.fee_paid = share
 
     def reorged(self, *, at: datetime) -> tuple[Effects, Attempt]:
         """A re-org removed the block it was mined in: MINED → BROADCAST.
@@ -614,6 +644,17 @@ class ChainTransaction:
         effects.outcome = (transaction_hash,)
         effects.events.append(EngineEvent.SETTLED)
         data = _inclusion_data(transaction_hash, block_number, block_hash, attempt)
+        if self.is_batch and ((not succeeded and not noop) or (noop and self.refusal)):
+            # Nothing was paid by a batch that reverted, or whose payload a node refused for
+            # good: its withdrawals are paid again, each on its own.
+            why = (
+                f"the batch of {len(self.carried)} reverted in block {block_number}"
+                if not noop
+                else f"a node refused the batch of {len(self.carried)} for good ({self.refusal}); "
+                f"the no-op at its nonce is final in block {block_number}"
+            )
+            effects.extend(self._split(block_number, at, why))
+            return effects
         for withdrawal in self.carried:
             if withdrawal.status is not WithdrawalStatus.CONFIRMING:
                 continue
@@ -636,6 +677,12 @@ class ChainTransaction:
             elif not succeeded:
                 target_status, code = WithdrawalStatus.FAILED, ErrorCode.REVERTED
                 reason = f"transaction reverted in block {block_number}"
+            elif self.is_batch and withdrawal.token_address is None:
+                target_status, code = WithdrawalStatus.FAILED, ErrorCode.PAYMENT_NOT_FOUND
+                reason = (
+                    f"mined in block {block_number}, but the batch recorded no payment at this "
+                    "withdrawal's position (no Paid event); nothing was paid"
+                )
             else:
                 target_status, code = WithdrawalStatus.FAILED, ErrorCode.TOKEN_TRANSFER_FAILED
                 reason = (
@@ -652,6 +699,30 @@ class ChainTransaction:
             effects.changes.append(
                 move(withdrawal, target_status, at=at, reason=reason, error_code=code, data=data)
             )
+        return effects
+
+    def _split(self, block_number: int, at: datetime, why: str) -> Effects:
+        """A batch paid nothing (``why``, final): each withdrawal is signed again, on its own,
+        with its hold kept (`Withdrawal.unbatched`)."""
+        effects = Effects()
+        for withdrawal in self.carried:
+            if withdrawal.status is not WithdrawalStatus.CONFIRMING:
+                continue
+            effects.changes.append(
+                move(
+                    withdrawal,
+                    WithdrawalStatus.VALIDATING,
+                    at=at,
+                    reason=f"{why}; nothing was paid; paying this withdrawal on its own",
+                    data={"revertedTransactionId": self.id, "blockNumber": block_number},
+                )
+            )
+            withdrawal.transaction_id = None
+            withdrawal.transaction_hash = None
+            withdrawal.block_number = None
+            withdrawal.fee_paid = None
+            withdrawal.unbatched = True
+            effects.resign.append(withdrawal.id)
         return effects
 
     def superseded(self, *, head: int, at: datetime) -> Effects:

@@ -86,7 +86,8 @@ TRANSITIONS: dict[WithdrawalStatus, frozenset[WithdrawalStatus]] = {
     S.PENDING_APPROVAL: frozenset({S.VALIDATING, S.FAILED, S.CANCELLED}),
     S.SIGNED: frozenset({S.BROADCASTING}),
     S.BROADCASTING: frozenset({S.CONFIRMING, S.COMPLETED, S.FAILED, S.CANCELLED, S.VALIDATING}),
-    S.CONFIRMING: frozenset({S.BROADCASTING, S.COMPLETED, S.FAILED, S.CANCELLED}),
+    # CONFIRMING → VALIDATING: a batch carrying it reverted; it is paid again on its own.
+    S.CONFIRMING: frozenset({S.BROADCASTING, S.COMPLETED, S.FAILED, S.CANCELLED, S.VALIDATING}),
     S.COMPLETED: frozenset(),
     S.FAILED: frozenset(),
     S.CANCELLED: frozenset(),
@@ -127,6 +128,9 @@ class ErrorCode(enum.StrEnum):
     TOKEN_TRANSFER_FAILED = "token_transfer_failed"  # noqa: S105 - an error code, not a secret
     """The transaction succeeded but the token recorded no transfer to the destination (its
     ``transfer`` returned false): nothing was paid."""
+    PAYMENT_NOT_FOUND = "payment_not_found"
+    """The batch transaction carrying it succeeded, but its receipt holds no ``Paid`` event of
+    the batch contract for this withdrawal's position: nothing was paid to it."""
 
 
 @dataclass(slots=True)
@@ -157,7 +161,11 @@ class Withdrawal:
     """The fee level it asked for (None: the network's default)."""
     fee_paid: int | None = None
     """What its transaction paid for gas, in wei of the network's coin, once mined (the
-    receipt's figure; None before, and again after a re-org removes the block)."""
+    receipt's figure, or its share of a batch's; None before, and again after a re-org removes
+    the block)."""
+    unbatched: bool = False
+    """Paid by a transaction of its own from now on, never in a batch: its destination costs
+    more in a batch, or a batch carrying it reverted."""
 
 
 @dataclass(frozen=True, slots=True)

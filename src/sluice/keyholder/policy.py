@@ -8,7 +8,8 @@ withdrawals it pays. The signer signs:
 - **a payout**, only if the payments its payload makes (`sluice.domain.payments.payments_of`:
   asset, destination, amount) are exactly those the named withdrawals call for, as multisets:
   each named withdrawal (on that network, named once) paid once, nothing else paid
-  (`match_withdrawals`); and either
+  (`match_withdrawals`); a batch (a call to a batch contract) only to the signing wallet's own
+  contract, and within a payout's gas for each payment (`gas_cap`); and either
   - a first signature: every named withdrawal waits to be signed (VALIDATING, no transaction)
     and no stored transaction holds the nonce; or
   - a replacement: the stored transaction, from that wallet, at that nonce, with that payload,
@@ -16,7 +17,9 @@ withdrawals it pays. The signer signs:
 - and never a withdrawal at a second nonce while an earlier signature of it could still be
   mined: for each named withdrawal, every earlier nonce it was signed at must be provably spent
   by another transaction (a final transaction there that is not one of its signatures, or its
-  own SUPERSEDED one). Until then the request is refused and the worker tries again later.
+  own SUPERSEDED one), or by its own signature that reverted at a final block (a batch that
+  failed as a whole paid nothing). Until then the request is refused and the worker tries
+  again later.
 
 Whatever it signs is of the network's fee model (type 0 on a legacy network, type 2 elsewhere).
 
@@ -33,6 +36,7 @@ from dataclasses import dataclass
 
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
+from sluice.domain.batches import MAX_TRANSACTION_GAS
 from sluice.domain.payments import (
     PaymentMismatchError,
     UnreadablePayloadError,
@@ -54,6 +58,12 @@ from sluice.ports import TransactionRepository, WithdrawalRepository
 
 #: No payout needs more gas than this (a token transfer needs well under 100 000).
 MAX_PAYOUT_GAS = 1_000_000
+
+
+def gas_cap(payments: int) -> int:
+    """The most gas a transaction making ``payments`` payments may be signed with: a payout's
+    allowance for each, within EIP-7825's cap on any transaction."""
+    return min(MAX_PAYOUT_GAS * max(payments, 1), MAX_TRANSACTION_GAS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +107,10 @@ async def check(
         return Verdict(payload=payload, noop=True)
     if request.kind is TransactionKind.FILLER or request.purpose is AttemptPurpose.CANCEL:
         raise refuse("a filler or a cancel is a no-op transfer to the wallet itself")
-    if request.gas > MAX_PAYOUT_GAS:
+    batch = network.batching.is_contract(payload.to)
+    if batch and (network.batching.contract_of(wallet) or "").lower() != payload.to.lower():
+        raise refuse(f"{payload.to} is not hot wallet {wallet}'s batch contract")
+    if request.gas > gas_cap(len(request.withdrawal_ids) if batch else 1):
         raise refuse("gas limit above what a payout needs")
     named = await _named_withdrawals(request.withdrawal_ids, network, withdrawals)
     try:
@@ -183,8 +196,14 @@ async def _earlier_signatures_spent(
             continue  # the same nonce again: a replacement, one of them at most is mined
         holder = await transactions.at_nonce(network, Address(wallet), nonce)
         # Final, and not by one of its signatures: another transaction's (or a cancel's) was
-        # mined there, or its own was superseded by a transaction not of ours.
-        if holder is None or not holder.status.is_final or holder.mined_hash in ours:
+        # mined there, or its own was superseded by a transaction not of ours; or by its own
+        # signature that reverted (a batch that failed as a whole: it paid nothing).
+        reverted = holder is not None and holder.status is TransactionStatus.REVERTED
+        if (
+            holder is None
+            or not holder.status.is_final
+            or (holder.mined_hash in ours and not reverted)
+        ):
             raise refuse(
                 f"withdrawal {withdrawal_id} was signed at nonce {nonce} of {wallet}, which is "
                 "not provably spent by another transaction yet; try again later"

@@ -5,7 +5,8 @@ nonce carries the payload, it may reach the chain whatever Sluice does next, so 
 request to the transaction engine: confirmation tracking sends a no-op self-transfer at the same
 nonce, priced as a replacement, and whichever of the two the chain includes decides. The payout
 mined: COMPLETED. The no-op mined: CANCELLED, the hold released. Never both, since they share one
-nonce. A transaction carries every withdrawal of a batch, so a cancel applies to all of them.
+nonce. A withdrawal paid by a batch is not cancelled once the batch is signed (`InBatchError`,
+``in_batch``): the transaction pays the others too.
 
 Locks are taken in the engine's one order, the transaction's row before its withdrawals'
 (`TransactionRepository.load`), like every confirmation round: the withdrawal is first read
@@ -15,7 +16,7 @@ without a lock only to find its transaction.
 from __future__ import annotations
 
 from sluice.domain.withdrawal import CANCELLABLE, ENGINE_CANCELLABLE, Withdrawal, WithdrawalStatus
-from sluice.errors import InvalidStateError, NotFoundError
+from sluice.errors import InBatchError, InvalidStateError, NotFoundError
 from sluice.ports import Clock, UnitOfWork
 from sluice.services.engine import record
 from sluice.services.registry import NetworkRegistry
@@ -44,6 +45,7 @@ class CancellationService:
         Raises:
             NotFoundError: No such withdrawal.
             InvalidStateError: Its transaction is mined already (or it is final).
+            InBatchError: Its transaction is a batch.
         """
         for _ in range(_ATTEMPTS):
             withdrawal = await uow.withdrawals.get(withdrawal_id)
@@ -70,6 +72,13 @@ class CancellationService:
                 raise InvalidStateError(
                     f"a {carried.status} withdrawal can no longer be cancelled"
                     + (": its transaction is mined" if carried.status.holds_funds else "")
+                )
+            if transaction.is_batch:
+                raise InBatchError(
+                    f"withdrawal {withdrawal_id!r} is paid by transaction {transaction.id}, a "
+                    f"batch of {len(transaction.carried)}: a signed batch is not cancelled for "
+                    "one of its withdrawals (it pays the others too); it completes or fails as "
+                    "a whole"
                 )
             effects = transaction.cancel_requested(reason, at=self._clock.now())
             if effects:

@@ -30,6 +30,7 @@ import structlog
 from sluice import faults, metrics
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
+from sluice.domain.batches import paid_indices
 from sluice.domain.effects import Effects, EngineEvent
 from sluice.domain.fees import Fees, Finality
 from sluice.domain.receipts import token_transfer_paid, token_transfer_seen
@@ -49,7 +50,7 @@ from sluice.services.broadcast import SendAnswer, send_answer
 from sluice.services.engine import record
 from sluice.services.fee_markets import FeeMarkets
 from sluice.services.registry import NetworkRegistry
-from sluice.services.signing import sign_attempt, sign_new
+from sluice.services.signatures import sign_attempt, sign_new
 from sluice.services.watch import WATCH_LEASE_S
 
 log = structlog.get_logger(__name__)
@@ -443,16 +444,21 @@ class ConfirmationService:
 
 
 def _unpaid(transaction: ChainTransaction, receipt: Receipt) -> frozenset[str]:
-    """Token withdrawals the receipt shows nothing reached: no ``Transfer`` from the hot wallet
-    to the destination emitted by the token (one whose ``transfer`` returned false).
+    """Withdrawals the receipt shows nothing reached: a token's with no ``Transfer`` from the
+    hot wallet to the destination emitted by the token (one whose ``transfer`` returned false),
+    and, in a batch, any whose position has no ``Paid`` event of the batch contract.
 
     A ``Transfer`` to the destination of another amount (a token that takes a fee on transfer)
     is a payment: the hold settles in full, as the full amount left the hot wallet, and a
     warning says so. Only a receipt that proves nothing arrived releases a hold.
     """
-    unpaid = set()
+    unpaid: set[str] = set()
+    if transaction.is_batch:
+        # A batch proves each payment by its contract's Paid(position) event as well.
+        paid = paid_indices(receipt.logs, transaction.payload.to)
+        unpaid.update(w.id for i, w in enumerate(transaction.carried) if i not in paid)
     for w in transaction.carried:
-        if w.token_address is None:
+        if w.token_address is None or w.id in unpaid:
             continue
         sender, logs = transaction.from_address, receipt.logs
         if token_transfer_paid(logs, w.token_address, sender, w.to_address, w.amount):

@@ -20,37 +20,33 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 
 import structlog
 
 from sluice import faults, metrics
 from sluice.domain.addresses import Address
-from sluice.domain.assets import Asset, Network
+from sluice.domain.assets import Asset
+from sluice.domain.batches import batch_payload
 from sluice.domain.fees import FeeLevel
 from sluice.domain.ledger import EntryKind
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
-    Attempt,
-    AttemptPurpose,
-    ChainTransaction,
     Fees,
     Payload,
-    TransactionKind,
-    TransactionStatus,
-    UnsignedTransaction,
-    noop_payload,
     transfer_payload,
 )
 from sluice.domain.withdrawal import ErrorCode, Withdrawal, WithdrawalStatus, move, note
 from sluice.errors import CallRevertedError
-from sluice.ports import Clock, InFlight, Signer, SigningContext, UnitOfWork
+from sluice.ports import Clock, InFlight, Signer, UnitOfWork
 from sluice.services import jobs
+from sluice.services.batcher import Batcher, BatchPlan, batchable
 from sluice.services.engine import record
 from sluice.services.fee_markets import FeeMarkets
-from sluice.services.ids import new_id
+from sluice.services.holdings import cannot_hold, underfunded
+from sluice.services.holdings import l1_fee as l1_fee_of
 from sluice.services.ledger import move_funds
-from sluice.services.registry import NetworkEntry, NetworkRegistry
+from sluice.services.registry import NetworkRegistry
+from sluice.services.signatures import sign_new
 
 log = structlog.get_logger(__name__)
 
@@ -60,9 +56,6 @@ GAS_MARGIN_PERCENT = 20
 #: The kind of waiting reason of a withdrawal whose network's node is down (or misconfigured).
 NETWORK_CLOSED = "network_unavailable"
 
-#: Bytes standing for a transaction's fields and signature when an L1 data fee is estimated.
-L1_ENVELOPE = 120
-
 
 @dataclass(frozen=True, slots=True)
 class Ready:
@@ -71,6 +64,13 @@ class Ready:
 
     withdrawals: tuple[Withdrawal, ...]
     in_flight: Mapping[Address, InFlight]
+    own: str = ""
+    """The withdrawal whose job this is."""
+    wait_s: float | None = None
+    """Set when the job waits for a batch to fill (`sluice.services.batcher.Batcher.group`):
+    nothing is planned now; the job runs again after this long."""
+    planning: tuple[str, str] | None = None
+    """The group this job plans (released by `SigningService.done`)."""
 
     @property
     def network(self) -> str:
@@ -89,13 +89,18 @@ class Ready:
         return max(asked, key=lambda level: level.rank) if asked else None
 
 
-def plan_payload(asset: Asset, withdrawals: tuple[Withdrawal, ...]) -> Payload:
-    """The payload of one transaction that pays ``withdrawals`` (one today; the batch issue
-    adds a call that pays many)."""
-    if len(withdrawals) != 1:
-        raise ValueError("a transaction pays one withdrawal until batch payouts exist")
-    (withdrawal,) = withdrawals
-    return transfer_payload(asset, withdrawal.to_address, withdrawal.amount)
+def plan_payload(
+    asset: Asset, withdrawals: tuple[Withdrawal, ...], contract: Address | None = None
+) -> Payload:
+    """The payload of one transaction that pays ``withdrawals``: a plain transfer for one, a
+    call to the hot wallet's batch ``contract`` for several (in acceptance order)."""
+    if len(withdrawals) == 1 and contract is None:
+        (withdrawal,) = withdrawals
+        return transfer_payload(asset, withdrawal.to_address, withdrawal.amount)
+    if contract is None or not withdrawals:
+        raise ValueError("a batch needs its contract and at least one withdrawal")
+    ordered = sorted(withdrawals, key=lambda w: w.seq or 0)
+    return batch_payload(contract, asset.token_address, [(w.to_address, w.amount) for w in ordered])
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,6 +118,9 @@ class Quote:
     """Why paying the destination reverts, if it does (the withdrawal then fails)."""
     level: FeeLevel | None = None
     """The fee level it is priced at."""
+    batch: BatchPlan | None = None
+    """For a group: the batch planned (its payload and wallet are the quote's) and what becomes
+    of the members it does not carry."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +141,7 @@ class SigningService:
         self._registry = registry
         self._clock = clock
         self._fees = fees
+        self._batcher = Batcher()
 
     async def ready(self, uow: UnitOfWork, withdrawal_id: str) -> Ready | None:
         """The withdrawal, if it waits to be signed, and the hot wallets' load."""
@@ -140,11 +149,23 @@ class SigningService:
         if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
             return None
         entry = self._registry.get(withdrawal.network)
+        members: tuple[Withdrawal, ...] = (withdrawal,)
+        planning = None
+        if batchable(entry, withdrawal):
+            found = await self._batcher.group(uow, entry, withdrawal, self._clock.now())
+            if found.wait_s is not None:
+                return Ready(
+                    withdrawals=found.withdrawals,
+                    in_flight={},
+                    own=withdrawal.id,
+                    wait_s=found.wait_s,
+                )
+            members, planning = found.withdrawals, found.planning
         in_flight = {
             s.address: await uow.transactions.in_flight(withdrawal.network, s.address)
             for s in entry.signers
         }
-        return Ready(withdrawals=(withdrawal,), in_flight=in_flight)
+        return Ready(withdrawals=members, in_flight=in_flight, own=withdrawal.id, planning=planning)
 
     async def quote(self, ready: Ready) -> Quote:
         """Plan the payload, price it, and find a wallet that can pay it. Pure reads: safe to
@@ -156,9 +177,21 @@ class SigningService:
         entry = self._registry.get(ready.network)
         network = entry.network
         asset = network.asset_by_key(ready.withdrawals[0].asset_key)
-        payload = plan_payload(asset, ready.withdrawals)
         level = ready.priority or network.fees.default_level
         fees = await self._fees.offer(network.name, level)
+        if len(ready.withdrawals) > 1:
+            plan = await self._batcher.plan(entry, ready.withdrawals, ready.in_flight, fees)
+            return Quote(
+                ready,
+                plan.payload or plan_payload(asset, ready.withdrawals[:1]),
+                fees,
+                gas=plan.gas,
+                wallet=plan.wallet,
+                waiting_reason=plan.waiting_reason,
+                level=level,
+                batch=plan,
+            )
+        payload = plan_payload(asset, ready.withdrawals)
         tokens = sum(w.amount for w in ready.withdrawals) if asset.token_address else 0
         gas: int | None = None
         if (
@@ -171,7 +204,7 @@ class SigningService:
         l1_fee: int | None = None
         for signer in sorted(entry.accepting, key=lambda s: ready.in_flight[s.address].count):
             flight = ready.in_flight[signer.address]
-            reason = await self._cannot_hold(
+            reason = await cannot_hold(
                 entry,
                 signer=signer,
                 asset=asset,
@@ -190,72 +223,16 @@ class SigningService:
                 gas = estimate + estimate * GAS_MARGIN_PERCENT // 100
             if reason is None and gas is not None:
                 if l1_fee is None:  # the same for every wallet: asked once
-                    l1_fee = await self._l1_fee(entry, payload)
+                    l1_fee = await l1_fee_of(entry, payload)
                 needed = flight.native + payload.value + fees.max_cost(gas) + l1_fee
                 native = await entry.chain.balance(signer.address)
                 if native >= needed:
                     return Quote(ready, payload, fees, gas=gas, wallet=signer, level=level)
-                reason = (
-                    f"underfunded: hot wallet {signer.address} holds {native} wei, "
-                    f"needs {needed} (gas and transactions in flight included)"
-                )
+                reason = underfunded(signer, native, needed)
             assert reason is not None  # noqa: S101 - every other path returned
             reasons.append(reason)
             metrics.HOT_WALLET_WAITS.labels(network.name, reason.split(":", 1)[0]).inc()
         return Quote(ready, payload, fees, waiting_reason="; ".join(reasons) or "no hot wallet")
-
-    @staticmethod
-    async def _l1_fee(entry: NetworkEntry, payload: Payload) -> int:
-        """An OP Stack chain's L1 data fee for the payload, over-estimated (0 elsewhere).
-
-        The oracle prices a signed transaction's bytes, which do not exist before the nonce is
-        taken: it is asked for the payload's data after `L1_ENVELOPE` incompressible bytes (an
-        envelope larger than any EIP-1559 transaction's fields and signature), and the answer
-        is doubled, since the L1 fee moves with Ethereum's fees while the transaction waits.
-        The fee recorded is the receipt's (`Receipt.fee_paid`).
-        """
-        oracle = entry.network.l1_fee_oracle
-        if oracle is None:
-            return 0
-        return 2 * await entry.chain.l1_fee(oracle, b"\xff" * L1_ENVELOPE + payload.data)
-
-    async def _cannot_hold(
-        self,
-        entry: NetworkEntry,
-        *,
-        signer: Signer,
-        asset: Asset,
-        payload: Payload,
-        tokens: int,
-        flight: InFlight,
-        estimating: bool,
-    ) -> str | None:
-        """Why a wallet cannot take the payload before its gas is known, if it cannot: too much
-        in flight, too few tokens, or (before an estimate, which needs it) too little of the
-        coin for the value. The common payout (the coin to an account: no estimate) reads the
-        wallet's balance once, after this."""
-        network = entry.network
-        if flight.count >= network.max_in_flight:
-            return (
-                f"in_flight: hot wallet {signer.address} has {flight.count} transactions "
-                f"in flight (limit {network.max_in_flight})"
-            )
-        if asset.token_address is not None:
-            needed = flight.tokens.get(asset.key, 0) + tokens
-            held = await entry.chain.token_balance(asset.token_address, signer.address)
-            if held < needed:
-                return (
-                    f"underfunded: hot wallet {signer.address} holds {held} {asset.symbol} "
-                    f"base units, needs {needed}"
-                )
-        elif payload.value and estimating:
-            native = await entry.chain.balance(signer.address)
-            if native < flight.native + payload.value:
-                return (
-                    f"underfunded: hot wallet {signer.address} holds {native} wei, "
-                    f"needs {flight.native + payload.value} before gas"
-                )
-        return None
 
     async def network_closed(self, uow: UnitOfWork, ready: Ready, why: str) -> bool:
         """Record that the withdrawals wait because their network takes no chain work now
@@ -273,6 +250,10 @@ class SigningService:
         await self._wait(uow, withdrawals, f"{NETWORK_CLOSED}: network {ready.network} is {why}")
         return True
 
+    def done(self, ready: Ready) -> None:
+        """The job that read ``ready`` is done with it: another may plan its group."""
+        self._batcher.release(ready.planning)
+
     def retry_after(self, network: str) -> float:
         """How long a waiting withdrawal waits before signing is tried again."""
         return max(1.0, 5 * self._registry.get(network).network.poll_interval_s)
@@ -286,6 +267,8 @@ class SigningService:
         lock, so the limit holds exactly. If anything fails before the commit, the nonce was
         never taken and nothing was stored or sent.
         """
+        if quote.batch is not None:
+            return await self._record_batch(uow, quote, quote.batch)
         withdrawals = []
         for planned in quote.ready.withdrawals:
             withdrawal = await uow.withdrawals.get(planned.id, lock=True)
@@ -324,6 +307,100 @@ class SigningService:
         await record(uow, transaction, effects, registry=self._registry, clock=self._clock)
         uow.enqueue(jobs.BROADCAST, {"transactionId": transaction.id})
         return Signed(commit=True, signed=True)
+
+    async def _record_batch(self, uow: UnitOfWork, quote: Quote, plan: BatchPlan) -> Signed:
+        """Apply a batch plan to the members still waiting to be signed (locked in acceptance
+        order, so two batchers never deadlock): fail those whose payment reverts, mark those
+        paid on their own (and start their jobs), then sign and store the batch of the rest."""
+        ready = quote.ready
+        locked, carried, changed = await self._claim(uow, ready, plan)
+        retry = self.retry_after(ready.network)
+        if not carried or quote.wallet is None:
+            if plan.waiting_reason is not None and locked:
+                await self._wait(uow, list(locked.values()), plan.waiting_reason)
+                return Signed(commit=True, retry_after=retry)
+            return Signed(commit=changed, retry_after=self._again(ready, locked))
+        entry = self._registry.get(ready.network)
+        network = entry.network
+        asset = network.asset_by_key(carried[0].asset_key)
+        payload = quote.payload
+        if len(carried) < len(plan.carried):
+            contract = network.batching.contract_of(quote.wallet.address)
+            payload = plan_payload(asset, tuple(carried), contract)
+        signer = quote.wallet
+        nonce = await uow.transactions.next_nonce(network.name, signer.address)
+        faults.checkpoint("after_nonce")
+        in_flight = await uow.transactions.count_in_flight(network.name, signer.address)
+        if in_flight >= network.max_in_flight:
+            return Signed(commit=False, retry_after=retry)  # the nonce is not taken
+        transaction, attempt = await sign_new(
+            network,
+            signer,
+            nonce=nonce,
+            payload=payload,
+            gas=quote.gas,
+            fees=quote.fees,
+            at=self._clock.now(),
+            request_id=carried[0].request_id,
+            withdrawal_ids=tuple(w.id for w in carried),
+            priority=quote.level,
+        )
+        faults.checkpoint("after_sign")
+        await uow.transactions.add(transaction, attempt)
+        effects = transaction.signed(attempt, carried)
+        await record(uow, transaction, effects, registry=self._registry, clock=self._clock)
+        uow.enqueue(jobs.BROADCAST, {"transactionId": transaction.id})
+        for withdrawal in carried:
+            locked.pop(withdrawal.id, None)
+        # The next group's oldest forms its batch now rather than when its job next looks.
+        following = await uow.withdrawals.batchable(network.name, asset.key, limit=1)
+        for withdrawal in following:
+            uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal.id})
+        log.info(
+            "batch signed", network=network.name, size=len(carried), transaction=transaction.id
+        )
+        return Signed(commit=True, signed=True, retry_after=self._again(ready, locked))
+
+    async def _claim(
+        self, uow: UnitOfWork, ready: Ready, plan: BatchPlan
+    ) -> tuple[dict[str, Withdrawal], list[Withdrawal], bool]:
+        """Lock the group's members that still wait to be signed and settle those the batch
+        does not carry. Returns the members left waiting, those the batch carries, and
+        whether anything changed."""
+        locked = {
+            w.id: w
+            for w in await uow.withdrawals.get_many([w.id for w in ready.withdrawals], lock=True)
+            if w.status is WithdrawalStatus.VALIDATING and w.transaction_id is None
+        }
+        changed = False
+        for withdrawal_id, why in plan.reverting:
+            if withdrawal_id in locked:
+                await self._destination_reverts(uow, [locked.pop(withdrawal_id)], why)
+                changed = True
+        for withdrawal_id, why in plan.unbatch:
+            if withdrawal_id in locked:
+                await self._unbatch(uow, locked.pop(withdrawal_id), why)
+                changed = True
+        carried = [locked[w.id] for w in plan.carried if w.id in locked]
+        if len(carried) == 1:  # the others moved on meanwhile: no batch of one
+            await self._unbatch(uow, locked.pop(carried[0].id), "paid on its own")
+            carried, changed = [], True
+        return locked, carried, changed
+
+    @staticmethod
+    def _again(ready: Ready, left: Mapping[str, Withdrawal]) -> float | None:
+        """When the job runs again: soon if its own withdrawal still waits to be signed (the
+        batch left it out, or it planned a full group it was not in), else never."""
+        planned = any(w.id == ready.own for w in ready.withdrawals)
+        return 0.1 if ready.own in left or not planned else None
+
+    async def _unbatch(self, uow: UnitOfWork, withdrawal: Withdrawal, why: str) -> None:
+        """From now on ``withdrawal`` is paid by a transaction of its own; its job starts."""
+        withdrawal.unbatched = True
+        change = note(withdrawal, at=self._clock.now(), reason=why)
+        await uow.withdrawals.save(withdrawal)
+        await uow.withdrawals.add_event(change)
+        uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal.id})
 
     async def _destination_reverts(
         self, uow: UnitOfWork, withdrawals: list[Withdrawal], why: str
@@ -370,96 +447,3 @@ class SigningService:
             await uow.withdrawals.save(withdrawal)
             await uow.withdrawals.add_event(change)
             log.warning("withdrawal waits to be signed", reason=reason)
-
-
-async def sign_new(
-    network: Network,
-    signer: Signer,
-    *,
-    nonce: int,
-    payload: Payload,
-    gas: int,
-    fees: Fees,
-    at: datetime,
-    request_id: str | None,
-    kind: TransactionKind = TransactionKind.PAYOUT,
-    withdrawal_ids: tuple[str, ...] = (),
-    priority: FeeLevel | None = None,
-) -> tuple[ChainTransaction, Attempt]:
-    """A new transaction at ``nonce`` and its first signed attempt (neither stored yet)."""
-    transaction = ChainTransaction(
-        id=new_id("tx"),
-        network=network.name,
-        from_address=signer.address,
-        nonce=nonce,
-        payload=payload,
-        gas_limit=gas,
-        status=TransactionStatus.SIGNED,
-        created_at=at,
-        updated_at=at,
-        request_id=request_id,
-        kind=kind,
-        priority=priority,
-    )
-    return transaction, await sign_attempt(
-        network,
-        signer,
-        transaction,
-        seq=1,
-        fees=fees,
-        at=at,
-        purpose=AttemptPurpose.PAYLOAD,
-        withdrawal_ids=withdrawal_ids,
-    )
-
-
-async def sign_attempt(
-    network: Network,
-    signer: Signer,
-    transaction: ChainTransaction,
-    *,
-    seq: int,
-    fees: Fees,
-    at: datetime,
-    purpose: AttemptPurpose,
-    withdrawal_ids: tuple[str, ...] = (),
-) -> Attempt:
-    """Sign one form of a transaction: its payload, or a no-op at its nonce (a cancel).
-
-    ``withdrawal_ids``: the withdrawals the transaction carries, for a signer that checks them.
-    """
-    payload = (
-        transaction.payload
-        if purpose is AttemptPurpose.PAYLOAD
-        else noop_payload(transaction.from_address)
-    )
-    gas = transaction.gas_limit if purpose is AttemptPurpose.PAYLOAD else NATIVE_TRANSFER_GAS
-    signed = await signer.sign(
-        UnsignedTransaction(
-            chain_id=network.chain_id,
-            nonce=transaction.nonce,
-            to=payload.to,
-            value=payload.value,
-            data=payload.data,
-            gas=gas,
-            fees=fees,
-            fee_model=network.fees.model,
-        ),
-        SigningContext(
-            network=network.name,
-            transaction_id=transaction.id,
-            kind=transaction.kind,
-            purpose=purpose,
-            withdrawal_ids=withdrawal_ids,
-        ),
-    )
-    return Attempt(
-        id=new_id("at"),
-        transaction_id=transaction.id,
-        seq=seq,
-        fees=fees,
-        raw=signed.raw,
-        hash=signed.hash,
-        created_at=at,
-        purpose=purpose,
-    )

@@ -219,7 +219,9 @@ class WithdrawalService:
     async def transaction(
         self, uow: UnitOfWork, withdrawal: Withdrawal
     ) -> tuple[ChainTransaction, list[Attempt]]:
-        """The transaction that carries a withdrawal, and its attempts, oldest first.
+        """The transaction that carries a withdrawal, and its attempts, oldest first; for a
+        batch, with the withdrawals it carries (`ChainTransaction.withdrawals`, in position
+        order).
 
         Raises:
             NotFoundError: The withdrawal has no transaction yet (before signing, or after its
@@ -229,6 +231,8 @@ class WithdrawalService:
         transaction = None if transaction_id is None else await uow.transactions.get(transaction_id)
         if transaction is None:
             raise NotFoundError(f"withdrawal {withdrawal.id!r} has no transaction yet")
+        if transaction.is_batch:
+            transaction.withdrawals = await uow.withdrawals.for_transaction(transaction.id)
         return transaction, await uow.transactions.attempts(transaction.id)
 
     async def cancel(self, uow: UnitOfWork, withdrawal_id: str, *, reason: str) -> Withdrawal:

@@ -47,7 +47,6 @@ __all__ = [
     "FALSE_TOKEN",
     "INVALID_RECEIVER",
     "NO_RETURN_TOKEN",
-    "PAID_TOPIC",
     "REENTRANT_RECEIVER",
     "REVERTING_RECEIVER",
     "TRANSFER_TOPIC",
@@ -92,8 +91,6 @@ BATCH_PAYOUT: Final = "BatchPayout"
 #: topic0 of ERC-20 ``Transfer(address,address,uint256)``.
 TRANSFER_TOPIC: Final = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 
-#: topic0 of BatchPayout's ``Paid(uint256)`` (its data: the payment's index, one word).
-PAID_TOPIC: Final = "0x" + keccak(text="Paid(uint256)").hex()
 
 #: BatchPayout's custom errors: each signature, and the types of its arguments.
 BATCH_ERRORS: Final[dict[str, tuple[str, ...]]] = {

@@ -216,6 +216,8 @@ class FakeChain:
         """Native balance per address; absent means 0."""
         self.token_balances: dict[tuple[str, str], int] = {}
         """ERC-20 balance per (token, holder); absent means 0."""
+        self.token_allowances: dict[tuple[str, str, str], int] = {}
+        """ERC-20 allowance per (token, owner, spender); absent means 0."""
         self.token_decimals_of: dict[str, int] = {}
         """ERC-20 ``decimals()`` per token; absent: the call reverts."""
         self.finalized_lag = 2
@@ -529,6 +531,11 @@ class FakeChain:
         """The configured `token_balances` entry (0 unless set)."""
         self._call("token_balance")
         return self.token_balances.get((token, holder), 0)
+
+    async def token_allowance(self, token: Address, owner: Address, spender: Address) -> int:
+        """The configured `token_allowances` entry (0 unless set)."""
+        self._call("token_allowance")
+        return self.token_allowances.get((token, owner, spender), 0)
 
     async def token_decimals(self, token: Address) -> int:
         """The configured `token_decimals_of` entry; a token without one reverts (not ERC-20)."""

@@ -66,19 +66,25 @@ class StageHandlers:
         """VALIDATING → SIGNED: plan and quote (chain reads, no lock), then nonce, sign, store.
 
         When no hot wallet can pay now (or all have too much in flight), the withdrawal waits
-        with its reason recorded, and this job runs again later.
+        with its reason recorded, and this job runs again later; so it does while its batch
+        fills (`sluice.services.batcher`).
         """
         async with self._uow() as uow:
             ready = await self._signing.ready(uow, payload["withdrawalId"])
         if ready is None:
             return None
-        closed = self._bulkheads.closed(ready.network)
-        if closed is not None and not ready.waiting_for_network:
-            # Say why it waits (once: the next looks find the reason recorded).
-            async with self._uow() as uow:
-                if await self._signing.network_closed(uow, ready, closed):
-                    await uow.commit()
-        return await self._bulkheads.run(ready.network, lambda: self._sign(ready))
+        if ready.wait_s is not None:
+            return ready.wait_s  # waiting for its batch to fill
+        try:
+            closed = self._bulkheads.closed(ready.network)
+            if closed is not None and not ready.waiting_for_network:
+                # Say why it waits (once: the next looks find the reason recorded).
+                async with self._uow() as uow:
+                    if await self._signing.network_closed(uow, ready, closed):
+                        await uow.commit()
+            return await self._bulkheads.run(ready.network, lambda: self._sign(ready))
+        finally:
+            self._signing.done(ready)
 
     async def _sign(self, ready: Ready) -> float | None:
         quote = await self._signing.quote(ready)

@@ -479,10 +479,15 @@ def test_nothing_is_paid_before_a_receipt() -> None:
     assert _fees_paid(transaction) == [None]
 
 
-def test_mining_records_the_fee_paid_on_the_transaction_and_each_withdrawal() -> None:
+def test_mining_records_the_fee_paid_on_the_transaction_and_each_withdrawals_share() -> None:
     transaction = _mined("wd_a", "wd_b", fee_paid=FEE_PAID)
     assert transaction.fee_paid == FEE_PAID
-    assert _fees_paid(transaction) == [FEE_PAID, FEE_PAID]
+    assert _fees_paid(transaction) == [FEE_PAID // 2, FEE_PAID // 2]
+
+
+def test_shares_of_an_uneven_fee_add_up_to_it_the_first_a_wei_more() -> None:
+    transaction = _mined("wd_a", "wd_b", "wd_c", fee_paid=100)
+    assert _fees_paid(transaction) == [34, 33, 33]
 
 
 def test_a_receipt_without_a_fee_records_none() -> None:
@@ -502,7 +507,7 @@ def test_a_receipt_in_another_block_records_what_that_receipt_paid() -> None:
         fee_paid=OTHER_FEE_PAID,
     )
     assert transaction.fee_paid == OTHER_FEE_PAID
-    assert _fees_paid(transaction) == [OTHER_FEE_PAID, FEE_PAID]
+    assert _fees_paid(transaction) == [OTHER_FEE_PAID // 2, FEE_PAID // 2]
 
 
 def test_a_reorg_forgets_the_fee_paid_on_the_transaction_and_confirming_withdrawals() -> None:
@@ -510,7 +515,7 @@ def test_a_reorg_forgets_the_fee_paid_on_the_transaction_and_confirming_withdraw
     transaction.carried[1].status = W.CANCELLED  # not confirming: left alone
     transaction.reorged(at=T1)
     assert transaction.fee_paid is None
-    assert _fees_paid(transaction) == [None, FEE_PAID]
+    assert _fees_paid(transaction) == [None, FEE_PAID // 2]
 
 
 def test_settling_a_broadcast_transaction_records_the_fee_paid() -> None:
@@ -518,7 +523,7 @@ def test_settling_a_broadcast_transaction_records_the_fee_paid() -> None:
     _settle(transaction, fee_paid=FEE_PAID)
     assert transaction.status is T.CONFIRMED
     assert transaction.fee_paid == FEE_PAID
-    assert _fees_paid(transaction) == [FEE_PAID, FEE_PAID]
+    assert _fees_paid(transaction) == [FEE_PAID // 2, FEE_PAID // 2]
 
 
 @pytest.mark.parametrize("succeeded", [True, False], ids=["confirmed", "reverted"])
@@ -578,7 +583,7 @@ def test_a_transaction_mined_before_fees_were_kept_records_its_fee_when_it_settl
         fee_paid=FEE_PAID,
     )
     assert transaction.fee_paid == FEE_PAID
-    assert _fees_paid(transaction) == [FEE_PAID, FEE_PAID]
+    assert _fees_paid(transaction) == [FEE_PAID // 2, FEE_PAID // 2]
     # Settling changes both withdrawals, so the fee is saved with them.
     assert {c.withdrawal_id for c in effects.changes} == {"wd_a", "wd_b"}
 

@@ -71,6 +71,12 @@ class FakeEndpoint:
             raise SluiceError("eth_call failed: execution_reverted")
         return self.decimals[token]
 
+    async def code(self, address: Address) -> bytes:
+        return b""
+
+    async def call(self, to: Address, data: bytes) -> bytes:
+        raise SluiceError("eth_call failed: execution_reverted")
+
     async def close(self) -> None:
         self.closed = True
 

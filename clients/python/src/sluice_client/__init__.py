@@ -38,6 +38,7 @@ from sluice_client.errors import (
 from sluice_client.models import (
     Attempt,
     Balance,
+    Batch,
     CreditResult,
     DeadLetter,
     Event,
@@ -70,6 +71,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "Balance",
+    "Batch",
     "ConflictError",
     "CreditResult",
     "DeadLetter",

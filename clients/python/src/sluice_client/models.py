@@ -232,11 +232,35 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class Batch:
+    """The batch a transaction is: one call to the hot wallet's batch ``contract`` paying
+    ``size`` withdrawals, this one at ``position`` (from 0)."""
+
+    contract: str
+    size: int
+    position: int
+    raw: Mapping[str, Any] = _raw()
+
+    @classmethod
+    def from_json(cls, value: object) -> Batch:
+        """Read a batch."""
+        r = Reader(value, "Batch")
+        return cls(
+            contract=r.text("contract"),
+            size=r.integer("size"),
+            position=r.integer("position"),
+            raw=r.data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Transaction:
     """The on-chain transaction carrying a withdrawal, with every attempt at it.
 
     ``kind`` is ``PAYOUT`` or ``FILLER``; ``status`` one of ``SIGNED``, ``BROADCAST``,
-    ``MINED``, ``CONFIRMED``, ``REVERTED``, ``CANCELLED``, ``SUPERSEDED``.
+    ``MINED``, ``CONFIRMED``, ``REVERTED``, ``CANCELLED``, ``SUPERSEDED``; ``fee_paid`` what the
+    mined attempt paid for gas, in wei (the whole transaction's); ``batch`` set when it pays
+    several withdrawals.
     """
 
     id: str
@@ -250,6 +274,8 @@ class Transaction:
     mined_hash: str | None
     cancel_requested_at: datetime | None
     attempts: list[Attempt]
+    fee_paid: int | None = None
+    batch: Batch | None = None
     raw: Mapping[str, Any] = _raw()
 
     @classmethod
@@ -268,6 +294,8 @@ class Transaction:
             mined_hash=r.opt_text("minedHash"),
             cancel_requested_at=r.opt_moment("cancelRequestedAt"),
             attempts=[Attempt.from_json(item) for item in r.items("attempts")],
+            fee_paid=r.opt_wei("feePaid"),
+            batch=None if (batch := r.opt_mapping("batch")) is None else Batch.from_json(batch),
             raw=r.data,
         )
 
