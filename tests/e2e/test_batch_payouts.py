@@ -271,9 +271,7 @@ async def test_hundreds_of_withdrawals_are_paid_by_a_few_batches_and_the_chain_a
             a for wid, (k, _, a) in created.items() if k == "native" and wid not in failed
         )
         assert found["start_balance"] - end_balance == native_paid + gas
-        shares = sum(
-            Decimal(body["feePaid"]) * ETHER for body in final.values() if body["feePaid"]
-        )
+        shares = sum(Decimal(body["feePaid"]) * ETHER for body in final.values() if body["feePaid"])
         assert shares == gas
 
         # The ledger: nothing held, and what is left is what was credited less what was paid.
