@@ -80,7 +80,7 @@ test-unit: $(VENV_STAMP) ## Run the unit tests only (no I/O)
 scale: install ## 1,000 withdrawals through 2 APIs and 3 workers (PostgreSQL; Redis Streams, SQS)
 	SLUICE_SCALE_WITHDRAWALS=1000 $(BIN)/pytest -q tests/e2e/test_multi_process.py
 
-chaos: install ## Fault-injection suite: 6 scenarios, 300 withdrawals each (PostgreSQL, Redis; minutes)
+chaos: install ## Fault-injection suite: 300 withdrawals per scenario, batch payouts too (PostgreSQL, Redis; minutes)
 	SLUICE_CHAOS=1 $(BIN)/pytest -q -s tests/chaos
 
 # pip-audit asks PyPI's JSON API per pinned version; where OSV is reachable, pass
@@ -107,9 +107,10 @@ typecheck: $(VENV_STAMP) ## mypy --strict
 coverage: install ## Run the tests with a coverage report
 	$(BIN)/pytest -q --cov --cov-report=term-missing:skip-covered
 
-bench: install ## Benchmark intake, latency and the pipeline (BENCH_ARGS=--quick: a smoke run)
+bench: install ## Benchmark gas per withdrawal, intake, latency and the pipeline (BENCH_ARGS=--quick: a smoke run)
 	@command -v wrk >/dev/null && command -v hey >/dev/null || \
 		(apt-get update -qq && apt-get install -y -qq wrk hey)
+	$(BIN)/python bench/gas.py --strict
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 contracts: tools ## Recompile contracts/ with the pinned solc (rewrites the committed artifacts)
