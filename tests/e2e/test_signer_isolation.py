@@ -1,5 +1,5 @@
 """`sluice signer` apart: the API and worker process holds no key, and the signer signs only what
-the withdrawal records call for.
+the withdrawal records call for, a batch payout's call to the hot wallet's batch contract too.
 
 Real processes: `python -m sluice signer` on a Unix socket with the keystore, and
 `python -m sluice serve` (API and workers) with no passphrase at all, on a fresh Anvil. The
@@ -27,6 +27,7 @@ from sluice.domain.transaction import AttemptPurpose, TransactionKind
 from sluice.keyholder.protocol import SignRequest
 from sluice.testing import secret_scan
 from sluice.testing.anvil_control import control_for
+from sluice.testing.contracts import ChainSender, approve, deploy_batch_payout, transfer
 from sluice.testing.harness import PASSPHRASE, prepare, wait_until_final
 
 WAIT_S = 30.0
@@ -50,6 +51,33 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+#: Token withdrawals the test pays in one batch, to recipients that already hold the token.
+BATCH = 3
+
+
+def _batching_on(
+    rpc_url: str, key: bytes, token: str, networks_file: Path, holders: list[str]
+) -> str:
+    """Deploy the hot wallet's batch contract, approve it for the token, give each holder some
+    of the token, and turn batching on in the networks file; the contract's address."""
+    with ChainSender(rpc_url, "0x" + key.hex()) as wallet:
+        contract = deploy_batch_payout(wallet)
+        approve(wallet, token, contract, 2**256 - 1)
+        for holder in holders:
+            transfer(wallet, token, holder, 1)
+        hot_wallet = wallet.address
+    networks_file.write_text(
+        networks_file.read_text(encoding="utf-8")
+        + f"""
+[networks.anvil.batching]
+window_s = 2.0
+contracts = {{ "{hot_wallet}" = "{contract}" }}
+""",
+        encoding="utf-8",
+    )
+    return contract
 
 
 def _memory_holds(pid: int, needles: list[bytes]) -> bool:
@@ -84,6 +112,10 @@ async def test_with_the_signer_apart_the_api_and_workers_hold_no_key_and_withdra
     settings, chain = await prepare(node, tmp_path / "data", database_url=database_url)
     keystore = json.loads((tmp_path / "data" / "keys" / "hot-wallet.json").read_text())
     private_key = bytes(Account.decrypt(keystore, PASSPHRASE))
+    holders = [Account.create().address for _ in range(BATCH)]
+    batch_contract = await asyncio.to_thread(
+        _batching_on, node.rpc_url, private_key, chain.token, settings.networks_file, holders
+    )
     needles = [private_key, private_key.hex().encode(), private_key.hex().upper().encode()]
     socket_path = tmp_path / "run" / "signer.sock"
     token = secrets.token_urlsafe(32)
@@ -152,6 +184,8 @@ async def test_with_the_signer_apart_the_api_and_workers_hold_no_key_and_withdra
                     "reference": "isolation-credit",
                 }
                 assert (await api.post("/v1/admin/ledger/credits", json=credit)).status_code == 201
+                tokens = {**credit, "tokenAddress": chain.token, "reference": "isolation-tokens"}
+                assert (await api.post("/v1/admin/ledger/credits", json=tokens)).status_code == 201
                 recipient = Account.create().address
                 body = {
                     "userId": "alice",
@@ -167,6 +201,25 @@ async def test_with_the_signer_apart_the_api_and_workers_hold_no_key_and_withdra
                 transaction = (
                     await api.get(f"/v1/withdrawals/{withdrawal['id']}/transaction")
                 ).json()
+
+                # A batch: the signer reads the batch contract's call and signs it.
+                batched = [
+                    (
+                        await api.post(
+                            "/v1/withdrawals",
+                            json={**body, "toAddress": to, "tokenAddress": chain.token},
+                        )
+                    ).json()["id"]
+                    for to in holders
+                ]
+                paid = await wait_until_final(api, batched, timeout_s=WAIT_S)
+                assert {b["status"] for b in paid.values()} == {"COMPLETED"}
+                views = [
+                    (await api.get(f"/v1/withdrawals/{wid}/transaction")).json() for wid in batched
+                ]
+                assert {v["id"] for v in views} == {views[0]["id"]}, "one transaction pays all"
+                assert views[0]["batch"]["contract"] == batch_contract
+                assert sorted(v["batch"]["position"] for v in views) == list(range(BATCH))
 
             async with control_for(node) as control:
                 assert await control.balance(recipient) == 10**18
