@@ -25,6 +25,7 @@ export type Balance = components["schemas"]["Balance"];
 export type Network = components["schemas"]["Network"];
 export type NetworkAsset = components["schemas"]["NetworkAsset"];
 export type NetworkHotWallet = components["schemas"]["NetworkHotWallet"];
+export type NetworkBatching = components["schemas"]["NetworkBatching"];
 /** A withdrawal's `priority`, and the keys of a network's `feeLevels`. */
 export type FeeLevel = components["schemas"]["FeeLevel"];
 export type FeeLevelPrice = components["schemas"]["FeeLevelPrice"];

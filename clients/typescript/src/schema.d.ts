@@ -442,6 +442,27 @@ export interface components {
             position: number;
         };
         /**
+         * NetworkBatching
+         * @description How the network pays withdrawals in batches (docs/batching.md).
+         */
+        NetworkBatching: {
+            /**
+             * Enabled
+             * @description False when no hot wallet batches (off, or no contract)
+             */
+            enabled: boolean;
+            /**
+             * Maxsize
+             * @description The most withdrawals one transaction pays
+             */
+            maxSize: number;
+            /**
+             * Windowseconds
+             * @description How long a withdrawal ready to be signed waits for others to join it
+             */
+            windowSeconds: number;
+        };
+        /**
          * CancelRequest
          * @description Why an operator cancels.
          */
@@ -757,6 +778,7 @@ export interface components {
             rpc: components["schemas"]["RpcHealth"];
             /** Hotwallets */
             hotWallets: components["schemas"]["NetworkHotWallet"][];
+            batching: components["schemas"]["NetworkBatching"];
             explorer: components["schemas"]["Explorer"] | null;
         };
         /**
@@ -776,6 +798,11 @@ export interface components {
              * @description In token units; null when the node was not asked (down) or slow
              */
             nativeBalance: string | null;
+            /**
+             * Batchcontract
+             * @description Its BatchPayout contract, when it pays withdrawals in batches
+             */
+            batchContract: string | null;
         };
         /**
          * Readiness
@@ -2048,9 +2075,15 @@ export interface operations {
                      *           {
                      *             "address": "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
                      *             "state": "active",
-                     *             "nativeBalance": "3.2"
+                     *             "nativeBalance": "3.2",
+                     *             "batchContract": "0x5FbDB2315678afecb367f032d93F642f64180aa3"
                      *           }
                      *         ],
+                     *         "batching": {
+                     *           "enabled": true,
+                     *           "maxSize": 100,
+                     *           "windowSeconds": 12
+                     *         },
                      *         "explorer": {
                      *           "transaction": "https://sepolia.etherscan.io/tx/{hash}",
                      *           "address": "https://sepolia.etherscan.io/address/{address}"

@@ -185,7 +185,15 @@ NETWORKS: list[dict[str, Any]] = [
             "bumpPercent": 20,
         },
         "rpc": {"status": "up", "detail": "ok", "head": 7212345, "providers": 2},
-        "hotWallets": [{"address": HOT_WALLET, "state": "active", "nativeBalance": "3.2"}],
+        "hotWallets": [
+            {
+                "address": HOT_WALLET,
+                "state": "active",
+                "nativeBalance": "3.2",
+                "batchContract": "0x5FbDB2315678afecb367f032d93F642f64180aa3",
+            }
+        ],
+        "batching": {"enabled": True, "maxSize": 100, "windowSeconds": 12.0},
         "explorer": {
             "transaction": "https://sepolia.etherscan.io/tx/{hash}",
             "address": "https://sepolia.etherscan.io/address/{address}",

@@ -70,6 +70,19 @@ class NetworkWalletOut(_Out):
     native_balance: str | None = Field(
         description="In token units; null when the node was not asked (down) or slow"
     )
+    batch_contract: str | None = Field(
+        description="Its BatchPayout contract, when it pays withdrawals in batches"
+    )
+
+
+class BatchingOut(_Out):
+    """How the network pays withdrawals in batches (docs/batching.md)."""
+
+    enabled: bool = Field(description="False when no hot wallet batches (off, or no contract)")
+    max_size: int = Field(description="The most withdrawals one transaction pays")
+    window_seconds: float = Field(
+        description="How long a withdrawal ready to be signed waits for others to join it"
+    )
 
 
 class ExplorerOut(_Out):
@@ -97,6 +110,7 @@ class NetworkOut(_Out):
     fee_limits: FeeLimitsOut
     rpc: RpcHealthOut
     hot_wallets: list[NetworkWalletOut]
+    batching: BatchingOut
     explorer: ExplorerOut | None
 
     @classmethod
@@ -142,9 +156,15 @@ class NetworkOut(_Out):
                     native_balance=None
                     if w.native_balance is None
                     else format_amount(w.native_balance, native.decimals),
+                    batch_contract=network.batching.contract_of(w.address),
                 )
                 for w in overview.wallets
             ],
+            batching=BatchingOut(
+                enabled=network.batching.on,
+                max_size=network.batching.max_size,
+                window_seconds=network.batching.window_s,
+            ),
             explorer=None
             if network.explorer is None
             else ExplorerOut(

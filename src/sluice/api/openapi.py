@@ -38,6 +38,7 @@ PUBLIC_NAMES = {
     "RpcHealthOut": "RpcHealth",
     "NetworkWalletOut": "NetworkHotWallet",
     "ExplorerOut": "Explorer",
+    "BatchingOut": "NetworkBatching",
 }
 
 TAGS = [

@@ -503,11 +503,13 @@ class RpcHealth:
 @dataclass(frozen=True, slots=True)
 class NetworkHotWallet:
     """A hot wallet of a network: ``state`` is ``active`` or ``draining``; ``native_balance`` in
-    token units, None when the node was not asked (down) or too slow."""
+    token units, None when the node was not asked (down) or too slow; ``batch_contract`` its
+    BatchPayout contract, when it pays in batches."""
 
     address: str
     state: str
     native_balance: Decimal | None
+    batch_contract: str | None = None
 
     @classmethod
     def from_json(cls, value: object) -> NetworkHotWallet:
@@ -517,6 +519,27 @@ class NetworkHotWallet:
             address=r.text("address"),
             state=r.text("state"),
             native_balance=r.opt_amount("nativeBalance"),
+            batch_contract=r.opt_text("batchContract"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkBatching:
+    """How a network pays withdrawals in batches: ``enabled`` (False: each on its own), at most
+    ``max_size`` per transaction, a withdrawal waiting up to ``window_seconds`` for others."""
+
+    enabled: bool
+    max_size: int
+    window_seconds: float
+
+    @classmethod
+    def from_json(cls, value: object) -> NetworkBatching:
+        """Read a network's batching."""
+        r = Reader(value, "NetworkBatching")
+        return cls(
+            enabled=r.flag("enabled"),
+            max_size=r.integer("maxSize"),
+            window_seconds=r.number("windowSeconds"),
         )
 
 
@@ -567,6 +590,7 @@ class Network:
     rpc: RpcHealth
     hot_wallets: list[NetworkHotWallet]
     explorer: Explorer | None
+    batching: NetworkBatching | None = None
     raw: Mapping[str, Any] = _raw()
 
     @classmethod
@@ -575,6 +599,7 @@ class Network:
         r = Reader(value, "Network")
         levels = r.opt_per_level("feeLevels")
         explorer = r.opt_mapping("explorer")
+        batching = r.opt_mapping("batching")
         return cls(
             name=r.text("name"),
             display_name=r.text("displayName"),
@@ -592,6 +617,7 @@ class Network:
             rpc=RpcHealth.from_json(r.mapping("rpc")),
             hot_wallets=[NetworkHotWallet.from_json(item) for item in r.items("hotWallets")],
             explorer=None if explorer is None else Explorer.from_json(explorer),
+            batching=None if batching is None else NetworkBatching.from_json(batching),
             raw=r.data,
         )
 
