@@ -1,9 +1,9 @@
 """Fixtures of the fault-injection suite: a private Anvil, a PostgreSQL database and a Redis
 Streams namespace per scenario.
 
-Every test here is marked ``chaos``. Those marked ``chaos_full`` too (scenarios 2, 5 and 6, and
-the full-size runs) are deselected unless ``SLUICE_CHAOS=1`` (`make chaos`); the short forms of
-scenarios 1, 3 and 4 run in `make test`.
+Every test here is marked ``chaos``. Those marked ``chaos_full`` too (scenarios 2, 5, 6 and 7,
+the batched forms of 3 and 4, and the full-size runs) are deselected unless ``SLUICE_CHAOS=1``
+(`make chaos`); the short forms of scenarios 1 (single and batched), 3 and 4 run in `make test`.
 """
 
 from __future__ import annotations

@@ -4,16 +4,22 @@ Each scenario runs `ChaosRun` (see `sluice.testing.chaos`): a private Anvil, a f
 database, a Redis Streams queue, one ``sluice serve --no-workers`` and two ``sluice worker``
 processes, a few hundred withdrawals (native and token, several users) with `make chaos`
 (``SLUICE_CHAOS=1``; ``SLUICE_CHAOS_WITHDRAWALS`` sets the number, default 300), a short form
-(``SHORT``) of scenarios 1, 3 and 4 in `make test`. At the end the chain itself must show: no
-withdrawal lost, none paid twice, every user's ledger equal to credits minus completed
-withdrawals, and the hot wallet's outflow equal to the completed sum plus its gas.
+(``SHORT``) of scenarios 1 (without and with batching), 3 and 4 in `make test`. At the end the
+chain itself must show: no withdrawal lost, none paid twice, every user's ledger equal to
+credits minus completed withdrawals, and the hot wallet's outflow equal to the completed sum
+plus its gas.
+
+Scenarios 1, 3 and 4 run again with batch payouts on (``batched``: `ChaosOptions.batching`, a
+``BatchPayout`` of the hot wallet, batches of up to ``BATCH_SIZE``), and scenario 7 needs them.
 
 1. kill -9 of a worker at each boundary (`sluice.faults` kill points);
 2. RPC faults through `RpcFaultProxy`: dropped send answers, timeouts, errors, a lagging node;
 3. mining off and base-fee spikes: stuck transactions are replaced (or re-sent) and mined;
 4. re-orgs of depth 1 to 5 while withdrawals are CONFIRMING, and pooled transactions dropped;
 5. PostgreSQL sessions terminated again and again; the queue's Redis restarted;
-6. outside transactions taking the hot wallet's nonces.
+6. outside transactions taking the hot wallet's nonces;
+7. a recipient that starts refusing its token (blocked) while its batch is pooled: the batch
+   reverts on the chain, its withdrawals are paid again each on its own, the blocked one fails.
 
 ``SLUICE_CHAOS_REPORT=<file>`` appends each report as a JSON line (the docs' table).
 """
@@ -38,9 +44,11 @@ from sluice.devnet.anvil import AnvilProcess
 from sluice.faults import KILL_POINTS
 from sluice.testing.anvil_control import AnvilControl, AnvilRpcError
 from sluice.testing.chaos import (
+    BatchCall,
     ChaosOptions,
     ChaosReport,
     ChaosRun,
+    read_batch_call,
     terminate_backends,
     write_report,
 )
@@ -52,8 +60,26 @@ FULL = os.environ.get("SLUICE_CHAOS") == "1"
 SHORT = 24
 N = int(os.environ.get("SLUICE_CHAOS_WITHDRAWALS", "300")) if FULL else SHORT
 GWEI = 10**9
+BATCH_SIZE = 50 if N > SHORT else 4
+"""The batch size of the batched scenarios: several batches of 50 in a full run (the short one
+has a few of 4)."""
 
 pytestmark = [pytest.mark.chaos, pytest.mark.anvil]
+
+#: A scenario without and with batch payouts; the batched form only in `make chaos`.
+BATCHING = [
+    pytest.param(False, id="single"),
+    pytest.param(True, id="batched", marks=pytest.mark.chaos_full),
+]
+
+
+def batch_options(batching: bool) -> dict[str, Any]:
+    """`ChaosOptions` keywords for batch payouts on (or nothing)."""
+    return {"batching": True, "batch_max_size": BATCH_SIZE} if batching else {}
+
+
+def named(scenario: str, batching: bool) -> str:
+    return f"{scenario}, batched" if batching else scenario
 
 
 @asynccontextmanager
@@ -154,14 +180,25 @@ def check(report: ChaosReport) -> None:
     assert report.problems() == [], "not every withdrawal COMPLETED: " + report.failure()
 
 
+def check_batched(report: ChaosReport) -> None:
+    """Batches paid the withdrawals: fewer transactions than withdrawals, a batch mined."""
+    assert report.largest_batch > 1, f"no batch was mined; {report.line()}"
+    assert report.transactions < report.withdrawals, f"hardly batched; {report.line()}"
+
+
 # ── 1. kill -9 at each boundary ───────────────────────────────────────────────────────────────
 
 
+@pytest.mark.parametrize(
+    "batching", [pytest.param(False, id="single"), pytest.param(True, id="batched")]
+)
 async def test_kill_9_at_each_boundary(
-    chain: AnvilProcess, tmp_path: Path, postgres_url: str, redis_queue_url: str
+    chain: AnvilProcess, tmp_path: Path, postgres_url: str, redis_queue_url: str, batching: bool
 ) -> None:
     size = N
-    nth = 2 if size <= SHORT else 5
+    # Every boundary is reached once per transaction (a batch is one), so with batches each
+    # kill point fires the first time it is reached: there are a few dozen transactions.
+    nth = 1 if batching else 2 if size <= SHORT else 5
     # Each worker dies at three different boundaries (twice over in the full run): all six
     # between them. A killed worker starts again with its next kill point, then with none.
     cycles = 1 if size <= SHORT else 2
@@ -169,11 +206,15 @@ async def test_kill_9_at_each_boundary(
         [f"{point}:{nth}" for point in KILL_POINTS[0::2]] * cycles,
         [f"{point}:{nth}" for point in KILL_POINTS[1::2]] * cycles,
     ]
-    options = ChaosOptions(withdrawals=size, kill_plans=plans, final_timeout_s=60 + size)
+    options = ChaosOptions(
+        withdrawals=size, kill_plans=plans, final_timeout_s=60 + size, **batch_options(batching)
+    )
     async with running(chain, tmp_path, postgres_url, redis_queue_url, options) as run:
         await run.submit()
-        report = await finish(run, "1. kill -9 at each boundary")
+        report = await finish(run, named("1. kill -9 at each boundary", batching))
     check(report)
+    if batching:
+        check_batched(report)
     killed = {kind.removeprefix("kill:") for kind in report.faults if kind.startswith("kill:")}
     assert killed == set(KILL_POINTS), (
         f"kill points not reached: {sorted(set(KILL_POINTS) - killed)}; {report.line()}"
@@ -239,13 +280,15 @@ async def test_rpc_faults(
 # ── 3. mining off, base-fee spikes ────────────────────────────────────────────────────────────
 
 
+@pytest.mark.parametrize("batching", BATCHING)
 async def test_mining_off_and_base_fee_spike(
-    chain: AnvilProcess, tmp_path: Path, postgres_url: str, redis_queue_url: str
+    chain: AnvilProcess, tmp_path: Path, postgres_url: str, redis_queue_url: str, batching: bool
 ) -> None:
     options = ChaosOptions(
         withdrawals=N,
         network={"stuck_after_s": 2.0, "fee_bump_percent": 25, "max_fee_gwei": 5000},
         final_timeout_s=90 + N,
+        **batch_options(batching),
     )
     async with (
         running(chain, tmp_path, postgres_url, redis_queue_url, options) as run,
@@ -285,25 +328,31 @@ async def test_mining_off_and_base_fee_spike(
             miner.interval_s = 0.5
             miner.start()
             await asyncio.gather(*submits)
-            report = await finish(run, "3. mining off, base-fee spikes")
+            report = await finish(run, named("3. mining off, base-fee spikes", batching))
         finally:
             await miner.stop()
-    replaced = await _history_count(run, "replaced by attempt")
+    replaced = await _history_count(run, "replaced by attempt", batched=batching)
+    print(f"replacements in withdrawals' histories: {replaced}")
     check(report)
-    assert replaced > 0, f"no stuck transaction was replaced; {report.line()}"
+    what = "batch" if batching else "transaction"
+    assert replaced > 0, f"no stuck {what} was replaced; {report.line()}"
+    if batching:
+        check_batched(report)
 
 
 # ── 4. re-orgs and dropped transactions ───────────────────────────────────────────────────────
 
 
+@pytest.mark.parametrize("batching", BATCHING)
 async def test_reorgs_and_dropped_transactions(
-    chain: AnvilProcess, tmp_path: Path, postgres_url: str, redis_queue_url: str
+    chain: AnvilProcess, tmp_path: Path, postgres_url: str, redis_queue_url: str, batching: bool
 ) -> None:
     options = ChaosOptions(
         withdrawals=N,
         confirmations=8,
         network={"stuck_after_s": 5.0},
         final_timeout_s=120 + N,
+        **batch_options(batching),
     )
     async with (
         running(chain, tmp_path, postgres_url, redis_queue_url, options) as run,
@@ -312,10 +361,18 @@ async def test_reorgs_and_dropped_transactions(
         await control.set_automine(False)
         miner = Miner(control, 0.4, run)
         miner.start()
-        submit = asyncio.create_task(run.submit())
+        depths = [1, 2, 3, 4, 5] * (1 if N <= SHORT else 4)
+        # Batches pay everything in a few dozen transactions: the withdrawals come in a wave
+        # before every second re-org, so that some are CONFIRMING at each.
+        waves = [run.planned[i :: len(depths) // 2] for i in range(len(depths) // 2)]
+        if not batching:
+            waves = [run.planned]
+        every = len(depths) // len(waves)
+        submits: list[asyncio.Task[None]] = []
         try:
-            depths = [1, 2, 3, 4, 5] * (1 if N <= SHORT else 4)
             for n, depth in enumerate(depths):
+                if n % every == 0 and n // every < len(waves):
+                    submits.append(asyncio.create_task(run.submit(waves[n // every])))
                 await until(
                     run,
                     f"a withdrawal CONFIRMING (before re-org {n + 1} of {len(depths)}, depth "
@@ -331,27 +388,42 @@ async def test_reorgs_and_dropped_transactions(
                     run.fault("CONFIRMING withdrawals at re-orgs", confirming)
                 if n % 2 == 1:
                     await drop_one(run, control, miner)
-            await submit
-            report = await finish(run, "4. re-orgs depth 1-5, dropped txs")
+            await asyncio.gather(*submits)
+            report = await finish(run, named("4. re-orgs depth 1-5, dropped txs", batching))
         finally:
             await miner.stop()
-    reorged = await _history_count(run, "re-org")
+    reorged = await _history_count(run, "re-org", batched=batching)
+    print(f"re-orgs in withdrawals' histories: {reorged}")
     check(report)
-    assert reorged > 0, f"no withdrawal's history shows a re-org; {report.line()}"
+    what = "batched withdrawal's" if batching else "withdrawal's"
+    assert reorged > 0, f"no {what} history shows a re-org; {report.line()}"
+    if batching:
+        check_batched(report)
+        assert report.faults.get("batch dropped from the pool", 0) > 0, (
+            f"no pooled batch was dropped; {report.line()}"
+        )
 
 
 async def drop_one(run: ChaosRun, control: AnvilControl, miner: Miner) -> None:
-    """Hold mining until a hot wallet transaction is pooled, and drop it from the pool."""
+    """Hold mining until a hot wallet transaction is pooled, and drop it from the pool (with
+    batching, a batch if one is pooled within 2.5 s)."""
     miner.paused = True
     try:
         wallet = run.hot_wallet.lower()
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
+        start = time.monotonic()
+        while time.monotonic() < start + 5:
             pooled = [p for p in await control.pending_transactions() if p.sender == wallet]
+            batches = [p for p in pooled if pooled_batch(run, p.raw) is not None]
+            if run.batch_contract and not batches and time.monotonic() < start + 2.5:
+                await asyncio.sleep(0.1)
+                continue
             if pooled:
-                dropped = min(pooled, key=lambda p: p.nonce)  # its later nonces go with it
+                # The lowest nonce (its later nonces go with it), a batch's if there is one.
+                dropped = min(batches or pooled, key=lambda p: p.nonce)
                 if await control.drop_transaction(dropped.hash):
                     run.fault("dropped from the pool")
+                    if batches:
+                        run.fault("batch dropped from the pool")
                     return
             await asyncio.sleep(0.1)
         # Nothing of the hot wallet's pooled in 5 s: this drop is skipped (the scenario's other
@@ -481,18 +553,136 @@ async def test_outside_transactions_take_nonces(
     assert superseded > 0, f"no withdrawal was re-signed after losing its nonce; {report.line()}"
 
 
-async def _history_count(run: ChaosRun, fragment: str) -> int:
-    """How many withdrawal events mention ``fragment`` (their history shows the faults)."""
+# ── 7. a recipient blocked while its batch is pooled ─────────────────────────────────────────
+
+
+@pytest.mark.chaos_full
+async def test_recipient_blocked_while_its_batch_is_pooled(
+    chain: AnvilProcess, tmp_path: Path, postgres_url: str, redis_queue_url: str
+) -> None:
+    """Mining off; every withdrawal submitted; the largest pooled batch of the blocking token
+    (simulated when its recipients were all fine); one of its recipients blocked by the token's
+    owner, in the same block and before it: the batch reverts. Its withdrawals are paid again,
+    each on its own; the blocked one FAILS ``destination_reverts``."""
+    options = ChaosOptions(
+        withdrawals=N,
+        final_timeout_s=120 + N,
+        blocking_token=True,
+        **batch_options(True),
+    )
+    async with (
+        running(chain, tmp_path, postgres_url, redis_queue_url, options) as run,
+        AnvilControl(chain.rpc_url) as control,
+    ):
+        by_address = {p.to.lower(): p for p in run.planned}
+        blocking = run.blocking_token.lower()
+        await control.set_automine(False)
+        run.fault("mining off")
+        reverted: BatchCall | None = None
+        blocked = ""
+        try:
+            await run.submit()  # every withdrawal accepted: the batches in the pool are full
+            for attempt in range(5):
+                nonce, call = await _pooled_token_batch(run, control, blocking)
+                blocked = call.payments[len(call.payments) // 2][0]
+                run.expect(by_address[blocked].id, "destination_reverts")
+                await run.block(blocked)
+                run.fault("recipient blocked in a pooled batch")
+                outcome = None
+                for _block in range(10):  # mined in the next block, unless a re-send is due
+                    await control.mine(1)
+                    outcome = await _outcome_at(run, control, nonce)
+                    if outcome is not None:
+                        break
+                if outcome is None:
+                    raise AssertionError(
+                        f"the batch at nonce {nonce} was not mined in 10 blocks; "
+                        f"{await run.describe(3)}"
+                    )
+                if not outcome:
+                    reverted = call
+                    break
+                # Mined before the block-list change after all: that payment stands.
+                del run.expected[by_address[blocked].id]
+                run.count("blocked after its batch was mined")
+                print(f"attempt {attempt + 1}: the batch at nonce {nonce} was mined first")
+        finally:
+            await control.set_automine(True)
+        report = await finish(run, "7. a recipient blocked while its batch is pooled")
+    check(report)
+    check_batched(report)
+    assert reverted is not None, f"no batch reverted for its blocked recipient; {report.line()}"
+    print(f"the reverted batch paid {len(reverted.payments)}; the blocked recipient {blocked}")
+    assert report.expected_failed == 1, report.line()
+    # Everyone else of the reverted batch was paid once, by a transaction of its own.
+    for to, amount in reverted.payments:
+        paid = run.onchain.payments.get(to, [])
+        if to == blocked:
+            assert paid == [], f"the blocked recipient was paid: {paid}"
+            continue
+        assert [a for _, a in paid] == [amount], (to, paid)
+        assert paid[0][0] not in run.onchain.batches, (
+            f"{to} of the reverted batch was paid by another batch ({paid[0][0]}), not alone"
+        )
+
+
+async def _pooled_token_batch(
+    run: ChaosRun, control: AnvilControl, token: str, timeout_s: float = 90
+) -> tuple[int, BatchCall]:
+    """The largest pooled batch of ``token`` (at least 3 payments): its nonce and call."""
+    wallet = run.hot_wallet.lower()
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = []
+        for pooled in await control.pending_transactions():
+            call = pooled_batch(run, pooled.raw) if pooled.sender == wallet else None
+            if call is not None and call.token == token and len(call.payments) >= 3:
+                found.append((pooled.nonce, call))
+        if found:
+            return max(found, key=lambda item: len(item[1].payments))
+        await asyncio.sleep(0.2)
+    raise TimeoutError(
+        f"no batch of {token} pooled within {timeout_s:.0f} s; {await run.describe(3)}"
+    )
+
+
+async def _outcome_at(run: ChaosRun, control: AnvilControl, nonce: int) -> bool | None:
+    """Whether the hot wallet's transaction at ``nonce`` in the latest block succeeded; None
+    if the block has none at that nonce."""
+    block = await control.call("eth_getBlockByNumber", ["latest", True])
+    wallet = run.hot_wallet.lower()
+    for tx in block["transactions"]:
+        if str(tx["from"]).lower() == wallet and int(tx["nonce"], 16) == nonce:
+            receipt = await control.call("eth_getTransactionReceipt", [tx["hash"]])
+            return int(receipt["status"], 16) == 1
+    return None
+
+
+def pooled_batch(run: ChaosRun, raw: Any) -> BatchCall | None:
+    """The batch call a pooled transaction (its ``txpool_content`` entry) makes to the hot
+    wallet's batch contract; None for anything else."""
+    to = str(raw.get("to") or "").lower()
+    if not run.batch_contract or to != run.batch_contract.lower():
+        return None
+    return read_batch_call(str(raw.get("input") or raw.get("data") or "0x"))
+
+
+async def _history_count(run: ChaosRun, fragment: str, *, batched: bool = False) -> int:
+    """How many withdrawal events mention ``fragment`` (their history shows the faults);
+    ``batched``: only of withdrawals whose transaction is a batch (it carries several)."""
     from sqlalchemy import NullPool, text  # noqa: PLC0415
     from sqlalchemy.ext.asyncio import create_async_engine  # noqa: PLC0415
 
+    query = "SELECT count(*) FROM withdrawal_events e WHERE e.reason LIKE :pattern"
+    if batched:
+        query += (
+            " AND (SELECT count(*) FROM withdrawals o WHERE o.transaction_id = "
+            "(SELECT w.transaction_id FROM withdrawals w WHERE w.id = e.withdrawal_id)) > 1"
+        )
     engine = create_async_engine(run.database_url, poolclass=NullPool)
     try:
         async with engine.connect() as connection:
-            result = await connection.execute(
-                text("SELECT count(*) FROM withdrawal_events WHERE reason LIKE :pattern"),
-                {"pattern": f"%{fragment}%"},
-            )
+            result = await connection.execute(text(query), {"pattern": f"%{fragment}%"})
             return int(result.scalar_one())
     finally:
         await engine.dispose()

@@ -9,15 +9,27 @@ chain shows what each one received), watches the workers (one that dies, killed 
 ``SLUICE_FAULT_KILL_AT`` point or from outside, is started again, with the next kill point of
 its plan or none), waits until every withdrawal is final, and `ChaosRun.verify` checks:
 
-- lost: a withdrawal not final in time, or COMPLETED while its recipient holds nothing;
-- duplicated: a recipient holding more than its withdrawal's amount (paid twice);
+- lost: a withdrawal not final in time, or COMPLETED while its recipient received nothing
+  (what it holds less what it held before the run);
+- duplicated: a recipient that received more than its withdrawal's amount (paid twice);
 - ledger mismatches: per user and asset, ``GET /v1/users/{id}/balances`` must show nothing
   held and available = credits - completed withdrawals; and a recipient paid by a withdrawal
   that is not COMPLETED counts here too;
-- outflow mismatches: the hot wallet's token balance fell by exactly the completed token sum,
+- outflow mismatches: the hot wallet's balance of each token fell by exactly its completed sum,
   and its native balance by exactly the completed native sum plus the gas of every transaction
   it sent (``gasUsed * effectiveGasPrice`` of each receipt, found by scanning every block of the
   run on the canonical chain).
+
+With `ChaosOptions.batching` the hot wallet's ``BatchPayout`` is deployed and approved for every
+token of the run before Sluice starts, and ``[networks.anvil.batching]`` names it: a transaction
+then pays many withdrawals. The checks read a batch from the chain as what it is: a successful
+``payNative``/``payToken`` call to the contract pays each of its recipients its amount (the
+contract is atomic), a reverted one pays nobody, and its gas counts like any other
+transaction's. The report counts the hot wallet's transactions against the withdrawals, the
+batches and the largest one. `ChaosOptions.blocking_token` adds a second token, a
+``BlockingToken`` whose block list another account keeps (`ChaosRun.block`): a recipient can be
+made to refuse its payment while its batch is pooled; `ChaosRun.expect` names a withdrawal the
+scenario means to fail, and with which error code.
 
 The scenario itself (kill plans, RPC faults, mining, re-orgs...) is the caller's: it calls
 `ChaosRun.fault` for each fault it injects, so the report can say how long recovery took (from
@@ -51,17 +63,35 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from eth_abi.abi import decode
 from eth_account import Account
+from eth_utils.crypto import keccak
 from sqlalchemy import NullPool, bindparam, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from sluice.bootstrap import build
-from sluice.devnet.anvil import AnvilProcess, free_port
+from sluice.devnet.anvil import DEV_ACCOUNTS, AnvilProcess, free_port
 from sluice.domain.access import ALL_SCOPES
 from sluice.faults import ENV as KILL_AT_ENV
+from sluice.testing.contracts import (
+    ChainSender,
+    approve,
+    deploy_batch_payout,
+    deploy_blocking_token,
+    mint,
+)
 from sluice.testing.harness import PASSPHRASE, prepare
 
-__all__ = ["ChaosOptions", "ChaosReport", "ChaosRun", "Planned", "rpc_batch", "terminate_backends"]
+__all__ = [
+    "BatchCall",
+    "ChaosOptions",
+    "ChaosReport",
+    "ChaosRun",
+    "Planned",
+    "read_batch_call",
+    "rpc_batch",
+    "terminate_backends",
+]
 
 FINAL = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 UNIT = 10**15  # 0.001 of an 18-decimal asset
@@ -69,6 +99,14 @@ _BATCH = 100
 _SHOWN = 10
 """How many withdrawals a failure message describes in full (the rest are counted)."""
 _TRANSFER = "0xa9059cbb"  # transfer(address,uint256)
+_PAY_NATIVE = "0x" + keccak(text="payNative(address[],uint256[])")[:4].hex()
+_PAY_TOKEN = "0x" + keccak(text="payToken(address,address[],uint256[])")[:4].hex()
+_SET_BLOCKED = keccak(text="setBlocked(address,bool)")[:4]
+_MAX_ALLOWANCE = 2**256 - 1
+_GWEI = 10**9
+_BLOCK_LIST_OWNER = DEV_ACCOUNTS[2]
+"""Deploys the blocking token and keeps its block list (not the hot wallet: its transactions
+would take the hot wallet's nonces)."""
 GRACE = 3.0
 """A wait still seeing progress at its timeout goes on, up to this many times the timeout."""
 STALL_S = 150.0
@@ -91,6 +129,17 @@ class ChaosOptions:
     """Per worker, the ``SLUICE_FAULT_KILL_AT`` of each of its lives, in order; then none."""
     final_timeout_s: float = 300.0
     worker_env: dict[str, str] = field(default_factory=dict)
+    batching: bool = False
+    """Batch payouts: the hot wallet's ``BatchPayout`` is deployed and approved for every token
+    before Sluice starts, and the networks file names it. Nine in ten native recipients then
+    hold 1 wei beforehand (the batcher pays the coin to an account that does not exist yet on
+    its own, so without them no native withdrawal would share a transaction)."""
+    batch_max_size: int = 50
+    batch_window_s: float = 1.0
+    blocking_token: bool = False
+    """A second token, a ``BlockingToken`` (USDC-like: a transfer to a blocked address reverts)
+    deployed by another account, which keeps its block list (`ChaosRun.block`); the hot wallet
+    holds a million of it. Withdrawals then go round the coin, the demo token and this one."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,9 +148,58 @@ class Planned:
 
     id: str
     user_id: str
-    token: bool
+    token: str | None
+    """The token's address; None: the native coin."""
     amount: int  # base units
     to: str
+    before: int = 0
+    """What the recipient held before the run (base units of the withdrawal's asset)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchCall:
+    """A ``BatchPayout`` call read from its call data: the token (None: the coin) and each
+    payment (recipient in lower case, amount), in position order."""
+
+    token: str | None
+    payments: tuple[tuple[str, int], ...]
+
+
+def read_batch_call(data: str) -> BatchCall | None:
+    """The ``payNative``/``payToken`` call ``data`` (hex) holds; None if it is neither."""
+    body = bytes.fromhex(data.removeprefix("0x")[8:]) if len(data) >= 10 else b""
+    try:
+        if data.startswith(_PAY_NATIVE):
+            recipients, amounts = decode(["address[]", "uint256[]"], body)
+            token = None
+        elif data.startswith(_PAY_TOKEN):
+            token_address, recipients, amounts = decode(["address", "address[]", "uint256[]"], body)
+            token = str(token_address).lower()
+        else:
+            return None
+    except Exception:  # not a well-formed call: the contract would have refused it too
+        return None
+    if len(recipients) != len(amounts):  # the contract refuses it (LengthMismatch)
+        return None
+    payments = tuple(
+        (str(to).lower(), int(amount)) for to, amount in zip(recipients, amounts, strict=True)
+    )
+    return BatchCall(token=token, payments=payments)
+
+
+@dataclass
+class _OnChain:
+    """What the hot wallet's transactions of the run did, read from the canonical chain."""
+
+    native_out: int = 0
+    token_out: dict[str, int] = field(default_factory=dict)
+    """By token address (lower case)."""
+    gas: int = 0
+    payments: dict[str, list[tuple[str, int]]] = field(default_factory=dict)
+    """Each recipient's successful payments: (transaction hash, amount)s."""
+    transactions: int = 0
+    batches: dict[str, tuple[BatchCall, bool]] = field(default_factory=dict)
+    """Each mined batch transaction by hash: its call, and whether it succeeded."""
 
 
 @dataclass
@@ -115,6 +213,14 @@ class ChaosReport:
     duplicated: int = 0
     ledger_mismatches: int = 0
     outflow_mismatches: int = 0
+    expected_failed: int = 0
+    """Withdrawals that FAILED with the error the scenario meant them to (`ChaosRun.expect`)."""
+    transactions: int = 0
+    """The hot wallet's transactions mined during the run (payouts, batches, no-ops)."""
+    batches: int = 0
+    """Of those, calls of its ``BatchPayout``; `largest_batch` is the most payments of one."""
+    largest_batch: int = 0
+    reverted_batches: int = 0
     recover_s: float = 0.0
     """From the last fault until every withdrawal was final."""
     run_s: float = 0.0
@@ -124,10 +230,12 @@ class ChaosReport:
     details: list[str] = field(default_factory=list)
 
     def problems(self) -> list[str]:
-        """Every broken invariant, and anything not COMPLETED (none of the scenarios fails one)."""
+        """Every broken invariant, and anything not COMPLETED but the failures the scenario
+        meant (`expected_failed`)."""
         found = list(self.details)
-        if self.completed != self.withdrawals:
-            found.append(f"{self.withdrawals - self.completed} not COMPLETED: {self.statuses}")
+        unexpected = self.withdrawals - self.completed - self.expected_failed
+        if unexpected:
+            found.append(f"{unexpected} not COMPLETED (nor meant to fail): {self.statuses}")
         return found
 
     def failure(self) -> str:
@@ -137,12 +245,15 @@ class ChaosReport:
     def line(self) -> str:
         """A one-line summary."""
         faults = ", ".join(f"{k}={v}" for k, v in sorted(self.faults.items()))
+        failed = f" ({self.expected_failed} failed as meant)" if self.expected_failed else ""
         return (
-            f"{self.scenario}: {self.withdrawals} withdrawals, {self.completed} completed, "
+            f"{self.scenario}: {self.withdrawals} withdrawals, {self.completed} completed{failed}, "
             f"lost {self.lost}, duplicated {self.duplicated}, ledger mismatches "
             f"{self.ledger_mismatches}, outflow mismatches {self.outflow_mismatches}, "
-            f"all final {self.recover_s:.1f} s after the last fault ({self.run_s:.1f} s after "
-            f"the first submission); faults: {faults}"
+            f"{self.transactions} transactions ({self.batches} batches, largest "
+            f"{self.largest_batch}, {self.reverted_batches} reverted), all final "
+            f"{self.recover_s:.1f} s after the last fault ({self.run_s:.1f} s after the first "
+            f"submission); faults: {faults}"
         )
 
 
@@ -185,6 +296,11 @@ async def terminate_backends(server_url: str, database: str) -> int:
 def _balance_of_call(token: str, holder: str) -> tuple[str, list[Any]]:
     data = "0x70a08231" + holder.lower().removeprefix("0x").rjust(64, "0")
     return ("eth_call", [{"to": token, "data": data}, "latest"])
+
+
+def _key(token: str | None) -> str | None:
+    """An asset's key in the run's sums: the token's address in lower case, None for the coin."""
+    return token.lower() if token else None
 
 
 def _short(value: object, width: int = 12) -> str:
@@ -238,8 +354,17 @@ class ChaosRun:
         self.faults: dict[str, int] = {}
         self.last_fault_at: float | None = None
         self.planned: list[Planned] = []
-        self.credits: dict[tuple[str, bool], int] = {}
+        self.credits: dict[tuple[str, str | None], int] = {}
+        """Per (user, token address in lower case or None for the coin)."""
         self.token = ""
+        self.blocking_token = ""
+        """The `ChaosOptions.blocking_token` (empty without it)."""
+        self.batch_contract = ""
+        """The hot wallet's ``BatchPayout`` (empty without `ChaosOptions.batching`)."""
+        self.expected: dict[str, str] = {}
+        """Withdrawals meant to fail, with their error code (`expect`)."""
+        self.onchain = _OnChain()
+        """What the run's transactions did on the chain (`verify` reads it)."""
         self.hot_wallet = ""
         self.hot_wallet_key = ""
         self.api_url = ""
@@ -250,7 +375,7 @@ class ChaosRun:
         self._env: dict[str, str] = {}
         self._start_block = 0
         self._start_native = 0
-        self._start_token = 0
+        self._start_tokens: dict[str, int] = {}
         self._stopping = False
         self._submitted_at: float | None = None
         self._final_at: float | None = None
@@ -278,20 +403,21 @@ class ChaosRun:
         self.hot_wallet = str(chain.hot_wallet)
         keystore = json.loads((self.data_dir / "keys" / "hot-wallet.json").read_text("utf-8"))
         self.hot_wallet_key = "0x" + bytes(Account.decrypt(keystore, PASSPHRASE)).hex()
+        if options.batching or options.blocking_token:
+            await asyncio.to_thread(self._deploy_contracts)
         self._rewrite_networks_file(settings.networks_file)
 
-        self.planned = [
-            Planned(
-                id=f"chaos-{uuid.uuid4().hex[:10]}-{i}",
-                user_id=f"user-{i % options.users}",
-                token=(i // options.users) % 2 == 1,
-                amount=UNIT * (1 + i % 5),
-                to=Account.create().address,
+        assets: list[str | None] = [None, *self.tokens]
+        self.planned = self._plan(assets)
+        held = [p for p in self.planned if p.before]
+        if held:  # accounts that exist: 1 wei each, straight from the node (no transaction)
+            await rpc_batch(
+                self._http,
+                self.anvil.rpc_url,
+                [("anvil_setBalance", [p.to, hex(p.before)]) for p in held],
             )
-            for i in range(options.withdrawals)
-        ]
         for planned in self.planned:
-            key = (planned.user_id, planned.token)
+            key = (planned.user_id, _key(planned.token))
             self.credits[key] = self.credits.get(key, 3 * UNIT) + planned.amount
         container = await build(settings, run_migrations=False)
         try:
@@ -300,32 +426,37 @@ class ChaosRun:
                     uow, name="chaos", scopes=ALL_SCOPES
                 )
                 await uow.commit()
-            for (user_id, token), amount in sorted(self.credits.items()):
+            addresses = {_key(token): token for token in assets}
+            for (user_id, token), amount in sorted(self.credits.items(), key=str):
                 async with container.uow() as uow:
                     await container.ledger.credit(
                         uow,
                         user_id=user_id,
                         network="anvil",
-                        token_address=chain.token if token else None,
+                        token_address=addresses[token],
                         amount=str(Decimal(amount) / 10**18),
-                        reference=f"chaos:{user_id}:{token}",
+                        reference=f"chaos:{user_id}:{token or 'native'}",
                     )
                     await uow.commit()
         finally:
             await container.close()
 
-        block, native, token_balance = await rpc_batch(
+        tokens = self.tokens
+        block, native, *token_balances = await rpc_batch(
             self._http,
             self.anvil.rpc_url,
             [
                 ("eth_blockNumber", []),
                 ("eth_getBalance", [self.hot_wallet, "latest"]),
-                _balance_of_call(self.token, self.hot_wallet),
+                *(_balance_of_call(token, self.hot_wallet) for token in tokens),
             ],
         )
         self._start_block = int(block, 16)
         self._start_native = int(native, 16)
-        self._start_token = int(token_balance, 16)
+        self._start_tokens = {
+            token.lower(): int(value, 16)
+            for token, value in zip(tokens, token_balances, strict=True)
+        }
 
         self.logs.mkdir(exist_ok=True)
         self._env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
@@ -356,6 +487,53 @@ class ChaosRun:
         await self._wait_healthy()
         self._supervisor = asyncio.create_task(self._supervise(), name="chaos-supervisor")
 
+    def _plan(self, assets: Sequence[str | None]) -> list[Planned]:
+        """The withdrawals: users in turn, each user's going round ``assets``, amounts 1 to 5
+        units, each to a fresh address (with batching, nine in ten native ones made to exist
+        beforehand: `ChaosOptions.batching`)."""
+        options = self.options
+        planned: list[Planned] = []
+        natives = 0
+        for i in range(options.withdrawals):
+            token = assets[(i // options.users) % len(assets)]
+            existing = False
+            if token is None:
+                existing = options.batching and natives % 10 != 0
+                natives += 1
+            planned.append(
+                Planned(
+                    id=f"chaos-{uuid.uuid4().hex[:10]}-{i}",
+                    user_id=f"user-{i % options.users}",
+                    token=token,
+                    amount=UNIT * (1 + i % 5),
+                    to=Account.create().address,
+                    before=1 if existing else 0,
+                )
+            )
+        return planned
+
+    @property
+    def tokens(self) -> list[str]:
+        """The run's tokens: the demo token, and the blocking token if there is one."""
+        return [self.token, *([self.blocking_token] if self.blocking_token else [])]
+
+    def _deploy_contracts(self) -> None:
+        """The blocking token (deployed by its own owner, a million of it minted to the hot
+        wallet) and the hot wallet's ``BatchPayout``, approved for each token (blocking: run in
+        a thread, before Sluice starts, so these nonces of the hot wallet are the chain's)."""
+        rpc = self.anvil.rpc_url
+        with (
+            ChainSender(rpc, self.hot_wallet_key) as wallet,
+            ChainSender(rpc, _BLOCK_LIST_OWNER.private_key) as owner,
+        ):
+            if self.options.blocking_token:
+                self.blocking_token = str(deploy_blocking_token(owner, symbol="BLOCK"))
+                mint(owner, self.blocking_token, wallet.address, 1_000_000 * 10**18)
+            if self.options.batching:
+                self.batch_contract = str(deploy_batch_payout(wallet))
+                for token in self.tokens:
+                    approve(wallet, token, self.batch_contract, _MAX_ALLOWANCE)
+
     def _rewrite_networks_file(self, path: Path) -> None:
         lines = path.read_text("utf-8").splitlines()
         out: list[str] = []
@@ -366,6 +544,27 @@ class ChaosRun:
             out.append(line)
             if line.startswith("hot_wallet_keystore = "):
                 out.extend(f"{k} = {json.dumps(v)}" for k, v in self.options.network.items())
+        if self.blocking_token:
+            out.extend(
+                [
+                    "",
+                    "[[networks.anvil.tokens]]",
+                    'symbol = "BLOCK"',
+                    f'address = "{self.blocking_token}"',
+                    "decimals = 18",
+                ]
+            )
+        if self.batch_contract:
+            options = self.options
+            out.extend(
+                [
+                    "",
+                    "[networks.anvil.batching]",
+                    f"max_size = {options.batch_max_size}",
+                    f"window_s = {options.batch_window_s}",
+                    f'contracts = {{ "{self.hot_wallet}" = "{self.batch_contract}" }}',
+                ]
+            )
         path.write_text("\n".join(out) + "\n", encoding="utf-8")
 
     def _spawn(
@@ -433,6 +632,45 @@ class ChaosRun:
         injected, a miner error...) without moving the time of the last fault."""
         self.faults[kind] = self.faults.get(kind, 0) + count
 
+    def expect(self, withdrawal_id: str, error_code: str) -> None:
+        """``withdrawal_id`` is meant to end FAILED with ``error_code`` (`verify` checks it; it
+        is not counted as a withdrawal that did not complete)."""
+        self.expected[withdrawal_id] = error_code
+
+    async def block(self, address: str) -> str:
+        """Put ``address`` on the blocking token's block list by a transaction of its owner,
+        sent and not waited for (mining may be off), priced to go before the hot wallet's in
+        its block (a 100 gwei tip); its hash."""
+        owner = Account.from_key(_BLOCK_LIST_OWNER.private_key)
+        nonce, latest = await rpc_batch(
+            self._http,
+            self.anvil.rpc_url,
+            [
+                ("eth_getTransactionCount", [owner.address, "pending"]),
+                ("eth_getBlockByNumber", ["latest", False]),
+            ],
+        )
+        base = int(latest.get("baseFeePerGas") or "0x0", 16)
+        data = _SET_BLOCKED + bytes.fromhex(address.lower().removeprefix("0x").rjust(64, "0"))
+        signed = owner.sign_transaction(
+            {
+                "chainId": self.anvil.chain_id,
+                "nonce": int(nonce, 16),
+                "to": self.blocking_token,
+                "value": 0,
+                "data": data + (1).to_bytes(32, "big"),
+                "gas": 100_000,
+                "maxFeePerGas": 2 * base + 100 * _GWEI,
+                "maxPriorityFeePerGas": 100 * _GWEI,
+            }
+        )
+        (sent,) = await rpc_batch(
+            self._http,
+            self.anvil.rpc_url,
+            [("eth_sendRawTransaction", ["0x" + bytes(signed.raw_transaction).hex()])],
+        )
+        return str(sent)
+
     def kill_worker(self, index: int) -> None:
         """``kill -9`` a worker from outside; the supervisor starts it again."""
         process = self.workers[index].process
@@ -473,7 +711,7 @@ class ChaosRun:
                 "amount": str(Decimal(item.amount) / 10**18),
                 "toAddress": item.to,
                 "network": "anvil",
-                "tokenAddress": self.token if item.token else None,
+                "tokenAddress": item.token,
             }
             async with gate:
                 started = time.monotonic()
@@ -692,13 +930,15 @@ class ChaosRun:
                         text(
                             "SELECT t.id, t.nonce, t.status, t.block_number, "
                             "(SELECT count(*) FROM transaction_attempts a "
-                            "WHERE a.transaction_id = t.id) "
+                            "WHERE a.transaction_id = t.id), "
+                            "(SELECT count(*) FROM withdrawals w WHERE w.transaction_id = t.id) "
                             "FROM chain_transactions t WHERE t.id IN :ids"
                         ).bindparams(expanding),
                         {"ids": tx_ids},
                     ):
+                        carries = f", a batch of {row[5]}" if row[5] > 1 else ""
                         transactions[str(row[0])] = (
-                            f"nonce {row[1]} {row[2]} block {row[3]}, {row[4]} attempts"
+                            f"nonce {row[1]} {row[2]} block {row[3]}, {row[4]} attempts{carries}"
                         )
                 history: dict[str, list[str]] = {}
                 for row in await connection.execute(
@@ -780,6 +1020,7 @@ class ChaosRun:
             report.statuses[status] = report.statuses.get(status, 0) + 1
         report.completed = report.statuses.get("COMPLETED", 0)
         offenders: dict[str, list[str]] = {}
+        await self._check_expected(report, statuses, offenders)
         completed = await self._check_recipients(report, statuses, offenders)
         await self._check_ledgers(report, statuses, completed)
         await self._check_outflow(report, statuses, completed)
@@ -793,27 +1034,58 @@ class ChaosRun:
             report.details.extend(histories)
         return report
 
+    async def _check_expected(
+        self, report: ChaosReport, statuses: dict[str, str], offenders: dict[str, list[str]]
+    ) -> None:
+        """The withdrawals meant to fail (`expect`) FAILED with their error code."""
+        if not self.expected:
+            return
+        expanding: Any = bindparam("ids", expanding=True)
+        engine = create_async_engine(self.database_url, poolclass=NullPool)
+        try:
+            async with engine.connect() as connection:
+                rows = await connection.execute(
+                    text("SELECT id, error_code FROM withdrawals WHERE id IN :ids").bindparams(
+                        expanding
+                    ),
+                    {"ids": list(self.expected)},
+                )
+                codes = {str(row[0]): row[1] for row in rows}
+        finally:
+            await engine.dispose()
+        for withdrawal_id, code in sorted(self.expected.items()):
+            status = statuses.get(withdrawal_id, "MISSING")
+            if status == "FAILED" and codes.get(withdrawal_id) == code:
+                report.expected_failed += 1
+                continue
+            report.details.append(
+                f"meant to fail: {withdrawal_id} is {status} ({codes.get(withdrawal_id)}), not "
+                f"FAILED {code}"
+            )
+            offenders.setdefault("meant to fail", []).append(withdrawal_id)
+
     async def _check_recipients(
         self, report: ChaosReport, statuses: dict[str, str], offenders: dict[str, list[str]]
-    ) -> dict[tuple[str, bool], int]:
-        """Lost, paid twice, wrong payments, from what each recipient holds; the completed sum
-        per (user, token)."""
+    ) -> dict[tuple[str, str | None], int]:
+        """Lost, paid twice, wrong payments, from what each recipient received (what it holds
+        less what it held before); the completed sum per (user, asset key)."""
         rpc = self.anvil.rpc_url
         calls = [
-            _balance_of_call(self.token, p.to) if p.token else ("eth_getBalance", [p.to, "latest"])
+            _balance_of_call(p.token, p.to) if p.token else ("eth_getBalance", [p.to, "latest"])
             for p in self.planned
         ]
-        received = [int(value, 16) for value in await rpc_batch(self._http, rpc, calls)]
-        completed: dict[tuple[str, bool], int] = {}
+        held = [int(value, 16) for value in await rpc_batch(self._http, rpc, calls)]
+        completed: dict[tuple[str, str | None], int] = {}
         lines: dict[str, list[str]] = {}
-        for item, got in zip(self.planned, received, strict=True):
+        for item, holds in zip(self.planned, held, strict=True):
+            got = holds - item.before
             status = statuses.get(item.id, "MISSING")
             if status == "COMPLETED":
-                key = (item.user_id, item.token)
+                key = (item.user_id, _key(item.token))
                 completed[key] = completed.get(key, 0) + item.amount
             if status not in FINAL or (status == "COMPLETED" and got == 0):
                 report.lost += 1
-                invariant, line = "lost", f"lost: {item.id} is {status}, recipient holds {got}"
+                invariant, line = "lost", f"lost: {item.id} is {status}, recipient received {got}"
             elif got > item.amount:
                 report.duplicated += 1
                 invariant, line = "paid twice", f"paid twice: {item.id} ({got} for {item.amount})"
@@ -821,7 +1093,7 @@ class ChaosRun:
                 report.ledger_mismatches += 1
                 invariant, line = (
                     "wrong payment",
-                    f"wrong payment: {item.id} is {status}, holds {got}",
+                    f"wrong payment: {item.id} is {status}, received {got}",
                 )
             else:
                 continue
@@ -839,19 +1111,20 @@ class ChaosRun:
         self,
         report: ChaosReport,
         statuses: dict[str, str],
-        completed: dict[tuple[str, bool], int],
+        completed: dict[tuple[str, str | None], int],
     ) -> None:
         """Every user's balances as the API shows them: nothing held, credits - completed."""
         headers = {"Authorization": f"Bearer {self.api_key}"}
+        assets: list[str | None] = [None, *(token.lower() for token in self.tokens)]
         for user in sorted({p.user_id for p in self.planned}):
             response = await self._http.get(
                 f"{self.api_url}/v1/users/{user}/balances", headers=headers
             )
             response.raise_for_status()
-            shown = {row.get("tokenAddress") is not None: row for row in response.json()}
-            for token in (False, True):
-                want = self.credits.get((user, token), 0) - completed.get((user, token), 0)
-                row = shown.get(token)
+            shown = {_key(row.get("tokenAddress")): row for row in response.json()}
+            for asset in assets:
+                want = self.credits.get((user, asset), 0) - completed.get((user, asset), 0)
+                row = shown.get(asset)
                 ledger = (
                     (int(Decimal(row["available"]) * 10**18), int(Decimal(row["held"]) * 10**18))
                     if row is not None
@@ -863,12 +1136,12 @@ class ChaosRun:
                         f"{p.id} {statuses.get(p.id, 'MISSING')}"
                         for p in self.planned
                         if p.user_id == user
-                        and p.token == token
+                        and _key(p.token) == asset
                         and statuses.get(p.id) != "COMPLETED"
                     ]
                     report.details.append(
-                        f"ledger: {user} {'token' if token else 'native'} shows (available, "
-                        f"held) {ledger}, expected ({want}, 0); its withdrawals not COMPLETED: "
+                        f"ledger: {user} {asset or 'native'} shows (available, held) {ledger}, "
+                        f"expected ({want}, 0); its withdrawals not COMPLETED: "
                         f"{_listed(unsettled)}"
                     )
 
@@ -876,22 +1149,33 @@ class ChaosRun:
         self,
         report: ChaosReport,
         statuses: dict[str, str],
-        completed: dict[tuple[str, bool], int],
+        completed: dict[tuple[str, str | None], int],
     ) -> None:
-        """The hot wallet's balances fell by the completed sums (and the gas)."""
-        native_out, token_out, gas, payments = await self._hot_wallet_outflow()
-        paid_native = sum(v for (_, token), v in completed.items() if not token)
-        paid_token = sum(v for (_, token), v in completed.items() if token)
-        if token_out != paid_token:
-            report.outflow_mismatches += 1
-            report.details.append(f"token outflow {token_out} != completed {paid_token}")
-        if native_out - gas != paid_native:
+        """The hot wallet's balances fell by the completed sums (and the gas); the transaction
+        counts of the report."""
+        self.onchain = onchain = await self._hot_wallet_outflow()
+        report.transactions = onchain.transactions
+        report.batches = len(onchain.batches)
+        report.largest_batch = max(
+            (len(call.payments) for call, _ in onchain.batches.values()), default=0
+        )
+        report.reverted_batches = sum(1 for _, ok in onchain.batches.values() if not ok)
+        for token in self.tokens:
+            key = token.lower()
+            paid = sum(v for (_, asset), v in completed.items() if asset == key)
+            out = onchain.token_out.get(key, 0)
+            if out != paid:
+                report.outflow_mismatches += 1
+                report.details.append(f"token {token} outflow {out} != completed {paid}")
+        paid_native = sum(v for (_, asset), v in completed.items() if asset is None)
+        if onchain.native_out - onchain.gas != paid_native:
             report.outflow_mismatches += 1
             report.details.append(
-                f"native outflow {native_out} - gas {gas} != completed {paid_native}"
+                f"native outflow {onchain.native_out} - gas {onchain.gas} != completed "
+                f"{paid_native}"
             )
         if report.outflow_mismatches:
-            report.details.extend(self._payment_offenders(statuses, payments))
+            report.details.extend(self._payment_offenders(statuses, onchain.payments))
 
     def _payment_offenders(
         self, statuses: dict[str, str], payments: dict[str, list[tuple[str, int]]]
@@ -920,19 +1204,19 @@ class ChaosRun:
                 lines.append(f"outflow: transfers to {to}, no planned recipient: {paid}")
         return lines or ["outflow: every withdrawal was paid once by the chain's transfers"]
 
-    async def _hot_wallet_outflow(
-        self,
-    ) -> tuple[int, int, int, dict[str, list[tuple[str, int]]]]:
-        """(native balance fall, token balance fall, gas paid by the hot wallet's transactions,
-        the successful transfers to each recipient: (transaction hash, amount)s)."""
+    async def _hot_wallet_outflow(self) -> _OnChain:
+        """The hot wallet's balance falls since the run started, and what its transactions of
+        the run did: the gas of each (its receipt's), and the payments of those that succeeded
+        (a transfer, a token's ``transfer``, or each payment of a batch call)."""
         rpc = self.anvil.rpc_url
-        head_hex, native, token_balance = await rpc_batch(
+        tokens = self.tokens
+        head_hex, native, *token_balances = await rpc_batch(
             self._http,
             rpc,
             [
                 ("eth_blockNumber", []),
                 ("eth_getBalance", [self.hot_wallet, "latest"]),
-                _balance_of_call(self.token, self.hot_wallet),
+                *(_balance_of_call(token, self.hot_wallet) for token in tokens),
             ],
         )
         head = int(head_hex, 16)
@@ -945,40 +1229,46 @@ class ChaosRun:
             ],
         )
         wallet = self.hot_wallet.lower()
-        hashes = [
-            tx["hash"]
-            for block in blocks
-            for tx in block["transactions"]
-            if str(tx["from"]).lower() == wallet
-        ]
-        receipts = await rpc_batch(
-            self._http, rpc, [("eth_getTransactionReceipt", [h]) for h in hashes]
-        )
-        gas = sum(int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16) for r in receipts)
         sent = {
             tx["hash"]: tx
             for block in blocks
             for tx in block["transactions"]
             if str(tx["from"]).lower() == wallet
         }
-        payments: dict[str, list[tuple[str, int]]] = {}
+        receipts = await rpc_batch(
+            self._http, rpc, [("eth_getTransactionReceipt", [h]) for h in sent]
+        )
+        onchain = _OnChain(
+            native_out=self._start_native - int(native, 16),
+            token_out={
+                token.lower(): self._start_tokens[token.lower()] - int(value, 16)
+                for token, value in zip(tokens, token_balances, strict=True)
+            },
+            gas=sum(int(r["gasUsed"], 16) * int(r["effectiveGasPrice"], 16) for r in receipts),
+            transactions=len(sent),
+        )
+        token_set = {token.lower() for token in tokens}
+        batch_contract = self.batch_contract.lower()
         for receipt in receipts:
             tx = sent[receipt["transactionHash"]]
-            if int(receipt["status"], 16) != 1 or tx.get("to") is None:
+            succeeded = int(receipt["status"], 16) == 1
+            if tx.get("to") is None:
                 continue
             to = str(tx["to"]).lower()
             data = str(tx.get("input") or tx.get("data") or "0x")
-            if to == self.token.lower() and data.startswith(_TRANSFER) and len(data) >= 138:
-                recipient = "0x" + data[34:74]
-                payments.setdefault(recipient, []).append((tx["hash"], int(data[74:138], 16)))
+            paid: list[tuple[str, int]] = []
+            call = read_batch_call(data) if batch_contract and to == batch_contract else None
+            if call is not None:
+                onchain.batches[tx["hash"]] = (call, succeeded)
+                paid = list(call.payments)
+            elif to in token_set and data.startswith(_TRANSFER) and len(data) >= 138:
+                paid = [("0x" + data[34:74], int(data[74:138], 16))]
             elif int(tx["value"], 16) or to != wallet:
-                payments.setdefault(to, []).append((tx["hash"], int(tx["value"], 16)))
-        return (
-            self._start_native - int(native, 16),
-            self._start_token - int(token_balance, 16),
-            gas,
-            payments,
-        )
+                paid = [(to, int(tx["value"], 16))]
+            if succeeded:
+                for recipient, amount in paid:
+                    onchain.payments.setdefault(recipient, []).append((tx["hash"], amount))
+        return onchain
 
     # ── tear-down ─────────────────────────────────────────────────────────────────────────────
 
