@@ -213,6 +213,20 @@ async def test_hundreds_of_withdrawals_are_paid_by_a_few_batches_and_the_chain_a
         async with httpx.AsyncClient(timeout=30) as rpc:
             first_block = int(await _rpc(rpc, sluice.rpc_url, "eth_blockNumber", []), 16) + 1
         async with sluice.client() as client:
+            # The batch contract itself is no destination (it could move nothing out).
+            refused = await client.post(
+                "/v1/withdrawals",
+                json={
+                    "userId": "batch-user",
+                    "network": setup.NETWORK,
+                    "toAddress": found["batch"],
+                    "amount": "1",
+                    "tokenAddress": sluice.token,
+                },
+            )
+            assert refused.status_code == 422, refused.text
+            assert refused.json()["errors"][0]["field"] == "toAddress"
+            assert refused.json()["errors"][0]["code"] == "invalid_address"
             created = await _post_all(client, rows, tokens)
             final = await wait_until_final(client, list(created), timeout_s=WAIT_S)
             views = {

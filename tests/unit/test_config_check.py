@@ -3,10 +3,11 @@ what differs from the configuration."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import pytest
 
+from sluice.chains import batch_contract
 from sluice.config import NetworkConfig
 from sluice.domain.addresses import Address
 from sluice.errors import ChainUnavailableError, ConfigurationError
@@ -323,3 +324,62 @@ async def test_a_balance_that_cannot_be_read_is_a_problem() -> None:
 )
 def test_urls_are_shown_without_their_secrets(url: str, shown: str) -> None:
     assert redacted(url) == shown
+
+
+# ── Batch contracts ───────────────────────────────────────────────────────────────────────────
+
+BATCH = Address("0x5FbDB2315678afecb367f032d93F642f64180aa3")
+
+
+def batching(contract: Address = BATCH, *, enabled: bool = True) -> NetworkConfig:
+    data = network("http://a").model_dump(mode="json")
+    data["batching"] = {"enabled": enabled, "contracts": {WALLET: contract}}
+    return NetworkConfig.model_validate(data)
+
+
+def batch_contract_on(chain: FakeChain, owner: Address = WALLET) -> None:
+    chain.codes[BATCH] = batch_contract.artifact().deployed_bytecode
+    chain.call_answers[(BATCH, batch_contract.OWNER_SELECTOR)] = bytes(12) + bytes.fromhex(
+        owner[2:]
+    )
+
+
+def _batch_rows(rows: list[Row]) -> list[tuple[Outcome, str]]:
+    return [(row.result, row.detail) for row in rows if row.check == "batch contract"]
+
+
+async def test_a_batch_payout_of_its_hot_wallet_is_ok() -> None:
+    chain = funded_chain()
+    batch_contract_on(chain)
+    rows = await check(batching(), {"http://a": chain})
+    assert _batch_rows(rows) == [(Outcome.OK, f"BatchPayout of {WALLET}")]
+
+
+@pytest.mark.parametrize(
+    ("set_up", "reason"),
+    [
+        pytest.param(lambda chain: None, "has no code on this chain", id="no-code"),
+        pytest.param(
+            lambda chain: chain.codes.__setitem__(BATCH, b"\x60\x00"),
+            "is not a BatchPayout",
+            id="other-code",
+        ),
+        pytest.param(
+            lambda chain: batch_contract_on(chain, owner=TOKEN), "is owned by", id="other-owner"
+        ),
+    ],
+)
+async def test_a_batch_contract_that_is_not_its_wallets_batch_payout_is_a_problem(
+    set_up: Callable[[FakeChain], None], reason: str
+) -> None:
+    chain = funded_chain()
+    set_up(chain)
+    rows = await check(batching(), {"http://a": chain})
+    [(outcome, detail)] = _batch_rows(rows)
+    assert outcome is Outcome.PROBLEM
+    assert reason in detail
+
+
+async def test_batch_contracts_of_a_network_with_batching_off_are_not_checked() -> None:
+    rows = await check(batching(enabled=False), {"http://a": funded_chain()})
+    assert _batch_rows(rows) == []

@@ -594,6 +594,21 @@ export interface components {
              * @description The transaction whose nonce another transaction took
              */
             supersededTransactionId?: string;
+            /**
+             * Revertedtransactionid
+             * @description The batch that reverted (it is paid again on its own)
+             */
+            revertedTransactionId?: string;
+            /**
+             * Batchsize
+             * @description How many withdrawals its batch pays
+             */
+            batchSize?: number;
+            /**
+             * Batchposition
+             * @description Its position in the batch, from 0
+             */
+            batchPosition?: number;
         };
         /**
          * EventList

@@ -188,6 +188,11 @@ class EventData(TypedDict, total=False):
     supersededTransactionId: Annotated[
         str, Field(description="The transaction whose nonce another transaction took")
     ]
+    revertedTransactionId: Annotated[
+        str, Field(description="The batch that reverted (it is paid again on its own)")
+    ]
+    batchSize: Annotated[int, Field(description="How many withdrawals its batch pays")]
+    batchPosition: Annotated[int, Field(description="Its position in the batch, from 0")]
 
 
 _EVENT_DATA = TypeAdapter(EventData)

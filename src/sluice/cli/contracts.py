@@ -102,6 +102,13 @@ def deploy(
         fail(failure.detail, code)
     if not config.batching.enabled:
         warn(f"batching is off on {network} (enabled = false): set enabled = true to use them")
+    if done and not any(d.deployed for d in done):
+        stderr.print(
+            line("the networks file already names these contracts: nothing to paste"),
+            highlight=False,
+            soft_wrap=True,
+        )
+        return
     stderr.print(
         line(
             "paste it into ",

@@ -66,14 +66,18 @@ def parse_address(text: str) -> Address:
 
 
 def ensure_payable_destination(
-    destination: Address, *, hot_wallets: Iterable[Address], token_contracts: Iterable[Address]
+    destination: Address,
+    *,
+    hot_wallets: Iterable[Address],
+    token_contracts: Iterable[Address],
+    batch_contracts: Iterable[Address] = (),
 ) -> None:
     """Refuse destinations that would burn funds or loop them back.
 
     Raises:
         InvalidAddressError: The zero address, a precompiled contract (`PRECOMPILES`), one of our
-            hot wallets, or a known token contract (tokens sent to a token contract are almost
-            always lost).
+            hot wallets, a known token contract (tokens sent to a token contract are almost
+            always lost), or one of our batch contracts (it can move nothing out).
     """
     if destination == ZERO_ADDRESS:
         raise InvalidAddressError("the zero address cannot receive a withdrawal")
@@ -86,3 +90,5 @@ def ensure_payable_destination(
         raise InvalidAddressError("a hot wallet cannot receive a withdrawal")
     if destination in set(token_contracts):
         raise InvalidAddressError("a token contract cannot receive a withdrawal")
+    if destination in set(batch_contracts):
+        raise InvalidAddressError("a hot wallet's batch contract cannot receive a withdrawal")

@@ -356,23 +356,29 @@ class ChainTransaction:
         self.attempts = [attempt]
         self.withdrawals = list(withdrawals)
         effects = Effects()
-        for withdrawal in self.withdrawals:
+        size = len(self.withdrawals)
+        for position, withdrawal in enumerate(self.withdrawals):
             withdrawal.transaction_id = self.id
             withdrawal.transaction_hash = attempt.hash
             withdrawal.waiting_reason = None
+            reason = f"signed with nonce {self.nonce} by hot wallet {self.from_address}"
+            data: dict[str, str | int] = {
+                "nonce": self.nonce,
+                "transactionHash": attempt.hash,
+                "hotWallet": self.from_address,
+                "maxFeePerGas": str(attempt.fees.max_fee_per_gas),
+                "maxPriorityFeePerGas": str(attempt.fees.max_priority_fee_per_gas),
+            }
+            if self.is_batch:
+                reason += f", in a batch of {size} (position {position})"
+                data |= {"batchSize": size, "batchPosition": position}
             effects.changes.append(
                 move(
                     withdrawal,
                     WithdrawalStatus.SIGNED,
                     at=self.created_at,
-                    reason=f"signed with nonce {self.nonce} by hot wallet {self.from_address}",
-                    data={
-                        "nonce": self.nonce,
-                        "transactionHash": attempt.hash,
-                        "hotWallet": self.from_address,
-                        "maxFeePerGas": str(attempt.fees.max_fee_per_gas),
-                        "maxPriorityFeePerGas": str(attempt.fees.max_priority_fee_per_gas),
-                    },
+                    reason=reason,
+                    data=data,
                 )
             )
         return effects

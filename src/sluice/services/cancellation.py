@@ -77,8 +77,8 @@ class CancellationService:
                 raise InBatchError(
                     f"withdrawal {withdrawal_id!r} is paid by transaction {transaction.id}, a "
                     f"batch of {len(transaction.carried)}: a signed batch is not cancelled for "
-                    "one of its withdrawals (it pays the others too); it completes or fails as "
-                    "a whole"
+                    "one of its withdrawals (it pays the others too); each of its payments ends "
+                    "by what the chain says of it"
                 )
             effects = transaction.cancel_requested(reason, at=self._clock.now())
             if effects:

@@ -3,7 +3,8 @@
 For every network of the networks file: each RPC URL answers, with the configured chain id;
 with ``finality = "finalized"``, the node serves the ``finalized`` block tag; each token has
 contract code and ``decimals()`` equal to the configured decimals (a wrong one would pay the
-wrong amount by orders of magnitude); each hot wallet loads (a keystore decrypts with the
+wrong amount by orders of magnitude); each batch contract is a BatchPayout owned by its hot
+wallet; each hot wallet loads (a keystore decrypts with the
 passphrase, a Secrets Manager or KMS key is reachable) and holds native coin for gas and each
 token it pays out. Checks of the services beside the chains (database, queue,
 signer) come in as `Probe` callables. Every finding is a `Row`; none raises. `HotWalletFinder`
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
+from sluice.chains.batch_contract import verify_batch_contract
 from sluice.config import NetworkConfig, TokenConfig
 from sluice.domain.addresses import Address
 from sluice.domain.amounts import format_amount
@@ -111,6 +113,14 @@ class ChainProbe(Protocol):
 
     async def token_balance(self, token: Address, holder: Address) -> int:
         """An ERC-20 balance in base units."""
+        ...
+
+    async def code(self, address: Address) -> bytes:
+        """The contract code at an address."""
+        ...
+
+    async def call(self, to: Address, data: bytes) -> bytes:
+        """What a read-only call returns."""
         ...
 
     async def token_decimals(self, token: Address) -> int:
@@ -360,6 +370,9 @@ class ConfigChecker:
                 rows.append(await self._finality(name, config, chain))
             for token in config.tokens:
                 rows.append(await self._token(name, config, token, chain))
+            if config.batching.enabled:
+                for owner, contract in config.batching.contracts.items():
+                    rows.append(await self._batch_contract(name, owner, contract, chain))
             try:
                 wallets = list(await self._wallets(name, config))
             except Exception as exc:
@@ -469,6 +482,20 @@ class ConfigChecker:
                 f"decimals() is {decimals}, configured {token.decimals}{note}",
             )
         return Row("token", target, Outcome.OK, f"decimals {decimals}{note}")
+
+    async def _batch_contract(
+        self, name: str, wallet: str, contract: str, chain: _Chain | None
+    ) -> Row:
+        target = f"{name} {contract}"
+        if chain is None:
+            return Row("batch contract", target, Outcome.SKIPPED, "no RPC URL answered")
+        try:
+            why = await verify_batch_contract(chain.probe, Address(contract), Address(wallet))
+        except Exception as exc:
+            return Row("batch contract", target, Outcome.PROBLEM, f"{_why(exc)}{chain.note}")
+        if why is not None:
+            return Row("batch contract", target, Outcome.PROBLEM, f"{why}{chain.note}")
+        return Row("batch contract", target, Outcome.OK, f"BatchPayout of {wallet}{chain.note}")
 
     @staticmethod
     def _wallet_row(name: str, wallet: Wallet, seen: set[Address]) -> Row:

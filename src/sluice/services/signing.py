@@ -82,11 +82,11 @@ class Ready:
         """Whether they already say they wait for their network's node."""
         return all((w.waiting_reason or "").startswith(NETWORK_CLOSED) for w in self.withdrawals)
 
-    @property
-    def priority(self) -> FeeLevel | None:
-        """The most urgent fee level any of them asked for (None: none asked)."""
-        asked = [w.priority for w in self.withdrawals if w.priority is not None]
-        return max(asked, key=lambda level: level.rank) if asked else None
+    def level(self, default: FeeLevel) -> FeeLevel:
+        """The fee level their transaction is priced at: the most urgent of theirs, each one
+        that asked for none counting as the network's ``default`` (a batch is never priced
+        below what any of its withdrawals would get on its own)."""
+        return max((w.priority or default for w in self.withdrawals), key=lambda x: x.rank)
 
 
 def plan_payload(
@@ -177,7 +177,7 @@ class SigningService:
         entry = self._registry.get(ready.network)
         network = entry.network
         asset = network.asset_by_key(ready.withdrawals[0].asset_key)
-        level = ready.priority or network.fees.default_level
+        level = ready.level(network.fees.default_level)
         fees = await self._fees.offer(network.name, level)
         if len(ready.withdrawals) > 1:
             plan = await self._batcher.plan(entry, ready.withdrawals, ready.in_flight, fees)

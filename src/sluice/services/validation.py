@@ -39,6 +39,7 @@ class ValidationService:
                 withdrawal.to_address,
                 hot_wallets=network.hot_wallets,
                 token_contracts=network.token_addresses,
+                batch_contracts=[c for _, c in network.batching.contracts],
             )
             asset = network.asset_by_key(withdrawal.asset_key)
             await move_funds(

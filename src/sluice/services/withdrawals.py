@@ -101,6 +101,7 @@ class WithdrawalService:
                 destination,
                 hot_wallets=network.hot_wallets,
                 token_contracts=network.token_addresses,
+                batch_contracts=[c for _, c in network.batching.contracts],
             )
         # A request without a priority keeps its fingerprint of before fee levels existed.
         body: list[object] = [request.user_id, network.name, asset.key, amount, destination]

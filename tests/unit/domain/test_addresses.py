@@ -27,6 +27,7 @@ BAD_CHECKSUM = "0x5AAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 HOT_WALLET = Address("0xdAC17F958D2ee523a2206206994597C13D831ec7")
 TOKEN_CONTRACT = Address("0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48")
 OTHER_TOKEN = Address("0x6B175474E89094C44Da98b954EedeAC495271d0F")
+BATCH_CONTRACT = Address("0x5FbDB2315678afecb367f032d93F642f64180aa3")
 USER = Address(CHECKSUMMED)
 
 
@@ -91,6 +92,7 @@ def test_lowercase_uppercase_and_checksum_forms_parse_to_the_same_address(raw: b
         pytest.param(ZERO_ADDRESS, "zero address", id="zero-address"),
         pytest.param(HOT_WALLET, "hot wallet", id="hot-wallet"),
         pytest.param(TOKEN_CONTRACT, "token contract", id="token-contract"),
+        pytest.param(BATCH_CONTRACT, "batch contract", id="batch-contract"),
         pytest.param(OTHER_TOKEN, "token contract", id="second-token-contract"),
     ],
 )
@@ -102,6 +104,7 @@ def test_a_destination_that_burns_or_loops_funds_is_refused(
             destination,
             hot_wallets=[HOT_WALLET],
             token_contracts=(TOKEN_CONTRACT, OTHER_TOKEN),
+            batch_contracts=[BATCH_CONTRACT],
         )
 
 
