@@ -279,7 +279,9 @@ class EvmChainClient:
         method = "eth_estimateGas"
         call = {"from": sender, "to": to, "value": hex(value), "data": "0x" + data.hex()}
         try:
-            answer = await self._call(method, [call])
+            # At the pending state: what the wallet's transactions in the pool leave it with, as
+            # the transaction signed from this estimate will find it (a batch's simulation).
+            answer = await self._call(method, [call, "pending"])
         except _NodeRefusalError as refusal:
             raise self._refused(method, refusal) from None
         gas = _quantity(answer, method, "gas")

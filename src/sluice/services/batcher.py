@@ -15,7 +15,7 @@ Planning (`Batcher.plan`, chain reads only, no lock):
 1. The coin to an account that does not exist yet (no balance, no nonce, no code) costs more
    inside a batch (25,000 gas for the new account plus the value transfer) than as its own
    21,000-gas transaction: such withdrawals leave the group and are paid on their own.
-2. The batch is simulated (``eth_estimateGas``, which nodes run on the pending state) from the
+2. The batch is simulated (``eth_estimateGas`` at the ``pending`` block) from the
    wallet that will sign it. A ``PaymentFailed(i)`` revert names the payment at fault; if that
    payment also reverts when estimated alone, its withdrawal fails ``destination_reverts`` and
    the rest are simulated again; if alone it would not revert, the batch as such is at fault and
