@@ -25,12 +25,13 @@ import structlog
 
 from sluice import faults, metrics
 from sluice.domain.addresses import Address
-from sluice.domain.assets import Asset
+from sluice.domain.assets import Asset, Network
 from sluice.domain.batches import batch_payload
 from sluice.domain.fees import FeeLevel
 from sluice.domain.ledger import EntryKind
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
+    ChainTransaction,
     Fees,
     Payload,
     transfer_payload,
@@ -282,18 +283,41 @@ class SigningService:
         if quote.wallet is None:
             await self._wait(uow, withdrawals, quote.waiting_reason or "waiting")
             return Signed(commit=True, retry_after=retry)
-        entry = self._registry.get(quote.ready.network)
-        signer = quote.wallet
-        nonce = await uow.transactions.next_nonce(entry.network.name, signer.address)
-        faults.checkpoint("after_nonce")
-        in_flight = await uow.transactions.count_in_flight(entry.network.name, signer.address)
-        if in_flight >= entry.network.max_in_flight:
+        network = self._registry.get(quote.ready.network).network
+        stored = await self._store(
+            uow,
+            network=network,
+            quote=quote,
+            signer=quote.wallet,
+            payload=quote.payload,
+            withdrawals=withdrawals,
+        )
+        if stored is None:
             return Signed(commit=False, retry_after=retry)  # the nonce is not taken
+        return Signed(commit=True, signed=True)
+
+    async def _store(
+        self,
+        uow: UnitOfWork,
+        *,
+        network: Network,
+        quote: Quote,
+        signer: Signer,
+        payload: Payload,
+        withdrawals: list[Withdrawal],
+    ) -> ChainTransaction | None:
+        """Take the wallet's next nonce, sign ``payload`` for ``withdrawals`` and store it, its
+        broadcast queued; None (and no nonce taken) when the wallet has too much in flight."""
+        nonce = await uow.transactions.next_nonce(network.name, signer.address)
+        faults.checkpoint("after_nonce")
+        in_flight = await uow.transactions.count_in_flight(network.name, signer.address)
+        if in_flight >= network.max_in_flight:
+            return None
         transaction, attempt = await sign_new(
-            entry.network,
+            network,
             signer,
             nonce=nonce,
-            payload=quote.payload,
+            payload=payload,
             gas=quote.gas,
             fees=quote.fees,
             at=self._clock.now(),
@@ -306,7 +330,7 @@ class SigningService:
         effects = transaction.signed(attempt, withdrawals)
         await record(uow, transaction, effects, registry=self._registry, clock=self._clock)
         uow.enqueue(jobs.BROADCAST, {"transactionId": transaction.id})
-        return Signed(commit=True, signed=True)
+        return transaction
 
     async def _record_batch(self, uow: UnitOfWork, quote: Quote, plan: BatchPlan) -> Signed:
         """Apply a batch plan to the members still waiting to be signed (locked in acceptance
@@ -327,29 +351,16 @@ class SigningService:
         if len(carried) < len(plan.carried):
             contract = network.batching.contract_of(quote.wallet.address)
             payload = plan_payload(asset, tuple(carried), contract)
-        signer = quote.wallet
-        nonce = await uow.transactions.next_nonce(network.name, signer.address)
-        faults.checkpoint("after_nonce")
-        in_flight = await uow.transactions.count_in_flight(network.name, signer.address)
-        if in_flight >= network.max_in_flight:
-            return Signed(commit=False, retry_after=retry)  # the nonce is not taken
-        transaction, attempt = await sign_new(
-            network,
-            signer,
-            nonce=nonce,
+        transaction = await self._store(
+            uow,
+            network=network,
+            quote=quote,
+            signer=quote.wallet,
             payload=payload,
-            gas=quote.gas,
-            fees=quote.fees,
-            at=self._clock.now(),
-            request_id=carried[0].request_id,
-            withdrawal_ids=tuple(w.id for w in carried),
-            priority=quote.level,
+            withdrawals=carried,
         )
-        faults.checkpoint("after_sign")
-        await uow.transactions.add(transaction, attempt)
-        effects = transaction.signed(attempt, carried)
-        await record(uow, transaction, effects, registry=self._registry, clock=self._clock)
-        uow.enqueue(jobs.BROADCAST, {"transactionId": transaction.id})
+        if transaction is None:
+            return Signed(commit=False, retry_after=retry)  # the nonce is not taken
         for withdrawal in carried:
             locked.pop(withdrawal.id, None)
         # The next group's oldest forms its batch now rather than when its job next looks.
