@@ -20,9 +20,22 @@ Phases (each can be chosen with ``--phases``):
   (a namespace of this run, deleted at the end); ``--pipeline-mode single`` runs one
   ``sluice serve`` with its in-process ``memory://`` queue instead. ``completed_per_s`` counts
   the withdrawals that reached COMPLETED inside the window, over the window.
+- **batched**: the same topology with batch payouts on. Before any Sluice starts the hot wallet
+  deploys its ``BatchPayout`` and approves it for the demo token, and 1 000 fixed recipients
+  (``--batched-recipients``) are given 1 wei each, so that they exist: the batcher pays the coin
+  to a new account on its own. The networks file gets ``[networks.anvil.batching]`` with
+  ``window_s = 1.0``, ``max_size = 100``. Two runs, each on a fresh database and fresh processes,
+  wrk drawing every recipient from the fixed set: withdrawals offered at 300/s
+  (``--pipeline-batched-rate``, wrk with 96 connections; what intake achieved is reported) for
+  the pipeline's window:
+  ``completed_batched_per_s``, ``failed_batched``, ``transactions_batched`` (distinct
+  transactions that paid them); then at 100/s (``--pipeline-batched-latency-rate``):
+  ``request_to_broadcast_p95_ms``, from each withdrawal's ``created_at`` to its first
+  BROADCASTING event in ``withdrawal_events``.
 - **probe** (``--no-probe`` skips it): the same requests through counting proxies, to measure
   PostgreSQL round trips and connections per request, and per withdrawal through the pipeline
-  (with the JSON-RPC calls to the node).
+  (with the JSON-RPC calls to the node), unbatched (with ``pipeline``) and batched (with
+  ``batched``: 100/s to 20 of the fixed recipients, after a warm-up that is not counted).
 
 Servers log at ``warning``: at ``info`` Sluice writes a JSON line per request (and the workers
 one per job), and rendering them would be part of what is measured. Before each phase the bench
@@ -73,6 +86,7 @@ from sluice.testing.harness import PASSPHRASE, prepare
 
 # Run as `python bench/run.py`: make the repository root importable, for `bench.*`.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench import batching
 from bench.profile_summary import summarize
 from bench.wire_counters import PgCounter, ProxyThread, RpcCounter
 
@@ -86,10 +100,11 @@ TARGET_RATIO: Final = 0.8
 TARGET_P99_MS: Final = 50.0
 TARGET_COMPLETED_PER_S: Final = 100.0
 
-PHASES: Final = ("saturation", "latency", "pipeline")
+PHASES: Final = ("saturation", "latency", "pipeline", "batched")
 FINAL_STATUSES: Final = frozenset({"COMPLETED", "FAILED", "CANCELLED"})
 INTAKE_AMOUNT: Final = "0.001"
 PIPELINE_AMOUNT: Final = "0.0001"
+PROBE_WARMUP_S: Final = 2
 USER_CREDIT: Final = "1000000"
 
 
@@ -121,6 +136,10 @@ class Options:
     hey: bool
     pipeline_rate: float
     pipeline_connections: int
+    pipeline_batched_rate: float
+    pipeline_batched_latency_rate: float
+    pipeline_batched_connections: int
+    batched_recipients: int
     users: int
     block_time: float | None
     poll_interval_s: float
@@ -162,6 +181,30 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
     parser.add_argument("--no-hey", action="store_true", help="skip the hey cross-check")
     parser.add_argument("--pipeline-rate", type=float, default=110.0, help="offered per second")
     parser.add_argument("--pipeline-connections", type=int, default=32)
+    parser.add_argument(
+        "--pipeline-batched-rate",
+        type=float,
+        default=300.0,
+        help="batched phase: withdrawals offered per second (default 300)",
+    )
+    parser.add_argument(
+        "--pipeline-batched-latency-rate",
+        type=float,
+        default=100.0,
+        help="batched phase: offered per second in the request → BROADCASTING run (default 100)",
+    )
+    parser.add_argument(
+        "--pipeline-batched-connections",
+        type=int,
+        default=96,
+        help="batched phase: wrk connections (default 96: 300/s while answers take < 320 ms)",
+    )
+    parser.add_argument(
+        "--batched-recipients",
+        type=int,
+        default=1000,
+        help="batched phase: existing recipients the withdrawals are drawn from (default 1000)",
+    )
     parser.add_argument(
         "--pipeline-mode",
         choices=("redis", "single"),
@@ -240,6 +283,10 @@ def parse_args(argv: Sequence[str] | None = None) -> Options:
         hey=not args.no_hey,
         pipeline_rate=args.pipeline_rate,
         pipeline_connections=args.pipeline_connections,
+        pipeline_batched_rate=args.pipeline_batched_rate,
+        pipeline_batched_latency_rate=args.pipeline_batched_latency_rate,
+        pipeline_batched_connections=args.pipeline_batched_connections,
+        batched_recipients=args.batched_recipients,
         users=args.users,
         block_time=args.block_time,
         poll_interval_s=args.poll_interval,
@@ -570,12 +617,16 @@ def run_wrk(
     users: int,
     amount: str = INTAKE_AMOUNT,
     rate: float = 0.0,
+    recipients: Path | None = None,
 ) -> LoadResult:
-    """wrk with bench/withdrawals.lua: as fast as possible, or paced at ``rate`` per second."""
+    """wrk with bench/withdrawals.lua: as fast as possible, or paced at ``rate`` per second; to
+    fresh random recipients, or to ones drawn from the ``recipients`` file."""
     threads = max(1, min(threads, connections))
     argv = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration_s}s"]
     argv += ["--timeout", "10s", "-s", str(LUA), f"{url}/v1/withdrawals", "--"]
     argv += [api_key, str(users), amount, f"{rate / threads:.6f}"]
+    if recipients is not None:
+        argv.append(str(recipients))
     out = run_tool(argv, timeout_s=duration_s + 120)
     line = next((x for x in out.splitlines() if x.startswith("BENCH_JSON ")), None)
     if line is None:
@@ -774,6 +825,19 @@ class PipelineResult:
     cpu: dict[str, float]
     topology: str
     process_cpu: dict[str, float]
+    transactions: dict[str, int]
+    broadcast_ms: dict[str, float]
+    batched: bool = False
+
+    @property
+    def submitted_per_s(self) -> float:
+        """What intake accepted per second (the offered rate, if it kept up)."""
+        return self.submit.ok_per_s
+
+    @property
+    def failed_total(self) -> int:
+        """Withdrawals that FAILED, whatever the reason."""
+        return sum(self.failed.values())
 
 
 @dataclass
@@ -786,6 +850,8 @@ class Results:
     latency_hey: LoadResult | None = None
     baseline_latency: LoadResult | None = None
     pipeline: PipelineResult | None = None
+    pipeline_batched: PipelineResult | None = None
+    pipeline_batched_latency: PipelineResult | None = None
     probe: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -849,10 +915,15 @@ def wait_consumers(url: str, workers: Sequence[Child], timeout_s: float = 120) -
 
 
 def redis_cleanup(url: str, namespace: str) -> None:
-    """Delete the keys of a namespace this run used."""
+    """Delete the keys of a namespace this run used, and of its lanes' (``<namespace>.<lane>``,
+    `sluice.bootstrap`)."""
     try:
         with contextlib.closing(_redis(url)) as client:
-            keys = list(client.scan_iter(match=f"{namespace}:*", count=1000))
+            keys = [
+                key
+                for pattern in (f"{namespace}:*", f"{namespace}.*")
+                for key in client.scan_iter(match=pattern, count=1000)
+            ]
             if keys:
                 client.delete(*keys)
     except redis.RedisError as exc:
@@ -878,7 +949,22 @@ class Env:
     retry_base_s: float
     retry_max_s: float
     anvil_pid: int | None
+    batch: batching.BatchSetUp | None = None
     results: Results = field(default_factory=Results)
+
+    def batched_networks_file(self, name: str, rpc_url: str) -> Path:
+        """A networks file with batching on (the hot wallet's contract), for ``rpc_url``."""
+        if self.batch is None:
+            raise BenchError("the batch contract was not set up")
+        return batching.write_networks_file(
+            self.workdir / f"networks-{name}.toml",
+            self.batch,
+            rpc_url=rpc_url,
+            keystore=self.keystore,
+            token=Address(self.token),
+            confirmations=1,
+            poll_interval_s=self.opts.poll_interval_s,
+        )
 
     def sluice_env(
         self,
@@ -1217,6 +1303,11 @@ def pipeline_stats(env: Env, database: str, window_s: int) -> dict[str, Any]:
     in_window = sum(1 for at in done_at if at <= end)
     second_half = sum(1 for at in done_at if half < at <= end)
     span = (max(done_at) - start).total_seconds() if done_at else 0.0
+
+    def query(sql: str) -> list[Any]:
+        return env.dbs.query(database, sql)
+
+    broadcast = batching.broadcast_delays_ms(query)
     return {
         "submitted": len(rows),
         "completed": len(done_at),
@@ -1228,15 +1319,29 @@ def pipeline_stats(env: Env, database: str, window_s: int) -> dict[str, Any]:
         "not_final": sum(1 for row in rows if row[0] not in FINAL_STATUSES),
         "e2e_ms": {f"p{p}": _percentile(e2e, p) for p in (50, 95, 99)}
         | {"max": max(e2e, default=0)},
+        "transactions": batching.transaction_figures(query),
+        "broadcast_ms": {f"p{p}": _percentile(broadcast, p) for p in (50, 95, 99)}
+        | {"max": max(broadcast, default=0)},
     }
 
 
-def pipeline_phase(env: Env) -> PipelineResult:
-    """Withdrawals at a steady rate through API and workers to COMPLETED on Anvil."""
+def pipeline_run(
+    env: Env,
+    name: str,
+    *,
+    rate: float,
+    connections: int,
+    networks_file: Path | None = None,
+    recipients: Path | None = None,
+) -> PipelineResult:
+    """Withdrawals at ``rate`` a second, for the window, through API and workers to COMPLETED
+    on Anvil, on a fresh database; then the drain. Batching is on if ``networks_file`` says so
+    (``recipients``: the file wrk draws the recipients from, else fresh ones)."""
     opts = env.opts
-    database = env.dbs.create("pipeline")
+    batched = networks_file is not None
+    database = env.dbs.create(name.replace("-", "_"))
     api_key = env.api_key(database)
-    children, url = env.start_pipeline("sluice-pipeline", database)
+    children, url = env.start_pipeline(f"sluice-{name}", database, networks_file=networks_file)
     credit_users(url, api_key, opts.users)
     wait_quiet(opts.quiet_wait_s)
     topology = (
@@ -1244,25 +1349,28 @@ def pipeline_phase(env: Env) -> PipelineResult:
         if opts.pipeline_mode == "single"
         else f"`serve --no-workers` + {opts.pipeline_workers} `sluice worker` (Redis Streams)"
     )
+    if batched:
+        topology += f", batching on (window {batching.WINDOW_S:g}s, max {batching.MAX_SIZE})"
     say(
-        f"pipeline: {opts.pipeline_rate:g}/s offered for {opts.pipeline_s}s to {topology}; "
+        f"{name}: {rate:g}/s offered for {opts.pipeline_s}s to {topology}; "
         f"Anvil {f'block time {opts.block_time:g}s' if opts.block_time else 'auto-mining'}"
     )
     pids = [child.pid for child in children.values()]
     meter = CpuMeter(pids, env.anvil_pid, env.dbs.prefix)
     began = time.monotonic()
     before = {role: _pid_cpu_s(child.pid) for role, child in children.items()}
-    targets = {f"pipeline-{role}": child.pid for role, child in children.items()}
+    targets = {f"{name}-{role}": child.pid for role, child in children.items()}
     with profiling(opts.profile_dir, targets, opts.pipeline_s - 1):
         submit = run_wrk(
             url,
             duration_s=opts.pipeline_s,
-            connections=opts.pipeline_connections,
+            connections=connections,
             threads=1,
             api_key=api_key,
             users=opts.users,
             amount=PIPELINE_AMOUNT,
-            rate=opts.pipeline_rate,
+            rate=rate,
+            recipients=recipients,
         )
     cpu = meter.stop()
     elapsed = time.monotonic() - began
@@ -1271,27 +1379,91 @@ def pipeline_phase(env: Env) -> PipelineResult:
         for role, child in children.items()
     }
     backlog = _statuses(env, database)
-    say(f"  submitted {submit.ok} ({submit.errors} errors); at the window's end: {backlog}")
+    say(
+        f"  submitted {submit.ok} ({submit.ok_per_s:.1f}/s, {submit.errors} errors); "
+        f"at the window's end: {backlog}"
+    )
     counts = drain(env, database)
     for child in children.values():
         child.stop()
     stats = pipeline_stats(env, database, opts.pipeline_s)
     result = PipelineResult(
         window_s=opts.pipeline_s,
-        offered_per_s=opts.pipeline_rate,
+        offered_per_s=rate,
         submit=submit,
         cpu=cpu,
         topology=topology,
         process_cpu=per_process,
+        batched=batched,
         **stats,
     )
+    tx = result.transactions
     say(
         f"  completed {result.completed_in_window} in the window: "
         f"{result.completed_per_s:.1f}/s ({result.completed_per_s_second_half:.1f}/s in its "
-        f"second half); final {counts}; CPU {format_cpu(cpu)}{_other_note(meter)}; "
+        f"second half); final {counts}; {tx['transactions']} transactions ({tx['batches']} "
+        f"batches, largest {tx['largest_batch']}); request → BROADCASTING p95 "
+        f"{result.broadcast_ms['p95']:.0f} ms; CPU {format_cpu(cpu)}{_other_note(meter)}; "
         f"by process (% of a core) {result.process_cpu}"
     )
     return result
+
+
+def pipeline_phase(env: Env) -> PipelineResult:
+    """The pipeline at ``--pipeline-rate``, batching off, fresh recipients."""
+    opts = env.opts
+    return pipeline_run(
+        env, "pipeline", rate=opts.pipeline_rate, connections=opts.pipeline_connections
+    )
+
+
+def set_up_batching(env: Env) -> None:
+    """Before any Sluice starts: the hot wallet's batch contract, approved for the token, and
+    the fixed recipients made to exist."""
+    say(
+        f"batching: deploying the hot wallet's BatchPayout, approving it for the token, "
+        f"funding {env.opts.batched_recipients} fixed recipients with 1 wei each"
+    )
+    env.batch = batching.prepare(
+        env.anvil.rpc_url,
+        env.keystore,
+        PASSPHRASE,
+        token=env.token,
+        recipients=env.opts.batched_recipients,
+        workdir=env.workdir,
+    )
+    say(f"  BatchPayout {env.batch.contract} of hot wallet {env.batch.wallet}")
+
+
+def batched_phase(env: Env) -> tuple[PipelineResult, PipelineResult]:
+    """The pipeline with batching on: at ``--pipeline-batched-rate`` (throughput), then at
+    ``--pipeline-batched-latency-rate`` (request → BROADCASTING), each on a fresh database."""
+    opts = env.opts
+    if env.batch is None:
+        raise BenchError("the batch contract was not set up")
+    networks = env.batched_networks_file("batched", env.anvil.rpc_url)
+    throughput = pipeline_run(
+        env,
+        "pipeline-batched",
+        rate=opts.pipeline_batched_rate,
+        connections=opts.pipeline_batched_connections,
+        networks_file=networks,
+        recipients=env.batch.recipients_file,
+    )
+    if throughput.submitted_per_s < 0.95 * opts.pipeline_batched_rate:
+        say(
+            f"  intake accepted {throughput.submitted_per_s:.1f}/s of the "
+            f"{opts.pipeline_batched_rate:g}/s offered"
+        )
+    latency = pipeline_run(
+        env,
+        "pipeline-batched-latency",
+        rate=opts.pipeline_batched_latency_rate,
+        connections=opts.pipeline_batched_connections,
+        networks_file=networks,
+        recipients=env.batch.recipients_file,
+    )
+    return throughput, latency
 
 
 # ── probes: what a request costs on the wire ───────────────────────────────────────────────────
@@ -1350,10 +1522,14 @@ def probe_intake(env: Env) -> dict[str, Any]:
     return out
 
 
-def probe_pipeline(env: Env) -> dict[str, Any]:
-    """PostgreSQL round trips and JSON-RPC calls per withdrawal, end to end."""
+def probe_pipeline(env: Env, *, batched: bool = False) -> dict[str, Any]:
+    """PostgreSQL round trips and JSON-RPC calls per withdrawal, end to end: unbatched at up to
+    50/s to fresh recipients, or ``batched`` at ``--pipeline-batched-latency-rate`` to 20 of the
+    fixed recipients (`batching.PROBE_RECIPIENTS`), after a warm-up of `PROBE_WARMUP_S` run to
+    the end and not counted: the batcher's look-ups of whether each recipient exists (one per
+    recipient in each worker's first batches, then remembered) are behind it."""
     opts = env.opts
-    database = env.dbs.create("probe_pipeline")
+    database = env.dbs.create("probe_batched" if batched else "probe_pipeline")
     api_key = env.api_key(database)
     server = make_url(opts.postgres_url)
     pg = PgCounter(server.host or HOST, server.port or 5432)
@@ -1361,18 +1537,44 @@ def probe_pipeline(env: Env) -> dict[str, Any]:
     pg_proxy, rpc_proxy = ProxyThread(pg), ProxyThread(rpc)
     pg_port, rpc_port = pg_proxy.start(), rpc_proxy.start()
     try:
+        rpc_url = f"http://{HOST}:{rpc_port}"
         networks = env.workdir / "networks-probe.toml"
-        setup.write_networks_file(
-            networks,
-            rpc_url=f"http://{HOST}:{rpc_port}",
-            keystore=env.keystore,
-            token=Address(env.token),
-            confirmations=1,
-            poll_interval_s=opts.poll_interval_s,
-        )
+        recipients: Path | None = None
+        rate = min(50.0, opts.pipeline_rate)
+        if batched:
+            networks = env.batched_networks_file("probe-batched", rpc_url)
+            recipients = env.batch.probe_recipients_file if env.batch else None
+            rate = opts.pipeline_batched_latency_rate
+        else:
+            setup.write_networks_file(
+                networks,
+                rpc_url=rpc_url,
+                keystore=env.keystore,
+                token=Address(env.token),
+                confirmations=1,
+                poll_interval_s=opts.poll_interval_s,
+            )
         through = env.dbs.url(make_url(database).database or "", port=pg_port)
-        children, url = env.start_pipeline("sluice-probe", through, networks_file=networks)
+        name = "sluice-probe-batched" if batched else "sluice-probe"
+        children, url = env.start_pipeline(name, through, networks_file=networks)
         credit_users(url, api_key, opts.users)
+        warm: dict[str, int] = {}
+        if batched:
+            run_wrk(
+                url,
+                duration_s=PROBE_WARMUP_S,
+                connections=8,
+                threads=1,
+                api_key=api_key,
+                users=opts.users,
+                amount=PIPELINE_AMOUNT,
+                rate=rate,
+                recipients=recipients,
+            )
+            warm = drain(env, database)
+        first_seq = int(
+            env.dbs.query(database, "SELECT coalesce(max(seq), 0) FROM withdrawals")[0][0]
+        )
         pg_before, pg_conns_before = pg.snapshot()
         rpc_before, rpc_conns_before = rpc.snapshot()
         run_wrk(
@@ -1383,7 +1585,8 @@ def probe_pipeline(env: Env) -> dict[str, Any]:
             api_key=api_key,
             users=opts.users,
             amount=PIPELINE_AMOUNT,
-            rate=min(50.0, opts.pipeline_rate),
+            rate=rate,
+            recipients=recipients,
         )
         counts = drain(env, database)
         for child in children.values():
@@ -1393,12 +1596,18 @@ def probe_pipeline(env: Env) -> dict[str, Any]:
     finally:
         pg_proxy.stop()
         rpc_proxy.stop()
+    transactions = batching.transaction_figures(
+        lambda sql: env.dbs.query(database, sql), after_seq=first_seq
+    )
+    counts = {k: n - warm.get(k, 0) for k, n in counts.items()}
     completed = max(1, counts.get("COMPLETED", 0))
     pg_delta = {k: pg_after.get(k, 0) - pg_before.get(k, 0) for k in pg_after}
     rpc_delta = {k: rpc_after.get(k, 0) - rpc_before.get(k, 0) for k in rpc_after}
     result = {
+        "offered_per_s": rate,
         "withdrawals": sum(counts.values()),
         "completed": counts.get("COMPLETED", 0),
+        "transactions": transactions["transactions"],
         "round_trips_per_withdrawal": pg.round_trips(pg_delta) / completed,
         "rpc_calls_per_withdrawal": sum(rpc_delta.values()) / completed,
         "pg_connections_per_withdrawal": (pg_conns_after - pg_conns_before) / completed,
@@ -1408,8 +1617,10 @@ def probe_pipeline(env: Env) -> dict[str, Any]:
         },
     }
     say(
-        f"probe pipeline: {result['round_trips_per_withdrawal']:.1f} PostgreSQL round trips and "
-        f"{result['rpc_calls_per_withdrawal']:.1f} JSON-RPC calls per completed withdrawal"
+        f"probe {'batched pipeline' if batched else 'pipeline'}: "
+        f"{result['round_trips_per_withdrawal']:.1f} PostgreSQL round trips and "
+        f"{result['rpc_calls_per_withdrawal']:.1f} JSON-RPC calls per completed withdrawal "
+        f"({result['completed']} in {result['transactions']} transactions)"
     )
     return result
 
@@ -1537,6 +1748,37 @@ def _pipeline_lines(pipe: PipelineResult, opts: Options) -> list[str]:
     ]
 
 
+def _batched_lines(res: Results, opts: Options) -> list[str]:
+    chain = f"block time {opts.block_time:g}s" if opts.block_time else "auto-mining"
+    lines = [
+        f"Batched pipeline — batching on (window {batching.WINDOW_S:g}s, max "
+        f"{batching.MAX_SIZE}), recipients drawn from {opts.batched_recipients} existing "
+        f"accounts, wrk -c {opts.pipeline_batched_connections}, Anvil {chain}, confirmations 1"
+    ]
+    for label, pipe in (
+        ("throughput", res.pipeline_batched),
+        ("latency", res.pipeline_batched_latency),
+    ):
+        if pipe is None:
+            continue
+        tx, e2e, bc = pipe.transactions, pipe.e2e_ms, pipe.broadcast_ms
+        lines += [
+            f"  {label}: {pipe.offered_per_s:g}/s offered for {pipe.window_s}s, intake "
+            f"accepted {pipe.submitted_per_s:.1f}/s ({pipe.submitted} submitted, "
+            f"{pipe.submit.errors} errors)",
+            f"    COMPLETED in the window {pipe.completed_in_window} → "
+            f"{pipe.completed_per_s:.1f}/s (second half {pipe.completed_per_s_second_half:.1f}/s; "
+            f"until drained {pipe.drain_per_s:.1f}/s); failed {pipe.failed or 0}; not final "
+            f"{pipe.not_final}",
+            f"    {tx['transactions']} transactions: {tx['batches']} batches carrying "
+            f"{tx['batched_withdrawals']} withdrawals (largest {tx['largest_batch']})",
+            f"    request → BROADCASTING: p50 {_ms(bc['p50'])}  p95 {_ms(bc['p95'])}  "
+            f"p99 {_ms(bc['p99'])}; → COMPLETED: p50 {_ms(e2e['p50'])}  p95 {_ms(e2e['p95'])}",
+            f"    CPU {format_cpu(pipe.cpu)}; by process {pipe.process_cpu}",
+        ]
+    return [*lines, ""]
+
+
 def _probe_lines(probe: dict[str, Any]) -> list[str]:
     lines = ["Probe — the same requests through counting proxies (not timed)"]
     for name in ("sluice", "baseline"):
@@ -1547,14 +1789,17 @@ def _probe_lines(probe: dict[str, Any]) -> list[str]:
                 f"{p['connections_per_request']:.3f} new connections per request; "
                 f"messages {p['messages_per_request']}"
             )
-    if "pipeline" in probe:
-        p = probe["pipeline"]
+    for part, label in (("pipeline", "pipeline"), ("pipeline_batched", "batched ")):
+        if part not in probe:
+            continue
+        p = probe[part]
         lines.append(
-            f"  pipeline  {p['round_trips_per_withdrawal']:.1f} PostgreSQL round trips "
+            f"  {label}  {p['round_trips_per_withdrawal']:.1f} PostgreSQL round trips "
             f"({p['pg_connections_per_withdrawal']:.2f} new connections) and "
             f"{p['rpc_calls_per_withdrawal']:.1f} JSON-RPC calls "
             f"({p['rpc_connections_per_withdrawal']:.2f} new connections) per completed "
-            f"withdrawal: {p['rpc_calls_by_method']}"
+            f"withdrawal, {p['offered_per_s']:g}/s offered, {p['completed']} completed in "
+            f"{p['transactions']} transactions: {p['rpc_calls_by_method']}"
         )
     return [*lines, ""]
 
@@ -1577,6 +1822,8 @@ def summary(
         lines += _latency_lines(res, opts)
     if res.pipeline:
         lines += _pipeline_lines(res.pipeline, opts)
+    if res.pipeline_batched or res.pipeline_batched_latency:
+        lines += _batched_lines(res, opts)
     if res.probe:
         lines += _probe_lines(res.probe)
     return "\n".join(lines)
@@ -1593,6 +1840,39 @@ def _probe_figures(probe: dict[str, Any]) -> dict[str, float | None]:
         "pg_round_trips_per_withdrawal": get("pipeline", "round_trips_per_withdrawal"),
         "rpc_calls_per_withdrawal": get("pipeline", "rpc_calls_per_withdrawal"),
         "rpc_connections_per_withdrawal": get("pipeline", "rpc_connections_per_withdrawal", 2),
+        "pg_round_trips_per_withdrawal_batched": get(
+            "pipeline_batched", "round_trips_per_withdrawal"
+        ),
+        "rpc_calls_per_withdrawal_batched": get("pipeline_batched", "rpc_calls_per_withdrawal"),
+    }
+
+
+def _batched_figures(res: Results) -> dict[str, Any]:
+    """The batched phase's details (None: not run)."""
+    thr, lat = res.pipeline_batched, res.pipeline_batched_latency
+    return {
+        "pipeline_batched_offered_per_s": thr.offered_per_s if thr else None,
+        "pipeline_batched_submitted_per_s": _r1(thr.submitted_per_s) if thr else None,
+        "pipeline_batched_submitted": thr.submitted if thr else None,
+        "pipeline_batched_submit_errors": thr.submit.errors if thr else None,
+        "pipeline_batched_completed": thr.completed if thr else None,
+        "pipeline_batched_not_final": thr.not_final if thr else None,
+        "completed_batched_per_s_second_half": (
+            _r1(thr.completed_per_s_second_half) if thr else None
+        ),
+        "batches_batched": thr.transactions["batches"] if thr else None,
+        "largest_batch_batched": thr.transactions["largest_batch"] if thr else None,
+        "pipeline_batched_e2e_p50_ms": _r1(thr.e2e_ms["p50"]) if thr else None,
+        "pipeline_batched_e2e_p99_ms": _r1(thr.e2e_ms["p99"]) if thr else None,
+        "batched_latency_offered_per_s": lat.offered_per_s if lat else None,
+        "batched_latency_submitted_per_s": _r1(lat.submitted_per_s) if lat else None,
+        "batched_latency_completed_per_s": _r1(lat.completed_per_s) if lat else None,
+        "batched_latency_failed": lat.failed_total if lat else None,
+        "batched_latency_transactions": lat.transactions["transactions"] if lat else None,
+        "request_to_broadcast_p50_ms": _r1(lat.broadcast_ms["p50"]) if lat else None,
+        "request_to_broadcast_p99_ms": _r1(lat.broadcast_ms["p99"]) if lat else None,
+        "cpu_pipeline_batched": thr.cpu if thr else None,
+        "cpu_pipeline_batched_by_process": thr.process_cpu if thr else None,
     }
 
 
@@ -1602,8 +1882,9 @@ def figures(
     """The JSON object: the issue's keys first, then the details."""
     sat, base, lat, hey = res.saturation, res.baseline_saturation, res.latency, res.latency_hey
     base_lat, pipe = res.baseline_latency, res.pipeline
+    batched, batched_lat = res.pipeline_batched, res.pipeline_batched_latency
     errors = sum(r.errors for r in (sat, lat, hey) if r is not None)
-    errors += pipe.submit.errors if pipe else 0
+    errors += sum(p.submit.errors for p in (pipe, batched, batched_lat) if p is not None)
     return {
         "accepted_per_s": _r1(sat.ok_per_s) if sat else None,
         "baseline_per_s": _r1(base.ok_per_s) if base else None,
@@ -1614,6 +1895,12 @@ def figures(
         "p95_ms": _r1(lat.latency_ms["p95"]) if lat else None,
         "p99_ms": _r1(lat.latency_ms["p99"]) if lat else None,
         "completed_per_s": _r1(pipe.completed_per_s) if pipe else None,
+        "completed_batched_per_s": _r1(batched.completed_per_s) if batched else None,
+        "failed_batched": batched.failed_total if batched else None,
+        "transactions_batched": batched.transactions["transactions"] if batched else None,
+        "request_to_broadcast_p95_ms": _r1(batched_lat.broadcast_ms["p95"])
+        if batched_lat
+        else None,
         "saturation_errors": sat.errors if sat else None,
         "baseline_errors": base.errors if base else None,
         "latency_errors": lat.errors if lat else None,
@@ -1633,6 +1920,7 @@ def figures(
         "completed_per_s_second_half": _r1(pipe.completed_per_s_second_half) if pipe else None,
         "pipeline_e2e_p50_ms": _r1(pipe.e2e_ms["p50"]) if pipe else None,
         "pipeline_e2e_p99_ms": _r1(pipe.e2e_ms["p99"]) if pipe else None,
+        **_batched_figures(res),
         **_probe_figures(res.probe),
         "db_saturation": sat.db if sat else None,
         "db_baseline_saturation": base.db if base else None,
@@ -1711,16 +1999,23 @@ def run(opts: Options, command: str) -> dict[str, Any]:
             retry_max_s=settings.retry_max_s,
             anvil_pid=find_pid("anvil", anvil.port),
         )
+        if "batched" in opts.phases:
+            set_up_batching(env)  # before any Sluice starts
         if opts.phases & {"saturation", "latency"}:
             intake_phases(env)
         if "pipeline" in opts.phases:
             env.results.pipeline = pipeline_phase(env)
+        if "batched" in opts.phases:
+            batched = batched_phase(env)
+            env.results.pipeline_batched, env.results.pipeline_batched_latency = batched
         if opts.probe:
             probe: dict[str, Any] = {}
             if opts.phases & {"saturation", "latency"}:
                 probe |= probe_intake(env)
             if "pipeline" in opts.phases:
                 probe["pipeline"] = probe_pipeline(env)
+            if "batched" in opts.phases:
+                probe["pipeline_batched"] = probe_pipeline(env, batched=True)
             env.results.probe = probe
         say("stopping everything")
         print(summary(env.results, opts, machine, started, command), flush=True)

@@ -1,5 +1,5 @@
 -- wrk script: POST /v1/withdrawals bodies without an `id` (the server assigns one), each to a
--- fresh random recipient, spread over a pool of users. Counts 2xx and non-2xx responses per
+-- fresh random recipient (or one drawn from a fixed list), spread over a pool of users. Counts 2xx and non-2xx responses per
 -- status code and prints them, with latency percentiles, as one "BENCH_JSON {...}" line.
 --
 -- Arguments (after wrk's "--"):
@@ -7,6 +7,8 @@
 --   2  number of users (bench-user-1 .. bench-user-N)
 --   3  amount per withdrawal (token units, a decimal string)
 --   4  requests per second per wrk thread, paced on a fixed schedule (0: as fast as possible)
+--   5  optional: a file of recipient addresses, one a line; each request draws one at random
+--      (the batched pipeline's accounts that already exist) instead of a fresh address
 --
 -- Pacing (argument 4) uses wrk's delay() hook: every connection, before each request, reserves
 -- the next free slot of its thread's schedule (slots 1000/rate ms apart) and waits for it. With
@@ -43,12 +45,24 @@ local users = 1000
 local amount = "0.001"
 local interval_ms = 0
 local next_slot = nil
+local recipients = {}
 
 function init(args)
   local api_key = args[1] or ""
   users = tonumber(args[2] or "1000")
   amount = args[3] or "0.001"
   local rate = tonumber(args[4] or "0")
+  local recipients_file = args[5] or ""
+  if recipients_file ~= "" then
+    local file = assert(io.open(recipients_file, "r"))
+    for line in file:lines() do
+      if line ~= "" then
+        table.insert(recipients, line)
+      end
+    end
+    file:close()
+    assert(#recipients > 0, "no recipient in " .. recipients_file)
+  end
   math.randomseed(os.time() * 7919 + (thread_number or 0) * 104729 + math.floor(now_ms()))
   wrk.method = "POST"
   wrk.headers["Content-Type"] = "application/json"
@@ -77,12 +91,19 @@ local function random_address()
   return "0x" .. table.concat(parts)
 end
 
+local function recipient()
+  if #recipients > 0 then
+    return recipients[math.random(1, #recipients)]
+  end
+  return random_address()
+end
+
 function request()
   local body = string.format(
     '{"userId":"bench-user-%d","amount":"%s","network":"anvil","toAddress":"%s"}',
     math.random(1, users),
     amount,
-    random_address()
+    recipient()
   )
   return wrk.format("POST", nil, nil, body)
 end
