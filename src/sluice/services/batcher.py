@@ -310,7 +310,9 @@ class Batcher:
                     self._existing.popitem(last=False)
             return there
 
-        return list(await asyncio.gather(*(exists(a) for a in addresses)))
+        unique = list(dict.fromkeys(addresses))
+        found = dict(zip(unique, await asyncio.gather(*(exists(a) for a in unique)), strict=True))
+        return [found[a] for a in addresses]
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,7 +40,11 @@ async def record(
         await uow.withdrawals.add_event(change)
     if effects.moves:
         network = registry.get(transaction.network).network
-        for move in effects.moves:
+        # Balance rows are locked in one global order (user, asset), whatever the order of the
+        # withdrawals: two batches settling users A and B, and B and A, never deadlock.
+        for move in sorted(
+            effects.moves, key=lambda m: (m.withdrawal.user_id, m.withdrawal.asset_key)
+        ):
             await move_funds(
                 uow,
                 user_id=move.withdrawal.user_id,

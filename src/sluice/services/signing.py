@@ -384,10 +384,10 @@ class SigningService:
             if w.status is WithdrawalStatus.VALIDATING and w.transaction_id is None
         }
         changed = False
-        for withdrawal_id, why in plan.reverting:
-            if withdrawal_id in locked:
-                await self._destination_reverts(uow, [locked.pop(withdrawal_id)], why)
-                changed = True
+        reverting = [(locked[i], why) for i, why in plan.reverting if i in locked]
+        for withdrawal, why in sorted(reverting, key=lambda r: (r[0].user_id, r[0].asset_key)):
+            await self._destination_reverts(uow, [locked.pop(withdrawal.id)], why)
+            changed = True
         for withdrawal_id, why in plan.unbatch:
             if withdrawal_id in locked:
                 await self._unbatch(uow, locked.pop(withdrawal_id), why)
@@ -417,7 +417,8 @@ class SigningService:
         self, uow: UnitOfWork, withdrawals: list[Withdrawal], why: str
     ) -> None:
         now = self._clock.now()
-        for withdrawal in withdrawals:
+        # Balance rows in one global order (as `sluice.services.engine.record`).
+        for withdrawal in sorted(withdrawals, key=lambda w: (w.user_id, w.asset_key)):
             network = self._registry.get(withdrawal.network).network
             await move_funds(
                 uow,
