@@ -2,13 +2,23 @@
 domain and services through random interleavings of credits, requests, cancels, worker steps,
 faults, crashes, replacements, receipts, re-orgs and outside transactions, against `FakeChain`.
 
+Batch payouts (docs/batching.md) are on in some examples and turned on or off between steps:
+withdrawals of one asset then share transactions (at most `BATCH_MAX` to a batch, after a window
+of `BATCH_WINDOW_S`), some go alone (``fast``, the coin to a new account), and a recipient
+contract may start or stop refusing payment at any step, between a batch's simulation and its
+mining too (the batch reverts and each of its withdrawals is paid again on its own).
+
 After every step, from the database and from the chain:
 
 - no balance is below zero; each user's held amount is the sum of their open (fund-holding)
   withdrawals; completed plus available plus held equals what was credited; each withdrawal's
   journal is what its status says (a hold, then at most one settle or release);
-- at most one attempt per transaction, and per withdrawal, is MINED; at most one transaction per
-  withdrawal is paid on chain, exactly one once it is COMPLETED, none once CANCELLED or FAILED;
+- at most one attempt per transaction is MINED, and per withdrawal outside reverted transactions;
+  at most one transaction per withdrawal is paid on chain, exactly one once it is COMPLETED, none
+  once CANCELLED or FAILED, and a paid one is BROADCASTING, CONFIRMING or COMPLETED;
+- each transaction pays exactly the withdrawals signed into it (a transfer for one, a call to
+  its wallet's batch contract paying them in acceptance order for several), and every member of
+  a transaction in flight still points at it;
 - no two payloads share a nonce: on chain (`FakeChain` refuses to mine two transactions at one
   nonce, and every mined transaction of the hot wallet is one of our attempts or a known outside
   one) and in the database (one transaction per (network, wallet, nonce); every attempt is signed
@@ -17,7 +27,7 @@ After every step, from the database and from the chain:
 
 At the end of each example, everything is driven to completion (faults off, the chain mines,
 time passes) and nothing may be lost: every withdrawal is final and paid exactly as its status
-says.
+says, and what the chain paid of each asset is what the ledger settled.
 
 Faults: a node error before any chain call of a job, a send whose answer is lost after the node
 took the transaction, and a worker killed (`Crash`) at any chain call, after its send too; the
@@ -44,14 +54,17 @@ from typing import Any, TypeVar
 
 import pytest
 from eth_account.typed_transactions.typed_transaction import TypedTransaction
+from eth_utils.address import to_checksum_address
 from hexbytes import HexBytes
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
+    MultipleResults,
     RuleBasedStateMachine,
     initialize,
     invariant,
+    multiple,
     precondition,
     rule,
     run_state_machine_as_test,
@@ -65,12 +78,16 @@ from sluice.db.tables import (
     chain_transactions,
     ledger_entries,
     transaction_attempts,
+    withdrawal_events,
     withdrawals,
 )
 from sluice.domain.addresses import Address
-from sluice.domain.fees import FeePolicy
+from sluice.domain.batches import batch_payload, read_batch
+from sluice.domain.fees import FeeLevel, FeePolicy
 from sluice.domain.ledger import EntryKind
 from sluice.domain.transaction import (
+    BATCH_SELECTORS,
+    TRANSFER_SELECTOR,
     AttemptOutcome,
     AttemptPurpose,
     Payload,
@@ -88,6 +105,7 @@ from sluice.testing.databases import FreshDatabases
 from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
 from sluice.testing.pipeline import (
     CHAIN_ID,
+    DEST,
     HOT_KEY,
     NET,
     TOKEN,
@@ -108,14 +126,24 @@ STUCK_S = 60.0
 USERS = ("alice", "bob")
 #: Where outside transactions (sent with the hot wallet's key, not by Sluice) pay to.
 OUTSIDER = Address("0x00000000000000000000000000000000000000A1")
+#: Another existing account withdrawals pay to.
+PAYEE = Address("0x00000000000000000000000000000000000000b2")
+#: A recipient contract that starts and stops refusing payment (the coin and the token).
+REFUSER = Address("0x00000000000000000000000000000000000000C3")
+#: An account that does not exist: the coin to it is paid on its own, not batched.
+NEWCOMER = Address("0x00000000000000000000000000000000000000D4")
+RECIPIENTS = (DEST, PAYEE, REFUSER, NEWCOMER)
+BATCH_WINDOW_S = 5.0
+BATCH_MAX = 3
 STAGES = ("validate", "sign", "broadcast", "confirm")
 FAULTS = ("unavailable", "refused", "lost_answer", "crash")
 DRAIN_ROUNDS = 30
 #: Outside transactions per example, at most.
 MAX_OUTSIDE = 2
 LIMIT = 1000
-#: Examples per run: fewer on PostgreSQL, where `make test` runs this test a second time.
-EXAMPLES = {"sqlite": 200, "postgresql": 30}
+#: Examples per run: fewer on PostgreSQL, where `make test` runs this test a second time (and
+#: fewer on SQLite than before batches, whose examples do more, to keep the time it takes).
+EXAMPLES = {"sqlite": 170, "postgresql": 30}
 STEPS = 30
 
 
@@ -209,6 +237,9 @@ class Snapshot:
     transactions: list[Any]
     attempts: list[Any]
     entries: list[Any]
+    signings: list[Any]
+    """(withdrawal id, data) of every history entry that moved a withdrawal from VALIDATING to
+    SIGNED (notes made while it is SIGNED do not count)."""
 
 
 class EngineMachine(RuleBasedStateMachine):
@@ -239,17 +270,25 @@ class EngineMachine(RuleBasedStateMachine):
             FakeClock(),
             confirmations=CONFIRMATIONS,
             fees=FeePolicy(stuck_after_s=STUCK_S),
+            batch_window_s=BATCH_WINDOW_S,
+            batch_max_size=BATCH_MAX,
         )
+        self.p.set_batching(False)  # `opening_credits` decides
+        self.contracts = {w.lower(): c for w, c in self.p.network.batching.contracts}
+        self.chain.exist(DEST, PAYEE)
+        self.chain.code_sizes[REFUSER] = 100
         self.hot = self.p.signer.address
         self.outsider = LocalSigner(HOT_KEY)  # someone else holding the hot wallet's key
         self.outside_hashes: set[str] = set()
         self.credits: dict[tuple[str, str], int] = defaultdict(int)
-        self.links: dict[str, str] = {}
-        """Transaction id → the withdrawal it pays (kept after a transaction is superseded)."""
         self.finals: dict[str, WithdrawalStatus] = {}
         self.decoded: dict[str, Decoded] = {}
         self.due = 0
         """Rows waiting for a job (as of the last check): the worker's rules need some."""
+        self.validating = 0
+        """Withdrawals waiting to be signed (as of the last check)."""
+        self.refuses_late = False
+        """At the end, `REFUSER` starts refusing once a transaction paying it is sent."""
         self.sent = 0
         """Transactions sent and not final (as of the last check): time matters to them."""
         self.dirty = False
@@ -336,6 +375,15 @@ class EngineMachine(RuleBasedStateMachine):
             job, payload = due[(pick + n) % len(due)]
             await table[job](payload)
 
+    async def _sign_waiting(self) -> None:
+        """Run the sign job of each withdrawal waiting to be signed, then the broadcast job of
+        each transaction signed and not sent."""
+        table = self.p.handlers.table()
+        for stage in (jobs.SIGN, jobs.BROADCAST):
+            for job, payload in await self._due():
+                if job == stage:
+                    await table[job](payload)
+
     async def _work_through(self) -> None:
         table = self.p.handlers.table()
         for job, payload in await self._due():
@@ -371,8 +419,15 @@ class EngineMachine(RuleBasedStateMachine):
 
     # ── Users and operators ───────────────────────────────────────────────────────────────────
 
-    @initialize(native=st.integers(3, 30), token=st.integers(3, 30))
-    def opening_credits(self, native: int, token: int) -> None:
+    @initialize(
+        native=st.integers(3, 30),
+        token=st.integers(3, 30),
+        batching=st.sampled_from((True, True, False)),
+        refuses_late=st.booleans(),
+    )
+    def opening_credits(self, native: int, token: int, batching: bool, refuses_late: bool) -> None:
+        self.p.set_batching(batching)
+        self.refuses_late = refuses_late
         for user in USERS:
             self.credit(user, False, native)
             self.credit(user, True, token)
@@ -388,10 +443,36 @@ class EngineMachine(RuleBasedStateMachine):
         user=st.sampled_from(USERS),
         token=st.booleans(),
         amount=st.integers(1, 6),
+        to=st.sampled_from(RECIPIENTS),
+        fast=st.sampled_from((False, False, False, True)),
     )
-    def submit(self, user: str, token: bool, amount: int) -> str:
+    def submit(self, user: str, token: bool, amount: int, to: Address, fast: bool) -> str:
         self.dirty = True
-        return self._run(self.p.submit(user, str(amount), token=token))
+        priority = FeeLevel.FAST if fast else None
+        return self._run(self.p.submit(user, str(amount), token=token, to=to, priority=priority))
+
+    @rule(
+        target=withdrawal_ids,
+        user=st.sampled_from(USERS),
+        token=st.booleans(),
+        count=st.integers(2, 4),
+        first=st.integers(0, len(RECIPIENTS) - 1),
+    )
+    def submit_burst(self, user: str, token: bool, count: int, first: int) -> MultipleResults[str]:
+        """A few withdrawals of one asset at once, to recipients in turn, and their validation:
+        material for a batch."""
+        self.dirty = True
+
+        async def burst() -> list[str]:
+            ids = []
+            for n in range(count):
+                to = RECIPIENTS[(first + n) % len(RECIPIENTS)]
+                ids.append(await self.p.submit(user, "1", token=token, to=to))
+            for withdrawal_id in ids:
+                await self.p.validate(withdrawal_id)
+            return ids
+
+        return multiple(*self._run(burst()))
 
     @rule(withdrawal=withdrawal_ids)
     def user_cancel(self, withdrawal: str) -> None:
@@ -457,11 +538,38 @@ class EngineMachine(RuleBasedStateMachine):
 
         self._step(run())
 
-    @precondition(lambda self: self.sent > 0)
-    @rule(seconds=st.sampled_from([5.0, 30.0, STUCK_S, 2 * STUCK_S]))
+    @precondition(lambda self: self.validating > 0)
+    @rule()
+    def window_closes(self) -> None:
+        """A batch window passes: the sign job of every withdrawal waiting to be signed runs (a
+        group's oldest forms its batch), then what was signed is sent."""
+        self.dirty = True
+        self.p.clock.advance(BATCH_WINDOW_S)
+        self._run(self._sign_waiting())
+
+    @precondition(lambda self: self.due > 0)
+    @rule(seconds=st.sampled_from([BATCH_WINDOW_S, 30.0, STUCK_S, 2 * STUCK_S]))
     def time_passes(self, seconds: float) -> None:
+        """Time passes: batch windows close, sent transactions count as stuck."""
         self.dirty = True
         self.p.clock.advance(seconds)
+
+    @rule(on=st.booleans())
+    def batching(self, on: bool) -> None:
+        """An operator turns batch payouts on or off (a restart with the networks file
+        changed); batches signed before stay as they are."""
+        self.dirty = True
+        self.p.set_batching(on)
+
+    @rule(refuses=st.booleans())
+    def recipient_refuses(self, refuses: bool) -> None:
+        """`REFUSER` starts (or stops) refusing payment: at any step, so between a batch's
+        simulation and its mining too."""
+        self.dirty = True
+        if refuses:
+            self.chain.reverting.add(REFUSER)
+        else:
+            self.chain.reverting.discard(REFUSER)
 
     # ── The chain ─────────────────────────────────────────────────────────────────────────────
 
@@ -469,8 +577,11 @@ class EngineMachine(RuleBasedStateMachine):
     @rule(pick=st.integers(0, 1000), blocks=st.integers(1, 3), revert=st.integers(0, 3))
     def mine(self, pick: int, blocks: int, revert: int) -> None:
         """Mine a few blocks, each with one pooled transaction that can be mined then, picked at
-        random among those at the next nonce (the first one reverts, one time in four)."""
+        random among those at the next nonce (one time in four the first one reverts; one time
+        in four `REFUSER` starts refusing first, so what pays it reverts)."""
         self.dirty = True
+        if revert == 1:
+            self.chain.reverting.add(REFUSER)
         for n in range(blocks):
             minable = self._minable()
             if not minable:
@@ -549,27 +660,70 @@ class EngineMachine(RuleBasedStateMachine):
                     )
                 ),
                 entries=list(await c.execute(select(ledger_entries).order_by(ledger_entries.c.id))),
+                signings=list(
+                    await c.execute(
+                        select(withdrawal_events.c.withdrawal_id, withdrawal_events.c.data).where(
+                            withdrawal_events.c.from_status == W.VALIDATING.value,
+                            withdrawal_events.c.to_status == W.SIGNED.value,
+                        )
+                    )
+                ),
             )
 
     def _check(self, s: Snapshot) -> None:
         wds = {w.id: w for w in s.withdrawals}
         txs = {t.id: t for t in s.transactions}
+        members = self._members(s, wds)
         for w in s.withdrawals:
             if w.transaction_id is not None:
-                linked = self.links.setdefault(w.transaction_id, w.id)
-                assert linked == w.id, f"transaction {w.transaction_id} pays two withdrawals"
+                assert w.id in members.get(w.transaction_id, []), (
+                    f"{w.id} points at {w.transaction_id}, which it was never signed into"
+                )
+        for tx_id, ids in members.items():
+            if TS(txs[tx_id].status) in (TS.SIGNED, TS.BROADCAST, TS.MINED):
+                current = {w.id for w in s.withdrawals if w.transaction_id == tx_id}
+                assert current == set(ids), f"{tx_id} in flight carries {current}, signed {ids}"
         self._check_balances(s, wds)
         self._check_statuses(wds, txs)
         self._check_nonces(s, txs)
-        self._check_payments(s, wds, txs)
+        self._check_payments(s, wds, txs, members)
         waiting = (W.PENDING, W.VALIDATING)
         tracked = (TS.BROADCAST, TS.MINED)
         self.sent = sum(TS(t.status) in tracked for t in s.transactions)
+        self.validating = sum(W(w.status) is W.VALIDATING for w in s.withdrawals)
         self.due = (
             sum(W(w.status) in waiting for w in s.withdrawals)
             + sum(TS(t.status) is TS.SIGNED for t in s.transactions)
             + self.sent
         )
+
+    @staticmethod
+    def _members(s: Snapshot, wds: dict[str, Any]) -> dict[str, list[str]]:
+        """Transaction id → the withdrawals signed into it (their SIGNED history entries name
+        its first attempt), in acceptance order: what it pays, for good."""
+        transaction_of = {a.hash: a.transaction_id for a in s.attempts}
+        members: dict[str, list[str]] = defaultdict(list)
+        for signing in s.signings:
+            tx_id = transaction_of[signing.data["transactionHash"]]
+            assert signing.withdrawal_id not in members[tx_id], (
+                f"{signing.withdrawal_id} was signed into {tx_id} twice"
+            )
+            members[tx_id].append(signing.withdrawal_id)
+        for ids in members.values():
+            ids.sort(key=lambda i: wds[i].seq)
+        return members
+
+    def _expected_payload(self, t: Any, paid: list[Any]) -> Payload:
+        """What a transaction carrying ``paid`` must do: a transfer for one withdrawal, a call to
+        its wallet's batch contract for a batch."""
+        asset = self.p.network.asset_by_key(paid[0].asset_key)
+        if bytes(t.data)[:4] in BATCH_SELECTORS:
+            assert all(w.asset_key == paid[0].asset_key for w in paid), f"{t.id} mixes assets"
+            contract = self.contracts[t.from_address.lower()]
+            payments = [(Address(w.to_address), w.amount) for w in paid]
+            return batch_payload(contract, asset.token_address, payments)
+        assert len(paid) == 1, f"transaction {t.id} pays {len(paid)} withdrawals without a batch"
+        return transfer_payload(asset, Address(paid[0].to_address), paid[0].amount)
 
     def _check_balances(self, s: Snapshot, wds: dict[str, Any]) -> None:
         held: dict[tuple[str, str], int] = defaultdict(int)
@@ -674,7 +828,13 @@ class EngineMachine(RuleBasedStateMachine):
         for t in mined:
             assert t.hash in ours or t.hash in self.outside_hashes, f"unknown mined {t.hash}"
 
-    def _check_payments(self, s: Snapshot, wds: dict[str, Any], txs: dict[str, Any]) -> None:
+    def _check_payments(
+        self,
+        s: Snapshot,
+        wds: dict[str, Any],
+        txs: dict[str, Any],
+        members: dict[str, list[str]],
+    ) -> None:
         by_tx: dict[str, list[Any]] = defaultdict(list)
         for a in s.attempts:
             by_tx[a.transaction_id].append(a)
@@ -687,28 +847,39 @@ class EngineMachine(RuleBasedStateMachine):
                 assert TS(t.status) in (TS.CONFIRMED, TS.REVERTED, TS.CANCELLED)
                 assert t.mined_hash == winners[0].hash
             if TransactionKind(t.kind) is TransactionKind.FILLER:
-                assert tx_id not in self.links, "a filler pays a withdrawal"
+                assert tx_id not in members, "a filler pays a withdrawal"
                 continue
-            withdrawal_id = self.links.get(tx_id)
-            assert withdrawal_id is not None, f"payout {tx_id} pays no known withdrawal"
-            mined_outcomes[withdrawal_id] += len(winners)
-            w = wds[withdrawal_id]
-            asset = self.p.network.asset_by_key(w.asset_key)
-            payload = transfer_payload(asset, Address(w.to_address), w.amount)
+            ids = members.get(tx_id)
+            assert ids, f"payout {tx_id} pays no known withdrawal"
+            payload = self._expected_payload(t, [wds[i] for i in ids])
             assert payload == Payload(Address(t.to_address), t.value, bytes(t.data)), (
-                f"transaction {tx_id} does not pay withdrawal {withdrawal_id}"
+                f"transaction {tx_id} does not pay withdrawals {ids}"
             )
+            if TS(t.status) is not TS.REVERTED:  # a reverted batch's are paid again, alone
+                for withdrawal_id in ids:
+                    mined_outcomes[withdrawal_id] += len(winners)
         for withdrawal_id, count in mined_outcomes.items():
             assert count <= 1, f"{withdrawal_id} has {count} mined attempts"
-        # Paid on chain: a mined payload attempt with a successful receipt.
+        self._check_paid(s, wds, txs, members)
+
+    def _check_paid(
+        self,
+        s: Snapshot,
+        wds: dict[str, Any],
+        txs: dict[str, Any],
+        members: dict[str, list[str]],
+    ) -> None:
+        # Paid on chain: a mined payload attempt with a successful receipt pays every withdrawal
+        # its transaction carries (a batch is atomic).
         purpose = {a.hash: (a.transaction_id, AttemptPurpose(a.purpose)) for a in s.attempts}
         paid: dict[str, list[str]] = defaultdict(list)
         for sent in self.chain.mined_by(self.hot):
             if sent.hash not in purpose or sent.receipt is None or not sent.receipt.succeeded:
                 continue
             tx_id, kind = purpose[sent.hash]
-            if kind is AttemptPurpose.PAYLOAD and tx_id in self.links:
-                paid[self.links[tx_id]].append(sent.hash)
+            if kind is AttemptPurpose.PAYLOAD:
+                for withdrawal_id in members.get(tx_id, []):
+                    paid[withdrawal_id].append(sent.hash)
         for w in wds.values():
             hashes = paid.get(w.id, [])
             assert len(hashes) <= 1, f"{w.id} is paid {len(hashes)} times on chain"
@@ -719,6 +890,21 @@ class EngineMachine(RuleBasedStateMachine):
                 )
             elif status in (W.CANCELLED, W.FAILED):
                 assert hashes == [], f"{w.id} is {status} but the chain paid it"
+            elif hashes:
+                assert status in (W.BROADCASTING, W.CONFIRMING), f"{w.id} is paid but {status}"
+
+    def _check_chain_paid_what_settled(self, s: Snapshot) -> None:
+        """What the chain paid from the hot wallet (outside transactions aside), per asset, is
+        what the ledger settled."""
+        on_chain: dict[str, int] = defaultdict(int)
+        for tx_hash, token, _to, amount in self.chain.paid(self.hot):
+            if tx_hash not in self.outside_hashes:
+                on_chain[token.lower() if token else self.p.network.native.key] += amount
+        settled: dict[str, int] = defaultdict(int)
+        for e in s.entries:
+            if EntryKind(e.kind) is EntryKind.SETTLE:
+                settled[e.asset_key] += e.amount
+        assert {k: v for k, v in on_chain.items() if v} == {k: v for k, v in settled.items() if v}
 
     # ── The end ───────────────────────────────────────────────────────────────────────────────
 
@@ -739,6 +925,8 @@ class EngineMachine(RuleBasedStateMachine):
                 break
             await self._work_through()
             self._check(await self._snapshot())
+            if self.refuses_late and self._pays_refuser():
+                self.chain.reverting.add(REFUSER)  # after its simulation, before its mining
             self.chain.mine_pending()
             self.chain.advance_blocks(CONFIRMATIONS)
             self.p.clock.advance(STUCK_S)
@@ -746,8 +934,24 @@ class EngineMachine(RuleBasedStateMachine):
         unfinished = {w.id: w.status for w in snapshot.withdrawals if not W(w.status).is_final}
         assert not unfinished, f"not finished after {DRAIN_ROUNDS} rounds: {unfinished}"
         self._check(snapshot)
+        self._check_chain_paid_what_settled(snapshot)
         jobs_known = {job for job, *_ in self.p.queue.published}
         assert jobs_known <= {jobs.VALIDATE, jobs.SIGN, jobs.BROADCAST, jobs.CONFIRM}
+
+    def _pays_refuser(self) -> bool:
+        """Whether a pooled transaction pays `REFUSER` (a transfer or a batch)."""
+        for tx_hash in self.chain.pool:
+            tx = self.chain.transactions[tx_hash]
+            if tx.data[:4] in BATCH_SELECTORS:
+                batch = read_batch(Payload(Address(tx.to), tx.value, tx.data))
+                recipients = [to for to, _ in batch.payments]
+            elif tx.data[:4] == TRANSFER_SELECTOR:
+                recipients = [Address(to_checksum_address(tx.data[16:36]))]
+            else:
+                recipients = [Address(tx.to)]
+            if REFUSER in recipients:
+                return True
+        return False
 
     async def _close(self) -> None:
         try:

@@ -7,7 +7,11 @@
   counts each sender's mined nonces, and can re-org blocks away (`reorg`). A successful ERC-20
   ``transfer(to, amount)`` it mines has the token's ``Transfer`` event in its receipt's logs,
   and every receipt the gas price the transaction paid (its legacy gas price, or the market's
-  base fee plus its tip, within its fee cap) and the configured L1 data fee.
+  base fee plus its tip, within its fee cap) and the configured L1 data fee. It understands
+  batch calls (`sluice.domain.batches`) as the ``BatchPayout`` contract runs them: atomic,
+  ``PaymentFailed(index)`` for the first payment that fails (a destination in `reverting`, or
+  a token batch beyond the contract's allowance), else each payment's ``Transfer`` (a token)
+  and ``Paid(index)`` logs in order.
 - `LocalSigner`: a `Signer` over an in-memory private key (real secp256k1 signatures, no
   keystore file).
 """
@@ -28,10 +32,13 @@ from eth_utils.crypto import keccak
 from hexbytes import HexBytes
 
 from sluice.domain.addresses import Address
+from sluice.domain.batches import PAYMENT_FAILED, Batch, UnreadableBatchError, read_batch
 from sluice.domain.fees import FeeMarket
-from sluice.domain.receipts import TRANSFER_TOPIC, Log, address_topic
+from sluice.domain.receipts import MAX_UINT256, TRANSFER_TOPIC, Log, address_topic
 from sluice.domain.transaction import (
+    BATCH_SELECTORS,
     TRANSFER_SELECTOR,
+    Payload,
     SignedTransaction,
     UnsignedTransaction,
 )
@@ -92,6 +99,8 @@ class SentTransaction:
     to: str = ""
     """The recipient, checksummed ("" for bytes that are no transaction)."""
     data: bytes = b""
+    value: int = 0
+    """The coin it sends, in wei."""
     legacy: bool = False
     """Whether it is a legacy (type 0) transaction."""
     max_fee_per_gas: int = 0
@@ -106,6 +115,7 @@ class _Decoded:
     nonce: int = -1
     to: str = ""
     data: bytes = b""
+    value: int = 0
     legacy: bool = False
     max_fee_per_gas: int = 0
     max_priority_fee_per_gas: int = 0
@@ -134,6 +144,7 @@ def _decode(raw: bytes) -> _Decoded:
             nonce=int(fields["nonce"]),
             to=str(to),
             data=bytes(fields.get("data") or b""),
+            value=int(fields.get("value") or 0),
             legacy=legacy,
             max_fee_per_gas=cap,
             max_priority_fee_per_gas=tip,
@@ -157,6 +168,32 @@ def _token_transfer_logs(tx: SentTransaction) -> tuple[Log, ...]:
     )
 
 
+def _transfer_log(token: Address, sender: Address, recipient: Address, amount: int) -> Log:
+    return Log(
+        address=token,
+        topics=(TRANSFER_TOPIC, address_topic(sender), address_topic(recipient)),
+        data=amount.to_bytes(32, "big"),
+    )
+
+
+def _payment_failed(index: int) -> CallRevertedError:
+    """What a node answers to estimating a batch whose payment ``index`` fails."""
+    return CallRevertedError(
+        f"execution reverted: PaymentFailed({index})",
+        data=PAYMENT_FAILED + index.to_bytes(32, "big"),
+    )
+
+
+def _batch_of(to: str, value: int, data: bytes) -> Batch | None:
+    """The batch a call makes, if it is a well-formed batch call."""
+    if not to or data[:4] not in BATCH_SELECTORS:
+        return None
+    try:
+        return read_batch(Payload(to=Address(to), value=value, data=data))
+    except UnreadableBatchError:
+        return None
+
+
 class FakeChain:
     """A `sluice.ports.ChainClient` in memory.
 
@@ -164,9 +201,24 @@ class FakeChain:
     ``auto_mine`` is on; `drop` makes the node forget one. `fail_next` and `go_down` make calls
     raise `ChainUnavailableError` (or any error) as an unreachable node would. Every call is
     counted by method name in `calls`, every send per hash in `sends`.
+
+    Paying a destination in `reverting` reverts, estimated or mined, alone or in a batch; a
+    batch's estimate is `batch_gas_base` plus `batch_gas_per_payment` per payment. Balances do
+    not move: an account exists if the test says so (`exist`).
     """
 
-    def __init__(
+    batch_gas_base: int = 22_000
+    batch_gas_per_payment: int = 9_000
+    """A batch call's estimate (and, mined, its gas used) is the base plus this per payment: a
+    coin batch of two already costs less than two 21,000-gas transfers, as on a real chain to
+    existing accounts."""
+    reverting: set[str]
+    """Destinations (any case) that refuse payment: paying one reverts, estimated (a batch with
+    ``PaymentFailed(index)``) or mined (status 0), from the moment it is added. Only a contract
+    refuses the coin: give such a destination code (`code_sizes`) too, as the engine estimates
+    no plain transfer to an account without code."""
+
+    def __init__(  # noqa: PLR0915  # one documented attribute per knob of the fake
         self,
         *,
         chain_id: int = 31337,
@@ -200,6 +252,7 @@ class FakeChain:
         self.gas_estimate = gas_estimate
         self.estimate_error: Exception | None = None
         """Raised by every `estimate_gas` while set (a `CallRevertedError`: the call reverts)."""
+        self.reverting = set()
         self.auto_mine = auto_mine
         self.code_sizes: dict[str, int] = {}
         """Contract code size per address (checksummed); absent means an account (0)."""
@@ -246,6 +299,50 @@ class FakeChain:
         """Hashes the node knows but has not mined, in the order first sent."""
         return [h for h, tx in self.transactions.items() if h in self._known and tx.receipt is None]
 
+    def exist(self, *addresses: str, balance: int = 1) -> None:
+        """Make ``addresses`` existing accounts: a native balance (``balance`` wei) unless they
+        have one already."""
+        for address in addresses:
+            if self.balances.get(address, 0) == 0:
+                self.balances[address] = balance
+
+    def refuses(self, destination: str) -> bool:
+        """Whether paying ``destination`` reverts now (see `reverting`)."""
+        return destination.lower() in {r.lower() for r in self.reverting}
+
+    def batch_gas(self, payments: int) -> int:
+        """The gas a batch of ``payments`` is estimated at (and uses, mined)."""
+        return self.batch_gas_base + self.batch_gas_per_payment * payments
+
+    def batches(self) -> list[tuple[SentTransaction, Batch]]:
+        """Every batch call ever sent, in the order first sent, with what it pays."""
+        found = []
+        for tx in self.transactions.values():
+            batch = _batch_of(tx.to, tx.value, tx.data)
+            if batch is not None:
+                found.append((tx, batch))
+        return found
+
+    def paid(self, sender: str) -> list[tuple[str, str | None, str, int]]:
+        """What the chain paid from ``sender`` now: (transaction hash, token or None,
+        destination, amount) of every payment its mined, successful transactions made, by
+        nonce (a no-op to the sender itself pays nobody)."""
+        payments: list[tuple[str, str | None, str, int]] = []
+        for tx in self.mined_by(sender):
+            receipt = tx.receipt
+            if receipt is None or not receipt.succeeded:
+                continue
+            batch = _batch_of(tx.to, tx.value, tx.data)
+            if batch is not None:
+                token = batch.token
+                payments.extend((tx.hash, token, to, amount) for to, amount in batch.payments)
+            elif _token_transfer_logs(tx):
+                recipient = to_checksum_address(tx.data[16:36])
+                payments.append((tx.hash, tx.to, recipient, int.from_bytes(tx.data[36:68], "big")))
+            elif tx.to and tx.to.lower() != sender.lower() and not tx.data:
+                payments.append((tx.hash, None, tx.to, tx.value))
+        return payments
+
     def raw(self, transaction_hash: str) -> bytes:
         """The raw bytes that were sent under a hash.
 
@@ -259,7 +356,7 @@ class FakeChain:
         transaction_hash: str,
         *,
         succeeded: bool = True,
-        gas_used: int = 21_000,
+        gas_used: int | None = None,
         logs: tuple[Log, ...] | None = None,
         effective_gas_price: int | None = None,
         l1_fee: int | None = None,
@@ -269,6 +366,11 @@ class FakeChain:
         A successful ERC-20 ``transfer`` gets the token's ``Transfer(sender, to, amount)`` log
         (balances in `token_balances` are the test's to set: they do not move); ``logs``
         replaces the receipt's logs (``()``: a token whose ``transfer`` returned false).
+        A payment to a destination in `reverting` fails the transaction (status 0, no logs);
+        so does a batch any of whose payments fails (one beyond a token allowance too). A
+        successful batch gets, per payment in order, the token's ``Transfer`` (a token batch,
+        its allowance spent unless unlimited) and the contract's ``Paid(index)``. ``gas_used``
+        defaults to 21,000, or `batch_gas` for a batch.
         The receipt's ``effective_gas_price`` is, unless given, what a node charges: a legacy
         transaction's gas price, or the market's base fee plus the tip, at most the fee cap;
         its ``l1_fee`` is `l1_fee_value` unless given.
@@ -287,14 +389,24 @@ class FakeChain:
                 f"{transaction_hash} has nonce {tx.nonce}; the chain expects "
                 f"{self._mined_count(tx.sender)} from {tx.sender}"
             )
+        batch = _batch_of(tx.to, tx.value, tx.data)
+        outcome: tuple[Log, ...] = ()
+        if batch is not None:
+            paid = self._run_batch(Address(tx.sender), Address(tx.to), batch) if succeeded else None
+            succeeded, outcome = paid is not None, paid or ()
+        elif succeeded:
+            succeeded = not self._single_reverts(tx.to, tx.data)
+            outcome = _token_transfer_logs(tx) if succeeded else ()
         self.head += 1
+        if gas_used is None:
+            gas_used = 21_000 if batch is None else self.batch_gas(len(batch.payments))
         tx.receipt = Receipt(
             transaction_hash=transaction_hash,
             succeeded=succeeded,
             block_number=self.head,
             block_hash=self.hash_of_block(self.head),
             gas_used=gas_used,
-            logs=logs if logs is not None else _token_transfer_logs(tx) if succeeded else (),
+            logs=logs if logs is not None else outcome,
             effective_gas_price=(
                 self._effective_gas_price(tx)
                 if effective_gas_price is None
@@ -303,6 +415,43 @@ class FakeChain:
             l1_fee=self.l1_fee_value if l1_fee is None else l1_fee,
         )
         return tx.receipt
+
+    def _single_reverts(self, to: str, data: bytes) -> bool:
+        """Whether a plain payment (the coin, or a token ``transfer``) to a refusing
+        destination is what ``to`` and ``data`` make."""
+        if data[:4] == TRANSFER_SELECTOR and len(data) == 68:
+            return self.refuses(to_checksum_address(data[16:36]))
+        return not data and bool(to) and self.refuses(to)
+
+    def _batch_failure(self, sender: Address, contract: Address, batch: Batch) -> int | None:
+        """The first payment of ``batch`` that fails now, if any."""
+        allowance = (
+            self.token_allowances.get((batch.token, sender, contract), 0) if batch.token else 0
+        )
+        spent = 0
+        for index, (to, amount) in enumerate(batch.payments):
+            spent += amount
+            if self.refuses(to) or (batch.token is not None and spent > allowance):
+                return index
+        return None
+
+    def _run_batch(
+        self, sender: Address, contract: Address, batch: Batch
+    ) -> tuple[Log, ...] | None:
+        """Mine ``batch``: its logs, or None if it reverts."""
+        if self._batch_failure(sender, contract, batch) is not None:
+            return None
+        logs: list[Log] = []
+        for index, (to, amount) in enumerate(batch.payments):
+            if batch.token is not None:
+                logs.append(_transfer_log(batch.token, sender, to, amount))
+            logs.append(Log(address=contract, topics=(), data=index.to_bytes(4, "big")))
+        if batch.token is not None:
+            key = (batch.token, sender, contract)
+            allowance = self.token_allowances.get(key, 0)
+            if allowance != MAX_UINT256:
+                self.token_allowances[key] = allowance - sum(a for _, a in batch.payments)
+        return tuple(logs)
 
     def _effective_gas_price(self, tx: SentTransaction) -> int:
         if tx.legacy:
@@ -435,10 +584,21 @@ class FakeChain:
         return self.l1_fee_value
 
     async def estimate_gas(self, sender: Address, to: Address, value: int, data: bytes) -> int:
-        """The configured `gas_estimate`, whatever the call (or `estimate_error`, if set)."""
+        """`estimate_error` if set; else, for a batch call, `batch_gas` of its size, or
+        ``PaymentFailed(index)`` (a `CallRevertedError` with that revert data) for its first
+        payment that fails; for any other call the configured `gas_estimate`, unless it pays a
+        destination in `reverting` (then it reverts without data)."""
         self._call("estimate_gas")
         if self.estimate_error is not None:
             raise self.estimate_error
+        batch = _batch_of(to, value, data)
+        if batch is not None:
+            failed = self._batch_failure(sender, to, batch)
+            if failed is not None:
+                raise _payment_failed(failed)
+            return self.batch_gas(len(batch.payments))
+        if self._single_reverts(to, data):
+            raise CallRevertedError("execution reverted")
         return self.gas_estimate
 
     async def code_size(self, address: Address) -> int:
@@ -486,6 +646,7 @@ class FakeChain:
                 nonce=decoded.nonce,
                 to=decoded.to,
                 data=decoded.data,
+                value=decoded.value,
                 legacy=decoded.legacy,
                 max_fee_per_gas=decoded.max_fee_per_gas,
                 max_priority_fee_per_gas=decoded.max_priority_fee_per_gas,

@@ -3,13 +3,17 @@
 `wire` builds the services and stage handlers with `sluice.bootstrap.build_services`, the one
 wiring `sluice.bootstrap.build` uses too, around a database engine, a `FakeChain`, a real signer
 and a `FakeClock`, with a `RecordingQueue`; `Pipeline` drives each stage by hand, as one delivery
-of its job, or through a running `Worker`.
+of its job, or through a running `Worker`. With ``batch_window_s`` the network batches payouts
+(docs/batching.md): each hot wallet has a batch contract (`BATCH_CONTRACT` for the first) that
+may spend all of its tokens.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
+from eth_utils.address import to_checksum_address
+from eth_utils.crypto import keccak
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -17,9 +21,10 @@ from sluice.bootstrap import Services, build_services
 from sluice.db.tables import ledger_entries
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.domain.addresses import Address
-from sluice.domain.assets import NATIVE, Asset, Network
-from sluice.domain.fees import FeePolicy, Finality
+from sluice.domain.assets import NATIVE, Asset, Batching, Network
+from sluice.domain.fees import FeeLevel, FeePolicy, Finality
 from sluice.domain.ledger import Balance, EntryKind
+from sluice.domain.receipts import MAX_UINT256
 from sluice.domain.transaction import (
     Attempt,
     ChainTransaction,
@@ -37,6 +42,7 @@ from sluice.worker.handlers import StageHandlers
 from sluice.worker.runner import Worker
 
 __all__ = [
+    "BATCH_CONTRACT",
     "CHAIN_ID",
     "DEST",
     "ETH",
@@ -45,6 +51,7 @@ __all__ = [
     "TOKEN",
     "CountingSigner",
     "Pipeline",
+    "batch_contract_of",
     "wire",
 ]
 
@@ -55,6 +62,18 @@ HOT_KEY = "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d"
 TOKEN = Address("0x5FbDB2315678afecb367f032d93F642f64180aa3")
 DEST = Address("0x90F79bf6EB2c4f870365E785982E1f101E93b906")
 ETH = 10**18
+#: The batch contract of the first hot wallet when `wire` turns batching on.
+BATCH_CONTRACT = Address("0xBA7c4000000000000000000000000000000000B1")
+#: The code size `wire` gives each batch contract on the fake chain.
+BATCH_CODE_SIZE = 2_000
+
+
+def batch_contract_of(wallet: Address, index: int) -> Address:
+    """The batch contract `wire` gives the ``index``-th hot wallet: `BATCH_CONTRACT` for the
+    first, an address derived from the wallet for the others."""
+    if index == 0:
+        return BATCH_CONTRACT
+    return Address(to_checksum_address(keccak(b"batch:" + bytes.fromhex(wallet[2:]))[-20:]))
 
 
 class CountingSigner:
@@ -92,6 +111,7 @@ class Pipeline:
     network: Network
     uow: SqlUnitOfWorkFactory
     services: Services
+    registry: NetworkRegistry
     _credits: int = field(default=0)
 
     @property
@@ -134,6 +154,8 @@ class Pipeline:
         *,
         token: bool = False,
         withdrawal_id: str | None = None,
+        to: Address = DEST,
+        priority: FeeLevel | None = None,
     ) -> str:
         async with self.uow() as uow:
             withdrawal, _created = await self.withdrawals.submit(
@@ -141,14 +163,45 @@ class Pipeline:
                 WithdrawalRequest(
                     user_id=user_id,
                     amount=amount,
-                    to_address=DEST,
+                    to_address=to,
                     network=NET,
                     token_address=TOKEN if token else None,
                     id=withdrawal_id,
+                    priority=priority,
                 ),
             )
             await uow.commit()
         return withdrawal.id
+
+    # Batching (`wire` with ``batch_window_s``).
+    def set_batching(self, enabled: bool) -> None:
+        """Turn batching on or off, as a restart with ``enabled`` changed in the networks file
+        would; the contracts stay configured. Transactions signed before keep their payloads."""
+        entry = self.registry.get(NET)
+        batching = replace(entry.network.batching, enabled=enabled)
+        entry.network = self.network = replace(entry.network, batching=batching)
+
+    def allow(self, amount: int, *, wallet: Address | None = None) -> None:
+        """Set what a hot wallet's batch contract may spend of its `TOKEN` (the first wallet's
+        unless ``wallet``); `wire` allows everything."""
+        owner = wallet or self.signer.address
+        contract = self.network.batching.contract_of(owner)
+        if contract is None:
+            raise LookupError(f"hot wallet {owner} has no batch contract")
+        self.chain.token_allowances[(TOKEN, owner, contract)] = amount
+
+    async def load(self, transaction_id: str) -> ChainTransaction:
+        """A transaction with its attempts and the withdrawals it pays (in position order)."""
+        async with self.uow() as uow:
+            transaction = await uow.transactions.load(transaction_id)
+            await uow.commit()
+        if transaction is None:
+            raise LookupError(f"no transaction {transaction_id}")
+        return transaction
+
+    async def carried(self, transaction_id: str) -> list[str]:
+        """The ids of the withdrawals a transaction pays, in position order."""
+        return [w.id for w in (await self.load(transaction_id)).carried]
 
     async def get(self, withdrawal_id: str) -> Withdrawal:
         async with self.uow() as uow:
@@ -260,8 +313,26 @@ def wire(
     fees: FeePolicy | None = None,
     more_signers: tuple[LocalSigner, ...] = (),
     draining: frozenset[Address] = frozenset(),
+    batch_window_s: float | None = None,
+    batch_max_size: int = 100,
 ) -> Pipeline:
-    """Build the services around an engine with `build_services`, with a fresh queue."""
+    """Build the services around an engine with `build_services`, with a fresh queue.
+
+    ``batch_window_s``: batch payouts, each group waiting that long for others (None: every
+    withdrawal is paid on its own), at most ``batch_max_size`` to a batch. Each hot wallet then
+    has a batch contract (`batch_contract_of`) with code on the chain and an unlimited allowance
+    of `TOKEN`."""
+    wallets = (signer.address, *(s.address for s in more_signers))
+    batching = Batching()
+    if batch_window_s is not None:
+        batching = Batching(
+            contracts=tuple((w, batch_contract_of(w, i)) for i, w in enumerate(wallets)),
+            max_size=batch_max_size,
+            window_s=batch_window_s,
+        )
+        for owner, contract in batching.contracts:
+            chain.code_sizes.setdefault(contract, BATCH_CODE_SIZE)
+            chain.token_allowances.setdefault((TOKEN, owner, contract), MAX_UINT256)
     network = Network(
         name=NET,
         chain_id=CHAIN_ID,
@@ -269,10 +340,11 @@ def wire(
         tokens=(Asset(NET, "TKN", 6, token_address=TOKEN),),
         confirmations=confirmations,
         poll_interval_s=0.01,
-        hot_wallets=(signer.address, *(s.address for s in more_signers)),
+        hot_wallets=wallets,
         max_in_flight=max_in_flight,
         finality=finality,
         fees=fees or FeePolicy(),
+        batching=batching,
     )
     # A hot wallet that can pay everything the tests ask of it (tests of an empty wallet lower it).
     signers: tuple[Signer, ...] = (signer, *more_signers)
@@ -292,4 +364,5 @@ def wire(
         network=network,
         uow=uow,
         services=build_services(uow, registry, clock),
+        registry=registry,
     )
