@@ -364,6 +364,20 @@ async def test_a_batch_through_a_contract_not_the_wallets_own_is_refused(
         await _check(p, _batch(p, wid, twin), network)
 
 
+async def test_a_batch_through_the_wallets_contract_is_signable_with_batching_turned_off(
+    pipeline: Pipeline,
+) -> None:
+    # Turned off while a batch is in flight: its replacement must still be signed.
+    p = pipeline
+    wid, twin = await _validating(p), await _validating(p)
+    network = _batching(p)
+    off = dataclasses.replace(
+        network, batching=dataclasses.replace(network.batching, enabled=False)
+    )
+    verdict = await _check(p, _batch(p, wid, twin), off)
+    assert verdict.withdrawal_ids == (wid, twin)
+
+
 async def test_a_batch_may_use_a_payouts_gas_for_each_payment_and_no_more(
     pipeline: Pipeline,
 ) -> None:

@@ -151,7 +151,7 @@ async def _deploy(
                         network,
                         chain,
                         signer,
-                        _configured(config, wallet),
+                        network.batching.configured(wallet),
                         report=_progress,
                     )
                 )
@@ -163,15 +163,6 @@ async def _deploy(
             await signer.close()
         if chain is not None:
             await chain.close()
-
-
-def _configured(config: NetworkConfig, wallet: Address) -> Address | None:
-    """The contract the file names for ``wallet`` even with batching off (`contract_of` gives
-    none then)."""
-    found = next(
-        (c for w, c in config.batching.contracts.items() if w.lower() == wallet.lower()), None
-    )
-    return None if found is None else Address(found)
 
 
 def _progress(text: str) -> None:

@@ -63,9 +63,12 @@ class Batching:
     window_s: float = 2.0
 
     def contract_of(self, wallet: Address) -> Address | None:
-        """The wallet's batch contract, if batching is on and it has one."""
-        if not self.enabled:
-            return None
+        """The wallet's batch contract, if batching is on and it has one (new batches)."""
+        return self.configured(wallet) if self.enabled else None
+
+    def configured(self, wallet: Address) -> Address | None:
+        """The batch contract configured for the wallet, whether batching is on or not: a batch
+        signed before it was turned off is still the wallet's to replace or verify."""
         return next((c for w, c in self.contracts if w.lower() == wallet.lower()), None)
 
     @property

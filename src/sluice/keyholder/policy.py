@@ -108,7 +108,7 @@ async def check(
     if request.kind is TransactionKind.FILLER or request.purpose is AttemptPurpose.CANCEL:
         raise refuse("a filler or a cancel is a no-op transfer to the wallet itself")
     batch = network.batching.is_contract(payload.to)
-    if batch and (network.batching.contract_of(wallet) or "").lower() != payload.to.lower():
+    if batch and (network.batching.configured(wallet) or "").lower() != payload.to.lower():
         raise refuse(f"{payload.to} is not hot wallet {wallet}'s batch contract")
     if request.gas > gas_cap(len(request.withdrawal_ids) if batch else 1):
         raise refuse("gas limit above what a payout needs")

@@ -185,6 +185,12 @@ def test_batching_is_off_when_disabled_without_contracts_or_with_room_for_one() 
     assert not Batching(contracts=((WALLET, CONTRACT),), max_size=1).on
 
 
+def test_a_wallets_configured_contract_stays_known_with_batching_off() -> None:
+    off = Batching(contracts=((WALLET, CONTRACT),), enabled=False)
+    assert off.configured(WALLET) == CONTRACT  # its batches in flight are still its own
+    assert off.configured(OTHER_WALLET) is None
+
+
 # ── What a signer reads ───────────────────────────────────────────────────────────────────────
 
 
