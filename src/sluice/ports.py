@@ -55,6 +55,10 @@ class WithdrawalRepository(Protocol):
         """Write back a withdrawal's mutable fields."""
         ...
 
+    async def save_many(self, withdrawals: Sequence[Withdrawal]) -> None:
+        """Write back the mutable fields of several withdrawals (one statement, for a batch)."""
+        ...
+
     async def page(
         self,
         *,
@@ -119,6 +123,10 @@ class WithdrawalRepository(Protocol):
         ...
 
 
+#: A balance's key: (user id, network, asset key).
+BalanceKey = tuple[str, str, str]
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """One journal line: what moved, for whom, and why."""
@@ -146,6 +154,19 @@ class LedgerRepository(Protocol):
         self, user_id: str, network: str, asset_key: str, balance: Balance, at: datetime
     ) -> None:
         """Write a balance computed by the ledger rules."""
+        ...
+
+    async def lock_balances(self, keys: Sequence[BalanceKey]) -> dict[BalanceKey, Balance]:
+        """The existing balances among ``keys``, their rows locked in one global order
+        (user, network, asset) for this transaction; a key without a row is left out."""
+        ...
+
+    async def set_balances(self, balances: Mapping[BalanceKey, Balance], at: datetime) -> None:
+        """Write back balances whose rows exist (read with `lock_balances`), in one statement."""
+        ...
+
+    async def add_entries(self, entries: Sequence[LedgerEntry]) -> None:
+        """Append journal entries that carry no ``reference``, in one statement."""
         ...
 
     async def balances(self, user_id: str) -> list[tuple[str, str, Balance]]:

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import BigInteger, func, insert, literal, select, update
+from sqlalchemy import BigInteger, bindparam, func, insert, literal, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from sluice.db.tables import balances, ledger_entries
 from sluice.domain.ledger import Balance, EntryKind
-from sluice.ports import LedgerEntry
+from sluice.ports import BalanceKey, LedgerEntry
 
 
 def _advisory_key(user_id: str, network: str, asset_key: str) -> int:
@@ -23,6 +24,22 @@ def _advisory_key(user_id: str, network: str, asset_key: str) -> int:
         f"sluice:balance:{user_id}\0{network}\0{asset_key}".encode(), digest_size=8
     ).digest()
     return int.from_bytes(digest, "big", signed=True)
+
+
+#: Existing balances written for many rows at once (`set_balances`).
+_SET_BALANCE_MANY = (
+    update(balances)
+    .where(
+        balances.c.user_id == bindparam("_user_id"),
+        balances.c.network == bindparam("_network"),
+        balances.c.asset_key == bindparam("_asset_key"),
+    )
+    .values(
+        available=bindparam("available"),
+        held=bindparam("held"),
+        updated_at=bindparam("updated_at"),
+    )
+)
 
 
 class SqlLedgerRepository:
@@ -74,6 +91,62 @@ class SqlLedgerRepository:
                     user_id=user_id, network=network, asset_key=asset_key, **values
                 )
             )
+
+    async def lock_balances(self, keys: Sequence[BalanceKey]) -> dict[BalanceKey, Balance]:
+        if not keys:
+            return {}
+        c = balances.c
+        query = (
+            select(c.user_id, c.network, c.asset_key, c.available, c.held)
+            .where(tuple_(c.user_id, c.network, c.asset_key).in_(sorted(set(keys))))
+            # FOR UPDATE with ORDER BY locks the rows as the sort returns them: one global order,
+            # the one `move_funds` callers keep, so two settlements never deadlock.
+            .order_by(c.user_id, c.network, c.asset_key)
+            .with_for_update()
+        )
+        return {
+            (row.user_id, row.network, row.asset_key): Balance(row.available, row.held)
+            for row in await self._c.execute(query)
+        }
+
+    async def set_balances(self, balances_: Mapping[BalanceKey, Balance], at: datetime) -> None:
+        if not balances_:
+            return
+        rows = [
+            {
+                "_user_id": user_id,
+                "_network": network,
+                "_asset_key": asset_key,
+                "available": balance.available,
+                "held": balance.held,
+                "updated_at": at,
+            }
+            for (user_id, network, asset_key), balance in sorted(balances_.items())
+        ]
+        self.touched.update(user_id for user_id, _, _ in balances_)
+        await self._c.execute(_SET_BALANCE_MANY, rows)
+
+    async def add_entries(self, entries: Sequence[LedgerEntry]) -> None:
+        if not entries:
+            return
+        if any(entry.reference is not None for entry in entries):
+            raise ValueError("add_entries takes entries without a reference (see add_entry)")
+        await self._c.execute(
+            insert(ledger_entries),
+            [
+                {
+                    "user_id": entry.user_id,
+                    "network": entry.network,
+                    "asset_key": entry.asset_key,
+                    "kind": entry.kind.value,
+                    "amount": entry.amount,
+                    "withdrawal_id": entry.withdrawal_id,
+                    "reference": None,
+                    "at": entry.at,
+                }
+                for entry in entries
+            ],
+        )
 
     async def balances(self, user_id: str) -> list[tuple[str, str, Balance]]:
         query = (

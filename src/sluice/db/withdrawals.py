@@ -30,6 +30,13 @@ _MUTABLE = (
     "unbatched",
 )
 
+#: A withdrawal's mutable fields, written for many rows at once (`save_many`).
+_UPDATE_MANY = (
+    update(withdrawals)
+    .where(withdrawals.c.id == bindparam("_id"))
+    .values({name: bindparam(name) for name in _MUTABLE})
+)
+
 # Statements built once: executed with a parameter dict, each compiles once per dialect and
 # process instead of building fresh bind parameters (and cache keys) on every call.
 
@@ -142,6 +149,20 @@ class SqlWithdrawalRepository:
         await self._c.execute(
             update(withdrawals).where(withdrawals.c.id == withdrawal.id).values(values)
         )
+
+    async def save_many(self, withdrawals_: Sequence[Withdrawal]) -> None:
+        if len(withdrawals_) < 2:
+            for withdrawal in withdrawals_:
+                await self.save(withdrawal)
+            return
+        rows = []
+        for withdrawal in withdrawals_:
+            values = {name: getattr(withdrawal, name) for name in _MUTABLE}
+            values["status"] = withdrawal.status.value
+            values["_id"] = withdrawal.id
+            rows.append(values)
+        # One executemany: asyncpg sends every row's parameters in one pipelined round trip.
+        await self._c.execute(_UPDATE_MANY, rows)
 
     async def page(
         self,

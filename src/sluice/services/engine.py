@@ -15,7 +15,7 @@ from sluice.domain.effects import Effects
 from sluice.domain.transaction import ChainTransaction
 from sluice.ports import Clock, UnitOfWork
 from sluice.services import jobs
-from sluice.services.ledger import move_funds
+from sluice.services.ledger import Move, move_many
 from sluice.services.registry import NetworkRegistry
 
 
@@ -32,28 +32,30 @@ async def record(
     if effects.outcome is not None:
         await uow.transactions.set_outcomes(transaction.id, effects.outcome[0])
     carried = {w.id: w for w in transaction.carried}
-    saved: set[str] = set()
+    changed: dict[str, None] = {}
     for change in effects.changes:
-        if change.withdrawal_id not in saved:
-            await uow.withdrawals.save(carried[change.withdrawal_id])
-            saved.add(change.withdrawal_id)
+        changed.setdefault(change.withdrawal_id)
         await uow.withdrawals.add_event(change)
+    await uow.withdrawals.save_many([carried[withdrawal_id] for withdrawal_id in changed])
     if effects.moves:
         network = registry.get(transaction.network).network
-        # Balance rows are locked in one global order (user, asset), whatever the order of the
-        # withdrawals: two batches settling users A and B, and B and A, never deadlock.
-        for move in sorted(
-            effects.moves, key=lambda m: (m.withdrawal.user_id, m.withdrawal.asset_key)
-        ):
-            await move_funds(
-                uow,
-                user_id=move.withdrawal.user_id,
-                asset=network.asset_by_key(move.withdrawal.asset_key),
-                kind=move.kind,
-                amount=move.amount,
-                clock=clock,
-                withdrawal_id=move.withdrawal.id,
-            )
+        # One statement each for a batch's balances and journal entries; balance rows are locked
+        # in one global order (user, network, asset), whatever the order of the withdrawals: two
+        # batches settling users A and B, and B and A, never deadlock.
+        await move_many(
+            uow,
+            [
+                Move(
+                    user_id=move.withdrawal.user_id,
+                    asset=network.asset_by_key(move.withdrawal.asset_key),
+                    kind=move.kind,
+                    amount=move.amount,
+                    withdrawal_id=move.withdrawal.id,
+                )
+                for move in effects.moves
+            ],
+            clock=clock,
+        )
     for withdrawal_id in effects.resign:
         uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal_id})
     for event in effects.events:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from sluice.domain.addresses import Address, parse_address
@@ -60,6 +61,75 @@ async def move_funds(
         return None
     await uow.ledger.set_balance(user_id, asset.network, asset.key, updated, now)
     return updated
+
+
+@dataclass(frozen=True, slots=True)
+class Move:
+    """One ledger rule for `move_many`: what moves in whose balance, for which withdrawal."""
+
+    user_id: str
+    asset: Asset
+    kind: EntryKind
+    amount: int
+    withdrawal_id: str
+
+
+async def move_many(uow: UnitOfWork, moves: Sequence[Move], *, clock: Clock) -> None:
+    """Apply several ledger rules (a batch settling, say) in the caller's transaction, in a few
+    statements whatever their number: the balances locked at once in the global order, the
+    journal entries written at once, the balances written back at once.
+
+    The same rules and the same lock order as `move_funds` one by one (which it falls back on
+    for a balance without a row yet, where that function's first-write lock applies).
+
+    Raises:
+        InsufficientFundsError: A hold larger than the available balance.
+    """
+    if len(moves) < 2:
+        for move in moves:
+            await _move_one(uow, move, clock)
+        return
+    keys = sorted({(m.user_id, m.asset.network, m.asset.key) for m in moves})
+    found = await uow.ledger.lock_balances(keys)
+    now = clock.now()
+    updated = dict(found)
+    entries = []
+    later: list[Move] = []
+    for move in sorted(moves, key=lambda m: (m.user_id, m.asset.network, m.asset.key)):
+        key = (move.user_id, move.asset.network, move.asset.key)
+        if key not in found:
+            later.append(move)
+            continue
+        updated[key] = updated[key].apply(move.kind, move.amount)
+        entries.append(
+            LedgerEntry(
+                user_id=move.user_id,
+                network=move.asset.network,
+                asset_key=move.asset.key,
+                kind=move.kind,
+                amount=move.amount,
+                at=now,
+                withdrawal_id=move.withdrawal_id,
+            )
+        )
+    await uow.ledger.add_entries(entries)
+    await uow.ledger.set_balances({k: v for k, v in updated.items() if v != found[k]}, now)
+    # A balance without a row yet (never one a release or settle moves: its hold made it) is
+    # created one by one, after.
+    for move in later:
+        await _move_one(uow, move, clock)
+
+
+async def _move_one(uow: UnitOfWork, move: Move, clock: Clock) -> None:
+    await move_funds(
+        uow,
+        user_id=move.user_id,
+        asset=move.asset,
+        kind=move.kind,
+        amount=move.amount,
+        clock=clock,
+        withdrawal_id=move.withdrawal_id,
+    )
 
 
 @dataclass(frozen=True, slots=True)
