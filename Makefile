@@ -83,9 +83,11 @@ test-unit: $(VENV_STAMP) ## Run the unit tests only (no I/O)
 scale: install ## 1,000 withdrawals through 2 APIs and 3 workers (PostgreSQL; Redis Streams, SQS)
 	SLUICE_SCALE_WITHDRAWALS=1000 $(BIN)/pytest -q tests/e2e/test_multi_process.py
 
-chaos: install ## Fault-injection suite: 300 withdrawals per scenario, batch payouts too (PostgreSQL, Redis; minutes)
+chaos: install ## Fault-injection suite: 300 withdrawals per scenario, batch payouts too, a frozen node, the property test's deep search (PostgreSQL, Redis; minutes)
 	SLUICE_CHAOS=1 $(BIN)/pytest -q -s tests/chaos \
 		tests/e2e/test_multichain.py::test_a_frozen_chain_never_stops_the_others_and_catches_up
+	SLUICE_TEST_DATABASE=postgresql SLUICE_PROPERTY_EXAMPLES=500 \
+		$(BIN)/pytest -q tests/integration/test_engine_properties.py
 
 # pip-audit asks PyPI's JSON API per pinned version; where OSV is reachable, pass
 # PIP_AUDIT_FLAGS="--vulnerability-service osv --strict". docs/security.md, "Automated checks".

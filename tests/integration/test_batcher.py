@@ -30,6 +30,7 @@ from sluice.domain.transaction import (
 from sluice.domain.withdrawal import WithdrawalStatus
 from sluice.errors import InBatchError
 from sluice.services import jobs
+from sluice.services.batcher import Batcher
 from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
 from sluice.testing.pipeline import (
     BATCH_CONTRACT,
@@ -613,5 +614,35 @@ async def test_a_superseded_batch_has_all_its_withdrawals_signed_again(
         assert await p.confirm(ids[0]) is None
         assert [await p.status(wid) for wid in ids] == [W.COMPLETED] * 3
         assert len(p.chain.paid(p.signer.address)) == 3, "each paid once"
+    finally:
+        await p.queue.close()
+
+
+async def test_while_a_group_is_planned_its_members_jobs_look_again_a_window_later(
+    engine: AsyncEngine,
+) -> None:
+    """Not every moment: a member is most likely in the batch being planned. A newcomer beyond
+    the full group looks again soon (it plans the next group)."""
+    p = await _pipeline(engine, batch_max_size=3)
+    try:
+        ids = await ready(p, 4)
+        entry = p.registry.get(NET)
+        batcher = Batcher()
+        async with p.uow() as uow:
+            members = await uow.withdrawals.get_many(ids)
+            planner = await batcher.group(uow, entry, members[0], p.clock.now())
+            member = await batcher.group(uow, entry, members[1], p.clock.now())
+            newcomer = await batcher.group(uow, entry, members[3], p.clock.now())
+        assert [w.id for w in planner.withdrawals] == ids[:3]
+        assert planner.planning is not None
+        assert planner.wait_s is None
+        assert member.wait_s == WINDOW_S
+        assert newcomer.wait_s == pytest.approx(0.2)
+        batcher.release(planner.planning)
+        async with p.uow() as uow:
+            again = await batcher.group(uow, entry, members[1], p.clock.now())
+        assert again.planning is not None, (
+            "the lease is released: a member's job plans a full group"
+        )
     finally:
         await p.queue.close()

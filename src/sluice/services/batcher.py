@@ -143,7 +143,9 @@ class Batcher:
         key = (withdrawal.network, withdrawal.asset_key)
         started = self._planning.get(key)
         if started is not None and time.monotonic() - started < PLANNING_LEASE_S:
-            return Group(withdrawals=(withdrawal,), wait_s=0.2)  # being planned here: look again
+            # Being planned here. A member is most likely in that batch: its job looks again a
+            # window later (then finds it signed), not every moment while the batch is planned.
+            return Group(withdrawals=(withdrawal,), wait_s=batching.window_s if member else 0.2)
         members = await uow.withdrawals.get_many([wid for wid, _ in queue])
         self._planning[key] = time.monotonic()
         return Group(withdrawals=tuple(members), planning=key)
