@@ -69,8 +69,9 @@ run: install ## Start Sluice locally: Anvil, API and workers (Ctrl-C stops)
 
 # The end-to-end suite runs on each node of TEST_NODES (tests/e2e/conftest.py) in the SQLite pass;
 # the PostgreSQL pass, which checks the database and not the node, runs it on Anvil only, with
-# 200 withdrawals in the batch payout test (500 on SQLite). The 30 s network outage runs in
-# `make chaos`.
+# 200 withdrawals in the batch payout test (500 on SQLite). The multi-process test pays 100
+# withdrawals here (1,000 in `make scale`); the 30 s network outage and the property test's deep
+# search run in `make chaos`.
 TEST_NODES ?= anvil,hardhat
 test: install ## Run every test on SQLite (end-to-end on Anvil and Hardhat), then those that use a database on PostgreSQL
 	SLUICE_TEST_DATABASE=sqlite SLUICE_TEST_NODES=$(TEST_NODES) $(BIN)/pytest -q --ignore=tests/security

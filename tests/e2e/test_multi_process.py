@@ -2,7 +2,7 @@
 queue pay every withdrawal exactly once, also when a worker is killed halfway.
 
 The issue asks for 1,000 withdrawals; `make test` runs a smaller number (SLUICE_SCALE_WITHDRAWALS,
-default 200) to stay fast, and `make scale` runs the full 1,000.
+default 100) to stay fast, and `make scale` runs the full 1,000.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from sluice.testing.moto import MotoServer
 # Several workers sign in parallel: Hardhat must queue nonces ahead of the next (e2e conftest).
 pytestmark = [pytest.mark.anvil, pytest.mark.usefixtures("mines_on_an_interval")]
 
-N = int(os.environ.get("SLUICE_SCALE_WITHDRAWALS", "200"))
+N = int(os.environ.get("SLUICE_SCALE_WITHDRAWALS", "100"))
 USERS = 5
 AMOUNT = "0.001"
 AMOUNT_BASE = 10**15

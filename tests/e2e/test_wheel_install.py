@@ -87,9 +87,12 @@ def _pip(*args: str | Path, cwd: Path) -> str:
     return _run(sys.executable, "-m", "pip", *args, cwd=cwd, timeout=INSTALL_TIMEOUT_S)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Installed:
-    """The wheel built from these sources, installed with the runtime lock in a fresh venv."""
+    """The wheel built from these sources, installed with the runtime lock in a fresh venv.
+
+    Once per session: the module's tests run once per node (`anvil` is session-scoped and
+    parametrized), and a module-scoped venv would be built again for each."""
     work = tmp_path_factory.mktemp("wheel")
     source = work / "source"
     source.mkdir()
