@@ -104,6 +104,12 @@ class WithdrawalRepository(Protocol):
         with ``lock``)."""
         ...
 
+    async def claim_pending(self, *, limit: int, besides: str) -> list[Withdrawal]:
+        """Up to ``limit`` PENDING withdrawals other than ``besides``, oldest first, locked for
+        this transaction; on PostgreSQL those another transaction has locked are skipped
+        (``SKIP LOCKED``), so claiming never waits."""
+        ...
+
     async def ids_in_status(
         self,
         status: WithdrawalStatus,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -20,6 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluice.db.engine import create_engine
 from sluice.db.tables import ledger_entries, metadata, nonce_counters
+from sluice.domain.addresses import Address
+from sluice.domain.assets import Batching
 from sluice.domain.ledger import Balance, EntryKind
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
@@ -47,6 +50,7 @@ from sluice.testing.pipeline import (
 )
 
 WAIT_S = 10.0
+SOON_A_BATCH_CONTRACT = Address("0x00000000000000000000000000000000000000E5")
 """Upper bound for anything a running worker should finish; reached only when a test fails."""
 
 
@@ -558,6 +562,53 @@ async def test_concurrent_validations_never_overdraw_a_balance(pipeline: Pipelin
         balance = balance.apply(EntryKind(kind), amount)  # raises if it would go negative
     assert balance == Balance(0, 10 * ETH)
     assert [kind for kind, _ in rows].count(EntryKind.HOLD) == 10
+
+
+async def test_one_validation_job_takes_the_oldest_pending_withdrawals_with_its_own(
+    pipeline: Pipeline,
+) -> None:
+    """Oldest first: a user's earlier withdrawal is served before a later one, whichever job
+    runs; each gets its own status, hold, history entry and sign job; the others' jobs end."""
+    p = pipeline
+    await p.credit("alice", "10")
+    await p.credit("bob", "1")
+    first = await p.submit("alice", "6")
+    bobs = await p.submit("bob", "1")
+    second = await p.submit("alice", "6")  # 6 + 6 > 10: refused, though its job runs first
+    third = await p.submit("alice", "4")
+    nobodys = await p.submit("carol", "1")  # never credited: no balance row at all
+    becomes_a_contract = await p.submit("alice", "1", to=SOON_A_BATCH_CONTRACT)
+    # Configuration changed since intake: that destination is now the wallet's batch contract.
+    entry = p.registry.get(NET)
+    batching = Batching(contracts=((p.signer.address, SOON_A_BATCH_CONTRACT),), enabled=False)
+    entry.network = p.network = replace(entry.network, batching=batching)
+    p.queue.published.clear()
+
+    assert await p.validate(second) is None
+
+    statuses = {wid: await p.get(wid) for wid in (first, bobs, second, third, nobodys)}
+    assert {wid: w.status for wid, w in statuses.items()} == {
+        first: WithdrawalStatus.VALIDATING,
+        bobs: WithdrawalStatus.VALIDATING,
+        second: WithdrawalStatus.FAILED,
+        third: WithdrawalStatus.VALIDATING,
+        nobodys: WithdrawalStatus.FAILED,
+    }
+    assert statuses[second].error_code == statuses[nobodys].error_code == "insufficient_funds"
+    refused = await p.get(becomes_a_contract)
+    assert (refused.status, refused.error_code) == (WithdrawalStatus.FAILED, "invalid_address")
+    assert await p.balance("alice") == Balance(0, 10 * ETH)
+    assert await p.balance("bob") == Balance(0, ETH)
+    assert await p.balance("carol") == Balance()
+    signs = [
+        payload["withdrawalId"] for job, payload, _, _ in p.queue.published if job == jobs.SIGN
+    ]
+    assert sorted(signs) == sorted([first, bobs, third])
+    for wid in (first, second, third, nobodys, becomes_a_contract):
+        assert [e.to_status for e in await p.events(wid)][-1] is (await p.status(wid))
+    for wid in (first, bobs, third, nobodys, becomes_a_contract):
+        assert await p.validate(wid) is None  # its own job: already done
+    assert await p.balance("alice") == Balance(0, 10 * ETH)
 
 
 async def test_concurrent_signing_hands_out_gap_free_unique_nonces(pipeline: Pipeline) -> None:

@@ -629,9 +629,9 @@ async def test_withdrawals_whose_job_was_lost_are_enqueued_again_after_a_while(
 ) -> None:
     p = pipeline
     await p.credit("alice", "10")
-    pending = await p.submit("alice", "1")
     validating = await p.submit("alice", "1")
     await p.validate(validating)
+    pending = await p.submit("alice", "1")  # after: a validation job takes every PENDING one
     mark = len(p.queue.published)
 
     assert await _sweep(p) == {jobs.VALIDATE: 0, jobs.SIGN: 0, jobs.BROADCAST: 0, jobs.CONFIRM: 0}

@@ -254,6 +254,21 @@ class SqlWithdrawalRepository:
             query = query.with_for_update()
         return [to_withdrawal(row) for row in await self._c.execute(query)]
 
+    async def claim_pending(self, *, limit: int, besides: str) -> list[Withdrawal]:
+        if limit <= 0:
+            return []
+        query = (
+            select(withdrawals)
+            .where(
+                withdrawals.c.status == WithdrawalStatus.PENDING.value,
+                withdrawals.c.id != besides,
+            )
+            .order_by(withdrawals.c.seq)
+            .limit(limit)
+            .with_for_update(skip_locked=True)  # SQLite: BEGIN IMMEDIATE serializes instead
+        )
+        return [to_withdrawal(row) for row in await self._c.execute(query)]
+
     async def ids_in_status(
         self,
         status: WithdrawalStatus,

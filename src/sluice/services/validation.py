@@ -1,37 +1,76 @@
-"""Stage 1: validate a PENDING withdrawal and hold its funds."""
+"""Stage 1: validate PENDING withdrawals and hold their funds, many to a database transaction."""
 
 from __future__ import annotations
 
 from sluice.domain.addresses import ensure_payable_destination
 from sluice.domain.ledger import EntryKind
-from sluice.domain.withdrawal import WithdrawalStatus, move
+from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus, move
 from sluice.errors import InsufficientFundsError, InvalidRequestError
 from sluice.ports import Clock, UnitOfWork
 from sluice.services import jobs
-from sluice.services.ledger import move_funds
+from sluice.services.ledger import Move, hold_many
 from sluice.services.registry import NetworkRegistry
+
+#: Withdrawals one validation job takes at once: its own and the oldest other PENDING ones.
+#: Their own jobs then find them validated, and end after one read.
+VALIDATE_AT_ONCE = 50
 
 
 class ValidationService:
     """PENDING → VALIDATING with the funds held, or → FAILED with a reason."""
 
-    def __init__(self, registry: NetworkRegistry, clock: Clock) -> None:
+    def __init__(
+        self, registry: NetworkRegistry, clock: Clock, *, at_once: int = VALIDATE_AT_ONCE
+    ) -> None:
         self._registry = registry
         self._clock = clock
+        self._at_once = at_once
 
     async def validate(self, uow: UnitOfWork, withdrawal_id: str) -> WithdrawalStatus | None:
-        """Validate one withdrawal; a no-op unless it is PENDING.
+        """Validate one withdrawal, and with it the oldest other PENDING ones (up to
+        `VALIDATE_AT_ONCE` in all); a no-op unless it is PENDING.
 
-        The withdrawal row is locked, then the balance row: the status change and the hold
-        commit together or not at all.
+        The withdrawal rows are locked (its own first, the others only where no other
+        transaction holds them), then the balance rows in one global order: each status change
+        and its hold commit together or not at all. Holds are made oldest first, so a user's
+        earlier withdrawal is served first, as one by one.
 
         Returns:
-            The new status, or None if there was nothing to do.
+            The new status of ``withdrawal_id``, or None if there was nothing to do.
         """
         withdrawal = await uow.withdrawals.get(withdrawal_id, lock=True)
         if withdrawal is None or withdrawal.status is not WithdrawalStatus.PENDING:
             return None
+        others = await uow.withdrawals.claim_pending(limit=self._at_once - 1, besides=withdrawal.id)
+        group = sorted([withdrawal, *others], key=lambda w: w.seq or 0)
+        changes: list[StatusChange] = []
+        holds: list[Move] = []
+        for each in group:
+            refusal = self._refusal(each)
+            if refusal is not None:
+                changes.append(self._failed(each, refusal))
+                continue
+            network = self._registry.get(each.network).network
+            asset = network.asset_by_key(each.asset_key)
+            holds.append(Move(each.user_id, asset, EntryKind.HOLD, each.amount, each.id))
+        refused = await hold_many(uow, holds, clock=self._clock)
         now = self._clock.now()
+        by_id = {w.id: w for w in group}
+        for hold in holds:
+            each = by_id[hold.withdrawal_id]
+            if hold.withdrawal_id in refused:
+                short = InsufficientFundsError("available balance does not cover the amount")
+                changes.append(self._failed(each, short))
+                continue
+            changes.append(move(each, WithdrawalStatus.VALIDATING, at=now, reason="funds held"))
+            uow.enqueue(jobs.SIGN, {"withdrawalId": each.id})
+        await uow.withdrawals.save_many(group)
+        for change in changes:
+            await uow.withdrawals.add_event(change)
+        return withdrawal.status
+
+    def _refusal(self, withdrawal: Withdrawal) -> InvalidRequestError | None:
+        """Why the withdrawal cannot be paid as configured now, if it cannot."""
         try:
             network = self._registry.get(withdrawal.network).network
             # Configuration may have changed since intake (a new hot wallet, a new token).
@@ -41,25 +80,20 @@ class ValidationService:
                 token_contracts=network.token_addresses,
                 batch_contracts=[c for _, c in network.batching.contracts],
             )
-            asset = network.asset_by_key(withdrawal.asset_key)
-            await move_funds(
-                uow,
-                user_id=withdrawal.user_id,
-                asset=asset,
-                kind=EntryKind.HOLD,
-                amount=withdrawal.amount,
-                clock=self._clock,
-                withdrawal_id=withdrawal.id,
-            )
-        # Not enough funds, a refused destination, a network or token no longer configured:
-        # each error's code is the withdrawal's error code (see ErrorCode).
-        except (InsufficientFundsError, InvalidRequestError) as exc:
-            change = move(
-                withdrawal, WithdrawalStatus.FAILED, at=now, reason=exc.detail, error_code=exc.code
-            )
-        else:
-            change = move(withdrawal, WithdrawalStatus.VALIDATING, at=now, reason="funds held")
-            uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal.id})
-        await uow.withdrawals.save(withdrawal)
-        await uow.withdrawals.add_event(change)
-        return withdrawal.status
+            network.asset_by_key(withdrawal.asset_key)
+        # A refused destination, a network or token no longer configured: each error's code is
+        # the withdrawal's error code (see ErrorCode).
+        except InvalidRequestError as exc:
+            return exc
+        return None
+
+    def _failed(
+        self, withdrawal: Withdrawal, exc: InvalidRequestError | InsufficientFundsError
+    ) -> StatusChange:
+        return move(
+            withdrawal,
+            WithdrawalStatus.FAILED,
+            at=self._clock.now(),
+            reason=exc.detail,
+            error_code=exc.code,
+        )
