@@ -104,6 +104,10 @@ class WithdrawalRepository(Protocol):
         with ``lock``)."""
         ...
 
+    async def waiting(self, network: str, *, limit: int) -> list[str]:
+        """Ids of a network's VALIDATING withdrawals that wait with a reason, oldest first."""
+        ...
+
     async def claim_pending(self, *, limit: int, besides: str) -> list[Withdrawal]:
         """Up to ``limit`` PENDING withdrawals other than ``besides``, oldest first, locked for
         this transaction; on PostgreSQL those another transaction has locked are skipped

@@ -33,7 +33,9 @@ from sluice.errors import (
     TransactionRefusedError,
 )
 from sluice.services import jobs
+from sluice.services.engine import WAKE
 from sluice.services.recovery import STALE_S, sweep
+from sluice.services.signing import CAPACITY_RETRY_S
 from sluice.services.watch import WATCH_LEASE_S
 from sluice.testing.fakes import FakeChain, FakeClock, LocalSigner
 from sluice.testing.pipeline import (
@@ -498,6 +500,36 @@ async def test_no_more_than_the_in_flight_limit_is_signed_even_concurrently(
         for wid in waiting:
             assert await p.sign(wid) is None
         assert {await p.status(wid) for wid in waiting} == {W.SIGNED}
+    finally:
+        await p.queue.close()
+
+
+async def test_withdrawals_waiting_for_a_full_wallet_look_again_late_unless_finality_wakes_them(
+    engine: AsyncEngine,
+) -> None:
+    """Not every second each: a slot freed at finality wakes the oldest waiting ones at once."""
+    p = await _pipeline(engine, max_in_flight=2)
+    try:
+        await p.credit("alice", "10")
+        ids = [await p.submit("alice", "1") for _ in range(5)]
+        await p.validate(ids[0])  # validates all five
+        first, second, *waiting = ids
+        assert await p.sign(first) is None
+        assert await p.sign(second) is None
+        for wid in waiting:
+            assert await p.sign(wid) == CAPACITY_RETRY_S
+            assert "in_flight" in ((await p.get(wid)).waiting_reason or "")
+        await p.broadcast(first)
+        p.chain.mine_pending()
+        mark = len(p.queue.published)
+
+        await p.confirm(first)
+
+        assert await p.status(first) is W.COMPLETED
+        woken = [b["withdrawalId"] for job, b in _published_since(p, mark) if job == jobs.SIGN]
+        assert woken == waiting[:WAKE]
+        assert await p.sign(waiting[0]) is None
+        assert await p.status(waiting[0]) is W.SIGNED
     finally:
         await p.queue.close()
 

@@ -254,6 +254,20 @@ class SqlWithdrawalRepository:
             query = query.with_for_update()
         return [to_withdrawal(row) for row in await self._c.execute(query)]
 
+    async def waiting(self, network: str, *, limit: int) -> list[str]:
+        c = withdrawals.c
+        query = (
+            select(c.id)
+            .where(
+                c.status == WithdrawalStatus.VALIDATING.value,
+                c.network == network,
+                c.waiting_reason.is_not(None),
+            )
+            .order_by(c.seq)
+            .limit(limit)
+        )
+        return list((await self._c.execute(query)).scalars())
+
     async def claim_pending(self, *, limit: int, besides: str) -> list[Withdrawal]:
         if limit <= 0:
             return []

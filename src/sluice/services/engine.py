@@ -18,6 +18,10 @@ from sluice.services import jobs
 from sluice.services.ledger import Move, move_many
 from sluice.services.registry import NetworkRegistry
 
+#: Waiting withdrawals woken when a transaction of their network reaches finality: more than
+#: the one slot it frees, in case the oldest cannot take it (another asset short, say).
+WAKE = 2
+
 
 async def record(
     uow: UnitOfWork,
@@ -58,5 +62,10 @@ async def record(
         )
     for withdrawal_id in effects.resign:
         uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal_id})
+    if transaction.status.is_final and effects.changes:
+        # A slot of the wallet is free (and what it held in flight): the oldest withdrawals
+        # that wait to be signed look now rather than at their next retry.
+        for withdrawal_id in await uow.withdrawals.waiting(transaction.network, limit=WAKE):
+            uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal_id})
     for event in effects.events:
         metrics.TRANSACTION_EVENTS.labels(transaction.network, event.value).inc()

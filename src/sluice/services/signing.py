@@ -124,6 +124,13 @@ class Quote:
     of the members it does not carry."""
 
 
+#: How long a withdrawal waits before it looks again by itself when every hot wallet of its
+#: network has its most transactions in flight. A transaction of the network reaching finality
+#: wakes the oldest waiting withdrawals sooner (`sluice.services.engine.record`), so thousands of
+#: waiting withdrawals cost work per freed slot, not per second.
+CAPACITY_RETRY_S = 15.0
+
+
 @dataclass(frozen=True, slots=True)
 class Signed:
     """What `SigningService.record` did."""
@@ -282,7 +289,7 @@ class SigningService:
             return Signed(commit=True)
         if quote.wallet is None:
             await self._wait(uow, withdrawals, quote.waiting_reason or "waiting")
-            return Signed(commit=True, retry_after=retry)
+            return Signed(commit=True, retry_after=self._waiting_retry(quote.ready, retry))
         network = self._registry.get(quote.ready.network).network
         stored = await self._store(
             uow,
@@ -342,7 +349,7 @@ class SigningService:
         if not carried or quote.wallet is None:
             if plan.waiting_reason is not None and locked:
                 await self._wait(uow, list(locked.values()), plan.waiting_reason)
-                return Signed(commit=True, retry_after=retry)
+                return Signed(commit=True, retry_after=self._waiting_retry(ready, retry))
             return Signed(commit=changed, retry_after=self._again(ready, locked))
         entry = self._registry.get(ready.network)
         network = entry.network
@@ -397,6 +404,16 @@ class SigningService:
             await self._unbatch(uow, locked.pop(carried[0].id), "paid on its own")
             carried, changed = [], True
         return locked, carried, changed
+
+    def _waiting_retry(self, ready: Ready, retry: float) -> float:
+        """When a withdrawal that waits looks again: later if every wallet is full (finality
+        wakes it), else after ``retry``."""
+        entry = self._registry.get(ready.network)
+        limit = entry.network.max_in_flight
+        full = bool(entry.accepting) and all(
+            ready.in_flight[s.address].count >= limit for s in entry.accepting
+        )
+        return max(retry, CAPACITY_RETRY_S) if full else retry
 
     @staticmethod
     def _again(ready: Ready, left: Mapping[str, Withdrawal]) -> float | None:
