@@ -108,10 +108,10 @@ class WithdrawalRepository(Protocol):
         """Ids of a network's VALIDATING withdrawals that wait with a reason, oldest first."""
         ...
 
-    async def claim_pending(self, *, limit: int, besides: str) -> list[Withdrawal]:
-        """Up to ``limit`` PENDING withdrawals other than ``besides``, oldest first, locked for
-        this transaction; on PostgreSQL those another transaction has locked are skipped
-        (``SKIP LOCKED``), so claiming never waits."""
+    async def claim_pending(self, network: str, *, limit: int, besides: str) -> list[Withdrawal]:
+        """Up to ``limit`` PENDING withdrawals of a network other than ``besides``, oldest first,
+        locked for this transaction; on PostgreSQL those another transaction has locked are
+        skipped (``SKIP LOCKED``), so claiming never waits."""
         ...
 
     async def ids_in_status(

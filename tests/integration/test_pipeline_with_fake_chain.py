@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sluice.db.engine import create_engine
 from sluice.db.tables import ledger_entries, metadata, nonce_counters
 from sluice.domain.addresses import Address
-from sluice.domain.assets import Batching
 from sluice.domain.ledger import Balance, EntryKind
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
@@ -536,8 +535,11 @@ async def test_cancel_after_signing_is_refused(pipeline: Pipeline) -> None:
 # ── Concurrency ──────────────────────────────────────────────────────────────────────────────
 
 
-async def test_concurrent_validations_never_overdraw_a_balance(pipeline: Pipeline) -> None:
-    p = pipeline
+@pytest.mark.parametrize("batched", [False, True], ids=["one-by-one", "many-at-once"])
+async def test_concurrent_validations_never_overdraw_a_balance(
+    pipeline: Pipeline, batching: Pipeline, batched: bool
+) -> None:
+    p = batching if batched else pipeline
     await p.credit("alice", "10")
     ids = [await p.submit("alice", "1") for _ in range(30)]
 
@@ -564,12 +566,41 @@ async def test_concurrent_validations_never_overdraw_a_balance(pipeline: Pipelin
     assert [kind for kind, _ in rows].count(EntryKind.HOLD) == 10
 
 
-async def test_one_validation_job_takes_the_oldest_pending_withdrawals_with_its_own(
+async def test_where_each_withdrawal_is_its_own_transaction_a_validation_job_takes_only_its_own(
     pipeline: Pipeline,
+) -> None:
+    p = pipeline
+    await p.credit("alice", "10")
+    first = await p.submit("alice", "1")
+    second = await p.submit("alice", "1")
+    await p.validate(second)
+    assert (await p.status(first), await p.status(second)) == (
+        WithdrawalStatus.PENDING,
+        WithdrawalStatus.VALIDATING,
+    )
+
+
+@pytest.fixture
+async def batching(engine: AsyncEngine) -> AsyncIterator[Pipeline]:
+    p = wire(
+        engine,
+        FakeChain(chain_id=CHAIN_ID),
+        CountingSigner(LocalSigner(HOT_KEY)),
+        FakeClock(),
+        batch_window_s=5.0,
+    )
+    try:
+        yield p
+    finally:
+        await p.queue.close()
+
+
+async def test_where_withdrawals_are_batched_one_validation_job_takes_the_oldest_pending_ones(
+    batching: Pipeline,
 ) -> None:
     """Oldest first: a user's earlier withdrawal is served before a later one, whichever job
     runs; each gets its own status, hold, history entry and sign job; the others' jobs end."""
-    p = pipeline
+    p = batching
     await p.credit("alice", "10")
     await p.credit("bob", "1")
     first = await p.submit("alice", "6")
@@ -580,7 +611,8 @@ async def test_one_validation_job_takes_the_oldest_pending_withdrawals_with_its_
     becomes_a_contract = await p.submit("alice", "1", to=SOON_A_BATCH_CONTRACT)
     # Configuration changed since intake: that destination is now the wallet's batch contract.
     entry = p.registry.get(NET)
-    batching = Batching(contracts=((p.signer.address, SOON_A_BATCH_CONTRACT),), enabled=False)
+    contracts = (*entry.network.batching.contracts, (LocalSigner().address, SOON_A_BATCH_CONTRACT))
+    batching = replace(entry.network.batching, contracts=contracts)
     entry.network = p.network = replace(entry.network, batching=batching)
     p.queue.published.clear()
 

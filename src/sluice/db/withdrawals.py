@@ -268,13 +268,14 @@ class SqlWithdrawalRepository:
         )
         return list((await self._c.execute(query)).scalars())
 
-    async def claim_pending(self, *, limit: int, besides: str) -> list[Withdrawal]:
+    async def claim_pending(self, network: str, *, limit: int, besides: str) -> list[Withdrawal]:
         if limit <= 0:
             return []
         query = (
             select(withdrawals)
             .where(
                 withdrawals.c.status == WithdrawalStatus.PENDING.value,
+                withdrawals.c.network == network,
                 withdrawals.c.id != besides,
             )
             .order_by(withdrawals.c.seq)
