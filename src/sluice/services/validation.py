@@ -8,6 +8,7 @@ from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus,
 from sluice.errors import InsufficientFundsError, InvalidRequestError
 from sluice.ports import Clock, UnitOfWork
 from sluice.services import jobs
+from sluice.services.batcher import batchable
 from sluice.services.ledger import Move, hold_many
 from sluice.services.registry import NetworkRegistry
 
@@ -61,6 +62,7 @@ class ValidationService:
         refused = await hold_many(uow, holds, clock=self._clock)
         now = self._clock.now()
         by_id = {w.id: w for w in group}
+        opened: set[str] = set()
         for hold in holds:
             each = by_id[hold.withdrawal_id]
             if hold.withdrawal_id in refused:
@@ -68,11 +70,26 @@ class ValidationService:
                 changes.append(self._failed(each, short))
                 continue
             changes.append(move(each, WithdrawalStatus.VALIDATING, at=now, reason="funds held"))
-            uow.enqueue(jobs.SIGN, {"withdrawalId": each.id})
+            uow.enqueue(
+                jobs.SIGN, {"withdrawalId": each.id}, delay_s=self._sign_delay(each, opened)
+            )
         await uow.withdrawals.save_many(group)
         for change in changes:
             await uow.withdrawals.add_event(change)
         return withdrawal.status
+
+    def _sign_delay(self, withdrawal: Withdrawal, opened: set[str]) -> float:
+        """When its sign job first runs: at once for the first of its asset in this job, which
+        opens or joins the batch window; a window later for the others, by when their batch is
+        most likely signed (their job then ends after one read; one left out is planned then,
+        `sluice.services.batcher`)."""
+        entry = self._registry.get(withdrawal.network)
+        if not batchable(entry, withdrawal):
+            return 0.0
+        if withdrawal.asset_key not in opened:
+            opened.add(withdrawal.asset_key)
+            return 0.0
+        return entry.network.batching.window_s
 
     def _feeds_batches(self, network: str) -> bool:
         """Whether to validate this network's PENDING withdrawals many at once: where they may
