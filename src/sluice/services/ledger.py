@@ -86,22 +86,46 @@ async def move_many(uow: UnitOfWork, moves: Sequence[Move], *, clock: Clock) -> 
     Raises:
         InsufficientFundsError: A hold larger than the available balance.
     """
-    if len(moves) < 2:
-        for move in moves:
-            await _move_one(uow, move, clock)
-        return
+    await _apply(uow, moves, clock, refusable=False)
+
+
+async def hold_many(uow: UnitOfWork, holds: Sequence[Move], *, clock: Clock) -> set[str]:
+    """Hold funds for several withdrawals at once, each in turn (in the order given), in the
+    caller's transaction and in a few statements, as `move_many` does.
+
+    Returns:
+        The ids of the withdrawals whose hold the available balance did not cover: nothing
+        moved for them; the others' holds are made.
+    """
+    if any(hold.kind is not EntryKind.HOLD for hold in holds):
+        raise ValueError("hold_many takes holds only")
+    return await _apply(uow, holds, clock, refusable=True)
+
+
+async def _apply(
+    uow: UnitOfWork, moves: Sequence[Move], clock: Clock, *, refusable: bool
+) -> set[str]:
+    """Apply ``moves`` in order; with ``refusable`` a move the balance does not cover is left
+    out (its withdrawal's id returned) instead of raising."""
+    refused: set[str] = set()
     keys = sorted({(m.user_id, m.asset.network, m.asset.key) for m in moves})
-    found = await uow.ledger.lock_balances(keys)
+    found = await uow.ledger.lock_balances(keys) if len(moves) > 1 else {}
     now = clock.now()
     updated = dict(found)
     entries = []
     later: list[Move] = []
-    for move in sorted(moves, key=lambda m: (m.user_id, m.asset.network, m.asset.key)):
+    for move in moves:
         key = (move.user_id, move.asset.network, move.asset.key)
         if key not in found:
             later.append(move)
             continue
-        updated[key] = updated[key].apply(move.kind, move.amount)
+        try:
+            updated[key] = updated[key].apply(move.kind, move.amount)
+        except InsufficientFundsError:
+            if not refusable:
+                raise
+            refused.add(move.withdrawal_id)
+            continue
         entries.append(
             LedgerEntry(
                 user_id=move.user_id,
@@ -115,59 +139,16 @@ async def move_many(uow: UnitOfWork, moves: Sequence[Move], *, clock: Clock) -> 
         )
     await uow.ledger.add_entries(entries)
     await uow.ledger.set_balances({k: v for k, v in updated.items() if v != found[k]}, now)
-    # A balance without a row yet (never one a release or settle moves: its hold made it) is
-    # created one by one, after.
+    # A balance without a row (never one a release or settle moves: its hold made it; a hold of
+    # one never credited is refused) goes the way of `move_funds`, one by one, after: its
+    # first-write lock covers a row created meanwhile.
     for move in later:
-        await _move_one(uow, move, clock)
-
-
-async def hold_many(uow: UnitOfWork, holds: Sequence[Move], *, clock: Clock) -> set[str]:
-    """Hold funds for several withdrawals at once, each in turn (in the order given), in the
-    caller's transaction and in a few statements, as `move_many` does.
-
-    Returns:
-        The ids of the withdrawals whose hold the available balance did not cover: nothing
-        moved for them; the others' holds are made.
-    """
-    refused: set[str] = set()
-    keys = sorted({(m.user_id, m.asset.network, m.asset.key) for m in holds})
-    found = await uow.ledger.lock_balances(keys) if len(holds) > 1 else {}
-    now = clock.now()
-    updated = dict(found)
-    entries = []
-    later: list[Move] = []
-    for hold in holds:
-        if hold.kind is not EntryKind.HOLD:
-            raise ValueError(f"hold_many holds; {hold.kind.value} is not a hold")
-        key = (hold.user_id, hold.asset.network, hold.asset.key)
-        if key not in found:
-            later.append(hold)
-            continue
         try:
-            updated[key] = updated[key].apply(EntryKind.HOLD, hold.amount)
+            await _move_one(uow, move, clock)
         except InsufficientFundsError:
-            refused.add(hold.withdrawal_id)
-            continue
-        entries.append(
-            LedgerEntry(
-                user_id=hold.user_id,
-                network=hold.asset.network,
-                asset_key=hold.asset.key,
-                kind=EntryKind.HOLD,
-                amount=hold.amount,
-                at=now,
-                withdrawal_id=hold.withdrawal_id,
-            )
-        )
-    await uow.ledger.add_entries(entries)
-    await uow.ledger.set_balances({k: v for k, v in updated.items() if v != found[k]}, now)
-    # A balance without a row (alone, or never credited: a hold of it is refused) goes the way
-    # of `move_funds`, whose first-write lock covers a row created meanwhile.
-    for hold in later:
-        try:
-            await _move_one(uow, hold, clock)
-        except InsufficientFundsError:
-            refused.add(hold.withdrawal_id)
+            if not refusable:
+                raise
+            refused.add(move.withdrawal_id)
     return refused
 
 
