@@ -104,7 +104,10 @@ def _contract_of(stdout: str, wallet: Address) -> Address:
 
 
 @pytest.fixture
-def prepared(anvil: AnvilProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Prepared:
+def prepared(
+    anvil: AnvilProcess, tmp_path: Path, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> Prepared:
+    """On the session's database (SQLite or PostgreSQL): deploying raises its nonce counter."""
     data_dir = tmp_path / "data"
     keystore = setup.hot_wallet(data_dir, PASSPHRASE, fast_kdf=True)
     wallet = setup.hot_wallet_address(keystore)
@@ -117,8 +120,9 @@ def prepared(anvil: AnvilProcess, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
         confirmations=1,
         poll_interval_s=0.1,
     )
-    for name in ("SLUICE_DATABASE_URL", "SLUICE_NETWORKS_FILE", "SLUICE_QUEUE_URL"):
+    for name in ("SLUICE_NETWORKS_FILE", "SLUICE_QUEUE_URL"):
         monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SLUICE_DATABASE_URL", database_url)
     monkeypatch.setenv("SLUICE_DATA_DIR", str(data_dir))
     monkeypatch.setenv("SLUICE_KEYSTORE_PASSPHRASE", PASSPHRASE)
     monkeypatch.setenv("SLUICE_LOG_FORMAT", "json")
