@@ -45,7 +45,7 @@ from sluice.services.engine import record
 from sluice.services.fee_markets import FeeMarkets
 from sluice.services.holdings import cannot_hold, underfunded
 from sluice.services.holdings import l1_fee as l1_fee_of
-from sluice.services.ledger import move_funds
+from sluice.services.ledger import Move, move_many
 from sluice.services.registry import NetworkRegistry
 from sluice.services.signatures import sign_new
 
@@ -285,7 +285,7 @@ class SigningService:
             withdrawals.append(withdrawal)
         retry = self.retry_after(quote.ready.network)
         if quote.reverts is not None:
-            await self._destination_reverts(uow, withdrawals, quote.reverts)
+            await self._destination_reverts(uow, [(w, quote.reverts) for w in withdrawals])
             return Signed(commit=True)
         if quote.wallet is None:
             await self._wait(uow, withdrawals, quote.waiting_reason or "waiting")
@@ -391,9 +391,9 @@ class SigningService:
             if w.status is WithdrawalStatus.VALIDATING and w.transaction_id is None
         }
         changed = False
-        reverting = [(locked[i], why) for i, why in plan.reverting if i in locked]
-        for withdrawal, why in sorted(reverting, key=lambda r: (r[0].user_id, r[0].asset_key)):
-            await self._destination_reverts(uow, [locked.pop(withdrawal.id)], why)
+        reverting = [(locked.pop(i), why) for i, why in plan.reverting if i in locked]
+        if reverting:
+            await self._destination_reverts(uow, reverting)
             changed = True
         for withdrawal_id, why in plan.unbatch:
             if withdrawal_id in locked:
@@ -431,21 +431,20 @@ class SigningService:
         uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal.id})
 
     async def _destination_reverts(
-        self, uow: UnitOfWork, withdrawals: list[Withdrawal], why: str
+        self, uow: UnitOfWork, failing: list[tuple[Withdrawal, str]]
     ) -> None:
+        """Fail each withdrawal whose payment reverts (with why) and release its hold; the
+        holds are released at once, balances locked in the global order (`move_many`)."""
         now = self._clock.now()
-        # Balance rows in one global order (as `sluice.services.engine.record`).
-        for withdrawal in sorted(withdrawals, key=lambda w: (w.user_id, w.asset_key)):
+        moves = []
+        for withdrawal, _ in failing:
             network = self._registry.get(withdrawal.network).network
-            await move_funds(
-                uow,
-                user_id=withdrawal.user_id,
-                asset=network.asset_by_key(withdrawal.asset_key),
-                kind=EntryKind.RELEASE,
-                amount=withdrawal.amount,
-                clock=self._clock,
-                withdrawal_id=withdrawal.id,
+            asset = network.asset_by_key(withdrawal.asset_key)
+            moves.append(
+                Move(withdrawal.user_id, asset, EntryKind.RELEASE, withdrawal.amount, withdrawal.id)
             )
+        await move_many(uow, moves, clock=self._clock)
+        for withdrawal, why in failing:
             withdrawal.waiting_reason = None
             change = move(
                 withdrawal,
@@ -454,13 +453,13 @@ class SigningService:
                 reason=f"paying the destination reverts: {why}",
                 error_code=ErrorCode.DESTINATION_REVERTS,
             )
-            await uow.withdrawals.save(withdrawal)
             await uow.withdrawals.add_event(change)
             log.warning(
                 "withdrawal failed: paying its destination reverts",
                 withdrawal_id=withdrawal.id,
                 detail=why,
             )
+        await uow.withdrawals.save_many([withdrawal for withdrawal, _ in failing])
 
     async def _wait(self, uow: UnitOfWork, withdrawals: list[Withdrawal], reason: str) -> None:
         """Record why VALIDATING withdrawals cannot be signed yet (once per kind of reason)."""
