@@ -47,6 +47,7 @@ from sluice.services.ledger import LedgerService
 from sluice.services.network_health import NetworkHealth, verify_network
 from sluice.services.networks import NetworkService
 from sluice.services.nonces import NonceReconciliation, WalletNonces
+from sluice.services.operators import OperatorService
 from sluice.services.readiness import ReadinessService
 from sluice.services.recovery import recover, sweep
 from sluice.services.registry import NetworkEntry, NetworkRegistry
@@ -73,6 +74,7 @@ class Services:
     cancellation: CancellationService
     ledger: LedgerService
     api_keys: ApiKeyService
+    operators: OperatorService
     hot_wallets: HotWalletService
     nonces: NonceReconciliation
     handlers: StageHandlers
@@ -100,13 +102,15 @@ def build_services(
     network a share of ``worker_concurrency`` consumers); None: ungated.
     """
     withdrawals = WithdrawalService(registry, clock)
+    api_keys = ApiKeyService(clock)
     fees = FeeMarkets(registry, cache=fee_cache)
     confirmation = ConfirmationService(registry, clock, fees)
     return Services(
         withdrawals=withdrawals,
         cancellation=CancellationService(withdrawals, registry, clock),
         ledger=LedgerService(registry, clock, cache),
-        api_keys=ApiKeyService(clock),
+        api_keys=api_keys,
+        operators=OperatorService(api_keys, clock),
         hot_wallets=HotWalletService(uow, registry, health),
         nonces=NonceReconciliation(uow, registry, confirmation.fill_gap),
         handlers=StageHandlers(
@@ -166,6 +170,11 @@ class Container:
     def api_keys(self) -> ApiKeyService:
         """API keys."""
         return self.services.api_keys
+
+    @property
+    def operators(self) -> OperatorService:
+        """Operators and their keys."""
+        return self.services.operators
 
     @property
     def hot_wallets(self) -> HotWalletService:

@@ -158,6 +158,19 @@ class ForbiddenError(SluiceError):
     code = "forbidden"
 
 
+class OperatorRequiredError(ForbiddenError):
+    """Operator work (approvals, policy, pauses, operators) asked with a service key, or with
+    the key of an operator who is disabled or whose role does not cover it."""
+
+    code = "operator_required"
+
+
+class AlreadyExistsError(SluiceError):
+    """A name that must be unique is taken (an operator's)."""
+
+    code = "already_exists"
+
+
 class ConfigurationError(SluiceError):
     """The deployment's configuration is missing or inconsistent."""
 

@@ -8,15 +8,17 @@ only after that commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
 from sluice.domain.access import ApiKey
 from sluice.domain.addresses import Address
+from sluice.domain.audit import AuditEntry, AuditFilter, AuditRecord
 from sluice.domain.fees import FeeMarket
 from sluice.domain.ledger import Balance, EntryKind
+from sluice.domain.operators import Operator
 from sluice.domain.receipts import Log
 from sluice.domain.transaction import (
     Attempt,
@@ -305,6 +307,52 @@ class ApiKeyRepository(Protocol):
         ...
 
 
+class OperatorRepository(Protocol):
+    """Stored operators."""
+
+    async def add(self, operator: Operator) -> bool:
+        """Store a new operator; False if the name is taken."""
+        ...
+
+    async def get(self, operator_id: str, *, lock: bool = False) -> Operator | None:
+        """An operator by id."""
+        ...
+
+    async def by_name(self, name: str) -> Operator | None:
+        """An operator by name."""
+        ...
+
+    async def all(self) -> list[Operator]:
+        """Every operator, by name."""
+        ...
+
+    async def save(self, operator: Operator, at: datetime) -> None:
+        """Write an operator's role and disabled flag."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The append-only, hash-chained audit log (`sluice.domain.audit`)."""
+
+    async def append(self, record: AuditRecord) -> AuditEntry:
+        """Append an entry in the caller's transaction."""
+        ...
+
+    async def head(self) -> tuple[int, str]:
+        """The seq and hash of the last entry appended."""
+        ...
+
+    async def page(
+        self, where: AuditFilter, *, limit: int, before_seq: int | None = None
+    ) -> list[AuditEntry]:
+        """Entries matching ``where``, newest first."""
+        ...
+
+    def walk(self) -> AsyncIterator[AuditEntry]:
+        """Every entry, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories inside it."""
 
@@ -326,6 +374,16 @@ class UnitOfWork(Protocol):
     @property
     def api_keys(self) -> ApiKeyRepository:
         """API keys in this transaction."""
+        ...
+
+    @property
+    def operators(self) -> OperatorRepository:
+        """Operators in this transaction."""
+        ...
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log, appended in this transaction."""
         ...
 
     async def __aenter__(self) -> Self: ...

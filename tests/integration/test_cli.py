@@ -75,6 +75,14 @@ def _no_traceback(output: str) -> None:
         ["withdrawals"],
         ["withdrawals", "list"],
         ["withdrawals", "get"],
+        ["operator"],
+        ["operator", "create"],
+        ["operator", "list"],
+        ["operator", "change"],
+        ["operator", "key"],
+        ["audit"],
+        ["audit", "verify"],
+        ["audit", "list"],
     ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:

@@ -336,6 +336,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/operators": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List operators
+         * @description Every operator, by name.
+         */
+        get: operations["listOperators"];
+        put?: never;
+        /**
+         * Create an operator and their first API key
+         * @description The key is shown this once; Sluice keeps only its hash.
+         */
+        post: operations["createOperator"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/operators/{operatorId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change an operator's role, or disable them
+         * @description A changed role or a disabling revokes the operator's keys (a new key comes with a new
+         *     role; ask for one with `POST …/keys`).
+         */
+        patch: operations["changeOperator"];
+        trace?: never;
+    };
+    "/v1/admin/operators/{operatorId}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make another API key for an operator
+         * @description The key is shown this once.
+         */
+        post: operations["createOperatorKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log
+         * @description Newest first; every filter given narrows the list. Each entry carries the hash of the
+         *     one before it (`sluice audit verify` checks the whole chain).
+         */
+        get: operations["listAuditEntries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -403,6 +489,58 @@ export interface components {
          * @enum {string}
          */
         AttemptPurpose: "PAYLOAD" | "CANCEL";
+        /**
+         * AuditEntry
+         * @description One audit log entry, with the hashes that chain it.
+         */
+        AuditEntry: {
+            /** Seq */
+            seq: number;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Actor
+             * @description `operator:<id>`, `service_key:<id>`, `cli:<user>`, `system:…`
+             */
+            actor: string;
+            /** Apikeyid */
+            apiKeyId: string | null;
+            /** Address */
+            address: string | null;
+            /** Action */
+            action: string;
+            /** Subject */
+            subject: string;
+            /** Before */
+            before: {
+                [key: string]: unknown;
+            } | null;
+            /** After */
+            after: {
+                [key: string]: unknown;
+            } | null;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            } | null;
+            /** Prevhash */
+            prevHash: string;
+            /** Hash */
+            hash: string;
+        };
+        /**
+         * AuditPage
+         * @description A page of audit entries, newest first.
+         */
+        AuditPage: {
+            /** Items */
+            items: components["schemas"]["AuditEntry"][];
+            /** Nextcursor */
+            nextCursor: string | null;
+        };
         /**
          * Balance
          * @description One balance, in token units.
@@ -820,6 +958,74 @@ export interface components {
             batchContract: string | null;
         };
         /**
+         * OperatorChange
+         * @description What to change; fields left out stay.
+         */
+        OperatorChange: {
+            role?: components["schemas"]["Role"] | null;
+            /** Disabled */
+            disabled?: boolean | null;
+        };
+        /**
+         * OperatorRequest
+         * @description A new operator.
+         */
+        OperatorRequest: {
+            /**
+             * Name
+             * @example alice
+             */
+            name: string;
+            /** @example approver */
+            role: components["schemas"]["Role"];
+        };
+        /**
+         * OperatorKey
+         * @description A new API key of an operator, shown this once.
+         */
+        OperatorKey: {
+            /** Apikey */
+            apiKey: string;
+        };
+        /**
+         * Operator
+         * @description An operator.
+         */
+        Operator: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            role: components["schemas"]["Role"];
+            /** Disabled */
+            disabled: boolean;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+        };
+        /**
+         * OperatorWithKey
+         * @description A new operator and their first API key, shown this once.
+         */
+        OperatorWithKey: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            role: components["schemas"]["Role"];
+            /** Disabled */
+            disabled: boolean;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /** Apikey */
+            apiKey: string;
+        };
+        /**
          * Readiness
          * @description Whether this process can do its work.
          */
@@ -839,6 +1045,12 @@ export interface components {
              */
             degraded?: string[];
         };
+        /**
+         * Role
+         * @description What an operator may do; each role may do what the ones before it may.
+         * @enum {string}
+         */
+        Role: "viewer" | "approver" | "admin";
         /**
          * RpcHealth
          * @description A network's node, as the health monitor last saw it (never a URL).
@@ -2777,6 +2989,543 @@ export interface operations {
             };
             /** @description The key lacks the scope, or may not act for this user or from this address */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listOperators: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description By name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": "op_5f1c2a9e0b7d4c3a",
+                     *         "name": "bob",
+                     *         "role": "approver",
+                     *         "disabled": false,
+                     *         "createdAt": "2026-12-04T12:00:00Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["Operator"][];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createOperator: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OperatorRequest"];
+            };
+        };
+        responses: {
+            /** @description Made; the key is shown once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "op_5f1c2a9e0b7d4c3a",
+                     *       "name": "bob",
+                     *       "role": "approver",
+                     *       "disabled": false,
+                     *       "createdAt": "2026-12-04T12:00:00Z",
+                     *       "apiKey": "sluice_3f9a1c2b7d4e5f60_Vb3…(shown once)"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperatorWithKey"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An operator has that name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    changeOperator: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                operatorId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OperatorChange"];
+            };
+        };
+        responses: {
+            /** @description Changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "op_5f1c2a9e0b7d4c3a",
+                     *       "name": "bob",
+                     *       "role": "approver",
+                     *       "disabled": true,
+                     *       "createdAt": "2026-12-04T12:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Operator"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such operator */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description It would leave no enabled admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createOperatorKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                operatorId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Made; shown once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "apiKey": "sluice_3f9a1c2b7d4e5f60_Vb3…(shown once)"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperatorKey"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such operator */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAuditEntries: {
+        parameters: {
+            query?: {
+                /** @description `kind:id` */
+                actor?: string | null;
+                action?: string | null;
+                subject?: string | null;
+                /** @description At or after (RFC 3339) */
+                since?: string | null;
+                /** @description Before (RFC 3339) */
+                until?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "seq": 42,
+                     *           "at": "2026-12-04T12:00:00Z",
+                     *           "actor": "operator:op_7a0d3e1f9c2b4d5e",
+                     *           "apiKeyId": "9c2b4d5e7a0d3e1f",
+                     *           "address": "10.0.0.7",
+                     *           "action": "operator.created",
+                     *           "subject": "operator:op_5f1c2a9e0b7d4c3a",
+                     *           "after": {
+                     *             "id": "op_5f1c2a9e0b7d4c3a",
+                     *             "name": "bob",
+                     *             "role": "approver",
+                     *             "disabled": false
+                     *           },
+                     *           "prevHash": "5d1f0c9a00000000000000000000000000000000000000000000000000000000",
+                     *           "hash": "a9e3b1c700000000000000000000000000000000000000000000000000000000"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -39,6 +39,10 @@ PUBLIC_NAMES = {
     "NetworkWalletOut": "NetworkHotWallet",
     "ExplorerOut": "Explorer",
     "BatchingOut": "NetworkBatching",
+    "OperatorCreate": "OperatorRequest",
+    "OperatorOut": "Operator",
+    "OperatorKeyOut": "OperatorKey",
+    "AuditEntryOut": "AuditEntry",
 }
 
 TAGS = [
@@ -51,6 +55,10 @@ TAGS = [
     {
         "name": "admin",
         "description": "Operators' work: dead letters, hot wallets, cancels at any stage.",
+    },
+    {
+        "name": "operators",
+        "description": "Operators, their keys, and the audit log; operators' own keys only.",
     },
     {"name": "health", "description": "Liveness and readiness, without an API key."},
 ]

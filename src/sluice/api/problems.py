@@ -33,6 +33,8 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_signature": 401,
     "rate_limited": 429,
     "forbidden": 403,
+    "operator_required": 403,
+    "already_exists": 409,
     "not_found": 404,
     "method_not_allowed": 405,
     "idempotency_conflict": 409,

@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from sluice import __version__
-from sluice.cli import apikey, check, contracts, keystore, run, withdrawals
+from sluice.cli import apikey, audit, check, contracts, keystore, operator, run, withdrawals
 
 __all__ = ["app"]
 
@@ -52,6 +52,8 @@ app.add_typer(check.app, name="config")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(withdrawals.app, name="withdrawals")
 app.add_typer(contracts.app, name="contracts")
+app.add_typer(operator.app, name="operator")
+app.add_typer(audit.app, name="audit")
 
 
 def _reflowed(doc: str | None) -> str | None:

@@ -206,6 +206,9 @@ api_keys = Table(
     Column("rate_limit_per_s", Integer),
     # The caller's Ed25519 public key, hex of its 32 bytes (NULL: not a signing key).
     Column("signing_public_key", String(64)),
+    # The operator whose own key this is (NULL: a platform's service key) (0014).
+    Column("operator_id", ForeignKey("operators.id")),
+    Index(None, "operator_id"),
 )
 
 #: Payload signatures granted by `sluice signer` (written by the signer only; give it its own
@@ -222,4 +225,50 @@ signer_grants = Table(
     Column("transaction_id", String(40), nullable=False),
     Column("at", UTCDateTime, nullable=False),
     Index("ix_signer_grants_withdrawal_id", "withdrawal_id"),
+)
+
+# --- Operators and the audit log (0014) ---
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: Append-only (triggers refuse UPDATE and DELETE); each row carries the hash of the one before
+#: (`sluice.domain.audit`). ``seq`` is dense: assigned under the lock of `audit_head`.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(160), nullable=False),
+    Column("api_key_id", String(32)),
+    Column("address", String(64)),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(160), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("detail", JSON),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index(None, "action", "seq"),
+    Index(None, "subject", "seq"),
+    Index(None, "actor", "seq"),
+    Index(None, "at"),
+)
+
+#: One row: the last entry's seq and hash. Appending locks it, so appends are serialized and
+#: the chain has one line; `sluice audit verify` also checks the log still reaches it.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
 )

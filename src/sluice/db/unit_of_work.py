@@ -11,7 +11,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sluice.clock import SystemClock
 from sluice.db.api_keys import SqlApiKeyRepository
+from sluice.db.audit import SqlAuditLog
 from sluice.db.ledger import SqlLedgerRepository
+from sluice.db.operators import SqlOperatorRepository
 from sluice.db.outbox import INSERT_MESSAGES, Outbox
 from sluice.db.tables import outbox, withdrawal_events
 from sluice.db.transactions import SqlTransactionRepository
@@ -80,6 +82,8 @@ class SqlUnitOfWork:
         self.ledger = SqlLedgerRepository(connection)
         self.transactions = SqlTransactionRepository(connection)
         self.api_keys = SqlApiKeyRepository(connection)
+        self.operators = SqlOperatorRepository(connection)
+        self.audit = SqlAuditLog(connection)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

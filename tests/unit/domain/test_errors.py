@@ -8,6 +8,7 @@ import pytest
 
 from sluice import errors
 from sluice.errors import (
+    AlreadyExistsError,
     CallRevertedError,
     ChainUnavailableError,
     ConfigurationError,
@@ -21,6 +22,7 @@ from sluice.errors import (
     InvalidSignatureError,
     InvalidStateError,
     NotFoundError,
+    OperatorRequiredError,
     RateLimitedError,
     SigningRefusedError,
     SluiceError,
@@ -48,6 +50,8 @@ DOCUMENTED: list[tuple[type[SluiceError], str, tuple[type[Exception], ...]]] = [
     (InvalidSignatureError, "invalid_signature", (UnauthorizedError,)),
     (RateLimitedError, "rate_limited", (SluiceError,)),
     (ForbiddenError, "forbidden", (SluiceError,)),
+    (OperatorRequiredError, "operator_required", (ForbiddenError,)),
+    (AlreadyExistsError, "already_exists", (SluiceError,)),
     (ConfigurationError, "configuration_error", (SluiceError,)),
     (CallRevertedError, "call_reverted", (SluiceError,)),
     (TransientError, "transient", (SluiceError,)),
