@@ -21,6 +21,7 @@ from sluice.db.status import describe, ensure_ready
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
+from sluice.domain.audit import Actor
 from sluice.errors import ConfigurationError
 from sluice.ports import (
     BalanceCache,
@@ -48,6 +49,7 @@ from sluice.services.network_health import NetworkHealth, verify_network
 from sluice.services.networks import NetworkService
 from sluice.services.nonces import NonceReconciliation, WalletNonces
 from sluice.services.operators import OperatorService
+from sluice.services.policy import Loaded, PolicyService
 from sluice.services.readiness import ReadinessService
 from sluice.services.recovery import recover, sweep
 from sluice.services.registry import NetworkEntry, NetworkRegistry
@@ -75,6 +77,7 @@ class Services:
     ledger: LedgerService
     api_keys: ApiKeyService
     operators: OperatorService
+    policy: PolicyService
     hot_wallets: HotWalletService
     nonces: NonceReconciliation
     handlers: StageHandlers
@@ -101,7 +104,8 @@ def build_services(
     network's state, which gates the worker's chain work per network (`Bulkheads`, each
     network a share of ``worker_concurrency`` consumers); None: ungated.
     """
-    withdrawals = WithdrawalService(registry, clock)
+    policy = PolicyService(registry, clock)
+    withdrawals = WithdrawalService(registry, clock, policy)
     api_keys = ApiKeyService(clock)
     fees = FeeMarkets(registry, cache=fee_cache)
     confirmation = ConfirmationService(registry, clock, fees)
@@ -111,11 +115,12 @@ def build_services(
         ledger=LedgerService(registry, clock, cache),
         api_keys=api_keys,
         operators=OperatorService(api_keys, clock),
+        policy=policy,
         hot_wallets=HotWalletService(uow, registry, health),
         nonces=NonceReconciliation(uow, registry, confirmation.fill_gap),
         handlers=StageHandlers(
             uow,
-            validation=ValidationService(registry, clock),
+            validation=ValidationService(registry, clock, policy=policy),
             signing=SigningService(registry, clock, fees),
             broadcast=BroadcastService(registry, clock),
             confirmation=confirmation,
@@ -175,6 +180,32 @@ class Container:
     def operators(self) -> OperatorService:
         """Operators and their keys."""
         return self.services.operators
+
+    async def load_policy(self, actor: Actor) -> Loaded | None:
+        """Load ``SLUICE_POLICY_FILE`` (None when none is set).
+
+        Raises:
+            ConfigurationError: The file cannot be read.
+            PolicyError: It cannot be loaded (the version in force stays).
+        """
+        path = self.settings.policy_file
+        if path is None:
+            return None
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the policy file {path}: {exc}") from None
+        async with self.uow() as uow:
+            loaded = await self.policy.load(uow, raw, source=str(path), actor=actor)
+            await uow.commit()
+        if loaded.changed:
+            log.info("policy loaded", label=loaded.policy.label, version=loaded.policy.version)
+        return loaded
+
+    @property
+    def policy(self) -> PolicyService:
+        """The policy in force, its loading and its decisions."""
+        return self.services.policy
 
     @property
     def hot_wallets(self) -> HotWalletService:

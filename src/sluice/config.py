@@ -452,6 +452,9 @@ class Settings(BaseSettings):
     networks_file: Path = DEFAULT_DATA_DIR / "networks.toml"
     """TOML file describing the networks served (docs/operations.md); default:
     ``<data_dir>/networks.toml``."""
+    policy_file: Path | None = None
+    """The withdrawal policy (TOML, docs/policy.md), loaded at start and on SIGHUP; None: the
+    version loaded last stays in force (the built-in allow-everything one if none was)."""
     keystore_passphrase: SecretStr | None = None
     """Passphrase of the hot wallets' keystore files."""
     host: str = "127.0.0.1"

@@ -75,10 +75,23 @@ def about(field: str, location: str = "body") -> Iterator[None]:
         raise
 
 
+class PolicyError(InvalidRequestError):
+    """A policy file that cannot be loaded; ``field`` is the path of the value at fault
+    (``rules[2].velocity.window``)."""
+
+    code = "invalid_policy"
+
+
 class InvalidAmountError(InvalidRequestError):
     """An amount that is not a positive decimal within the asset's precision."""
 
     code = "invalid_amount"
+
+
+class AmountLimitError(InvalidAmountError):
+    """An amount below the asset's minimum or above its maximum (the policy's per-asset terms)."""
+
+    code = "amount_limit"
 
 
 class InvalidAddressError(InvalidRequestError):

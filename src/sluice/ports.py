@@ -8,17 +8,19 @@ only after that commit.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol, Self
 
 from sluice.domain.access import ApiKey
+from sluice.domain.address_lists import Blocked, BookEntry
 from sluice.domain.addresses import Address
 from sluice.domain.audit import AuditEntry, AuditFilter, AuditRecord
 from sluice.domain.fees import FeeMarket
 from sluice.domain.ledger import Balance, EntryKind
 from sluice.domain.operators import Operator
+from sluice.domain.policy import Scope, StoredPolicy, WindowTotals
 from sluice.domain.receipts import Log
 from sluice.domain.transaction import (
     Attempt,
@@ -353,6 +355,69 @@ class AuditLog(Protocol):
         ...
 
 
+class PolicyRepository(Protocol):
+    """Policy versions, address books, the blocklist and velocity windows
+    (`sluice.db.policy`)."""
+
+    async def current(self) -> StoredPolicy | None:
+        """The policy loaded last."""
+        ...
+
+    async def add_version(
+        self, *, version: str, label: str, body: str, at: datetime, by: str
+    ) -> StoredPolicy:
+        """Record a policy file as the one in force."""
+        ...
+
+    async def history(self, *, limit: int) -> list[StoredPolicy]:
+        """Loaded policies, newest first."""
+        ...
+
+    async def book_entries(
+        self, keys: Iterable[tuple[str, str, Address]]
+    ) -> dict[tuple[str, str, Address], datetime]:
+        """When each (user, network, address) entered the user's address book."""
+        ...
+
+    async def add_to_book(self, entry: BookEntry) -> bool:
+        """Add an address to a user's book; False if there already."""
+        ...
+
+    async def remove_from_book(self, user_id: str, network: str, address: Address) -> bool:
+        """Remove an address from a user's book; False if not there."""
+        ...
+
+    async def book(self, user_id: str) -> list[BookEntry]:
+        """A user's address book."""
+        ...
+
+    async def blocked(self, addresses: Iterable[Address]) -> set[Address]:
+        """Which of ``addresses`` are blocklisted."""
+        ...
+
+    async def block(self, entries: Sequence[Blocked]) -> int:
+        """Add addresses to the blocklist; how many were new."""
+        ...
+
+    async def unblock(self, address: Address) -> bool:
+        """Take an address off the blocklist."""
+        ...
+
+    async def blocklist(self, *, limit: int, source: str | None = None) -> list[Blocked]:
+        """Blocklisted addresses, newest first."""
+        ...
+
+    async def lock_windows(self, keys: Iterable[str]) -> None:
+        """Lock velocity window owners until the transaction ends."""
+        ...
+
+    async def window_totals(
+        self, per: Scope, owner: str, *, network: str, since: datetime
+    ) -> WindowTotals:
+        """Per (network, asset key): sum and count of the window's withdrawals."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories inside it."""
 
@@ -379,6 +444,11 @@ class UnitOfWork(Protocol):
     @property
     def operators(self) -> OperatorRepository:
         """Operators in this transaction."""
+        ...
+
+    @property
+    def policy(self) -> PolicyRepository:
+        """Policy data in this transaction."""
         ...
 
     @property

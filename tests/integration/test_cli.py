@@ -83,6 +83,14 @@ def _no_traceback(output: str) -> None:
         ["audit"],
         ["audit", "verify"],
         ["audit", "list"],
+        ["policy"],
+        ["policy", "check"],
+        ["policy", "load"],
+        ["policy", "show"],
+        ["blocklist"],
+        ["blocklist", "import"],
+        ["blocklist", "list"],
+        ["blocklist", "remove"],
     ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:

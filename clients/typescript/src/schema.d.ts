@@ -422,10 +422,199 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The policy in force
+         * @description Its version (the SHA-256 of the file), label, who loaded it when, and its text.
+         */
+        get: operations["getPolicy"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/policy/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every policy loaded, newest first
+         * @description The history: each load of a new version, with who loaded it.
+         */
+        get: operations["listPolicyVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/policy/reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Load the policy file again
+         * @description Reads `SLUICE_POLICY_FILE` as this process sees it. A file that cannot be loaded is
+         *     refused (422 `invalid_policy`, the field at fault in `errors`) and the version in force
+         *     stays.
+         */
+        post: operations["reloadPolicy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/blocklist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Blocklisted addresses, newest first
+         * @description Addresses nothing is paid to.
+         */
+        get: operations["listBlocklist"];
+        put?: never;
+        /**
+         * Block addresses
+         * @description In effect at once, also for withdrawals validated but not yet signed (checked again
+         *     just before signing). Addresses already blocked keep their source and time.
+         */
+        post: operations["addToBlocklist"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/blocklist/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Take an address off the blocklist
+         * @description Withdrawals to it already failed stay failed.
+         */
+        delete: operations["removeFromBlocklist"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{userId}/addresses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's address book
+         * @description The addresses the user saved, with when each was added (the policy's cool-down counts
+         *     from then).
+         */
+        get: operations["listAddressBook"];
+        put?: never;
+        /**
+         * Add an address to a user's address book
+         * @description An address added again keeps its first time, so re-adding never shortens a
+         *     cool-down nor restarts one.
+         */
+        post: operations["addToAddressBook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{userId}/addresses/{network}/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove an address from a user's address book
+         * @description Withdrawals already decided keep their decision.
+         */
+        delete: operations["removeFromAddressBook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * AddressBookRequest
+         * @description An address to add to a user's address book.
+         */
+        AddressBookRequest: {
+            /**
+             * Network
+             * @example anvil
+             */
+            network: string;
+            /**
+             * Address
+             * @example 0xabababababababababababababababababababab
+             */
+            address: string;
+            /** Label */
+            label?: string | null;
+        };
+        /**
+         * AddressBookEntry
+         * @description An address in a user's address book.
+         */
+        AddressBookEntry: {
+            /** Network */
+            network: string;
+            /** Address */
+            address: string;
+            /** Label */
+            label: string | null;
+            /**
+             * Addedat
+             * Format: date-time
+             * @description The cool-down of the policy counts from here
+             */
+            addedAt: string;
+        };
         /**
          * NetworkAsset
          * @description Something a network pays out.
@@ -599,6 +788,48 @@ export interface components {
              * @description How long a withdrawal ready to be signed waits for others to join it
              */
             windowSeconds: number;
+        };
+        /**
+         * BlockedAddress
+         * @description A blocklisted address.
+         */
+        BlockedAddress: {
+            /** Address */
+            address: string;
+            /** Source */
+            source: string;
+            /** Reason */
+            reason: string | null;
+            /**
+             * Addedat
+             * Format: date-time
+             */
+            addedAt: string;
+        };
+        /**
+         * BlocklistAdd
+         * @description Addresses to block.
+         */
+        BlocklistAdd: {
+            /** Addresses */
+            addresses: string[];
+            /**
+             * Source
+             * @default api
+             */
+            source: string;
+            /** Reason */
+            reason?: string | null;
+        };
+        /**
+         * BlocklistAdded
+         * @description How many of the addresses were new on the blocklist.
+         */
+        BlocklistAdded: {
+            /** Added */
+            added: number;
+            /** Received */
+            received: number;
         };
         /**
          * CancelRequest
@@ -1026,6 +1257,72 @@ export interface components {
             apiKey: string;
         };
         /**
+         * Policy
+         * @description The policy in force, with its text.
+         */
+        Policy: {
+            /**
+             * Version
+             * @description SHA-256 of the file's bytes
+             */
+            version: string;
+            /** Label */
+            label: string;
+            /**
+             * Loadedat
+             * Format: date-time
+             */
+            loadedAt: string;
+            /**
+             * Loadedby
+             * @description The actor: `operator:<id>`, `cli:<user>`, `system:sluice`
+             */
+            loadedBy: string;
+            /**
+             * Body
+             * @description The policy file as loaded (TOML)
+             */
+            body: string;
+        };
+        /**
+         * PolicyReload
+         * @description What a reload did.
+         */
+        PolicyReload: {
+            /** Version */
+            version: string;
+            /** Label */
+            label: string;
+            /**
+             * Changed
+             * @description False: that version was in force already
+             */
+            changed: boolean;
+        };
+        /**
+         * PolicyVersion
+         * @description A loaded policy file.
+         */
+        PolicyVersion: {
+            /**
+             * Version
+             * @description SHA-256 of the file's bytes
+             */
+            version: string;
+            /** Label */
+            label: string;
+            /**
+             * Loadedat
+             * Format: date-time
+             */
+            loadedAt: string;
+            /**
+             * Loadedby
+             * @description The actor: `operator:<id>`, `cli:<user>`, `system:sluice`
+             */
+            loadedBy: string;
+        };
+        /**
          * Readiness
          * @description Whether this process can do its work.
          */
@@ -1198,6 +1495,28 @@ export interface components {
              * @example 0.000021
              */
             feePaid?: string | null;
+            /**
+             * Fee
+             * @description The withdrawal fee the policy charges, in the asset's units (decimal string): held with the amount, the fee account's once it completes
+             * @default 0
+             * @example 0.25
+             */
+            fee: string;
+            /**
+             * Policyversion
+             * @description The policy version (SHA-256) that decided it, once decided
+             */
+            policyVersion?: string | null;
+            /**
+             * Policyrule
+             * @description The rule of that policy that decided it (docs/policy.md)
+             */
+            policyRule?: string | null;
+            /**
+             * Approvalexpiresat
+             * @description While it waits for approval: when the wait ends (FAILED)
+             */
+            approvalExpiresAt?: string | null;
             /**
              * Createdat
              * Format: date-time
@@ -1382,6 +1701,7 @@ export interface operations {
                      *           "status": "COMPLETED",
                      *           "transactionHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
                      *           "blockNumber": 7312044,
+                     *           "fee": "0.25",
                      *           "createdAt": "2026-12-02T10:15:30.123456Z",
                      *           "updatedAt": "2026-12-02T10:16:02.654321Z"
                      *         }
@@ -1484,6 +1804,7 @@ export interface operations {
                      *       "status": "COMPLETED",
                      *       "transactionHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
                      *       "blockNumber": 7312044,
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:16:02.654321Z"
                      *     }
@@ -1509,6 +1830,7 @@ export interface operations {
                      *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
                      *       "network": "sepolia",
                      *       "status": "PENDING",
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:15:30.123456Z"
                      *     }
@@ -1644,6 +1966,7 @@ export interface operations {
                      *       "status": "COMPLETED",
                      *       "transactionHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
                      *       "blockNumber": 7312044,
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:16:02.654321Z"
                      *     }
@@ -1669,6 +1992,7 @@ export interface operations {
                      *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
                      *       "network": "sepolia",
                      *       "status": "PENDING",
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:15:30.123456Z"
                      *     }
@@ -1799,6 +2123,7 @@ export interface operations {
                      *       "status": "COMPLETED",
                      *       "transactionHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
                      *       "blockNumber": 7312044,
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:16:02.654321Z"
                      *     }
@@ -1900,6 +2225,7 @@ export interface operations {
                      *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
                      *       "network": "sepolia",
                      *       "status": "CANCELLED",
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:15:30.123456Z"
                      *     }
@@ -2814,6 +3140,7 @@ export interface operations {
                      *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
                      *       "network": "sepolia",
                      *       "status": "CANCELLED",
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:15:30.123456Z"
                      *     }
@@ -2838,6 +3165,7 @@ export interface operations {
                      *       "network": "sepolia",
                      *       "status": "BROADCASTING",
                      *       "transactionHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:15:30.123456Z"
                      *     }
@@ -3517,6 +3845,860 @@ export interface operations {
             };
             /** @description The key lacks the scope, or may not act for this user or from this address */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPolicy: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description In force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "version": "9f2c000000000000000000000000000000000000000000000000000000000000",
+                     *       "label": "exchange 2026-12",
+                     *       "loadedAt": "2026-12-04T12:00:00Z",
+                     *       "loadedBy": "operator:op_7a0d3e1f9c2b4d5e",
+                     *       "body": "label = \"exchange 2026-12\"\n…"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No policy was loaded: the built-in one allows everything */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPolicyVersions: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "version": "9f2c000000000000000000000000000000000000000000000000000000000000",
+                     *         "label": "exchange 2026-12",
+                     *         "loadedAt": "2026-12-04T12:00:00Z",
+                     *         "loadedBy": "operator:op_7a0d3e1f9c2b4d5e"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["PolicyVersion"][];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reloadPolicy: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Loaded; in force in every process within 2 s */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "version": "9f2c000000000000000000000000000000000000000000000000000000000000",
+                     *       "label": "exchange 2026-12",
+                     *       "changed": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["PolicyReload"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No policy file is configured */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBlocklist: {
+        parameters: {
+            query?: {
+                source?: string | null;
+                limit?: number;
+            };
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "address": "0xabababababababababababababababababababab",
+                     *         "source": "ofac-sdn",
+                     *         "addedAt": "2026-12-04T12:00:00Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["BlockedAddress"][];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addToBlocklist: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BlocklistAdd"];
+            };
+        };
+        responses: {
+            /** @description In effect at once */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "added": 1,
+                     *       "received": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BlocklistAdded"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeFromBlocklist: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not blocked */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAddressBook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The platform's user id: 1-128 of A-Z a-z 0-9 _ . : @ -, starting with a letter or digit */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "network": "base",
+                     *         "address": "0xabababababababababababababababababababab",
+                     *         "label": "cold storage",
+                     *         "addedAt": "2026-12-04T12:00:00Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["AddressBookEntry"][];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addToAddressBook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The platform's user id: 1-128 of A-Z a-z 0-9 _ . : @ -, starting with a letter or digit */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddressBookRequest"];
+            };
+        };
+        responses: {
+            /** @description There already; its time is kept */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "base",
+                     *       "address": "0xabababababababababababababababababababab",
+                     *       "label": "cold storage",
+                     *       "addedAt": "2026-12-04T12:00:00Z"
+                     *     }
+                     */
+                    "application/json": unknown;
+                };
+            };
+            /** @description Added (or there already: 200, its time kept) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "base",
+                     *       "address": "0xabababababababababababababababababababab",
+                     *       "label": "cold storage",
+                     *       "addedAt": "2026-12-04T12:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AddressBookEntry"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeFromAddressBook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The platform's user id: 1-128 of A-Z a-z 0-9 _ . : @ -, starting with a letter or digit */
+                userId: string;
+                network: string;
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not there */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

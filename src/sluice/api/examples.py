@@ -47,6 +47,10 @@ WITHDRAWAL: dict[str, Any] = {
     "error": None,
     "errorCode": None,
     "waitingReason": None,
+    "fee": "0.25",
+    "policyVersion": None,
+    "policyRule": None,
+    "approvalExpiresAt": None,
     "createdAt": AT,
     "updatedAt": AT,
 }

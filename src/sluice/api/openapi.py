@@ -43,6 +43,12 @@ PUBLIC_NAMES = {
     "OperatorOut": "Operator",
     "OperatorKeyOut": "OperatorKey",
     "AuditEntryOut": "AuditEntry",
+    "PolicyOut": "Policy",
+    "PolicyVersionOut": "PolicyVersion",
+    "PolicyReloadOut": "PolicyReload",
+    "BlockedOut": "BlockedAddress",
+    "AddressBookCreate": "AddressBookRequest",
+    "AddressBookEntryOut": "AddressBookEntry",
 }
 
 TAGS = [
@@ -59,6 +65,10 @@ TAGS = [
     {
         "name": "operators",
         "description": "Operators, their keys, and the audit log; operators' own keys only.",
+    },
+    {
+        "name": "policy",
+        "description": "The withdrawal policy, the blocklist, users' address books.",
     },
     {"name": "health", "description": "Liveness and readiness, without an API key."},
 ]

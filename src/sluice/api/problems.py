@@ -23,7 +23,9 @@ MEDIA_TYPE = "application/problem+json"
 #: HTTP status for each error code; anything unlisted is a 500.
 STATUS_BY_CODE: dict[str, int] = {
     "invalid_request": 422,
+    "invalid_policy": 422,
     "invalid_amount": 422,
+    "amount_limit": 422,
     "invalid_address": 422,
     "unknown_network": 422,
     "unknown_token": 422,

@@ -123,7 +123,18 @@ withdrawals = Table(
     Column("priority", String(8)),
     Column("fee_paid", BaseUnits),
     Column("unbatched", Boolean, nullable=False, server_default=false()),
+    # The policy (0017): the fee held with the amount, the key that asked, what decided it,
+    # and when a wait for approval expires.
+    Column("fee", BaseUnits),
+    Column("api_key_id", String(32)),
+    Column("policy_version", String(64)),
+    Column("policy_rule", String(64)),
+    Column("approval_expires_at", UTCDateTime),
     Index(None, "user_id", "seq"),
+    # Velocity windows: a user's, a destination's, a network's withdrawals since a time.
+    Index(None, "user_id", "created_at"),
+    Index(None, "to_address", "created_at"),
+    Index(None, "network", "created_at"),
     Index(None, "status", "seq"),
     Index(None, "transaction_id"),
     # `GET /v1/withdrawals?updatedSince=`: a platform catching up, oldest change first.
@@ -271,4 +282,47 @@ audit_head = Table(
     Column("id", Integer, primary_key=True, autoincrement=False),
     Column("seq", BigInteger, nullable=False),
     Column("hash", String(64), nullable=False),
+)
+
+# --- The policy engine (0017) ---
+
+#: Every policy file loaded, in order; the last is the one in force (`sluice.services.policy`).
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("seq", SurrogateKey, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False),
+    Column("label", String(128), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    Column("loaded_by", String(160), nullable=False),
+    Index(None, "version"),
+)
+
+address_book = Table(
+    "address_book",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("network", String(64), primary_key=True),
+    Column("address", String(42), primary_key=True),
+    Column("label", String(128)),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+#: Addresses nothing is ever paid to, checked at validation and again just before signing.
+blocklist = Table(
+    "blocklist",
+    metadata,
+    Column("address", String(42), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("reason", Text),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+#: One row per velocity window owner (``user:…``, ``destination:…``, ``hot_wallet:…``), locked
+#: while a decision totals its window, so racing decisions see each other's withdrawals.
+velocity_locks = Table(
+    "velocity_locks",
+    metadata,
+    Column("key", String(200), primary_key=True),
 )

@@ -166,6 +166,23 @@ class Withdrawal:
     unbatched: bool = False
     """Paid by a transaction of its own from now on, never in a batch: its destination costs
     more in a batch, or a batch carrying it reverted."""
+    fee: int = 0
+    """The withdrawal fee in base units of its asset, set at intake by the policy: held with
+    the amount, credited to the fee account when the withdrawal completes, released with the
+    amount when it fails or is cancelled."""
+    api_key_id: str | None = None
+    """The API key that asked for it (policy rules may name keys)."""
+    policy_version: str | None = None
+    """The version (SHA-256) of the policy that decided it, once decided."""
+    policy_rule: str | None = None
+    """The rule of that policy that decided it (``default``, ``blocklist``)."""
+    approval_expires_at: datetime | None = None
+    """When its wait for approval ends in FAILED ``approval_expired``, while it waits."""
+
+    @property
+    def held(self) -> int:
+        """What its hold is, in base units: the amount and the fee."""
+        return self.amount + self.fee
 
 
 @dataclass(frozen=True, slots=True)

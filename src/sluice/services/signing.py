@@ -29,6 +29,7 @@ from sluice.domain.assets import Asset, Network
 from sluice.domain.batches import batch_payload
 from sluice.domain.fees import FeeLevel
 from sluice.domain.ledger import EntryKind
+from sluice.domain.policy import BLOCKLISTED
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
     ChainTransaction,
@@ -283,10 +284,12 @@ class SigningService:
             if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
                 return Signed(commit=False)  # moved on meanwhile: nothing to do
             withdrawals.append(withdrawal)
-        retry = self.retry_after(quote.ready.network)
-        if quote.reverts is not None:
-            await self._destination_reverts(uow, [(w, quote.reverts) for w in withdrawals])
+        blocked = await self._blocklisted(uow, withdrawals)
+        if blocked or quote.reverts is not None:
+            if not blocked and quote.reverts is not None:
+                await self._destination_reverts(uow, [(w, quote.reverts) for w in withdrawals])
             return Signed(commit=True)
+        retry = self.retry_after(quote.ready.network)
         if quote.wallet is None:
             await self._wait(uow, withdrawals, quote.waiting_reason or "waiting")
             return Signed(commit=True, retry_after=self._waiting_retry(quote.ready, retry))
@@ -391,6 +394,9 @@ class SigningService:
             if w.status is WithdrawalStatus.VALIDATING and w.transaction_id is None
         }
         changed = False
+        for withdrawal_id in await self._blocklisted(uow, list(locked.values())):
+            locked.pop(withdrawal_id)
+            changed = True
         reverting = [(locked.pop(i), why) for i, why in plan.reverting if i in locked]
         if reverting:
             await self._destination_reverts(uow, reverting)
@@ -433,30 +439,48 @@ class SigningService:
     async def _destination_reverts(
         self, uow: UnitOfWork, failing: list[tuple[Withdrawal, str]]
     ) -> None:
-        """Fail each withdrawal whose payment reverts (with why) and release its hold; the
-        holds are released at once, balances locked in the global order (`move_many`)."""
+        """Fail each withdrawal whose payment reverts (with why) and release its hold."""
+        await self._fail_unsigned(
+            uow,
+            [(w, f"paying the destination reverts: {why}") for w, why in failing],
+            ErrorCode.DESTINATION_REVERTS,
+        )
+
+    async def _blocklisted(self, uow: UnitOfWork, withdrawals: list[Withdrawal]) -> set[str]:
+        """Fail the withdrawals whose destination was blocklisted since their validation (the
+        blocklist takes effect at once); their ids."""
+        blocked = await uow.policy.blocked(w.to_address for w in withdrawals)
+        failing = [
+            (w, f"{w.to_address} is on the blocklist (checked again before signing)")
+            for w in withdrawals
+            if w.to_address in blocked
+        ]
+        if failing:
+            await self._fail_unsigned(uow, failing, BLOCKLISTED)
+        return {w.id for w, _ in failing}
+
+    async def _fail_unsigned(
+        self, uow: UnitOfWork, failing: list[tuple[Withdrawal, str]], code: str
+    ) -> None:
+        """Fail withdrawals not signed yet (each with why) and release their holds at once,
+        balances locked in the global order (`move_many`)."""
         now = self._clock.now()
         moves = []
         for withdrawal, _ in failing:
             network = self._registry.get(withdrawal.network).network
             asset = network.asset_by_key(withdrawal.asset_key)
             moves.append(
-                Move(withdrawal.user_id, asset, EntryKind.RELEASE, withdrawal.amount, withdrawal.id)
+                Move(withdrawal.user_id, asset, EntryKind.RELEASE, withdrawal.held, withdrawal.id)
             )
         await move_many(uow, moves, clock=self._clock)
         for withdrawal, why in failing:
             withdrawal.waiting_reason = None
-            change = move(
-                withdrawal,
-                WithdrawalStatus.FAILED,
-                at=now,
-                reason=f"paying the destination reverts: {why}",
-                error_code=ErrorCode.DESTINATION_REVERTS,
-            )
+            change = move(withdrawal, WithdrawalStatus.FAILED, at=now, reason=why, error_code=code)
             await uow.withdrawals.add_event(change)
             log.warning(
-                "withdrawal failed: paying its destination reverts",
+                "withdrawal failed before signing",
                 withdrawal_id=withdrawal.id,
+                code=code,
                 detail=why,
             )
         await uow.withdrawals.save_many([withdrawal for withdrawal, _ in failing])

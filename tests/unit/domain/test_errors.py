@@ -9,6 +9,7 @@ import pytest
 from sluice import errors
 from sluice.errors import (
     AlreadyExistsError,
+    AmountLimitError,
     CallRevertedError,
     ChainUnavailableError,
     ConfigurationError,
@@ -23,6 +24,7 @@ from sluice.errors import (
     InvalidStateError,
     NotFoundError,
     OperatorRequiredError,
+    PolicyError,
     RateLimitedError,
     SigningRefusedError,
     SluiceError,
@@ -51,6 +53,8 @@ DOCUMENTED: list[tuple[type[SluiceError], str, tuple[type[Exception], ...]]] = [
     (RateLimitedError, "rate_limited", (SluiceError,)),
     (ForbiddenError, "forbidden", (SluiceError,)),
     (OperatorRequiredError, "operator_required", (ForbiddenError,)),
+    (PolicyError, "invalid_policy", (InvalidRequestError,)),
+    (AmountLimitError, "amount_limit", (InvalidAmountError,)),
     (AlreadyExistsError, "already_exists", (SluiceError,)),
     (ConfigurationError, "configuration_error", (SluiceError,)),
     (CallRevertedError, "call_reverted", (SluiceError,)),
@@ -60,7 +64,14 @@ DOCUMENTED: list[tuple[type[SluiceError], str, tuple[type[Exception], ...]]] = [
     (SigningRefusedError, "signing_refused", (TransientError,)),
 ]
 CASES = [pytest.param(cls, code, bases, id=cls.__name__) for cls, code, bases in DOCUMENTED]
-INVALID_REQUESTS = {InvalidAmountError, InvalidAddressError, UnknownNetworkError, UnknownTokenError}
+INVALID_REQUESTS = {
+    InvalidAmountError,
+    InvalidAddressError,
+    UnknownNetworkError,
+    UnknownTokenError,
+    PolicyError,
+    AmountLimitError,
+}
 
 
 def test_the_table_lists_every_error_the_module_defines() -> None:
