@@ -38,6 +38,7 @@ from sluice.queue.redis_streams import RedisStreamsQueue
 from sluice.queue.sqs import SqsQueue
 from sluice.services import jobs
 from sluice.services.api_keys import ApiKeyService
+from sluice.services.approvals import ApprovalService
 from sluice.services.broadcast import BroadcastService
 from sluice.services.cancellation import CancellationService
 from sluice.services.config_check import ConfigChecker, HotWalletFinder, KeyLoaders, Probe, redacted
@@ -78,6 +79,7 @@ class Services:
     api_keys: ApiKeyService
     operators: OperatorService
     policy: PolicyService
+    approvals: ApprovalService
     hot_wallets: HotWalletService
     nonces: NonceReconciliation
     handlers: StageHandlers
@@ -116,6 +118,7 @@ def build_services(
         api_keys=api_keys,
         operators=OperatorService(api_keys, clock),
         policy=policy,
+        approvals=ApprovalService(registry, clock, policy),
         hot_wallets=HotWalletService(uow, registry, health),
         nonces=NonceReconciliation(uow, registry, confirmation.fill_gap),
         handlers=StageHandlers(
@@ -208,6 +211,11 @@ class Container:
         return self.services.policy
 
     @property
+    def approvals(self) -> ApprovalService:
+        """Withdrawals waiting for approval."""
+        return self.services.approvals
+
+    @property
     def hot_wallets(self) -> HotWalletService:
         """The hot wallets as an operator sees them."""
         return self.services.hot_wallets
@@ -248,6 +256,9 @@ class Container:
                 poll_s=self._poll_interval,
                 stale_s=self.settings.stale_after_s,
             )
+            await uow.commit()
+        async with self.uow() as uow:
+            counts["approval_expired"] = await self.approvals.expire(uow)
             await uow.commit()
         if any(counts.values()):
             log.warning("re-created lost jobs", **counts)

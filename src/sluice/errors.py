@@ -178,6 +178,24 @@ class OperatorRequiredError(ForbiddenError):
     code = "operator_required"
 
 
+class SelfApprovalError(ForbiddenError):
+    """An operator approving a withdrawal asked for with their own key."""
+
+    code = "self_approval"
+
+
+class StaleRevisionError(InvalidStateError):
+    """An approval of a revision of the withdrawal other than the one it is now."""
+
+    code = "stale_revision"
+
+
+class AlreadyDecidedError(InvalidStateError):
+    """An operator deciding twice on one withdrawal."""
+
+    code = "already_decided"
+
+
 class AlreadyExistsError(SluiceError):
     """A name that must be unique is taken (an operator's)."""
 

@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self
 from sluice.domain.access import ApiKey
 from sluice.domain.address_lists import Blocked, BookEntry
 from sluice.domain.addresses import Address
+from sluice.domain.approvals import Approval
 from sluice.domain.audit import AuditEntry, AuditFilter, AuditRecord
 from sluice.domain.fees import FeeMarket
 from sluice.domain.ledger import Balance, EntryKind
@@ -126,6 +127,10 @@ class WithdrawalRepository(Protocol):
         updated_before: datetime | None = None,
     ) -> list[str]:
         """Ids of withdrawals in a status (untouched since ``updated_before``), oldest first."""
+        ...
+
+    async def approvals_expired(self, now: datetime, *, limit: int) -> list[str]:
+        """Ids of withdrawals whose wait for approval ended before ``now``, oldest first."""
         ...
 
     async def add_event(self, change: StatusChange) -> None:
@@ -371,6 +376,18 @@ class PolicyRepository(Protocol):
 
     async def history(self, *, limit: int) -> list[StoredPolicy]:
         """Loaded policies, newest first."""
+        ...
+
+    async def by_version(self, version: str) -> StoredPolicy | None:
+        """The last load of a version."""
+        ...
+
+    async def add_approval(self, approval: Approval) -> bool:
+        """Record an operator's decision; False if they decided on it before."""
+        ...
+
+    async def approvals(self, withdrawal_ids: Sequence[str]) -> dict[str, list[Approval]]:
+        """The decisions on each withdrawal, oldest first."""
         ...
 
     async def book_entries(

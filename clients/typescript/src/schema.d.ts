@@ -422,6 +422,69 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Withdrawals waiting for approval
+         * @description Funds are held for each; each shows its quorum, the votes so far and when it expires.
+         */
+        get: operations["listApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/approvals/{withdrawalId}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a withdrawal waiting for approval
+         * @description Distinct operators of at least the rule's role make the quorum; nobody approves twice
+         *     (409 `already_decided`) or approves a withdrawal asked for with their own key (403
+         *     `self_approval`). At the last approval the policy in force decides again: a blocklist
+         *     entry added meanwhile still wins.
+         */
+        post: operations["approveWithdrawal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/approvals/{withdrawalId}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject a withdrawal waiting for approval
+         * @description One rejection ends it: FAILED `rejected`, its hold released.
+         */
+        post: operations["rejectWithdrawal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/admin/policy": {
         parameters: {
             query?: never;
@@ -614,6 +677,45 @@ export interface components {
              * @description The cool-down of the policy counts from here
              */
             addedAt: string;
+        };
+        /**
+         * Approval
+         * @description A withdrawal waiting for approval: what it needs, what it has, the revision to name.
+         */
+        Approval: {
+            withdrawal: components["schemas"]["Withdrawal"];
+            /**
+             * Revision
+             * @description Name it when approving: a withdrawal changed since refuses
+             */
+            revision: string;
+            /** Approvalsrequired */
+            approvalsRequired: number;
+            approverRole: components["schemas"]["Role"];
+            /** Approvals */
+            approvals: number;
+            /** Votes */
+            votes: components["schemas"]["ApprovalVote"][];
+            /** Expiresat */
+            expiresAt: string | null;
+        };
+        /**
+         * ApprovalPage
+         * @description A page of withdrawals waiting for approval, newest first.
+         */
+        ApprovalPage: {
+            /** Items */
+            items: components["schemas"]["Approval"][];
+            /** Nextcursor */
+            nextCursor: string | null;
+        };
+        /**
+         * ApproveRequest
+         * @description An approval of the revision the operator saw.
+         */
+        ApproveRequest: {
+            /** Revision */
+            revision: string;
         };
         /**
          * NetworkAsset
@@ -1343,6 +1445,16 @@ export interface components {
             degraded?: string[];
         };
         /**
+         * RejectRequest
+         * @description A rejection, with why.
+         */
+        RejectRequest: {
+            /** Reason */
+            reason: string;
+            /** Revision */
+            revision?: string | null;
+        };
+        /**
          * Role
          * @description What an operator may do; each role may do what the ones before it may.
          * @enum {string}
@@ -1420,6 +1532,23 @@ export interface components {
          * @enum {string}
          */
         TransactionStatus: "SIGNED" | "BROADCAST" | "MINED" | "CONFIRMED" | "REVERTED" | "CANCELLED" | "SUPERSEDED";
+        /**
+         * ApprovalVote
+         * @description One operator's decision.
+         */
+        ApprovalVote: {
+            /** Operatorid */
+            operatorId: string;
+            /** Vote */
+            vote: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Reason */
+            reason: string | null;
+        };
         /**
          * WithdrawalRequest
          * @description A withdrawal request.
@@ -3845,6 +3974,403 @@ export interface operations {
             };
             /** @description The key lacks the scope, or may not act for this user or from this address */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listApprovals: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "withdrawal": {
+                     *             "id": "payout-20261202-0042",
+                     *             "userId": "user-42",
+                     *             "amount": "250.5",
+                     *             "symbol": "USDC",
+                     *             "toAddress": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                     *             "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
+                     *             "network": "sepolia",
+                     *             "status": "PENDING_APPROVAL",
+                     *             "fee": "0.25",
+                     *             "policyRule": "large",
+                     *             "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *             "updatedAt": "2026-12-02T10:15:30.123456Z"
+                     *           },
+                     *           "revision": "3f9a1c2b7d4e5f60",
+                     *           "approvalsRequired": 2,
+                     *           "approverRole": "approver",
+                     *           "approvals": 1,
+                     *           "votes": [
+                     *             {
+                     *               "operatorId": "op_5f1c2a9e0b7d4c3a",
+                     *               "vote": "approve",
+                     *               "at": "2026-12-02T10:15:30.123456Z"
+                     *             }
+                     *           ],
+                     *           "expiresAt": "2026-12-02T10:16:02.654321Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ApprovalPage"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    approveWithdrawal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The withdrawal's id (the client's `id`, or the server's `wd_…`) */
+                withdrawalId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApproveRequest"];
+            };
+        };
+        responses: {
+            /** @description At the quorum: on to signing */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "payout-20261202-0042",
+                     *       "userId": "user-42",
+                     *       "amount": "250.5",
+                     *       "symbol": "USDC",
+                     *       "toAddress": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                     *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
+                     *       "network": "sepolia",
+                     *       "status": "VALIDATING",
+                     *       "fee": "0.25",
+                     *       "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *       "updatedAt": "2026-12-02T10:15:30.123456Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Withdrawal"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such withdrawal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not waiting for approval, changed since (`stale_revision`), or decided before by this operator (`already_decided`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rejectWithdrawal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The withdrawal's id (the client's `id`, or the server's `wd_…`) */
+                withdrawalId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RejectRequest"];
+            };
+        };
+        responses: {
+            /** @description Ended; its hold released */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "payout-20261202-0042",
+                     *       "userId": "user-42",
+                     *       "amount": "250.5",
+                     *       "symbol": "USDC",
+                     *       "toAddress": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                     *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
+                     *       "network": "sepolia",
+                     *       "status": "FAILED",
+                     *       "errorCode": "rejected",
+                     *       "fee": "0.25",
+                     *       "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *       "updatedAt": "2026-12-02T10:15:30.123456Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Withdrawal"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such withdrawal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not waiting for approval, changed since (`stale_revision`), or decided before by this operator (`already_decided`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

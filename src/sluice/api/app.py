@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sluice import __version__
 from sluice.api import (
     admin,
+    approvals,
     docs,
     health,
     ledger,
@@ -54,7 +55,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.key_cache = KeyCache()
     problems.install(app)
     openapi.document(app)
-    for module in (health, withdrawals, networks, ledger, admin, operators, policy):
+    for module in (health, withdrawals, networks, ledger, admin, operators, approvals, policy):
         app.include_router(module.router)
     docs.install(app)
 

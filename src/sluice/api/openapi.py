@@ -43,6 +43,8 @@ PUBLIC_NAMES = {
     "OperatorOut": "Operator",
     "OperatorKeyOut": "OperatorKey",
     "AuditEntryOut": "AuditEntry",
+    "ApprovalOut": "Approval",
+    "VoteOut": "ApprovalVote",
     "PolicyOut": "Policy",
     "PolicyVersionOut": "PolicyVersion",
     "PolicyReloadOut": "PolicyReload",

@@ -11,9 +11,17 @@ from sqlalchemy import ColumnElement, delete, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from sluice.db.tables import address_book, blocklist, policy_versions, velocity_locks, withdrawals
+from sluice.db.tables import (
+    address_book,
+    approvals,
+    blocklist,
+    policy_versions,
+    velocity_locks,
+    withdrawals,
+)
 from sluice.domain.address_lists import Blocked, BookEntry
 from sluice.domain.addresses import Address
+from sluice.domain.approvals import Approval, Vote
 from sluice.domain.policy import Scope, StoredPolicy, WindowTotals
 from sluice.domain.withdrawal import HOLDING_STATUSES, WithdrawalStatus
 
@@ -69,6 +77,63 @@ class SqlPolicyRepository:
             select(policy_versions).order_by(policy_versions.c.seq.desc()).limit(limit)
         )
         return [_stored(row) for row in rows]
+
+    async def by_version(self, version: str) -> StoredPolicy | None:
+        """The last load of a version."""
+        row = (
+            await self._c.execute(
+                select(policy_versions)
+                .where(policy_versions.c.version == version)
+                .order_by(policy_versions.c.seq.desc())
+                .limit(1)
+            )
+        ).first()
+        return None if row is None else _stored(row)
+
+    # --- approvals ---
+
+    async def add_approval(self, approval: Approval) -> bool:
+        """Record an operator's decision; False if they decided on this withdrawal before."""
+        insert_ = postgresql.insert if self._dialect == "postgresql" else sqlite.insert
+        result = await self._c.execute(
+            insert_(approvals)
+            .values(
+                withdrawal_id=approval.withdrawal_id,
+                operator_id=approval.operator_id,
+                vote=approval.vote.value,
+                revision=approval.revision,
+                reason=approval.reason,
+                api_key_id=approval.api_key_id,
+                address=approval.address,
+                at=approval.at,
+            )
+            .on_conflict_do_nothing()
+        )
+        return bool(result.rowcount)
+
+    async def approvals(self, withdrawal_ids: Sequence[str]) -> dict[str, list[Approval]]:
+        """The decisions on each withdrawal, oldest first."""
+        found: dict[str, list[Approval]] = {w: [] for w in withdrawal_ids}
+        if not found:
+            return found
+        c = approvals.c
+        rows = await self._c.execute(
+            select(approvals).where(c.withdrawal_id.in_(list(found))).order_by(c.at, c.operator_id)
+        )
+        for r in rows:
+            found[r.withdrawal_id].append(
+                Approval(
+                    withdrawal_id=r.withdrawal_id,
+                    operator_id=r.operator_id,
+                    vote=Vote(r.vote),
+                    revision=r.revision,
+                    at=r.at,
+                    reason=r.reason,
+                    api_key_id=r.api_key_id,
+                    address=r.address,
+                )
+            )
+        return found
 
     # --- address books ---
 

@@ -319,6 +319,20 @@ blocklist = Table(
     Column("added_at", UTCDateTime, nullable=False),
 )
 
+#: Operators' decisions on withdrawals waiting for approval; one per operator and withdrawal.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("withdrawal_id", String(64), primary_key=True),
+    Column("operator_id", ForeignKey("operators.id"), primary_key=True),
+    Column("vote", String(8), nullable=False),
+    Column("revision", String(16), nullable=False),
+    Column("reason", Text),
+    Column("api_key_id", String(32)),
+    Column("address", String(64)),
+    Column("at", UTCDateTime, nullable=False),
+)
+
 #: One row per velocity window owner (``user:…``, ``destination:…``, ``hot_wallet:…``), locked
 #: while a decision totals its window, so racing decisions see each other's withdrawals.
 velocity_locks = Table(

@@ -310,6 +310,17 @@ class SqlWithdrawalRepository:
         query = query.order_by(withdrawals.c.seq).limit(limit)
         return list((await self._c.execute(query)).scalars())
 
+    async def approvals_expired(self, now: datetime, *, limit: int) -> list[str]:
+        """Ids of withdrawals whose wait for approval ended before ``now``, oldest first."""
+        c = withdrawals.c
+        query = (
+            select(c.id)
+            .where(c.status == WithdrawalStatus.PENDING_APPROVAL.value, c.approval_expires_at < now)
+            .order_by(c.seq)
+            .limit(limit)
+        )
+        return list((await self._c.execute(query)).scalars())
+
     async def add_event(self, change: StatusChange) -> None:
         """Record a status change; it is written with the next `flush_events` or at commit.
 

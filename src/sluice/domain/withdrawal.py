@@ -128,6 +128,9 @@ class ErrorCode(enum.StrEnum):
     TOKEN_TRANSFER_FAILED = "token_transfer_failed"  # noqa: S105 - an error code, not a secret
     """The transaction succeeded but the token recorded no transfer to the destination (its
     ``transfer`` returned false): nothing was paid."""
+    APPROVAL_EXPIRED = "approval_expired"
+    """Not approved by enough operators before the policy's ``expire_after``; the hold is
+    released. (An operator's rejection ends a withdrawal FAILED ``rejected``.)"""
     PAYMENT_NOT_FOUND = "payment_not_found"
     """The batch transaction carrying it succeeded, but its receipt holds no ``Paid`` event of
     the batch contract for this withdrawal's position: nothing was paid to it."""

@@ -97,14 +97,20 @@ class PolicyService:
         return 0 if terms.fee is None else terms.fee.base_units(amount, asset.decimals)
 
     async def decide(
-        self, uow: UnitOfWork, policy: Policy, group: Sequence[Withdrawal]
+        self,
+        uow: UnitOfWork,
+        policy: Policy,
+        group: Sequence[Withdrawal],
+        *,
+        counted: bool = False,
     ) -> dict[str, Decision]:
         """A decision for each withdrawal, oldest first, in the caller's transaction.
 
         The velocity windows the policy reads are locked first (one global order), then
         totalled; each withdrawal allowed or sent for approval counts in the windows of the
         ones after it. Racing decisions on one window thus wait for each other: none of them
-        pushes it past its limit unseen.
+        pushes it past its limit unseen. ``counted``: the withdrawals are in their windows
+        already (decided once, waiting for approval): each is left out of its own totals.
         """
         if not group:
             return {}
@@ -129,6 +135,8 @@ class PolicyService:
             mine = {
                 (per, seconds): totals[(seconds, _lock_key(per, w))] for per, seconds in windows
             }
+            if counted:
+                mine = {k: _without(v, w) for k, v in mine.items()}
             decision = evaluate(
                 policy,
                 Candidate(
@@ -224,3 +232,12 @@ async def record_policy(
         )
     )
     return Loaded(policy, changed=True)
+
+
+def _without(
+    window: dict[tuple[str, str], tuple[int, int]], withdrawal: Withdrawal
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """A window's totals without one withdrawal it holds."""
+    key = (withdrawal.network, withdrawal.asset_key)
+    summed, count = window.get(key, (0, 0))
+    return {**window, key: (max(0, summed - withdrawal.amount), max(0, count - 1))}

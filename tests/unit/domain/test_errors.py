@@ -8,6 +8,7 @@ import pytest
 
 from sluice import errors
 from sluice.errors import (
+    AlreadyDecidedError,
     AlreadyExistsError,
     AmountLimitError,
     CallRevertedError,
@@ -26,8 +27,10 @@ from sluice.errors import (
     OperatorRequiredError,
     PolicyError,
     RateLimitedError,
+    SelfApprovalError,
     SigningRefusedError,
     SluiceError,
+    StaleRevisionError,
     TransactionRefusedError,
     TransientError,
     UnauthorizedError,
@@ -56,6 +59,9 @@ DOCUMENTED: list[tuple[type[SluiceError], str, tuple[type[Exception], ...]]] = [
     (PolicyError, "invalid_policy", (InvalidRequestError,)),
     (AmountLimitError, "amount_limit", (InvalidAmountError,)),
     (AlreadyExistsError, "already_exists", (SluiceError,)),
+    (SelfApprovalError, "self_approval", (ForbiddenError,)),
+    (StaleRevisionError, "stale_revision", (InvalidStateError,)),
+    (AlreadyDecidedError, "already_decided", (InvalidStateError,)),
     (ConfigurationError, "configuration_error", (SluiceError,)),
     (CallRevertedError, "call_reverted", (SluiceError,)),
     (TransientError, "transient", (SluiceError,)),

@@ -1,4 +1,4 @@
-"""The policy engine: versions, decisions, fees, address book, blocklist, velocity locks
+"""The policy engine: versions, decisions, fees, approvals, address book, blocklist, velocity
 
 Each withdrawal records the fee held with its amount, the API key that asked, the policy version
 and rule that decided it, and when its wait for approval expires. Indexes serve the velocity
@@ -62,6 +62,21 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("address", name="pk_blocklist"),
     )
     op.create_table(
+        "approvals",
+        sa.Column("withdrawal_id", sa.String(64), nullable=False),
+        sa.Column("operator_id", sa.String(40), nullable=False),
+        sa.Column("vote", sa.String(8), nullable=False),
+        sa.Column("revision", sa.String(16), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=True),
+        sa.Column("api_key_id", sa.String(32), nullable=True),
+        sa.Column("address", sa.String(64), nullable=True),
+        sa.Column("at", UTCDateTime(), nullable=False),
+        sa.ForeignKeyConstraint(
+            ["operator_id"], ["operators.id"], name="fk_approvals_operator_id_operators"
+        ),
+        sa.PrimaryKeyConstraint("withdrawal_id", "operator_id", name="pk_approvals"),
+    )
+    op.create_table(
         "velocity_locks",
         sa.Column("key", sa.String(200), nullable=False),
         sa.PrimaryKeyConstraint("key", name="pk_velocity_locks"),
@@ -70,6 +85,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("velocity_locks")
+    op.drop_table("approvals")
     op.drop_table("blocklist")
     op.drop_table("address_book")
     op.drop_index("ix_policy_versions_version", "policy_versions")
