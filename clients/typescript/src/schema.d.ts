@@ -2965,6 +2965,7 @@ export interface operations {
                 "X-Sluice-Signature"?: string;
             };
             path: {
+                /** @description A user id, or `_fees`: the fee account (docs/policy.md) */
                 userId: string;
             };
             cookie?: never;
