@@ -48,6 +48,7 @@ from sluice.services.network_health import NetworkHealth, verify_network
 from sluice.services.networks import NetworkService
 from sluice.services.nonces import NonceReconciliation, WalletNonces
 from sluice.services.operators import OperatorService
+from sluice.services.pauses import PauseService
 from sluice.services.readiness import ReadinessService
 from sluice.services.recovery import recover, sweep
 from sluice.services.registry import NetworkEntry, NetworkRegistry
@@ -79,6 +80,7 @@ class Services:
     nonces: NonceReconciliation
     handlers: StageHandlers
     fees: FeeMarkets
+    pauses: PauseService
 
 
 def build_services(
@@ -105,6 +107,7 @@ def build_services(
     api_keys = ApiKeyService(clock)
     fees = FeeMarkets(registry, cache=fee_cache)
     confirmation = ConfirmationService(registry, clock, fees)
+    pauses = PauseService(registry, clock)
     return Services(
         withdrawals=withdrawals,
         cancellation=CancellationService(withdrawals, registry, clock),
@@ -116,7 +119,7 @@ def build_services(
         handlers=StageHandlers(
             uow,
             validation=ValidationService(registry, clock),
-            signing=SigningService(registry, clock, fees),
+            signing=SigningService(registry, clock, fees, pauses),
             broadcast=BroadcastService(registry, clock),
             confirmation=confirmation,
             # Without a monitor (service-level tests drive the handlers themselves): ungated.
@@ -128,6 +131,7 @@ def build_services(
             ),
         ),
         fees=fees,
+        pauses=pauses,
     )
 
 
@@ -175,6 +179,11 @@ class Container:
     def operators(self) -> OperatorService:
         """Operators and their keys."""
         return self.services.operators
+
+    @property
+    def pauses(self) -> PauseService:
+        """Network pauses, freezes and the circuit breaker."""
+        return self.services.pauses
 
     @property
     def hot_wallets(self) -> HotWalletService:

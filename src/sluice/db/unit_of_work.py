@@ -15,6 +15,7 @@ from sluice.db.audit import SqlAuditLog
 from sluice.db.ledger import SqlLedgerRepository
 from sluice.db.operators import SqlOperatorRepository
 from sluice.db.outbox import INSERT_MESSAGES, Outbox
+from sluice.db.pauses import SqlPauseRepository
 from sluice.db.tables import outbox, withdrawal_events
 from sluice.db.transactions import SqlTransactionRepository
 from sluice.db.withdrawals import INSERT_EVENT, SqlWithdrawalRepository
@@ -84,6 +85,7 @@ class SqlUnitOfWork:
         self.api_keys = SqlApiKeyRepository(connection)
         self.operators = SqlOperatorRepository(connection)
         self.audit = SqlAuditLog(connection)
+        self.pauses = SqlPauseRepository(connection)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
