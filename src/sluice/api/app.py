@@ -16,6 +16,7 @@ from sluice.api import (
     networks,
     openapi,
     operators,
+    pauses,
     problems,
     withdrawals,
 )
@@ -53,7 +54,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.key_cache = KeyCache()
     problems.install(app)
     openapi.document(app)
-    for module in (health, withdrawals, networks, ledger, admin, operators):
+    for module in (health, withdrawals, networks, ledger, admin, operators, pauses):
         app.include_router(module.router)
     docs.install(app)
 

@@ -43,6 +43,9 @@ PUBLIC_NAMES = {
     "OperatorOut": "Operator",
     "OperatorKeyOut": "OperatorKey",
     "AuditEntryOut": "AuditEntry",
+    "PauseOut": "Pause",
+    "NetworkPauseOut": "NetworkPause",
+    "CircuitBreakerOut": "CircuitBreaker",
 }
 
 TAGS = [

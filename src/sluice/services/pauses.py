@@ -38,7 +38,7 @@ from sluice.domain.pauses import (
     trip_reason,
     window_start,
 )
-from sluice.errors import InvalidRequestError
+from sluice.errors import InvalidRequestError, UnknownNetworkError
 from sluice.ports import Clock, UnitOfWork
 from sluice.services import jobs
 from sluice.services.registry import NetworkRegistry
@@ -94,7 +94,10 @@ class PauseService:
         """
         if network is None:
             return EVERY_NETWORK
-        return self._registry.get(network).network.name
+        try:
+            return self._registry.get(network).network.name
+        except UnknownNetworkError as exc:
+            raise UnknownNetworkError(exc.detail, field="network", location="path") from None
 
     async def holding(self, uow: UnitOfWork, network: str) -> Pause | None:
         """The pause that holds ``network`` now, read without a lock (a sign job's first look,
