@@ -83,6 +83,10 @@ def _no_traceback(output: str) -> None:
         ["audit"],
         ["audit", "verify"],
         ["audit", "list"],
+        ["network"],
+        ["network", "status"],
+        ["network", "pause"],
+        ["network", "resume"],
     ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:

@@ -16,7 +16,17 @@ from typing import Annotated, Any
 import typer
 
 from sluice import __version__
-from sluice.cli import apikey, audit, check, contracts, keystore, operator, run, withdrawals
+from sluice.cli import (
+    apikey,
+    audit,
+    check,
+    contracts,
+    keystore,
+    network,
+    operator,
+    run,
+    withdrawals,
+)
 
 __all__ = ["app"]
 
@@ -54,6 +64,7 @@ app.add_typer(withdrawals.app, name="withdrawals")
 app.add_typer(contracts.app, name="contracts")
 app.add_typer(operator.app, name="operator")
 app.add_typer(audit.app, name="audit")
+app.add_typer(network.app, name="network")
 
 
 def _reflowed(doc: str | None) -> str | None:

@@ -19,14 +19,15 @@ SQLite's BEGIN IMMEDIATE serializes all of it anyway.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 
 from sluice import metrics
 from sluice.domain.amounts import format_amount
+from sluice.domain.assets import Network
 from sluice.domain.audit import SYSTEM, Actor, AuditRecord
 from sluice.domain.pauses import (
     EVERY_NETWORK,
@@ -79,11 +80,67 @@ def _subject(name: str) -> str:
     return f"network:{name}"
 
 
+class NetworkCatalog(Protocol):
+    """The served networks as pauses need them: names and configuration, never a node."""
+
+    def names(self) -> list[str]:
+        """Every served network's name."""
+        ...
+
+    def network(self, name: str) -> Network:
+        """A served network.
+
+        Raises:
+            UnknownNetworkError: Not served here.
+        """
+        ...
+
+
+class RegistryCatalog:
+    """The networks of a running process's registry (read live)."""
+
+    def __init__(self, registry: NetworkRegistry) -> None:
+        self._registry = registry
+
+    def names(self) -> list[str]:
+        """Every served network's name."""
+        return self._registry.names()
+
+    def network(self, name: str) -> Network:
+        """A served network (`NetworkRegistry.get`)."""
+        return self._registry.get(name).network
+
+
+class ConfiguredCatalog:
+    """The networks of a networks file, for the command line (no node, no key is touched)."""
+
+    def __init__(self, networks: Mapping[str, Network]) -> None:
+        self._networks = dict(networks)
+
+    def names(self) -> list[str]:
+        """Every configured network's name."""
+        return sorted(self._networks)
+
+    def network(self, name: str) -> Network:
+        """A configured network.
+
+        Raises:
+            UnknownNetworkError: Not in the networks file.
+        """
+        try:
+            return self._networks[name]
+        except KeyError:
+            raise UnknownNetworkError(f"network {name!r} is not served here") from None
+
+
 class PauseService:
     """Pause and resume networks; decide, before each new payout, whether it may be signed."""
 
-    def __init__(self, registry: NetworkRegistry, clock: Clock) -> None:
-        self._registry = registry
+    def __init__(self, networks: NetworkCatalog | NetworkRegistry, clock: Clock) -> None:
+        """``networks``: a registry (a running process) or any `NetworkCatalog`."""
+        self._networks: NetworkCatalog = (
+            RegistryCatalog(networks) if isinstance(networks, NetworkRegistry) else networks
+        )
         self._clock = clock
 
     def _name(self, network: str | None) -> str:
@@ -95,7 +152,7 @@ class PauseService:
         if network is None:
             return EVERY_NETWORK
         try:
-            return self._registry.get(network).network.name
+            return self._networks.network(network).name
         except UnknownNetworkError as exc:
             raise UnknownNetworkError(exc.detail, field="network", location="path") from None
 
@@ -126,8 +183,8 @@ class PauseService:
         everywhere = await uow.pauses.get(EVERY_NETWORK, lock="share", at=now)
         if everywhere.pause is not None:
             return everywhere.pause
-        entry = self._registry.get(network)
-        breaker = entry.network.circuit_breaker
+        served = self._networks.network(network)
+        breaker = served.circuit_breaker
         limit = None if breaker is None else breaker.limit_of(asset_key)
         # Exclusive only where a breaker sums: two signers of the network then take turns, so
         # each sums an outflow that includes the other's committed payout.
@@ -140,7 +197,7 @@ class PauseService:
         outflow = await uow.pauses.outflow(network, asset_key, since)
         if breaker_verdict(outflow, amount, limit):
             return None
-        asset = entry.network.asset_by_key(asset_key)
+        asset = served.asset_by_key(asset_key)
         pause = Pause(
             network=network,
             since=now,
@@ -258,7 +315,7 @@ class PauseService:
     async def states(self, uow: UnitOfWork) -> dict[str, NetworkControl]:
         """Every served network's own pause state and the freeze's (``*``), by name."""
         stored = {c.network: c for c in await uow.pauses.all()}
-        names = [EVERY_NETWORK, *self._registry.names()]
+        names = [EVERY_NETWORK, *self._networks.names()]
         states = {name: stored.get(name, NetworkControl(name)) for name in names}
         for name, control in states.items():
             self._show(name, paused=control.pause is not None)
