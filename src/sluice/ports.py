@@ -368,6 +368,10 @@ class PauseRepository(Protocol):
         """Write a network's pause state (its row locked with ``lock="update"``)."""
         ...
 
+    async def many(self, networks: Sequence[str]) -> list[NetworkControl]:
+        """The stored pause states of ``networks``, read without a lock, in one statement."""
+        ...
+
     async def all(self) -> list[NetworkControl]:
         """Every stored pause state."""
         ...

@@ -89,6 +89,12 @@ class SqlPauseRepository:
             )
         )
 
+    async def many(self, networks: Sequence[str]) -> list[NetworkControl]:
+        """The stored pause states of ``networks`` (one statement, no lock); a network never
+        paused may have none."""
+        query = select(network_pauses).where(network_pauses.c.network.in_(list(networks)))
+        return [_control(row) for row in await self._c.execute(query)]
+
     async def all(self) -> list[NetworkControl]:
         """Every stored pause state, the freeze row (``*``) first."""
         rows = await self._c.execute(select(network_pauses).order_by(network_pauses.c.network))

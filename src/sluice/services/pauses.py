@@ -159,12 +159,12 @@ class PauseService:
     async def holding(self, uow: UnitOfWork, network: str) -> Pause | None:
         """The pause that holds ``network`` now, read without a lock (a sign job's first look,
         so that a paused network costs no chain reads; `admit` decides under the lock)."""
-        now = self._clock.now()
+        stored = {c.network: c.pause for c in await uow.pauses.many([EVERY_NETWORK, network])}
         for name in (EVERY_NETWORK, network):
-            control = await uow.pauses.get(name, at=now)
-            if control.pause is not None:
+            pause = stored.get(name)
+            if pause is not None:
                 self._show(name, paused=True)
-                return control.pause
+                return pause
         self._show(network, paused=False)
         return None
 
