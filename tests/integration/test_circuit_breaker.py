@@ -389,10 +389,13 @@ async def test_lifting_the_freeze_leaves_a_networks_own_pause_in_force(
     await pause(p, NET, "its own")
     await pause(p, None, "everything")
 
+    assert await p.sign(wid) == PAUSE_RETRY_S
+    assert "every network is frozen" in ((await p.get(wid)).waiting_reason or "")
+
     await resume(p, None)
 
     assert await p.sign(wid) == PAUSE_RETRY_S
-    assert "its own" in ((await p.get(wid)).waiting_reason or "")
+    assert "its own" in ((await p.get(wid)).waiting_reason or ""), "the reason follows the pause"
 
 
 async def test_a_pause_does_not_stop_what_is_already_signed(pipeline: Pipeline) -> None:

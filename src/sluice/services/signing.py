@@ -288,7 +288,7 @@ class SigningService:
         """
         withdrawal = await uow.withdrawals.get(ready.own, lock=True)
         if withdrawal is not None and withdrawal.status is WithdrawalStatus.VALIDATING:
-            await self._wait(uow, [withdrawal], ready.paused or "paused")
+            await self._wait(uow, [withdrawal], ready.paused or "paused", exact=True)
         return PAUSE_RETRY_S
 
     def done(self, ready: Ready) -> None:
@@ -353,7 +353,7 @@ class SigningService:
         pause = await self._pauses.admit(uow, network.name, paying[0].asset_key, amount)
         if pause is None:
             return None
-        await self._wait(uow, waiting, pause.waiting_reason(network.name))
+        await self._wait(uow, waiting, pause.waiting_reason(network.name), exact=True)
         return Signed(commit=True, retry_after=PAUSE_RETRY_S)
 
     async def _store(
@@ -517,11 +517,16 @@ class SigningService:
             )
         await uow.withdrawals.save_many([withdrawal for withdrawal, _ in failing])
 
-    async def _wait(self, uow: UnitOfWork, withdrawals: list[Withdrawal], reason: str) -> None:
-        """Record why VALIDATING withdrawals cannot be signed yet (once per kind of reason)."""
+    async def _wait(
+        self, uow: UnitOfWork, withdrawals: list[Withdrawal], reason: str, *, exact: bool = False
+    ) -> None:
+        """Record why VALIDATING withdrawals cannot be signed yet (once per kind of reason;
+        ``exact``: once per reason, for reasons that change rarely and say who to ask, such as
+        which pause holds them)."""
         kind = reason.split(":", 1)[0]
         for withdrawal in withdrawals:
-            if withdrawal.waiting_reason is not None and withdrawal.waiting_reason.startswith(kind):
+            current = withdrawal.waiting_reason
+            if current is not None and (current == reason if exact else current.startswith(kind)):
                 # Still waiting: only touch it, so the sweep sees its job chain is alive.
                 withdrawal.updated_at = self._clock.now()
                 await uow.withdrawals.save(withdrawal)
