@@ -50,6 +50,7 @@ from sluice.services.network_health import NetworkHealth, verify_network
 from sluice.services.networks import NetworkService
 from sluice.services.nonces import NonceReconciliation, WalletNonces
 from sluice.services.operators import OperatorService
+from sluice.services.pauses import PauseService
 from sluice.services.policy import Loaded, PolicyService
 from sluice.services.readiness import ReadinessService
 from sluice.services.recovery import recover, sweep
@@ -84,6 +85,7 @@ class Services:
     nonces: NonceReconciliation
     handlers: StageHandlers
     fees: FeeMarkets
+    pauses: PauseService
 
 
 def build_services(
@@ -111,6 +113,7 @@ def build_services(
     api_keys = ApiKeyService(clock)
     fees = FeeMarkets(registry, cache=fee_cache)
     confirmation = ConfirmationService(registry, clock, fees)
+    pauses = PauseService(registry, clock)
     return Services(
         withdrawals=withdrawals,
         cancellation=CancellationService(withdrawals, registry, clock),
@@ -124,7 +127,7 @@ def build_services(
         handlers=StageHandlers(
             uow,
             validation=ValidationService(registry, clock, policy=policy),
-            signing=SigningService(registry, clock, fees),
+            signing=SigningService(registry, clock, fees, pauses),
             broadcast=BroadcastService(registry, clock),
             confirmation=confirmation,
             # Without a monitor (service-level tests drive the handlers themselves): ungated.
@@ -136,6 +139,7 @@ def build_services(
             ),
         ),
         fees=fees,
+        pauses=pauses,
     )
 
 
@@ -214,6 +218,11 @@ class Container:
     def approvals(self) -> ApprovalService:
         """Withdrawals waiting for approval."""
         return self.services.approvals
+
+    @property
+    def pauses(self) -> PauseService:
+        """Network pauses, freezes and the circuit breaker."""
+        return self.services.pauses
 
     @property
     def hot_wallets(self) -> HotWalletService:

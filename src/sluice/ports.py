@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 from sluice.domain.access import ApiKey
 from sluice.domain.address_lists import Blocked, BookEntry
@@ -21,6 +21,7 @@ from sluice.domain.audit import AuditEntry, AuditFilter, AuditRecord
 from sluice.domain.fees import FeeMarket
 from sluice.domain.ledger import Balance, EntryKind
 from sluice.domain.operators import Operator
+from sluice.domain.pauses import NetworkControl
 from sluice.domain.policy import Scope, StoredPolicy, WindowTotals
 from sluice.domain.receipts import Log
 from sluice.domain.transaction import (
@@ -435,6 +436,38 @@ class PolicyRepository(Protocol):
         ...
 
 
+class PauseRepository(Protocol):
+    """Network pauses (`sluice.domain.pauses`) and what the circuit breaker sums."""
+
+    async def get(
+        self, network: str, *, lock: Literal["share", "update"] | None = None, at: datetime
+    ) -> NetworkControl:
+        """The network's pause state (``*``: every network's); with ``lock``, its row is made
+        if missing and locked (shared or exclusive) until commit."""
+        ...
+
+    async def save(self, control: NetworkControl, at: datetime) -> None:
+        """Write a network's pause state (its row locked with ``lock="update"``)."""
+        ...
+
+    async def many(self, networks: Sequence[str]) -> list[NetworkControl]:
+        """The stored pause states of ``networks``, read without a lock, in one statement."""
+        ...
+
+    async def all(self) -> list[NetworkControl]:
+        """Every stored pause state."""
+        ...
+
+    async def outflow(self, network: str, asset_key: str, since: datetime) -> int:
+        """The base units of the network's payouts of the asset signed after ``since``,
+        withdrawals FAILED or CANCELLED left out."""
+        ...
+
+    async def held(self, networks: Sequence[str] | None, *, limit: int) -> list[str]:
+        """VALIDATING withdrawals waiting for a pause or a breaker, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories inside it."""
 
@@ -471,6 +504,11 @@ class UnitOfWork(Protocol):
     @property
     def audit(self) -> AuditLog:
         """The audit log, appended in this transaction."""
+        ...
+
+    @property
+    def pauses(self) -> PauseRepository:
+        """Network pauses in this transaction."""
         ...
 
     async def __aenter__(self) -> Self: ...

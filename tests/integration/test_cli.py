@@ -91,6 +91,10 @@ def _no_traceback(output: str) -> None:
         ["blocklist", "import"],
         ["blocklist", "list"],
         ["blocklist", "remove"],
+        ["network"],
+        ["network", "status"],
+        ["network", "pause"],
+        ["network", "resume"],
     ],
 )
 def test_every_command_explains_itself(command: list[str]) -> None:

@@ -200,7 +200,8 @@ export interface paths {
          * Networks: assets, finality, fee model and levels now, RPC health, hot wallets
          * @description Every network this deployment pays on, by name. `feeLevels` is what a withdrawal's
          *     `priority` would pay now (null while the network is down); `rpc` is the health monitor's
-         *     last look at its node (never a URL). A down network is listed like the others.
+         *     last look at its node (never a URL). A down network is listed like the others. `paused`
+         *     is the pause that holds its new payouts, if any (docs/circuit-breaker.md).
          */
         get: operations["listNetworks"];
         put?: never;
@@ -638,6 +639,92 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/networks/{network}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a network's automatic signing
+         * @description No new payout of the network takes a nonce until an admin resumes it; its withdrawals
+         *     wait in `VALIDATING` with a `waitingReason`. What is already signed is still sent, tracked,
+         *     replaced and cancelled as usual. Pausing a paused network changes nothing.
+         */
+        post: operations["pauseNetwork"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/networks/{network}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a paused network (an operator's pause or a tripped circuit breaker)
+         * @description Lifts the network's own pause, manual or a tripped breaker, and wakes the withdrawals it
+         *     held. Its circuit breaker's window starts afresh now: the outflow that tripped it no longer
+         *     counts. A freeze of every network stays until it is lifted (`unfreezeNetworks`).
+         */
+        post: operations["resumeNetwork"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Freeze every network: no new payout anywhere is signed
+         * @description The incident runbook's freeze (docs/operations.md): every network at once, networks
+         *     added later included, until an admin lifts it. What is already signed keeps going.
+         */
+        post: operations["freezeNetworks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Lift the freeze of every network
+         * @description Lifts the freeze only: a network paused on its own (by hand, or by its circuit breaker)
+         *     stays paused until it is resumed by name (`resumeNetwork`).
+         */
+        post: operations["unfreezeNetworks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -955,6 +1042,28 @@ export interface components {
             detail: string;
         };
         /**
+         * CircuitBreaker
+         * @description The network's circuit breaker (docs/circuit-breaker.md).
+         */
+        CircuitBreaker: {
+            /**
+             * Windowseconds
+             * @description The rolling window's length
+             */
+            windowSeconds: number;
+            /**
+             * Maxoutflow
+             * @description Asset symbol → the most its payouts signed within the window may add up to, in token units
+             * @example {
+             *       "ETH": "50",
+             *       "USDC": "250000"
+             *     }
+             */
+            maxOutflow: {
+                [key: string]: string;
+            };
+        };
+        /**
          * CreditRequest
          * @description An operator's credit to a user's available balance.
          */
@@ -1266,6 +1375,27 @@ export interface components {
             hotWallets: components["schemas"]["NetworkHotWallet"][];
             batching: components["schemas"]["NetworkBatching"];
             explorer: components["schemas"]["Explorer"] | null;
+            /** @description Its outflow limits over a rolling window; null: none */
+            circuitBreaker: components["schemas"]["CircuitBreaker"] | null;
+            /** @description The pause that holds its new payouts: a freeze of every network (network `"*"`), else its own (by an operator or its circuit breaker); null: it signs */
+            paused: components["schemas"]["Pause"] | null;
+        };
+        /**
+         * NetworkPause
+         * @description A network's own pause state (or the freeze's, network `"*"`).
+         */
+        NetworkPause: {
+            /** Network */
+            network: string;
+            /** @description The pause in force; null: it runs */
+            paused: components["schemas"]["Pause"] | null;
+            /**
+             * Resumedat
+             * @description When an operator last resumed it: its circuit breaker's window starts then
+             */
+            resumedAt: string | null;
+            /** Resumedby */
+            resumedBy: string | null;
         };
         /**
          * NetworkHotWallet
@@ -1357,6 +1487,48 @@ export interface components {
             createdAt: string;
             /** Apikey */
             apiKey: string;
+        };
+        /**
+         * PauseKind
+         * @description Why a network is paused.
+         * @enum {string}
+         */
+        PauseKind: "manual" | "circuit_breaker";
+        /**
+         * Pause
+         * @description A pause in force.
+         */
+        Pause: {
+            /**
+             * Network
+             * @description The network it pauses; `"*"`: every network (a freeze)
+             */
+            network: string;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /** @description `manual` (an operator), or `circuit_breaker` (its outflow limit) */
+            kind: components["schemas"]["PauseKind"];
+            /** Reason */
+            reason: string;
+            /**
+             * Actor
+             * @description Who paused it: `operator:<id>`, `cli:<user>`, `system:sluice`
+             */
+            actor: string;
+        };
+        /**
+         * PauseRequest
+         * @description Why the network (or every network) is paused: kept with the pause and in the audit log.
+         */
+        PauseRequest: {
+            /**
+             * Reason
+             * @example incident 42
+             */
+            reason: string;
         };
         /**
          * Policy
@@ -1453,6 +1625,14 @@ export interface components {
             reason: string;
             /** Revision */
             revision?: string | null;
+        };
+        /**
+         * ResumeRequest
+         * @description Why it is resumed, for the audit log (optional).
+         */
+        ResumeRequest: {
+            /** Reason */
+            reason?: string | null;
         };
         /**
          * Role
@@ -2769,6 +2949,13 @@ export interface operations {
                      *         "explorer": {
                      *           "transaction": "https://sepolia.etherscan.io/tx/{hash}",
                      *           "address": "https://sepolia.etherscan.io/address/{address}"
+                     *         },
+                     *         "circuitBreaker": {
+                     *           "windowSeconds": 3600,
+                     *           "maxOutflow": {
+                     *             "ETH": "50",
+                     *             "USDC": "250000"
+                     *           }
                      *         }
                      *       }
                      *     ]
@@ -5226,6 +5413,472 @@ export interface operations {
             };
             /** @description Not there */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pauseNetwork: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                network: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PauseRequest"];
+            };
+        };
+        responses: {
+            /** @description Paused (or already paused: unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "base",
+                     *       "paused": {
+                     *         "network": "base",
+                     *         "since": "2026-12-02T10:15:30.123456Z",
+                     *         "kind": "manual",
+                     *         "reason": "incident 42",
+                     *         "actor": "operator:op_7a0d3e1f9c2b4d5e"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetworkPause"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeNetwork: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                network: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ResumeRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Resumed (or not paused: unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "base",
+                     *       "resumedAt": "2026-12-02T10:15:30.123456Z",
+                     *       "resumedBy": "operator:op_7a0d3e1f9c2b4d5e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetworkPause"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    freezeNetworks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PauseRequest"];
+            };
+        };
+        responses: {
+            /** @description Frozen (or already frozen: unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "*",
+                     *       "paused": {
+                     *         "network": "*",
+                     *         "since": "2026-12-02T10:15:30.123456Z",
+                     *         "kind": "manual",
+                     *         "reason": "runbook: freeze",
+                     *         "actor": "operator:op_7a0d3e1f9c2b4d5e"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetworkPause"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unfreezeNetworks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ResumeRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Lifted (or not frozen) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "*",
+                     *       "resumedAt": "2026-12-02T10:15:30.123456Z",
+                     *       "resumedBy": "operator:op_7a0d3e1f9c2b4d5e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetworkPause"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -17,6 +17,7 @@ from sluice.api import (
     networks,
     openapi,
     operators,
+    pauses,
     policy,
     problems,
     withdrawals,
@@ -55,7 +56,8 @@ def create_app(container: Container) -> FastAPI:
     app.state.key_cache = KeyCache()
     problems.install(app)
     openapi.document(app)
-    for module in (health, withdrawals, networks, ledger, admin, operators, approvals, policy):
+    routers = (health, withdrawals, networks, ledger, admin, operators, approvals, policy, pauses)
+    for module in routers:
         app.include_router(module.router)
     docs.install(app)
 

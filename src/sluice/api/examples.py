@@ -202,6 +202,8 @@ NETWORKS: list[dict[str, Any]] = [
             "transaction": "https://sepolia.etherscan.io/tx/{hash}",
             "address": "https://sepolia.etherscan.io/address/{address}",
         },
+        "circuitBreaker": {"windowSeconds": 3600, "maxOutflow": {"ETH": "50", "USDC": "250000"}},
+        "paused": None,
     }
 ]
 

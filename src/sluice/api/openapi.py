@@ -51,6 +51,9 @@ PUBLIC_NAMES = {
     "BlockedOut": "BlockedAddress",
     "AddressBookCreate": "AddressBookRequest",
     "AddressBookEntryOut": "AddressBookEntry",
+    "PauseOut": "Pause",
+    "NetworkPauseOut": "NetworkPause",
+    "CircuitBreakerOut": "CircuitBreaker",
 }
 
 TAGS = [

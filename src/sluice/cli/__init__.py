@@ -23,6 +23,7 @@ from sluice.cli import (
     check,
     contracts,
     keystore,
+    network,
     operator,
     policy,
     run,
@@ -67,6 +68,7 @@ app.add_typer(operator.app, name="operator")
 app.add_typer(audit.app, name="audit")
 app.add_typer(policy.app, name="policy")
 app.add_typer(blocklist.app, name="blocklist")
+app.add_typer(network.app, name="network")
 
 
 def _reflowed(doc: str | None) -> str | None:

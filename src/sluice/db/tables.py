@@ -340,3 +340,29 @@ velocity_locks = Table(
     metadata,
     Column("key", String(200), primary_key=True),
 )
+
+# --- Network pauses and the circuit breaker (0016) ---
+
+#: One row per network that was ever paused, resumed or checked by a breaker, and one for every
+#: network at once (``network = "*"``, the freeze). ``paused_at`` NULL: the network runs. Signing
+#: a new payout locks its network's row (and the freeze row), so a pause, a resume and a
+#: breaker's sum of the outflow are serialized with the signatures they govern
+#: (`sluice.services.pauses`).
+network_pauses = Table(
+    "network_pauses",
+    metadata,
+    Column("network", String(64), primary_key=True),
+    Column("paused_at", UTCDateTime),
+    # `manual` or `circuit_breaker` (`sluice.domain.pauses.PauseKind`).
+    Column("kind", String(16)),
+    Column("reason", Text),
+    # Who paused it (`Actor.label`).
+    Column("actor", String(160)),
+    # The breaker's window starts no earlier than the last resume.
+    Column("resumed_at", UTCDateTime),
+    Column("resumed_by", String(160)),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: The breaker sums a network's payouts signed within its window (0016).
+Index(None, chain_transactions.c.network, chain_transactions.c.created_at)

@@ -15,6 +15,7 @@ from sluice.db.audit import SqlAuditLog
 from sluice.db.ledger import SqlLedgerRepository
 from sluice.db.operators import SqlOperatorRepository
 from sluice.db.outbox import INSERT_MESSAGES, Outbox
+from sluice.db.pauses import SqlPauseRepository
 from sluice.db.policy import SqlPolicyRepository
 from sluice.db.tables import outbox, withdrawal_events
 from sluice.db.transactions import SqlTransactionRepository
@@ -86,6 +87,7 @@ class SqlUnitOfWork:
         self.operators = SqlOperatorRepository(connection)
         self.audit = SqlAuditLog(connection)
         self.policy = SqlPolicyRepository(connection)
+        self.pauses = SqlPauseRepository(connection)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

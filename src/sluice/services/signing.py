@@ -14,6 +14,13 @@ the token reverts), so a shortfall waits as ``underfunded`` like the native coin
 A gas estimate that reverts from a wallet that could pay is the destination's answer (a
 contract that refuses the coin, a token that refuses the recipient): the withdrawal FAILS with
 ``destination_reverts`` and its hold is released; nothing was signed.
+
+A paused network (an operator's pause, a freeze of every network, a tripped circuit breaker:
+`sluice.services.pauses`) signs no new payout: `PauseService.admit` is asked under the
+withdrawals' locks right before a nonce is taken, by single payouts and batches alike, and the
+withdrawals wait in VALIDATING with a ``paused: …`` or ``circuit_breaker: …`` reason. Only new
+payouts stop: replacements, gap fillers and cancels of what is signed are the confirmation
+stage's and keep running.
 """
 
 from __future__ import annotations
@@ -47,6 +54,7 @@ from sluice.services.fee_markets import FeeMarkets
 from sluice.services.holdings import cannot_hold, underfunded
 from sluice.services.holdings import l1_fee as l1_fee_of
 from sluice.services.ledger import Move, move_many
+from sluice.services.pauses import PAUSE_RETRY_S, PauseService
 from sluice.services.registry import NetworkRegistry
 from sluice.services.signatures import sign_new
 
@@ -73,6 +81,9 @@ class Ready:
     nothing is planned now; the job runs again after this long."""
     planning: tuple[str, str] | None = None
     """The group this job plans (released by `SigningService.done`)."""
+    paused: str | None = None
+    """Set when the network is paused (the waiting reason): nothing is planned or quoted; the
+    job records why it waits (`SigningService.held`) and runs again later."""
 
     @property
     def network(self) -> str:
@@ -146,10 +157,17 @@ class Signed:
 class SigningService:
     """VALIDATING → SIGNED: the transaction is planned, signed and stored with its nonce."""
 
-    def __init__(self, registry: NetworkRegistry, clock: Clock, fees: FeeMarkets) -> None:
+    def __init__(
+        self,
+        registry: NetworkRegistry,
+        clock: Clock,
+        fees: FeeMarkets,
+        pauses: PauseService | None = None,
+    ) -> None:
         self._registry = registry
         self._clock = clock
         self._fees = fees
+        self._pauses = pauses or PauseService(registry, clock)
         self._batcher = Batcher()
 
     async def ready(self, uow: UnitOfWork, withdrawal_id: str) -> Ready | None:
@@ -157,6 +175,10 @@ class SigningService:
         withdrawal = await uow.withdrawals.get(withdrawal_id)
         if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
             return None
+        pause = await self._pauses.holding(uow, withdrawal.network)
+        if pause is not None:  # no chain reads for a paused network (`record` decides)
+            reason = pause.waiting_reason(withdrawal.network)
+            return Ready(withdrawals=(withdrawal,), in_flight={}, own=withdrawal.id, paused=reason)
         entry = self._registry.get(withdrawal.network)
         members: tuple[Withdrawal, ...] = (withdrawal,)
         planning = None
@@ -259,6 +281,17 @@ class SigningService:
         await self._wait(uow, withdrawals, f"{NETWORK_CLOSED}: network {ready.network} is {why}")
         return True
 
+    async def held(self, uow: UnitOfWork, ready: Ready) -> float:
+        """Record that the withdrawal waits for its network's pause (``ready.paused``).
+
+        Returns:
+            When its job looks again.
+        """
+        withdrawal = await uow.withdrawals.get(ready.own, lock=True)
+        if withdrawal is not None and withdrawal.status is WithdrawalStatus.VALIDATING:
+            await self._wait(uow, [withdrawal], ready.paused or "paused", exact=True)
+        return PAUSE_RETRY_S
+
     def done(self, ready: Ready) -> None:
         """The job that read ``ready`` is done with it: another may plan its group."""
         self._batcher.release(ready.planning)
@@ -294,17 +327,37 @@ class SigningService:
             await self._wait(uow, withdrawals, quote.waiting_reason or "waiting")
             return Signed(commit=True, retry_after=self._waiting_retry(quote.ready, retry))
         network = self._registry.get(quote.ready.network).network
-        stored = await self._store(
-            uow,
-            network=network,
-            quote=quote,
-            signer=quote.wallet,
-            payload=quote.payload,
-            withdrawals=withdrawals,
-        )
-        if stored is None:
-            return Signed(commit=False, retry_after=retry)  # the nonce is not taken
-        return Signed(commit=True, signed=True)
+        outcome = await self._admit(uow, network, withdrawals, withdrawals)
+        if outcome is None:  # neither paused nor over the breaker's limit: sign
+            stored = await self._store(
+                uow,
+                network=network,
+                quote=quote,
+                signer=quote.wallet,
+                payload=quote.payload,
+                withdrawals=withdrawals,
+            )
+            if stored is None:
+                return Signed(commit=False, retry_after=retry)  # the nonce is not taken
+            outcome = Signed(commit=True, signed=True)
+        return outcome
+
+    async def _admit(
+        self,
+        uow: UnitOfWork,
+        network: Network,
+        paying: list[Withdrawal],
+        waiting: list[Withdrawal],
+    ) -> Signed | None:
+        """Ask the network's pause and breaker whether ``paying`` (one asset) may be signed now,
+        the withdrawals locked; if not, ``waiting`` (the locked ones still VALIDATING) record
+        why, and the outcome says when to look again. None: sign."""
+        amount = sum(w.amount for w in paying)
+        pause = await self._pauses.admit(uow, network.name, paying[0].asset_key, amount)
+        if pause is None:
+            return None
+        await self._wait(uow, waiting, pause.waiting_reason(network.name), exact=True)
+        return Signed(commit=True, retry_after=PAUSE_RETRY_S)
 
     async def _store(
         self,
@@ -361,6 +414,9 @@ class SigningService:
         if len(carried) < len(plan.carried):
             contract = network.batching.contract_of(quote.wallet.address)
             payload = plan_payload(asset, tuple(carried), contract)
+        held = await self._admit(uow, network, carried, list(locked.values()))
+        if held is not None:
+            return held
         transaction = await self._store(
             uow,
             network=network,
@@ -485,11 +541,16 @@ class SigningService:
             )
         await uow.withdrawals.save_many([withdrawal for withdrawal, _ in failing])
 
-    async def _wait(self, uow: UnitOfWork, withdrawals: list[Withdrawal], reason: str) -> None:
-        """Record why VALIDATING withdrawals cannot be signed yet (once per kind of reason)."""
+    async def _wait(
+        self, uow: UnitOfWork, withdrawals: list[Withdrawal], reason: str, *, exact: bool = False
+    ) -> None:
+        """Record why VALIDATING withdrawals cannot be signed yet (once per kind of reason;
+        ``exact``: once per reason, for reasons that change rarely and say who to ask, such as
+        which pause holds them)."""
         kind = reason.split(":", 1)[0]
         for withdrawal in withdrawals:
-            if withdrawal.waiting_reason is not None and withdrawal.waiting_reason.startswith(kind):
+            current = withdrawal.waiting_reason
+            if current is not None and (current == reason if exact else current.startswith(kind)):
                 # Still waiting: only touch it, so the sweep sees its job chain is alive.
                 withdrawal.updated_at = self._clock.now()
                 await uow.withdrawals.save(withdrawal)
