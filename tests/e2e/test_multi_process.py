@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import uuid
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,8 +25,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sluice.bootstrap import build
 from sluice.db.engine import create_engine
 from sluice.db.tables import chain_transactions, withdrawals
-from sluice.devnet.anvil import AnvilProcess, free_port
+from sluice.devnet.anvil import AnvilProcess
 from sluice.domain.access import ALL_SCOPES
+from sluice.testing.cluster import Cluster
 from sluice.testing.harness import PASSPHRASE, prepare
 from sluice.testing.moto import MotoServer
 
@@ -41,49 +39,6 @@ USERS = 5
 AMOUNT = "0.001"
 AMOUNT_BASE = 10**15
 FINAL_TIMEOUT_S = 60 + N * 0.3
-
-
-@dataclass
-class Cluster:
-    """The processes of one run and how to reach them."""
-
-    env: dict[str, str]
-    logs: Path
-    api_urls: list[str] = field(default_factory=list)
-    apis: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        name = f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
-        with (self.logs / name).open("wb") as log:  # the child keeps its own copy
-            return subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-                [sys.executable, "-m", "sluice", *args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def start(self, apis: int, workers: int) -> None:
-        for _ in range(apis):
-            port = free_port()
-            self.apis.append(self.spawn("serve", "--no-workers", "--port", str(port)))
-            self.api_urls.append(f"http://127.0.0.1:{port}")
-        for _ in range(workers):
-            self.workers.append(self.spawn("worker"))
-
-    def stop(self) -> list[int | None]:
-        codes: list[int | None] = []
-        for process in [*self.apis, *self.workers]:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in [*self.apis, *self.workers]:
-            try:
-                codes.append(process.wait(timeout=30))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                codes.append(None)
-        return codes
 
 
 async def _rpc(

@@ -23,6 +23,8 @@ from sluice.errors import AmountLimitError, InvalidRequestError, PolicyError
 from sluice.ports import Clock, UnitOfWork
 from sluice.services.registry import NetworkRegistry
 
+#: The lock row (of the velocity locks' table) that serializes loading policy versions.
+LOADING_LOCK = "policy:loading"
 #: Seconds a process trusts the version in force it read last.
 REFRESH_S = 2.0
 
@@ -213,6 +215,8 @@ async def record_policy(
             f"{field} values withdrawals in US dollars, but [prices] has none for {asset}",
             field="prices",
         )
+    # Processes starting together load the same file: one records it, the others see it.
+    await uow.policy.lock_windows([LOADING_LOCK])
     stored = await uow.policy.current()
     if stored is not None and stored.version == policy.version:
         return Loaded(policy, changed=False)
