@@ -11,6 +11,7 @@ from sluice.domain.audit import (
     Actor,
     AuditEntry,
     AuditRecord,
+    ChainCheck,
     chain,
     first_break,
     plain,
@@ -99,3 +100,15 @@ def test_snapshots_are_stored_as_the_json_they_hash_as() -> None:
     assert plain(None) is None
     assert plain({"at": T0, "n": 1}) == {"at": str(T0), "n": 1}
     assert SYSTEM.label == "system:sluice"
+
+
+def test_a_check_stops_at_the_first_break() -> None:
+    entries = _log(3)
+    check = ChainCheck()
+    assert check.feed(entries[0])
+    assert not check.feed(replace(entries[1], hash="0" * 64))
+    assert not check.feed(entries[2])
+    assert check.count == 2
+    broken = check.finish((3, entries[-1].hash))
+    assert broken is not None
+    assert broken.seq == 2

@@ -86,3 +86,15 @@ def test_the_example_policys_fees(policy: Policy) -> None:
     assert eth is not None
     assert eth.fee is not None
     assert eth.fee.base_units(10**18, 18) == 5 * 10**14
+
+
+def test_an_asset_without_a_price_is_valued_at_nothing_and_windows_read_in_seconds() -> None:
+    policy = load(
+        b'label = "t"\n[default]\naction = "allow"\n'
+        b'[[rules]]\nname = "v"\nmin_usd = "1"\naction = "deny"\n'
+        b'[[rules]]\nname = "w"\n'
+        b'velocity = { per = "user", window = "90s", max_count = 0 }\naction = "deny"\n'
+    )
+    decision = evaluate(policy, _usdc("5"))
+    assert decision.rule == "w"
+    assert decision.why == "1 withdrawals per user in 90s"

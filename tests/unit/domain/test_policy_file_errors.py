@@ -135,6 +135,11 @@ def _deny_when(condition: str) -> str:
             "below 100",
         ),
         ("rules = 3\n" + HEAD, "rules", "a list"),
+        (
+            _deny_when('velocity = { per = "user", max_count = 1 }'),
+            "rules[0].velocity[0].window",
+            "such as 24h",
+        ),
         ("prices = 3\n" + HEAD, "prices", "a table"),
         (
             HEAD + '[address_book]\ncool_down = "0s"\nkeep = "x"\n',
@@ -157,6 +162,7 @@ def test_a_good_policy_has_its_bytes_hash_as_version() -> None:
         ' { per = "destination", window = "90s", max_amount = "1.5", max_count = 3 }]\n'
         'assets = ["ETH"]\naction = "deny"\n'
         '[[assets]]\nasset = "base:USDC"\nfee = { percent = "0.25", min = "1", max = "9" }\n'
+        '[[assets]]\nasset = "ETH"\nmin_amount = "0.01"\n'
         '[prices]\nETH = "3000.5"\n[address_book]\ncool_down = "2h"\n'
     )
     policy = load(text.encode())
