@@ -7,7 +7,8 @@
      ▼   ▼        ▼                          (rejected)                          replacement mined)
   FAILED  CANCELLED ◄── (also from VALIDATING)
 
-PENDING → FAILED: refused at validation (insufficient funds, a refused address).
+PENDING → FAILED: refused at validation (insufficient funds, a refused address, a policy
+denial). VALIDATING → PENDING_APPROVAL: the policy wants operators' approval (funds held).
 VALIDATING → FAILED: paying the destination reverts (``destination_reverts``); the hold is
 released.
 
@@ -46,7 +47,8 @@ class WithdrawalStatus(enum.StrEnum):
     VALIDATING = "VALIDATING"
     """Validated and funds held; waiting for the signer."""
     PENDING_APPROVAL = "PENDING_APPROVAL"
-    """Funds held; waiting for operators to approve (reserved for the policy engine)."""
+    """Funds held; waiting for operators to approve (the policy asked for it, docs/policy.md):
+    on to VALIDATING at the quorum, FAILED when rejected or expired."""
     SIGNED = "SIGNED"
     """Carried by a signed, stored transaction with its nonce; not yet known to be sent."""
     BROADCASTING = "BROADCASTING"
