@@ -407,3 +407,60 @@ async def test_a_paid_withdrawals_fee_goes_to_the_fee_account(pipeline: Pipeline
     assert (await pipeline.status(withdrawal_id)) is WithdrawalStatus.COMPLETED
     assert await pipeline.balance("alice") == Balance(available=ETH - ETH // 10 - ETH // 1000)
     assert await pipeline.balance("_fees") == Balance(available=ETH // 1000)
+
+
+async def test_an_address_blocklisted_after_validation_fails_before_signing(
+    pipeline: Pipeline,
+) -> None:
+    await pipeline.credit("alice", "1")
+    withdrawal_id = await _withdraw(pipeline, "alice", "0.1", to=Y, token=False, key=None)
+    assert (await pipeline.get(withdrawal_id)).status is A
+    async with pipeline.uow() as uow:
+        await uow.policy.block([Blocked(Y, "late", None, pipeline.clock.now())])
+        await uow.commit()
+    await pipeline.sign(withdrawal_id)
+    failed = await pipeline.get(withdrawal_id)
+    assert (failed.status, failed.error_code) == (F, "blocklisted")
+    assert await pipeline.balance("alice") == Balance(available=ETH)
+    assert pipeline.signer.signed == []
+
+
+async def test_a_batch_member_blocklisted_after_validation_is_left_out_and_fails(
+    engine: AsyncEngine,
+) -> None:
+    p = wire(
+        engine,
+        FakeChain(chain_id=CHAIN_ID),
+        CountingSigner(LocalSigner(HOT_KEY)),
+        FakeClock(),
+        batch_window_s=1.0,
+    )
+    try:
+        async with p.uow() as uow:
+            await uow.transactions.reconcile_nonce(NET, p.signer.address, 0)
+            await uow.commit()
+        p.allow(10**30)
+        for user in ("u1", "u2", "u3"):
+            await p.credit(user, "100", token=True)
+        ids = [
+            await p.submit(user, "1", token=True, to=to)
+            for user, to in (("u1", X), ("u2", Y), ("u3", LISTED))
+        ]
+        for withdrawal_id in ids:
+            await p.validate(withdrawal_id)
+        async with p.uow() as uow:
+            await uow.policy.block([Blocked(Y, "late", None, p.clock.now())])
+            await uow.commit()
+        p.clock.advance(2)
+        await p.sign(ids[0])
+        statuses = [await p.status(i) for i in ids]
+        assert statuses == [WithdrawalStatus.SIGNED, F, WithdrawalStatus.SIGNED], statuses
+        blocked = await p.get(ids[1])
+        assert blocked.error_code == "blocklisted"
+        assert await p.balance("u2", token=True) == Balance(available=100 * 10**6)
+        assert len(p.signer.signed) == 1
+        assert sorted(await p.carried((await p.get(ids[0])).transaction_id or "")) == sorted(
+            [ids[0], ids[2]]
+        )
+    finally:
+        await p.queue.close()

@@ -83,9 +83,7 @@ def policy_row(path: Path, networks: Mapping[str, NetworkConfig]) -> Row:
     }
     if missing := unpriced(policy, served):
         field, asset = missing[0]
-        return Row(
-            "policy", str(path), Outcome.PROBLEM, f"{field} values {asset} in USD: no price"
-        )
+        return Row("policy", str(path), Outcome.PROBLEM, f"{field} values {asset} in USD: no price")
     return Row(
         "policy",
         str(path),

@@ -35,8 +35,6 @@ from sluice.domain.addresses import Address
 from sluice.domain.assets import Asset, Network
 from sluice.domain.batches import batch_payload
 from sluice.domain.fees import FeeLevel
-from sluice.domain.ledger import EntryKind
-from sluice.domain.policy import BLOCKLISTED
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
     ChainTransaction,
@@ -44,7 +42,7 @@ from sluice.domain.transaction import (
     Payload,
     transfer_payload,
 )
-from sluice.domain.withdrawal import ErrorCode, Withdrawal, WithdrawalStatus, move, note
+from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus
 from sluice.errors import CallRevertedError
 from sluice.ports import Clock, InFlight, Signer, UnitOfWork
 from sluice.services import jobs
@@ -53,10 +51,10 @@ from sluice.services.engine import record
 from sluice.services.fee_markets import FeeMarkets
 from sluice.services.holdings import cannot_hold, underfunded
 from sluice.services.holdings import l1_fee as l1_fee_of
-from sluice.services.ledger import Move, move_many
 from sluice.services.pauses import PAUSE_RETRY_S, PauseService
 from sluice.services.registry import NetworkRegistry
 from sluice.services.signatures import sign_new
+from sluice.services.unsigned import Unsigned
 
 log = structlog.get_logger(__name__)
 
@@ -169,6 +167,7 @@ class SigningService:
         self._fees = fees
         self._pauses = pauses or PauseService(registry, clock)
         self._batcher = Batcher()
+        self._unsigned = Unsigned(registry, clock)
 
     async def ready(self, uow: UnitOfWork, withdrawal_id: str) -> Ready | None:
         """The withdrawal, if it waits to be signed, and the hot wallets' load."""
@@ -278,7 +277,9 @@ class SigningService:
             if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
                 return False
             withdrawals.append(withdrawal)
-        await self._wait(uow, withdrawals, f"{NETWORK_CLOSED}: network {ready.network} is {why}")
+        await self._unsigned.wait(
+            uow, withdrawals, f"{NETWORK_CLOSED}: network {ready.network} is {why}"
+        )
         return True
 
     async def held(self, uow: UnitOfWork, ready: Ready) -> float:
@@ -289,7 +290,7 @@ class SigningService:
         """
         withdrawal = await uow.withdrawals.get(ready.own, lock=True)
         if withdrawal is not None and withdrawal.status is WithdrawalStatus.VALIDATING:
-            await self._wait(uow, [withdrawal], ready.paused or "paused", exact=True)
+            await self._unsigned.wait(uow, [withdrawal], ready.paused or "paused", exact=True)
         return PAUSE_RETRY_S
 
     def done(self, ready: Ready) -> None:
@@ -317,14 +318,16 @@ class SigningService:
             if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
                 return Signed(commit=False)  # moved on meanwhile: nothing to do
             withdrawals.append(withdrawal)
-        blocked = await self._blocklisted(uow, withdrawals)
+        blocked = await self._unsigned.blocklisted(uow, withdrawals)
         if blocked or quote.reverts is not None:
             if not blocked and quote.reverts is not None:
-                await self._destination_reverts(uow, [(w, quote.reverts) for w in withdrawals])
+                await self._unsigned.destination_reverts(
+                    uow, [(w, quote.reverts) for w in withdrawals]
+                )
             return Signed(commit=True)
         retry = self.retry_after(quote.ready.network)
         if quote.wallet is None:
-            await self._wait(uow, withdrawals, quote.waiting_reason or "waiting")
+            await self._unsigned.wait(uow, withdrawals, quote.waiting_reason or "waiting")
             return Signed(commit=True, retry_after=self._waiting_retry(quote.ready, retry))
         network = self._registry.get(quote.ready.network).network
         outcome = await self._admit(uow, network, withdrawals, withdrawals)
@@ -356,7 +359,7 @@ class SigningService:
         pause = await self._pauses.admit(uow, network.name, paying[0].asset_key, amount)
         if pause is None:
             return None
-        await self._wait(uow, waiting, pause.waiting_reason(network.name), exact=True)
+        await self._unsigned.wait(uow, waiting, pause.waiting_reason(network.name), exact=True)
         return Signed(commit=True, retry_after=PAUSE_RETRY_S)
 
     async def _store(
@@ -404,7 +407,7 @@ class SigningService:
         retry = self.retry_after(ready.network)
         if not carried or quote.wallet is None:
             if plan.waiting_reason is not None and locked:
-                await self._wait(uow, list(locked.values()), plan.waiting_reason)
+                await self._unsigned.wait(uow, list(locked.values()), plan.waiting_reason)
                 return Signed(commit=True, retry_after=self._waiting_retry(ready, retry))
             return Signed(commit=changed, retry_after=self._again(ready, locked))
         entry = self._registry.get(ready.network)
@@ -450,20 +453,20 @@ class SigningService:
             if w.status is WithdrawalStatus.VALIDATING and w.transaction_id is None
         }
         changed = False
-        for withdrawal_id in await self._blocklisted(uow, list(locked.values())):
+        for withdrawal_id in await self._unsigned.blocklisted(uow, list(locked.values())):
             locked.pop(withdrawal_id)
             changed = True
         reverting = [(locked.pop(i), why) for i, why in plan.reverting if i in locked]
         if reverting:
-            await self._destination_reverts(uow, reverting)
+            await self._unsigned.destination_reverts(uow, reverting)
             changed = True
         for withdrawal_id, why in plan.unbatch:
             if withdrawal_id in locked:
-                await self._unbatch(uow, locked.pop(withdrawal_id), why)
+                await self._unsigned.unbatch(uow, locked.pop(withdrawal_id), why)
                 changed = True
         carried = [locked[w.id] for w in plan.carried if w.id in locked]
         if len(carried) == 1:  # the others moved on meanwhile: no batch of one
-            await self._unbatch(uow, locked.pop(carried[0].id), "paid on its own")
+            await self._unsigned.unbatch(uow, locked.pop(carried[0].id), "paid on its own")
             carried, changed = [], True
         return locked, carried, changed
 
@@ -483,80 +486,3 @@ class SigningService:
         batch left it out, or it planned a full group it was not in), else never."""
         planned = any(w.id == ready.own for w in ready.withdrawals)
         return 0.1 if ready.own in left or not planned else None
-
-    async def _unbatch(self, uow: UnitOfWork, withdrawal: Withdrawal, why: str) -> None:
-        """From now on ``withdrawal`` is paid by a transaction of its own; its job starts."""
-        withdrawal.unbatched = True
-        change = note(withdrawal, at=self._clock.now(), reason=why)
-        await uow.withdrawals.save(withdrawal)
-        await uow.withdrawals.add_event(change)
-        uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal.id})
-
-    async def _destination_reverts(
-        self, uow: UnitOfWork, failing: list[tuple[Withdrawal, str]]
-    ) -> None:
-        """Fail each withdrawal whose payment reverts (with why) and release its hold."""
-        await self._fail_unsigned(
-            uow,
-            [(w, f"paying the destination reverts: {why}") for w, why in failing],
-            ErrorCode.DESTINATION_REVERTS,
-        )
-
-    async def _blocklisted(self, uow: UnitOfWork, withdrawals: list[Withdrawal]) -> set[str]:
-        """Fail the withdrawals whose destination was blocklisted since their validation (the
-        blocklist takes effect at once); their ids."""
-        blocked = await uow.policy.blocked(w.to_address for w in withdrawals)
-        failing = [
-            (w, f"{w.to_address} is on the blocklist (checked again before signing)")
-            for w in withdrawals
-            if w.to_address in blocked
-        ]
-        if failing:
-            await self._fail_unsigned(uow, failing, BLOCKLISTED)
-        return {w.id for w, _ in failing}
-
-    async def _fail_unsigned(
-        self, uow: UnitOfWork, failing: list[tuple[Withdrawal, str]], code: str
-    ) -> None:
-        """Fail withdrawals not signed yet (each with why) and release their holds at once,
-        balances locked in the global order (`move_many`)."""
-        now = self._clock.now()
-        moves = []
-        for withdrawal, _ in failing:
-            network = self._registry.get(withdrawal.network).network
-            asset = network.asset_by_key(withdrawal.asset_key)
-            moves.append(
-                Move(withdrawal.user_id, asset, EntryKind.RELEASE, withdrawal.held, withdrawal.id)
-            )
-        await move_many(uow, moves, clock=self._clock)
-        for withdrawal, why in failing:
-            withdrawal.waiting_reason = None
-            change = move(withdrawal, WithdrawalStatus.FAILED, at=now, reason=why, error_code=code)
-            await uow.withdrawals.add_event(change)
-            log.warning(
-                "withdrawal failed before signing",
-                withdrawal_id=withdrawal.id,
-                code=code,
-                detail=why,
-            )
-        await uow.withdrawals.save_many([withdrawal for withdrawal, _ in failing])
-
-    async def _wait(
-        self, uow: UnitOfWork, withdrawals: list[Withdrawal], reason: str, *, exact: bool = False
-    ) -> None:
-        """Record why VALIDATING withdrawals cannot be signed yet (once per kind of reason;
-        ``exact``: once per reason, for reasons that change rarely and say who to ask, such as
-        which pause holds them)."""
-        kind = reason.split(":", 1)[0]
-        for withdrawal in withdrawals:
-            current = withdrawal.waiting_reason
-            if current is not None and (current == reason if exact else current.startswith(kind)):
-                # Still waiting: only touch it, so the sweep sees its job chain is alive.
-                withdrawal.updated_at = self._clock.now()
-                await uow.withdrawals.save(withdrawal)
-                continue
-            withdrawal.waiting_reason = reason
-            change = note(withdrawal, at=self._clock.now(), reason=f"waiting: {reason}")
-            await uow.withdrawals.save(withdrawal)
-            await uow.withdrawals.add_event(change)
-            log.warning("withdrawal waits to be signed", reason=reason)
