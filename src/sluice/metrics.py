@@ -52,3 +52,15 @@ NETWORK_PAUSED = Gauge(
     "what it last read or did: take the max over processes.",
     ["network"],
 )
+POLICY_DECISIONS = Counter(
+    "sluice_policy_decisions_total",
+    "Withdrawals the policy decided, by network, verdict (allow, require_approval, deny) and the "
+    "rule that decided (its name in the policy file; default; blocklist).",
+    ["network", "verdict", "rule"],
+)
+APPROVAL_OUTCOMES = Counter(
+    "sluice_approval_outcomes_total",
+    "Withdrawals that waited for approval and moved on, by outcome: approved, rejected, "
+    "expired, denied (the policy asked again at the last approval refused it).",
+    ["outcome"],
+)

@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from sluice.domain.access import Scope
@@ -257,3 +258,27 @@ async def test_a_small_one_needs_nobody(pipeline: Pipeline) -> None:
     assert await pipeline.status(withdrawal_id) is WithdrawalStatus.VALIDATING
     async with pipeline.uow() as uow:
         assert await pipeline.services.approvals.waiting(uow, limit=10) == []
+
+
+async def test_decisions_and_approval_outcomes_are_counted(pipeline: Pipeline) -> None:
+    def count(metric: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(metric, labels) or 0.0
+
+    before = count(
+        "sluice_policy_decisions_total", network=NET, verdict="require_approval", rule="default"
+    )
+    rejected = count("sluice_approval_outcomes_total", outcome="rejected")
+    withdrawal_id = await _waiting(pipeline)
+    operator, actor = await _operator(pipeline, "ann")
+    async with pipeline.uow() as uow:
+        await pipeline.services.approvals.reject(
+            uow, withdrawal_id, operator=operator, actor=actor, reason="no"
+        )
+        await uow.commit()
+    assert (
+        count(
+            "sluice_policy_decisions_total", network=NET, verdict="require_approval", rule="default"
+        )
+        == before + 1
+    )
+    assert count("sluice_approval_outcomes_total", outcome="rejected") == rejected + 1

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import structlog
 
+from sluice import metrics
 from sluice.domain.approvals import Approval, Vote, revision
 from sluice.domain.audit import SYSTEM, Actor, AuditRecord
 from sluice.domain.ledger import EntryKind
@@ -160,6 +161,7 @@ class ApprovalService:
         names = [await self._name(uow, o) for o in approvers]
         now = self._clock.now()
         if decision.verdict is Verdict.DENY:
+            metrics.APPROVAL_OUTCOMES.labels("denied").inc()
             message = decision.action.message or "refused by the withdrawal policy"
             return await self._end(
                 uow,
@@ -187,6 +189,7 @@ class ApprovalService:
                 await uow.withdrawals.save(withdrawal)
                 await uow.withdrawals.add_event(change)
                 return withdrawal
+        metrics.APPROVAL_OUTCOMES.labels("approved").inc()
         withdrawal.approval_expires_at = None
         change = move(
             withdrawal,
@@ -239,6 +242,7 @@ class ApprovalService:
                 detail={"reason": reason},
             )
         )
+        metrics.APPROVAL_OUTCOMES.labels("rejected").inc()
         return await self._end(
             uow, withdrawal, REJECTED, f"rejected by operator {operator.name}: {reason}"
         )
@@ -269,6 +273,7 @@ class ApprovalService:
                 "not approved in time: the wait ended "
                 + ("" if expired_at is None else expired_at.isoformat(timespec="seconds")),
             )
+            metrics.APPROVAL_OUTCOMES.labels("expired").inc()
             count += 1
         return count
 

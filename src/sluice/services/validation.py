@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sluice import metrics
 from sluice.domain.addresses import ensure_payable_destination
 from sluice.domain.ledger import EntryKind
 from sluice.domain.policy import Decision, Policy, Verdict
@@ -71,6 +72,9 @@ class ValidationService:
         for each in payable:
             decision = decisions[each.id]
             each.policy_version, each.policy_rule = decision.version, decision.rule
+            metrics.POLICY_DECISIONS.labels(
+                each.network, decision.verdict.value, decision.rule
+            ).inc()
             if decision.verdict is Verdict.DENY:
                 changes.append(self._denied(each, decision))
                 continue
