@@ -4098,9 +4098,9 @@ export interface operations {
                 actor?: string | null;
                 action?: string | null;
                 subject?: string | null;
-                /** @description At or after (RFC 3339) */
+                /** @description At or after this time (RFC 3339 with a zone) */
                 since?: string | null;
-                /** @description Before (RFC 3339) */
+                /** @description Before this time (RFC 3339 with a zone) */
                 until?: string | null;
                 limit?: number;
                 cursor?: string | null;

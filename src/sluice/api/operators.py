@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
@@ -20,6 +19,7 @@ from sluice.api.operator_schemas import (
     OperatorWithKey,
 )
 from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
+from sluice.api.times import parse_rfc3339
 from sluice.domain.audit import AuditFilter
 from sluice.domain.operators import Role
 from sluice.services.withdrawals import PagePosition
@@ -50,6 +50,15 @@ _AUDIT_ENTRY = {
 router = APIRouter(tags=["operators"], responses=problem_responses(*AUTHENTICATED))
 
 OperatorId = Annotated[str, Path(alias="operatorId", max_length=64)]
+
+
+def _TIME_QUERY(description: str) -> Any:  # noqa: N802 - reads as the Query it makes
+    return Query(
+        max_length=64,
+        description=description,
+        examples=["2026-12-02T10:00:00Z"],
+        json_schema_extra={"format": "date-time"},
+    )
 
 
 def _created(body: OperatorWithKey | OperatorKeyOut) -> JSONResponse:
@@ -169,8 +178,10 @@ async def audit(
     actor: Annotated[str | None, Query(max_length=160, description="`kind:id`")] = None,
     action: Annotated[str | None, Query(max_length=64, examples=["withdrawal.approved"])] = None,
     subject: Annotated[str | None, Query(max_length=160, examples=["withdrawal:wd_1"])] = None,
-    since: Annotated[datetime | None, Query(description="At or after (RFC 3339)")] = None,
-    until: Annotated[datetime | None, Query(description="Before (RFC 3339)")] = None,
+    since: Annotated[
+        str | None, _TIME_QUERY("At or after this time (RFC 3339 with a zone)")
+    ] = None,
+    until: Annotated[str | None, _TIME_QUERY("Before this time (RFC 3339 with a zone)")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> AuditPage:
@@ -178,7 +189,13 @@ async def audit(
     one before it (`sluice audit verify` checks the whole chain)."""
     container = container_of(request)
     before = None if cursor is None else cursors.decode(cursor).seq
-    where = AuditFilter(actor=actor, action=action, subject=subject, since=since, until=until)
+    where = AuditFilter(
+        actor=actor,
+        action=action,
+        subject=subject,
+        since=None if since is None else parse_rfc3339(since, field="since"),
+        until=None if until is None else parse_rfc3339(until, field="until"),
+    )
     async with container.uow() as uow:
         entries = await uow.audit.page(where, limit=limit + 1, before_seq=before)
     page = entries[:limit]

@@ -59,7 +59,8 @@ class PolicyReloadOut(_Out):
 class BlocklistAdd(_In):
     """Addresses to block."""
 
-    addresses: Annotated[list[AddressText], Field(min_length=1, max_length=10_000)]
+    addresses: Annotated[list[AddressText], Field(min_length=1, max_length=1_000)]
+    """At most 1,000 a request (the body limit); a longer list: `sluice blocklist import`."""
     source: Annotated[StrictStr, Field(min_length=1, max_length=64)] = "api"
     reason: Annotated[StrictStr, Field(max_length=500)] | None = None
 
