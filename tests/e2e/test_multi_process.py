@@ -27,8 +27,8 @@ from sluice.db.engine import create_engine
 from sluice.db.tables import chain_transactions, withdrawals
 from sluice.devnet.anvil import AnvilProcess
 from sluice.domain.access import ALL_SCOPES
-from sluice.testing.cluster import Cluster
-from sluice.testing.harness import PASSPHRASE, prepare
+from sluice.testing.cluster import Cluster, cluster_env
+from sluice.testing.harness import prepare
 from sluice.testing.moto import MotoServer
 
 # Several workers sign in parallel: Hardhat must queue nonces ahead of the next (e2e conftest).
@@ -95,18 +95,7 @@ async def _run_scenario(
 
     logs = tmp_path / "logs"
     logs.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    env.update(
-        SLUICE_DATABASE_URL=database_url,
-        SLUICE_QUEUE_URL=queue_url,
-        SLUICE_NETWORKS_FILE=str(settings.networks_file),
-        SLUICE_KEYSTORE_PASSPHRASE=PASSPHRASE,
-        SLUICE_LOG_FORMAT="json",
-        SLUICE_LOG_LEVEL="warning",
-        SLUICE_RETRY_BASE_S="0.2",
-        SLUICE_RETRY_MAX_S="2",
-        **(extra_env or {}),
-    )
+    env = cluster_env(settings, **(extra_env or {}))
     cluster = Cluster(env=env, logs=logs)
     cluster.start(apis=2, workers=3)
     engine = create_engine(database_url)
@@ -114,14 +103,7 @@ async def _run_scenario(
     recipients = [Account.create().address for _ in range(N)]
     try:
         async with httpx.AsyncClient(headers=headers, timeout=30) as client:
-            for url in cluster.api_urls:
-                for _ in range(200):
-                    try:
-                        if (await client.get(f"{url}/health")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.1)
+            await cluster.healthy(client)
             gate = asyncio.Semaphore(32)
 
             async def submit(i: int) -> None:

@@ -6,7 +6,6 @@ policy for all of them."""
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 from pathlib import Path
 
@@ -25,8 +24,8 @@ from sluice.devnet.setup import TOKEN_SYMBOL
 from sluice.domain.access import ALL_SCOPES
 from sluice.domain.addresses import Address
 from sluice.domain.operators import Role
-from sluice.testing.cluster import Cluster
-from sluice.testing.harness import PASSPHRASE, prepare
+from sluice.testing.cluster import Cluster, cluster_env
+from sluice.testing.harness import prepare
 
 pytestmark = [pytest.mark.anvil, pytest.mark.usefixtures("mines_on_an_interval")]
 
@@ -66,17 +65,6 @@ async def _decided(engine: AsyncEngine) -> list[tuple[str, str, str | None]]:
             select(withdrawals.c.id, withdrawals.c.status, withdrawals.c.error_code)
         )
         return [(r.id, r.status, r.error_code) for r in rows]
-
-
-async def _healthy(client: httpx.AsyncClient, urls: list[str]) -> None:
-    for url in urls:
-        for _ in range(200):
-            try:
-                if (await client.get(f"{url}/health")).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(0.1)
 
 
 def _tally(
@@ -136,18 +124,7 @@ async def test_racing_requests_from_two_processes_overrun_no_window(
 
     logs = tmp_path / "logs"
     logs.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    env.update(
-        SLUICE_DATABASE_URL=postgres_url,
-        SLUICE_QUEUE_URL=redis_queue_url,
-        SLUICE_NETWORKS_FILE=str(settings.networks_file),
-        SLUICE_KEYSTORE_PASSPHRASE=PASSPHRASE,
-        SLUICE_POLICY_FILE=str(policy_file),
-        SLUICE_LOG_FORMAT="json",
-        SLUICE_LOG_LEVEL="warning",
-        SLUICE_RETRY_BASE_S="0.2",
-        SLUICE_RETRY_MAX_S="2",
-    )
+    env = cluster_env(settings, SLUICE_POLICY_FILE=str(policy_file))
     cluster = Cluster(env=env, logs=logs)
     cluster.start(apis=2, workers=2)
     engine = create_engine(postgres_url)
@@ -160,7 +137,7 @@ async def test_racing_requests_from_two_processes_overrun_no_window(
         async with httpx.AsyncClient(
             headers={"Authorization": f"Bearer {api_key}"}, timeout=60
         ) as client:
-            await _healthy(client, cluster.api_urls)
+            await cluster.healthy(client)
 
             async def submit(i: int) -> tuple[str, str]:
                 user, amount, to, token = requests[i]

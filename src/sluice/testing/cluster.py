@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -9,7 +11,30 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
+from sluice.config import Settings
 from sluice.devnet.anvil import free_port
+from sluice.testing.harness import PASSPHRASE
+
+
+def cluster_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a cluster's processes: this one's without its SLUICE_* variables,
+    and the prepared settings' database, queue, networks file and keystore passphrase, quick
+    retries, warnings-only JSON logs; ``extra`` on top (``SLUICE_POLICY_FILE=...``)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
+    env.update(
+        SLUICE_DATABASE_URL=settings.database_url,
+        SLUICE_QUEUE_URL=settings.queue_url,
+        SLUICE_NETWORKS_FILE=str(settings.networks_file),
+        SLUICE_KEYSTORE_PASSPHRASE=PASSPHRASE,
+        SLUICE_LOG_FORMAT="json",
+        SLUICE_LOG_LEVEL="warning",
+        SLUICE_RETRY_BASE_S="0.2",
+        SLUICE_RETRY_MAX_S="2",
+        **extra,
+    )
+    return env
 
 
 @dataclass
@@ -53,3 +78,14 @@ class Cluster:
                 process.kill()
                 codes.append(None)
         return codes
+
+    async def healthy(self, client: httpx.AsyncClient) -> None:
+        """Wait until every API process answers ``/health`` (about 20 s at most)."""
+        for url in self.api_urls:
+            for _ in range(200):
+                try:
+                    if (await client.get(f"{url}/health")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                await asyncio.sleep(0.1)
