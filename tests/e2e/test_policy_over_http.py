@@ -146,6 +146,18 @@ async def test_the_policy_decides_and_two_operators_approve_over_http(
         second = await ben.post(f"/v1/admin/approvals/{large}/approve", json={"revision": revision})
         assert second.status_code == 200, second.text
         await _until(service, f"/v1/withdrawals/{large}", "COMPLETED")
+        events = (await service.get(f"/v1/withdrawals/{large}/events")).json()["events"]
+        decided = [
+            e for e in events if e["status"] == "VALIDATING" and e["fromStatus"] == "PENDING"
+        ]
+        assert decided[0]["data"] == {
+            "policyVersion": policy["version"],
+            "policyRule": "default",
+            "fee": "0.01",
+        }
+        waiting = [e for e in events if e["status"] == "PENDING_APPROVAL"]
+        assert waiting[0]["data"] == {"approvalsRequired": 2, "approverRole": "approver"}
+        assert any(e["reason"].startswith("approved by ann, ben") for e in events)
         balances = (await service.get("/v1/users/_fees/balances")).json()
         assert [(b["symbol"], b["available"], b["held"]) for b in balances] == [
             ("ETH", "0.02", "0")

@@ -1189,6 +1189,31 @@ export interface components {
              * @description Its position in the batch, from 0
              */
             batchPosition?: number;
+            /**
+             * Policyversion
+             * @description The policy version (SHA-256) that decided it (docs/policy.md)
+             */
+            policyVersion?: string;
+            /**
+             * Policyrule
+             * @description The rule of that policy that decided it
+             */
+            policyRule?: string;
+            /**
+             * Fee
+             * @description The withdrawal fee held with the amount, in the asset's units
+             */
+            fee?: string;
+            /**
+             * Approvalsrequired
+             * @description Operators who must approve it
+             */
+            approvalsRequired?: number;
+            /**
+             * Approverrole
+             * @description The role each approver needs at least
+             */
+            approverRole?: string;
         };
         /**
          * EventList

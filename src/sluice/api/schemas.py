@@ -214,6 +214,15 @@ class EventData(TypedDict, total=False):
     ]
     batchSize: Annotated[int, Field(description="How many withdrawals its batch pays")]
     batchPosition: Annotated[int, Field(description="Its position in the batch, from 0")]
+    policyVersion: Annotated[
+        str, Field(description="The policy version (SHA-256) that decided it (docs/policy.md)")
+    ]
+    policyRule: Annotated[str, Field(description="The rule of that policy that decided it")]
+    fee: Annotated[
+        str, Field(description="The withdrawal fee held with the amount, in the asset's units")
+    ]
+    approvalsRequired: Annotated[int, Field(description="Operators who must approve it")]
+    approverRole: Annotated[str, Field(description="The role each approver needs at least")]
 
 
 _EVENT_DATA = TypeAdapter(EventData)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sluice import metrics
 from sluice.domain.addresses import ensure_payable_destination
+from sluice.domain.amounts import format_amount
 from sluice.domain.ledger import EntryKind
 from sluice.domain.policy import Decision, Policy, Verdict
 from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus, move
@@ -95,7 +96,13 @@ class ValidationService:
                 changes.append(self._failed(each, short))
                 continue
             decision = decisions[each.id]
-            data = {"policyVersion": decision.version, "policyRule": decision.rule}
+            data: dict[str, str | int] = {
+                "policyVersion": decision.version,
+                "policyRule": decision.rule,
+            }
+            if each.fee:
+                network = self._registry.get(each.network).network
+                data["fee"] = format_amount(each.fee, network.asset_by_key(each.asset_key).decimals)
             reason = f"funds held; policy rule {decision.rule!r}: {decision.why}"
             changes.append(
                 move(each, WithdrawalStatus.VALIDATING, at=now, reason=reason, data=data)
