@@ -105,6 +105,24 @@ def test_a_withdrawal_reads_its_priority_and_the_exact_fee_it_paid() -> None:
     )
 
 
+def test_a_withdrawal_reads_its_fee_and_the_policy_decision() -> None:
+    waiting = Withdrawal.from_json(
+        withdrawal_json(
+            status="PENDING_APPROVAL",
+            fee="0.25",
+            policyVersion="ab" * 32,
+            policyRule="large",
+            approvalExpiresAt="2026-12-03T10:00:00Z",
+        )
+    )
+    assert waiting.fee == Decimal("0.25")
+    assert (waiting.policy_version, waiting.policy_rule) == ("ab" * 32, "large")
+    assert waiting.approval_expires_at == datetime(2026, 12, 3, 10, tzinfo=UTC)
+    # A Sluice before the policy sends none of them.
+    older = Withdrawal.from_json(withdrawal_json())
+    assert (older.fee, older.policy_rule, older.approval_expires_at) == (Decimal(0), None, None)
+
+
 @pytest.mark.parametrize(
     ("changes", "field"),
     [

@@ -57,7 +57,9 @@ class Withdrawal:
     ``priority`` is the fee level it is paid at (None from a Sluice before fee levels, or when
     the network is unknown); ``fee_paid`` what its transaction paid for gas, in the network's
     native coin, as the receipt says (an OP Stack chain's L1 data fee included): None until
-    mined, and again if a re-org removes the block.
+    mined, and again if a re-org removes the block. ``fee`` is the withdrawal fee the policy
+    charges (held with the amount); ``policy_version`` and ``policy_rule`` what decided it, once
+    decided; ``approval_expires_at`` when a wait for approval ends.
     """
 
     id: str
@@ -77,6 +79,10 @@ class Withdrawal:
     updated_at: datetime
     priority: FeeLevel | None = None
     fee_paid: Decimal | None = None
+    fee: Decimal = Decimal(0)
+    policy_version: str | None = None
+    policy_rule: str | None = None
+    approval_expires_at: datetime | None = None
     raw: Mapping[str, Any] = _raw()
 
     @classmethod
@@ -101,6 +107,10 @@ class Withdrawal:
             updated_at=r.moment("updatedAt"),
             priority=r.opt_level("priority"),
             fee_paid=r.opt_amount("feePaid"),
+            fee=r.opt_amount("fee") or Decimal(0),
+            policy_version=r.opt_text("policyVersion"),
+            policy_rule=r.opt_text("policyRule"),
+            approval_expires_at=r.opt_moment("approvalExpiresAt"),
             raw=r.data,
         )
 
