@@ -22,7 +22,7 @@ from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
 from sluice.domain.audit import Actor
-from sluice.errors import ConfigurationError
+from sluice.errors import ConfigurationError, PolicyError
 from sluice.ports import (
     BalanceCache,
     ChainClient,
@@ -202,9 +202,12 @@ class Container:
             raw = path.read_bytes()
         except OSError as exc:
             raise ConfigurationError(f"cannot read the policy file {path}: {exc}") from None
-        async with self.uow() as uow:
-            loaded = await self.policy.load(uow, raw, source=str(path), actor=actor)
-            await uow.commit()
+        try:
+            async with self.uow() as uow:
+                loaded = await self.policy.load(uow, raw, source=str(path), actor=actor)
+                await uow.commit()
+        except PolicyError as exc:
+            raise PolicyError(f"policy file {path}: {exc.detail}", field=exc.field) from None
         if loaded.changed:
             log.info("policy loaded", label=loaded.policy.label, version=loaded.policy.version)
         return loaded

@@ -77,9 +77,12 @@ def about(field: str, location: str = "body") -> Iterator[None]:
 
 class PolicyError(InvalidRequestError):
     """A policy file that cannot be loaded; ``field`` is the path of the value at fault
-    (``rules[2].velocity.window``)."""
+    (``rules[2].velocity.window``), in the file (location ``file``)."""
 
     code = "invalid_policy"
+
+    def __init__(self, detail: str, *, field: str | None = None, location: str = "file") -> None:
+        super().__init__(detail, field=field, location=location)
 
 
 class InvalidAmountError(InvalidRequestError):

@@ -421,8 +421,10 @@ class PolicyRepository(Protocol):
         """Take an address off the blocklist."""
         ...
 
-    async def blocklist(self, *, limit: int, source: str | None = None) -> list[Blocked]:
-        """Blocklisted addresses, newest first."""
+    async def blocklist(
+        self, *, limit: int, source: str | None = None, after: Address | None = None
+    ) -> list[Blocked]:
+        """Blocklisted addresses in address order, after ``after``."""
         ...
 
     async def lock_windows(self, keys: Iterable[str]) -> None:

@@ -98,10 +98,10 @@ async def test_operators_by_role_each_change_audited_with_key_and_address(
         log = (await admin.get("/v1/admin/audit", params={"limit": 500})).json()["items"]
         actions = [(e["action"], e["actor"].split(":")[0]) for e in reversed(log)]
         assert actions == [
-            ("api_key.created", "cli"),
             ("operator.created", "cli"),
-            ("api_key.created", "operator"),
+            ("api_key.created", "cli"),
             ("operator.created", "operator"),
+            ("api_key.created", "operator"),
             ("operator.changed", "operator"),
         ]
         change = log[0]

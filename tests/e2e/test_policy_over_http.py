@@ -189,6 +189,17 @@ async def test_the_policy_decides_and_two_operators_approve_over_http(
         assert reloaded.json()["changed"] is True
         versions = (await root.get("/v1/admin/policy/versions")).json()
         assert [v["label"] for v in versions] == ["e2e v2", "e2e v1"]
+        instance.container.settings.policy_file.write_text(
+            POLICY.replace('max_amount = "1"', "max_amount = 1"), "utf-8"
+        )
+        bad = await root.post("/v1/admin/policy/reload")
+        assert (bad.status_code, bad.json()["code"]) == (422, "invalid_policy")
+        assert bad.json()["errors"][0]["field"] == "rules[1].max_amount"
+        assert bad.json()["errors"][0]["in"] == "file"
+        assert (await root.get("/v1/admin/policy")).json()["label"] == "e2e v2"
+        listed = (await ann.get("/v1/admin/blocklist", params={"limit": 1})).json()
+        assert listed["items"][0]["address"] == blocked
+        assert listed["nextCursor"] is None
         audit = (await root.get("/v1/admin/audit", params={"limit": 500})).json()["items"]
         actions = {e["action"] for e in audit}
         assert {

@@ -556,8 +556,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * Blocklisted addresses, newest first
-         * @description Addresses nothing is paid to.
+         * Blocklisted addresses, in address order
+         * @description Addresses nothing is paid to; the whole list is read page by page.
          */
         get: operations["listBlocklist"];
         put?: never;
@@ -1019,6 +1019,16 @@ export interface components {
             added: number;
             /** Received */
             received: number;
+        };
+        /**
+         * BlocklistPage
+         * @description A page of the blocklist, in address order; pass ``nextCursor`` back as ``cursor``.
+         */
+        BlocklistPage: {
+            /** Items */
+            items: components["schemas"]["BlockedAddress"][];
+            /** Nextcursor */
+            nextCursor: string | null;
         };
         /**
          * CancelRequest
@@ -1899,8 +1909,11 @@ export interface components {
         FieldError: {
             /** @example toAddress */
             field: string;
-            /** @enum {string} */
-            in: "body" | "query" | "path" | "header";
+            /**
+             * @description `file`: a field of the policy file a reload read (docs/policy.md)
+             * @enum {string}
+             */
+            in: "body" | "query" | "path" | "header" | "file";
             /** @example invalid_address */
             code: string;
             message: string;
@@ -4889,6 +4902,8 @@ export interface operations {
             query?: {
                 source?: string | null;
                 limit?: number;
+                /** @description `nextCursor` as given */
+                cursor?: string | null;
             };
             header?: {
                 /** @description Signing keys only: Unix time in seconds (decimal digits) */
@@ -4903,22 +4918,24 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description Newest first */
+            /** @description A page */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
                     /**
-                     * @example [
-                     *       {
-                     *         "address": "0xabababababababababababababababababababab",
-                     *         "source": "ofac-sdn",
-                     *         "addedAt": "2026-12-04T12:00:00Z"
-                     *       }
-                     *     ]
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "address": "0xabababababababababababababababababababab",
+                     *           "source": "ofac-sdn",
+                     *           "addedAt": "2026-12-04T12:00:00Z"
+                     *         }
+                     *       ]
+                     *     }
                      */
-                    "application/json": components["schemas"]["BlockedAddress"][];
+                    "application/json": components["schemas"]["BlocklistPage"];
                 };
             };
             /** @description No API key, not a live one, or a missing or bad request signature */

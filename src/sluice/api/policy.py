@@ -16,6 +16,7 @@ from sluice.api.policy_schemas import (
     BlockedOut,
     BlocklistAdd,
     BlocklistAdded,
+    BlocklistPage,
     PolicyOut,
     PolicyReloadOut,
     PolicyVersionOut,
@@ -128,21 +129,32 @@ async def reload_policy(request: Request) -> PolicyReloadOut:
 
 @router.get(
     "/v1/admin/blocklist",
-    response_model=list[BlockedOut],
-    summary="Blocklisted addresses, newest first",
+    response_model=BlocklistPage,
+    summary="Blocklisted addresses, in address order",
     operation_id="listBlocklist",
     dependencies=[Depends(require_operator(Role.VIEWER))],
-    responses={200: examples.json_example([_BLOCKED], "Newest first"), **problem_responses(422)},
+    responses={
+        200: examples.json_example({"items": [_BLOCKED], "nextCursor": None}, "A page"),
+        **problem_responses(422),
+    },
 )
 async def list_blocklist(
     request: Request,
     source: Annotated[str | None, Query(max_length=64)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-) -> list[BlockedOut]:
-    """Addresses nothing is paid to."""
+    cursor: Annotated[str | None, Query(max_length=64, description="`nextCursor` as given")] = None,
+) -> BlocklistPage:
+    """Addresses nothing is paid to; the whole list is read page by page."""
     container = container_of(request)
+    after = None
+    if cursor is not None:
+        with about("cursor", "query"):
+            after = parse_address(cursor.lower())
     async with container.uow() as uow:
-        return [BlockedOut.of(b) for b in await uow.policy.blocklist(limit=limit, source=source)]
+        found = await uow.policy.blocklist(limit=limit + 1, source=source, after=after)
+    page = found[:limit]
+    next_cursor = str(page[-1].address).lower() if len(found) > limit and page else None
+    return BlocklistPage(items=[BlockedOut.of(b) for b in page], next_cursor=next_cursor)
 
 
 @router.post(
@@ -168,7 +180,7 @@ async def add_to_blocklist(
     container = container_of(request)
     addresses = []
     for i, text in enumerate(body.addresses):
-        with about(f"addresses[{i}]"):
+        with about(f"addresses.{i}"):
             addresses.append(parse_address(text.lower()))
     now = container.clock.now()
     async with container.uow() as uow:

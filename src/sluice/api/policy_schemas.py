@@ -88,6 +88,13 @@ class BlockedOut(_Out):
         )
 
 
+class BlocklistPage(_Out):
+    """A page of the blocklist, in address order; pass ``nextCursor`` back as ``cursor``."""
+
+    items: list[BlockedOut]
+    next_cursor: str | None
+
+
 class AddressBookCreate(_In):
     """An address to add to a user's address book."""
 

@@ -60,7 +60,11 @@ FIELD_ERROR_SCHEMA: dict[str, Any] = {
     "required": ["field", "in", "code", "message"],
     "properties": {
         "field": {"type": "string", "examples": ["toAddress"]},
-        "in": {"type": "string", "enum": ["body", "query", "path", "header"]},
+        "in": {
+            "type": "string",
+            "enum": ["body", "query", "path", "header", "file"],
+            "description": "`file`: a field of the policy file a reload read (docs/policy.md)",
+        },
         "code": {"type": "string", "examples": ["invalid_address"]},
         "message": {"type": "string"},
     },

@@ -9,7 +9,17 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from sluice.cli.common import cli_actor, console, fail, line, plain, records, run, settings
+from sluice.cli.common import (
+    cli_actor,
+    console,
+    fail,
+    line,
+    plain,
+    print_json,
+    records,
+    run,
+    settings,
+)
 from sluice.clock import SystemClock
 from sluice.domain.address_lists import Blocked, parse_csv, parse_lines
 from sluice.domain.addresses import Address, parse_address
@@ -84,17 +94,32 @@ def import_file(
 @app.command("list")
 def list_blocked(
     source: Annotated[str | None, typer.Option(help="Only those from this source.")] = None,
-    limit: Annotated[int, typer.Option(min=1, max=100_000)] = 100,
+    limit: Annotated[int, typer.Option(min=1, max=1_000_000)] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """The newest blocklisted addresses."""
+    """Blocklisted addresses, in address order."""
     loaded = settings()
 
     async def main() -> list[Blocked]:
         async with records(loaded) as uow:
             return await uow.policy.blocklist(limit=limit, source=source)
 
+    found = run(main())
+    if as_json:
+        print_json(
+            [
+                {
+                    "address": e.address,
+                    "source": e.source,
+                    "reason": e.reason,
+                    "addedAt": e.added_at.isoformat(),
+                }
+                for e in found
+            ]
+        )
+        return
     table = Table("address", "source", "reason", "added")
-    for entry in run(main()):
+    for entry in found:
         table.add_row(
             plain(entry.address),
             plain(entry.source),

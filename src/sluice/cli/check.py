@@ -68,7 +68,7 @@ def check(
 
 def policy_row(path: Path, networks: Mapping[str, NetworkConfig]) -> Row:
     """Whether the policy file loads against these networks (docs/policy.md)."""
-    from sluice.domain.policy_file import load, unpriced  # noqa: PLC0415 - as above
+    from sluice.domain.policy_file import load, served_problems  # noqa: PLC0415 - as above
     from sluice.services.config_check import Outcome, Row  # noqa: PLC0415 - as above
 
     try:
@@ -81,9 +81,9 @@ def policy_row(path: Path, networks: Mapping[str, NetworkConfig]) -> Row:
         name: [a.symbol for a in (n.native, *n.tokens)]
         for name, n in ((name, c.to_domain(name, hot_wallets=())) for name, c in networks.items())
     }
-    if missing := unpriced(policy, served):
-        field, asset = missing[0]
-        return Row("policy", str(path), Outcome.PROBLEM, f"{field} values {asset} in USD: no price")
+    if problems := served_problems(policy, served):
+        detail = "; ".join(f"{field}: {why}" for field, why in problems)
+        return Row("policy", str(path), Outcome.PROBLEM, detail)
     return Row(
         "policy",
         str(path),

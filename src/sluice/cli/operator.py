@@ -103,8 +103,8 @@ def change(
         bool | None, typer.Option("--disable/--enable", help="Disable or enable them.")
     ] = None,
 ) -> None:
-    """Change an operator's role, or disable them (their keys are revoked; an enabled operator
-    with a new role gets a new key, printed)."""
+    """Change an operator's role, or disable them. Either revokes their keys (a key carries the
+    scopes of its role): give them a new one with `sluice operator key`."""
     loaded = settings()
     wanted = None if role is None else _role(role)
 

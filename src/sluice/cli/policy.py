@@ -7,11 +7,12 @@ from typing import Annotated
 
 import typer
 
-from sluice.cli.common import cli_actor, console, fail, line, records, run, settings
+from sluice.cli.common import cli_actor, console, fail, line, records, run, settings, warn
 from sluice.clock import SystemClock
+from sluice.config import Settings
 from sluice.domain.policy import StoredPolicy
-from sluice.domain.policy_file import load
-from sluice.errors import PolicyError
+from sluice.domain.policy_file import load, served_problems
+from sluice.errors import ConfigurationError, PolicyError
 
 app = typer.Typer(help="Check, load and show the withdrawal policy.", no_args_is_help=True)
 
@@ -31,12 +32,21 @@ def _read(path: Path | None) -> tuple[Path, bytes]:
 def check(
     path: Annotated[Path | None, typer.Argument(help="Default: SLUICE_POLICY_FILE.")] = None,
 ) -> None:
-    """Check a policy file without loading it; exit 1 naming the field at fault."""
+    """Check a policy file without loading it, against the networks file's networks as loading
+    does; exit 1 naming the field at fault."""
     target, raw = _read(path)
     try:
         policy = load(raw, source=str(target))
     except PolicyError as exc:
         fail(f"{target}: {exc.detail}", 1)
+    loaded = settings()
+    try:
+        networks = _served(loaded)
+    except ConfigurationError as exc:
+        warn(f"not checked against the served networks: {exc.detail}")
+    else:
+        if problems := served_problems(policy, networks):
+            fail(f"{target}: " + "; ".join(f"{f}: {why}" for f, why in problems), 1)
     console.print(
         line(
             f"{target}: policy {policy.label!r}, version {policy.version[:12]}, "
@@ -44,6 +54,12 @@ def check(
         ),
         highlight=False,
     )
+
+
+def _served(loaded: Settings) -> dict[str, list[str]]:
+    """Each served network's asset symbols, from the networks file."""
+    networks = [c.to_domain(name, hot_wallets=()) for name, c in loaded.networks().items()]
+    return {n.name: [a.symbol for a in (n.native, *n.tokens)] for n in networks}
 
 
 @app.command("load")

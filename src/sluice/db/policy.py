@@ -228,14 +228,16 @@ class SqlPolicyRepository:
         result = await self._c.execute(delete(blocklist).where(blocklist.c.address == address))
         return bool(result.rowcount)
 
-    async def blocklist(self, *, limit: int, source: str | None = None) -> list[Blocked]:
-        """Blocklisted addresses, newest first."""
+    async def blocklist(
+        self, *, limit: int, source: str | None = None, after: Address | None = None
+    ) -> list[Blocked]:
+        """Blocklisted addresses in address order, after ``after`` if given."""
         query = select(blocklist)
         if source is not None:
             query = query.where(blocklist.c.source == source)
-        rows = await self._c.execute(
-            query.order_by(blocklist.c.added_at.desc(), blocklist.c.address).limit(limit)
-        )
+        if after is not None:
+            query = query.where(blocklist.c.address > after)
+        rows = await self._c.execute(query.order_by(blocklist.c.address).limit(limit))
         return [Blocked(Address(r.address), r.source, r.reason, r.added_at) for r in rows]
 
     async def _count(self) -> int:

@@ -85,7 +85,9 @@ def load(raw: bytes, *, source: str = "policy") -> Policy:
     names = [r.name for r in rules]
     for i, name in enumerate(names):
         if name in names[:i]:
-            raise PolicyError(f"two rules are named {name!r}", field=f"rules[{i}].name")
+            raise PolicyError(
+                f"rules[{i}].name: two rules are named {name!r}", field=f"rules[{i}].name"
+            )
     book = _table(data.get("address_book", {}), "address_book")
     _known(book, {"cool_down"}, "address_book")
     approvals = _table(data.get("approvals", {}), "approvals")
@@ -121,9 +123,40 @@ def _check_references(policy: Policy) -> None:
         for group in sorted(rule.when.groups or ()):
             if group not in policy.groups:
                 raise PolicyError(
-                    f"rule {rule.name!r} names group {group!r}, which [groups] does not define",
+                    f"rules[{i}].groups: rule {rule.name!r} names group {group!r}, which"
+                    " [groups] does not define",
                     field=f"rules[{i}].groups",
                 )
+
+
+def served_problems(policy: Policy, assets: Mapping[str, list[str]]) -> list[tuple[str, str]]:
+    """What in the policy does not fit the served networks (network → asset symbols), as
+    (field, why) pairs: a network or an asset that no served network has (a rule naming one by
+    mistake would never match, silently), and a rule valuing in US dollars an asset without a
+    price. A policy with any is refused when loaded. (A price of an asset not served is kept:
+    a price list may run ahead of the networks.)"""
+    symbols = {symbol for names in assets.values() for symbol in names}
+    qualified = {f"{n}:{symbol}" for n, names in assets.items() for symbol in names}
+
+    def known(name: str) -> bool:
+        return name in symbols or name in qualified
+
+    problems: list[tuple[str, str]] = []
+    for i, rule in enumerate(policy.rules):
+        for network in sorted(rule.when.networks or ()):
+            if network not in assets:
+                problems.append((f"rules[{i}].networks", f"no served network is {network!r}"))
+        for name in sorted(rule.when.assets or ()):
+            if not known(name):
+                problems.append((f"rules[{i}].assets", f"no served network has asset {name!r}"))
+    for j, terms in enumerate(policy.assets):
+        if not known(terms.asset):
+            problems.append((f"assets[{j}].asset", f"no served network has asset {terms.asset!r}"))
+    problems += [
+        (field, f"values withdrawals in US dollars, but [prices] has none for {asset}")
+        for field, asset in unpriced(policy, assets)
+    ]
+    return problems
 
 
 def unpriced(policy: Policy, assets: Mapping[str, list[str]]) -> list[tuple[str, str]]:
@@ -269,12 +302,16 @@ def _terms(data: dict[str, Any], at: str) -> AssetTerms:
             minimum=_optional_decimal(spec, "min", f"{at}.fee") or Fraction(0),
             maximum=_optional_decimal(spec, "max", f"{at}.fee"),
         )
-    return AssetTerms(
+    terms = AssetTerms(
         asset=asset,
         min_amount=_optional_decimal(data, "min_amount", at),
         max_amount=_optional_decimal(data, "max_amount", at),
         fee=fee,
     )
+    low, high = terms.min_amount, terms.max_amount
+    if low is not None and high is not None and low > high:
+        raise PolicyError(f"{at}: min_amount is above max_amount", field=f"{at}.min_amount")
+    return terms
 
 
 def _known(data: Mapping[str, Any], allowed: set[str], at: str) -> None:
@@ -339,7 +376,9 @@ def _optional_decimal(data: Mapping[str, Any], key: str, at: str) -> Fraction | 
 def _decimal(value: Any, at: str) -> Fraction:
     if not isinstance(value, str) or not _DECIMAL.match(value):
         raise PolicyError(
-            f'{at}: a decimal string such as "1000" or "0.5" (quoted: never a float)', field=at
+            f'{at}: a decimal string of 0 or more such as "1000" or "0.5" (quoted: never a'
+            " float, no sign)",
+            field=at,
         )
     return Fraction(value)
 

@@ -125,18 +125,8 @@ class ApprovalService:
             uow, withdrawal, operator, actor, vote=Vote.APPROVE, seen=seen, reason=None
         )
         approvers = [v.operator_id for v in votes if v.vote is Vote.APPROVE]
+        was = withdrawal.status.value
         now = self._clock.now()
-        await uow.audit.append(
-            AuditRecord(
-                actor=actor,
-                action="withdrawal.approved",
-                subject=f"withdrawal:{withdrawal.id}",
-                at=now,
-                before={"approvals": len(approvers) - 1, "required": required.approvals},
-                after={"approvals": len(approvers), "required": required.approvals},
-                detail={"revision": seen},
-            )
-        )
         if len(approvers) < required.approvals:
             change = note(
                 withdrawal,
@@ -145,8 +135,29 @@ class ApprovalService:
             )
             await uow.withdrawals.save(withdrawal)
             await uow.withdrawals.add_event(change)
-            return withdrawal
-        return await self._quorum(uow, withdrawal, approvers)
+        else:
+            withdrawal = await self._quorum(uow, withdrawal, approvers)
+        await uow.audit.append(
+            AuditRecord(
+                actor=actor,
+                action="withdrawal.approved",
+                subject=f"withdrawal:{withdrawal.id}",
+                at=now,
+                before={
+                    "approvals": len(approvers) - 1,
+                    "required": required.approvals,
+                    "status": was,
+                },
+                after={
+                    "approvals": len(approvers),
+                    "required": required.approvals,
+                    "status": withdrawal.status.value,
+                    "errorCode": withdrawal.error_code,
+                },
+                detail={"revision": seen},
+            )
+        )
+        return withdrawal
 
     async def _quorum(
         self, uow: UnitOfWork, withdrawal: Withdrawal, approvers: list[str]

@@ -56,7 +56,6 @@ class OperatorService:
         operator = Operator(id=new_id("op"), name=name, role=role, created_at=self._clock.now())
         if not await uow.operators.add(operator):
             raise AlreadyExistsError(f"an operator named {name!r} exists")
-        token = await self._key(uow, operator, actor)
         await uow.audit.append(
             AuditRecord(
                 actor=actor,
@@ -66,7 +65,7 @@ class OperatorService:
                 after=snapshot(operator),
             )
         )
-        return operator, token
+        return operator, await self._key(uow, operator, actor)
 
     async def change(
         self,
@@ -108,8 +107,6 @@ class OperatorService:
             for key in await uow.api_keys.all():
                 if key.operator_id == after.id and key.revoked_at is None:
                     await uow.api_keys.revoke(key.id, now)
-            if not after.disabled:
-                await self._key(uow, after, actor)
         await uow.audit.append(
             AuditRecord(
                 actor=actor,

@@ -17,7 +17,7 @@ from sluice.domain.amounts import format_amount
 from sluice.domain.assets import Asset, Network
 from sluice.domain.audit import Actor, AuditRecord
 from sluice.domain.policy import BUILT_IN, Candidate, Decision, Policy, Scope, Verdict, evaluate
-from sluice.domain.policy_file import load, unpriced
+from sluice.domain.policy_file import load, served_problems
 from sluice.domain.withdrawal import Withdrawal
 from sluice.errors import AmountLimitError, InvalidRequestError, PolicyError
 from sluice.ports import Clock, UnitOfWork
@@ -209,12 +209,10 @@ async def record_policy(
     """
     policy = load(raw, source=source)
     assets = {n.name: [a.symbol for a in (n.native, *n.tokens)] for n in networks}
-    if missing := unpriced(policy, assets):
-        field, asset = missing[0]
-        raise PolicyError(
-            f"{field} values withdrawals in US dollars, but [prices] has none for {asset}",
-            field="prices",
-        )
+    if problems := served_problems(policy, assets):
+        field, why = problems[0]
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise PolicyError(f"{field}: {why}{more}", field=field)
     # Processes starting together load the same file: one records it, the others see it.
     await uow.policy.lock_windows([LOADING_LOCK])
     stored = await uow.policy.current()

@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from sluice.domain.policy import Scope, Verdict
-from sluice.domain.policy_file import load, unpriced
+from sluice.domain.policy_file import load, served_problems, unpriced
 from sluice.errors import PolicyError
 
 HEAD = 'label = "t"\n[default]\naction = "allow"\n'
@@ -198,3 +198,25 @@ def test_unpriced_names_each_rule_and_asset_without_a_price() -> None:
         ("rules[0]", "base:USDC"),
         ("rules[1]", "base:USDC"),
     ]
+
+
+def test_names_no_served_network_has_are_problems() -> None:
+    text = HEAD + (
+        '[prices]\nETH = "1"\nDOGE = "0.1"\n'
+        '[[rules]]\nname = "a"\nnetworks = ["nonet", "base"]\nassets = ["NOPE", "base:ETH"]\n'
+        'action = "deny"\n'
+        '[[assets]]\nasset = "arb:USDC"\nmin_amount = "1"\n'
+        '[[assets]]\nasset = "ETH"\nmin_amount = "1"\n'
+    )
+    assert served_problems(load(text.encode()), {"base": ["ETH", "USDC"]}) == [
+        ("rules[0].networks", "no served network is 'nonet'"),
+        ("rules[0].assets", "no served network has asset 'NOPE'"),
+        ("assets[0].asset", "no served network has asset 'arb:USDC'"),
+    ]
+
+
+def test_an_assets_minimum_above_its_maximum_is_refused() -> None:
+    text = HEAD + '[[assets]]\nasset = "ETH"\nmin_amount = "10"\nmax_amount = "1"\n'
+    with pytest.raises(PolicyError, match="min_amount is above max_amount") as refused:
+        load(text.encode())
+    assert refused.value.field == "assets[0].min_amount"
