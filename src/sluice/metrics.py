@@ -39,3 +39,8 @@ BULKHEAD_DEFERRALS = Counter(
     "consumers is taken), unavailable (its node stopped answering during the job).",
     ["network", "reason"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "sluice_webhook_attempts_total",
+    "Webhook delivery attempts by outcome: ok (a 2xx answer) or failed (anything else).",
+    ["outcome"],
+)

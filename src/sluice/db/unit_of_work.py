@@ -15,6 +15,7 @@ from sluice.db.ledger import SqlLedgerRepository
 from sluice.db.outbox import INSERT_MESSAGES, Outbox
 from sluice.db.tables import outbox, withdrawal_events
 from sluice.db.transactions import SqlTransactionRepository
+from sluice.db.webhooks import SqlWebhookRepository, event_rows
 from sluice.db.withdrawals import INSERT_EVENT, SqlWithdrawalRepository
 from sluice.ports import BalanceCache, Queue
 
@@ -80,6 +81,7 @@ class SqlUnitOfWork:
         self.ledger = SqlLedgerRepository(connection)
         self.transactions = SqlTransactionRepository(connection)
         self.api_keys = SqlApiKeyRepository(connection)
+        self.webhooks = SqlWebhookRepository(connection)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -103,6 +105,9 @@ class SqlUnitOfWork:
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         rows = self._outbox.rows(pending, request_id)
         await _write_events_and_messages(self._connection, self.withdrawals.take_events(), rows)
+        changes = self.withdrawals.take_changes()
+        if changes:
+            await self._write_webhook_events(changes)
         await self._connection.commit()
         if self._cache is not None and self.ledger.touched:
             await self._cache.invalidate(self.ledger.touched)
@@ -119,6 +124,20 @@ class SqlUnitOfWork:
                 continue
             published.append(row["id"])
         self._outbox.published(published)
+
+    async def _write_webhook_events(self, events: list[dict[str, Any]]) -> None:
+        """Every change of status becomes a webhook event, in this same transaction: an event
+        exists if and only if its change was committed (docs/webhooks.md).
+
+        The payload is made from the withdrawal as this unit of work last wrote it (the
+        repository remembers it); one changed without being saved here is read back.
+        """
+        known = self.withdrawals.written
+        missing = {e["withdrawal_id"] for e in events} - known.keys()
+        if missing:
+            for withdrawal in await self.withdrawals.get_many(sorted(missing)):
+                known[withdrawal.id] = withdrawal
+        await self.webhooks.add_events(event_rows(events, known))
 
     async def rollback(self) -> None:
         if self._connection is not None:
