@@ -8,7 +8,17 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from sluice import __version__
-from sluice.api import admin, docs, health, ledger, networks, openapi, problems, withdrawals
+from sluice.api import (
+    admin,
+    docs,
+    health,
+    ledger,
+    networks,
+    openapi,
+    problems,
+    webhooks,
+    withdrawals,
+)
 from sluice.api.auth import KeyCache
 from sluice.api.middleware import BodyGuard, RequestContext
 from sluice.bootstrap import Container
@@ -43,7 +53,7 @@ def create_app(container: Container) -> FastAPI:
     app.state.key_cache = KeyCache()
     problems.install(app)
     openapi.document(app)
-    for module in (health, withdrawals, networks, ledger, admin):
+    for module in (health, withdrawals, networks, ledger, admin, webhooks):
         app.include_router(module.router)
     docs.install(app)
 

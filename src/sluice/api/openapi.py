@@ -39,6 +39,14 @@ PUBLIC_NAMES = {
     "NetworkWalletOut": "NetworkHotWallet",
     "ExplorerOut": "Explorer",
     "BatchingOut": "NetworkBatching",
+    "WebhookCreate": "WebhookRequest",
+    "WebhookUpdate": "WebhookChange",
+    "WebhookOut": "Webhook",
+    "WebhookCreated": "WebhookWithSecret",
+    "DeliveryOut": "WebhookDelivery",
+    "DeliveryPage": "WebhookDeliveryPage",
+    "ReplaySince": "WebhookReplayRequest",
+    "ReplayOut": "WebhookReplayResult",
 }
 
 TAGS = [
@@ -51,6 +59,10 @@ TAGS = [
     {
         "name": "admin",
         "description": "Operators' work: dead letters, hot wallets, cancels at any stage.",
+    },
+    {
+        "name": "webhooks",
+        "description": "Endpoints that receive every status change, signed (docs/webhooks.md).",
     },
     {"name": "health", "description": "Liveness and readiness, without an API key."},
 ]

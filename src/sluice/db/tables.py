@@ -231,7 +231,7 @@ signer_grants = Table(
 webhook_endpoints = Table(
     "webhook_endpoints",
     metadata,
-    Column("id", String(32), primary_key=True),
+    Column("id", String(40), primary_key=True),
     Column("url", Text, nullable=False),
     # A JSON list of event types; empty: every type.
     Column("event_types", JSON, nullable=False),

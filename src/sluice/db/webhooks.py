@@ -271,7 +271,7 @@ class SqlWebhookRepository:
             .values(claim=claim, claimed_until=until)
         )
         query = (
-            select(*_DELIVERY_COLUMNS, *(c.label(f"endpoint_{c.name}") for c in _w))
+            select(*_DELIVERY_COLUMNS, *(c.label(f"ep_{c.name}") for c in _w))
             .join_from(webhook_deliveries, webhook_events, _d.event_seq == _e.seq)
             .join(webhook_endpoints, _d.endpoint_id == _w.id)
             .where(_d.seq.in_(seqs))
@@ -280,7 +280,7 @@ class SqlWebhookRepository:
         claimed = []
         for row in await self._c.execute(query):
             endpoint = _endpoint(
-                _Prefixed(row, "endpoint_")  # the endpoint's columns, by their own names
+                _Prefixed(row, "ep_")  # the endpoint's columns, by their own names
             )
             claimed.append((_delivery(row), endpoint))
         return claimed

@@ -21,7 +21,7 @@ _KEY = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 def upgrade() -> None:
     op.create_table(
         "webhook_endpoints",
-        sa.Column("id", sa.String(32), nullable=False),
+        sa.Column("id", sa.String(40), nullable=False),
         sa.Column("url", sa.Text(), nullable=False),
         sa.Column("event_types", sa.JSON(), nullable=False),
         sa.Column("description", sa.Text(), nullable=False),
@@ -55,7 +55,7 @@ def upgrade() -> None:
         "webhook_deliveries",
         sa.Column("seq", _KEY, autoincrement=True, nullable=False),
         sa.Column("id", sa.String(40), nullable=False),
-        sa.Column("endpoint_id", sa.String(32), nullable=False),
+        sa.Column("endpoint_id", sa.String(40), nullable=False),
         sa.Column("event_seq", _KEY, nullable=False),
         sa.Column("status", sa.String(16), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
