@@ -101,8 +101,11 @@ class WebhookReceiver:
     requests: int = 0
     port: int = field(default_factory=free_port)
     stall: asyncio.Event | None = None
-    """While set to an unset event, each request waits for it (a delivery held in flight)."""
+    """While set to an unset event, each request waits for it (a delivery held in flight), and
+    is then answered 503 without counting as received."""
     stalled: int = 0
+    stalled_ids: set[str] = field(default_factory=set)
+    """The ``webhook-id``s of the requests held in flight."""
     _server: _Server | None = None
     _task: asyncio.Task[None] | None = None
 
@@ -125,8 +128,12 @@ class WebhookReceiver:
         body = await request.body()
         headers = dict(request.headers.items())
         if self.stall is not None and not self.stall.is_set():
+            # Held in flight; once released it is answered 503 and forgotten, as if its sender
+            # had died: only a later attempt can deliver it.
             self.stalled += 1
+            self.stalled_ids.add(headers.get("webhook-id", ""))
             await self.stall.wait()
+            return Response(status_code=503)
         payload = None
         for secret in self.secrets:
             try:
