@@ -40,7 +40,7 @@ class HttpWebhookSender:
             infos = await asyncio.wait_for(
                 loop.getaddrinfo(host, None, type=socket.SOCK_STREAM), RESOLVE_TIMEOUT_S
             )
-        except (OSError, TimeoutError):
+        except (OSError, TimeoutError, ValueError):  # ValueError: a host IDNA cannot encode
             raise InvalidRequestError(
                 f"the URL's host {host!r} does not resolve", field="url"
             ) from None
@@ -55,7 +55,7 @@ class HttpWebhookSender:
             )
         except httpx.TimeoutException:
             return Outcome(error=f"no answer within {timeout_s:g} s")
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL, ValueError) as exc:
             return Outcome(error=f"{type(exc).__name__}: {exc}"[:200])
         return Outcome(status_code=response.status_code)
 

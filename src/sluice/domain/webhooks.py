@@ -228,8 +228,12 @@ def check_url(url: str) -> str:
     Raises:
         InvalidRequestError: Any other URL (field ``url``).
     """
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # an unbalanced IPv6 bracket, say
+        raise InvalidRequestError("the URL is not valid", field="url") from None
+    if parts.scheme not in ("http", "https") or not host:
         raise InvalidRequestError("the URL must be http:// or https:// with a host", field="url")
     if parts.username is not None or parts.password is not None:
         raise InvalidRequestError("the URL may not carry credentials", field="url")
@@ -242,7 +246,7 @@ def check_url(url: str) -> str:
 
 def host_of(url: str) -> str:
     """The host of a checked URL (an IPv6 literal without its brackets)."""
-    host = urlsplit(url).hostname
+    host = urlsplit(check_url(url)).hostname
     if host is None:  # pragma: no cover - `check_url` refused it
         raise InvalidRequestError("the URL has no host", field="url")
     return host
