@@ -59,6 +59,28 @@ class WebhookPolicy:
     """How long a claimed delivery is a worker's before another may take it."""
 
 
+async def check_destination(sender: WebhookSender, url: str, *, allow_private: bool) -> None:
+    """Refuse a URL whose host resolves to an address webhooks may not reach (unless
+    ``allow_private``): checked at registration and again before every attempt.
+
+    Raises:
+        InvalidRequestError: Not an http(s) URL, the host does not resolve, or an address it
+            resolves to is private, loopback, link-local, multicast, reserved or unspecified
+            (field ``url``).
+    """
+    check_url(url)
+    if allow_private:
+        return
+    for address in await sender.resolve(host_of(url)):
+        why = forbidden_address(address)
+        if why is not None:
+            raise InvalidRequestError(
+                f"the URL's host resolves to a {why} address ({address}); webhooks go to"
+                " public addresses only (SLUICE_WEBHOOK_ALLOW_PRIVATE allows others)",
+                field="url",
+            )
+
+
 class WebhookService:
     """Endpoints, their secrets and their delivery logs (never commits)."""
 
@@ -68,26 +90,8 @@ class WebhookService:
         self._policy = policy
 
     async def check_destination(self, url: str) -> None:
-        """Refuse a URL whose host resolves to an address webhooks may not reach (unless
-        private destinations are allowed).
-
-        Raises:
-            InvalidRequestError: Not an http(s) URL, the host does not resolve, or an address
-                it resolves to is private, loopback, link-local, multicast, reserved or
-                unspecified (field ``url``).
-        """
-        check_url(url)
-        if self._policy.allow_private:
-            return
-        host = host_of(url)
-        for address in await self._sender.resolve(host):
-            why = forbidden_address(address)
-            if why is not None:
-                raise InvalidRequestError(
-                    f"the URL's host resolves to a {why} address ({address}); webhooks go to"
-                    " public addresses only (SLUICE_WEBHOOK_ALLOW_PRIVATE allows others)",
-                    field="url",
-                )
+        """See `check_destination`."""
+        await check_destination(self._sender, url, allow_private=self._policy.allow_private)
 
     async def create(
         self, uow: UnitOfWork, *, url: str, event_types: Sequence[str], description: str
@@ -267,9 +271,10 @@ class WebhookDelivery:
         """One signed attempt, outside any transaction. The destination is checked again
         first (a host may resolve elsewhere now than at registration)."""
         endpoint, event = claimed.endpoint, claimed.delivery.event
-        service = WebhookService(self._clock, self._sender, self._policy)
         try:
-            await service.check_destination(endpoint.url)
+            await check_destination(
+                self._sender, endpoint.url, allow_private=self._policy.allow_private
+            )
         except InvalidRequestError as exc:
             return Outcome(error=f"refused: {exc.detail}"[:300])
         data = event.data
