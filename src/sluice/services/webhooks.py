@@ -164,8 +164,10 @@ class WebhookService:
         Raises:
             NotFoundError: There is none with this id.
         """
-        if not await uow.webhooks.delete_endpoint(endpoint_id):
-            raise NotFoundError(f"webhook endpoint {endpoint_id!r} does not exist")
+        # The endpoint's row first, then its deliveries: the order `WebhookDelivery.record`
+        # locks them in, so a delete and a recorded attempt cannot deadlock.
+        await self.get(uow, endpoint_id, lock=True)
+        await uow.webhooks.delete_endpoint(endpoint_id)
 
     async def rotate_secret(self, uow: UnitOfWork, endpoint_id: str) -> WebhookEndpoint:
         """A new secret; the one it replaces keeps signing beside it for the overlap."""
@@ -290,6 +292,8 @@ class WebhookDelivery:
         disabling it on 410 or after failing too long). False if the claim had lapsed and
         another worker holds the delivery now (nothing written: its attempt counts)."""
         now = self._clock.now()
+        # Lock order: the endpoint, then its delivery (as `WebhookService.delete`). The lock also
+        # serializes the endpoint's failing run across workers recording at once.
         endpoint = await uow.webhooks.get_endpoint(claimed.endpoint.id, lock=True)
         if endpoint is None:  # deleted meanwhile: its deliveries went with it
             return False
