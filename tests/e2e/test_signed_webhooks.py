@@ -118,6 +118,19 @@ async def _final(client: httpx.AsyncClient, ids: list[str]) -> None:
             await asyncio.sleep(0.2)
 
 
+async def _whole_log(client: httpx.AsyncClient, endpoint_id: str) -> list[str]:
+    """Every delivery id of the endpoint's log, paging with the cursor."""
+    ids: list[str] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, Any] = {"limit": 200, **({"cursor": cursor} if cursor else {})}
+        page = (await client.get(f"/v1/webhooks/{endpoint_id}/deliveries", params=params)).json()
+        ids += [d["id"] for d in page["items"]]
+        cursor = page["nextCursor"]
+        if cursor is None:
+            return ids
+
+
 async def test_every_status_change_of_100_withdrawals_is_delivered_and_verifies(
     anvil: LocalNode, tmp_path: Path, database_url: str
 ) -> None:
@@ -126,12 +139,14 @@ async def test_every_status_change_of_100_withdrawals_is_delivered_and_verifies(
         running_sluice(anvil, tmp_path, database_url=database_url, **FAST) as sluice,
         sluice.client() as client,
     ):
-        await _register(client, receiver.url, receiver)
+        endpoint_id = await _register(client, receiver.url, receiver)
         await sluice.credit("alice", "1")
         ids = await _submit(client, 100, "hooked")
         await _final(client, ids)
         want = await _expected(client, ids)
         got = await _eventually_everything(receiver, want)
+        logged = await _whole_log(client, endpoint_id)
+    assert len(logged) == len(set(logged)) == sum(want.values())
     assert sum(got.values()) >= 100 * 5  # pending, validating, signed, broadcasting, … final
     assert {status for _, status in got} >= {"PENDING", "COMPLETED"}
     assert receiver.unverified == 0
