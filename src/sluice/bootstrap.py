@@ -22,6 +22,7 @@ from sluice.db.status import describe, ensure_ready
 from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
+from sluice.domain.audit import Actor
 from sluice.domain.webhooks import Schedule
 from sluice.errors import ConfigurationError
 from sluice.ports import (
@@ -40,6 +41,7 @@ from sluice.queue.redis_streams import RedisStreamsQueue
 from sluice.queue.sqs import SqsQueue
 from sluice.services import jobs
 from sluice.services.api_keys import ApiKeyService
+from sluice.services.approvals import ApprovalService
 from sluice.services.broadcast import BroadcastService
 from sluice.services.cancellation import CancellationService
 from sluice.services.config_check import ConfigChecker, HotWalletFinder, KeyLoaders, Probe, redacted
@@ -50,6 +52,9 @@ from sluice.services.ledger import LedgerService
 from sluice.services.network_health import NetworkHealth, verify_network
 from sluice.services.networks import NetworkService
 from sluice.services.nonces import NonceReconciliation, WalletNonces
+from sluice.services.operators import OperatorService
+from sluice.services.pauses import PauseService
+from sluice.services.policy import Loaded, PolicyService
 from sluice.services.readiness import ReadinessService
 from sluice.services.recovery import recover, sweep
 from sluice.services.registry import NetworkEntry, NetworkRegistry
@@ -79,12 +84,16 @@ class Services:
     cancellation: CancellationService
     ledger: LedgerService
     api_keys: ApiKeyService
+    operators: OperatorService
+    policy: PolicyService
+    approvals: ApprovalService
     hot_wallets: HotWalletService
     nonces: NonceReconciliation
     handlers: StageHandlers
     fees: FeeMarkets
     webhooks: WebhookService
     webhook_delivery: WebhookDelivery
+    pauses: PauseService
 
 
 def build_services(
@@ -111,22 +120,28 @@ def build_services(
     how webhooks are sent (default: over HTTP), ``webhook_policy`` how (default: the spec's
     schedule, public destinations only).
     """
-    withdrawals = WithdrawalService(registry, clock)
+    policy = PolicyService(registry, clock)
+    withdrawals = WithdrawalService(registry, clock, policy)
+    api_keys = ApiKeyService(clock)
     sender = webhook_sender or HttpWebhookSender()
-    policy = webhook_policy or WebhookPolicy()
+    hooks = webhook_policy or WebhookPolicy()
     fees = FeeMarkets(registry, cache=fee_cache)
     confirmation = ConfirmationService(registry, clock, fees)
+    pauses = PauseService(registry, clock)
     return Services(
         withdrawals=withdrawals,
         cancellation=CancellationService(withdrawals, registry, clock),
         ledger=LedgerService(registry, clock, cache),
-        api_keys=ApiKeyService(clock),
+        api_keys=api_keys,
+        operators=OperatorService(api_keys, clock),
+        policy=policy,
+        approvals=ApprovalService(registry, clock, policy),
         hot_wallets=HotWalletService(uow, registry, health),
         nonces=NonceReconciliation(uow, registry, confirmation.fill_gap),
         handlers=StageHandlers(
             uow,
-            validation=ValidationService(registry, clock),
-            signing=SigningService(registry, clock, fees),
+            validation=ValidationService(registry, clock, policy=policy),
+            signing=SigningService(registry, clock, fees, pauses),
             broadcast=BroadcastService(registry, clock),
             confirmation=confirmation,
             # Without a monitor (service-level tests drive the handlers themselves): ungated.
@@ -138,8 +153,9 @@ def build_services(
             ),
         ),
         fees=fees,
-        webhooks=WebhookService(clock, sender, policy),
-        webhook_delivery=WebhookDelivery(clock, sender, registry, policy),
+        pauses=pauses,
+        webhooks=WebhookService(clock, sender, hooks),
+        webhook_delivery=WebhookDelivery(clock, sender, registry, hooks),
     )
 
 
@@ -195,6 +211,47 @@ class Container:
     def api_keys(self) -> ApiKeyService:
         """API keys."""
         return self.services.api_keys
+
+    @property
+    def operators(self) -> OperatorService:
+        """Operators and their keys."""
+        return self.services.operators
+
+    async def load_policy(self, actor: Actor) -> Loaded | None:
+        """Load ``SLUICE_POLICY_FILE`` (None when none is set).
+
+        Raises:
+            ConfigurationError: The file cannot be read.
+            PolicyError: It cannot be loaded (the version in force stays).
+        """
+        path = self.settings.policy_file
+        if path is None:
+            return None
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the policy file {path}: {exc}") from None
+        async with self.uow() as uow:
+            loaded = await self.policy.load(uow, raw, source=str(path), actor=actor)
+            await uow.commit()
+        if loaded.changed:
+            log.info("policy loaded", label=loaded.policy.label, version=loaded.policy.version)
+        return loaded
+
+    @property
+    def policy(self) -> PolicyService:
+        """The policy in force, its loading and its decisions."""
+        return self.services.policy
+
+    @property
+    def approvals(self) -> ApprovalService:
+        """Withdrawals waiting for approval."""
+        return self.services.approvals
+
+    @property
+    def pauses(self) -> PauseService:
+        """Network pauses, freezes and the circuit breaker."""
+        return self.services.pauses
 
     @property
     def hot_wallets(self) -> HotWalletService:
@@ -253,6 +310,9 @@ class Container:
                 poll_s=self._poll_interval,
                 stale_s=self.settings.stale_after_s,
             )
+            await uow.commit()
+        async with self.uow() as uow:
+            counts["approval_expired"] = await self.approvals.expire(uow)
             await uow.commit()
         if any(counts.values()):
             log.warning("re-created lost jobs", **counts)

@@ -25,10 +25,12 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from sluice.domain.addresses import Address, parse_address
+from sluice.domain.amounts import parse_amount
 from sluice.domain.assets import Asset, Batching, Explorer, Network
 from sluice.domain.fees import GWEI, FeeLevel, FeeModel, FeePolicy, Finality
+from sluice.domain.pauses import CircuitBreaker, parse_window
 from sluice.domain.presets import preset
-from sluice.errors import ConfigurationError, InvalidAddressError
+from sluice.errors import ConfigurationError, InvalidAddressError, InvalidAmountError
 
 
 class TokenConfig(BaseModel):
@@ -88,6 +90,58 @@ class BatchingConfig(BaseModel):
             max_size=self.max_size,
             window_s=window,
         )
+
+
+class CircuitBreakerConfig(BaseModel):
+    """``[networks.<name>.circuit_breaker]``: pause the network's automatic signing when an
+    asset's outflow over a rolling window would pass its limit (docs/circuit-breaker.md).
+
+    ``max_outflow`` names assets by symbol, each limit in token units as a decimal string
+    (``{ ETH = "50", USDC = "250000" }``): never a float, whose binary value is not the
+    decimal written. An asset not named has no limit.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    window: Annotated[int, BeforeValidator(parse_window)]
+    """Seconds, or a duration such as ``"1h"``, ``"30m"``, ``"1d"`` (at most 7 days)."""
+    max_outflow: dict[str, str] = Field(min_length=1)
+    """Asset symbol → the most its payouts signed within the window may add up to."""
+
+    @field_validator("max_outflow", mode="before")
+    @classmethod
+    def _decimal_strings(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            for symbol, limit in value.items():
+                if not isinstance(limit, str):
+                    raise ValueError(
+                        f'{symbol}: the limit must be a decimal string such as "50" (not '
+                        f"{type(limit).__name__} {limit!r})"
+                    )
+        return value
+
+    def to_domain(self, assets: dict[str, Asset]) -> CircuitBreaker:
+        """The domain's view: limits by asset key, in base units.
+
+        Raises:
+            ValueError: A symbol is not one of the network's assets, or a limit is not a
+                positive decimal within the asset's decimals (the message names it).
+        """
+        limits: dict[str, int] = {}
+        for symbol, text in self.max_outflow.items():
+            asset = assets.get(symbol)
+            if asset is None:
+                raise ValueError(
+                    f"circuit_breaker.max_outflow.{symbol}: not an asset of this network (its "
+                    f"assets: {', '.join(assets)})"
+                )
+            try:
+                limits[asset.key] = parse_amount(text, asset.decimals)
+            except InvalidAmountError as exc:
+                raise ValueError(
+                    f"circuit_breaker.max_outflow.{symbol}: {exc.detail.replace('amount', 'limit')}"
+                ) from None
+        return CircuitBreaker(window_s=self.window, limits=limits)
 
 
 #: The network settings a preset supplies when the networks file leaves them out (the fee
@@ -211,6 +265,9 @@ class NetworkConfig(BaseModel):
     """Transactions one hot wallet may have between signing and finality."""
     batching: BatchingConfig = Field(default_factory=BatchingConfig)
     """How payouts share transactions (`BatchingConfig`)."""
+    circuit_breaker: CircuitBreakerConfig | None = None
+    """Each asset's most outflow over a rolling window (`CircuitBreakerConfig`); none: no
+    breaker."""
 
     @model_validator(mode="before")
     @classmethod
@@ -279,7 +336,20 @@ class NetworkConfig(BaseModel):
             self.fee_policy()
         except ValueError as exc:
             raise ValueError(f"fee settings: {exc}") from None
+        if self.circuit_breaker is not None:
+            self.circuit_breaker.to_domain(self._assets("checking"))
         return self
+
+    def _assets(self, name: str) -> dict[str, Asset]:
+        """The network's assets by symbol, the native coin first."""
+        native = Asset(network=name, symbol=self.native_symbol, decimals=self.native_decimals)
+        tokens = [
+            Asset(
+                network=name, symbol=t.symbol, decimals=t.decimals, token_address=Address(t.address)
+            )
+            for t in self.tokens
+        ]
+        return {a.symbol: a for a in (native, *tokens)}
 
     @model_validator(mode="after")
     def _one_main_hot_wallet(self) -> Self:
@@ -367,6 +437,9 @@ class NetworkConfig(BaseModel):
             if self.preset is None
             else preset(self.preset).fixed_transfer_gas,
             batching=self.batching.to_domain(self.block_time_s or self.poll_interval_s),
+            circuit_breaker=None
+            if self.circuit_breaker is None
+            else self.circuit_breaker.to_domain(self._assets(name)),
         )
 
 
@@ -452,6 +525,9 @@ class Settings(BaseSettings):
     networks_file: Path = DEFAULT_DATA_DIR / "networks.toml"
     """TOML file describing the networks served (docs/operations.md); default:
     ``<data_dir>/networks.toml``."""
+    policy_file: Path | None = None
+    """The withdrawal policy (TOML, docs/policy.md), loaded at start and on SIGHUP; None: the
+    version loaded last stays in force (the built-in allow-everything one if none was)."""
     keystore_passphrase: SecretStr | None = None
     """Passphrase of the hot wallets' keystore files."""
     host: str = "127.0.0.1"

@@ -75,10 +75,23 @@ def about(field: str, location: str = "body") -> Iterator[None]:
         raise
 
 
+class PolicyError(InvalidRequestError):
+    """A policy file that cannot be loaded; ``field`` is the path of the value at fault
+    (``rules[2].velocity.window``)."""
+
+    code = "invalid_policy"
+
+
 class InvalidAmountError(InvalidRequestError):
     """An amount that is not a positive decimal within the asset's precision."""
 
     code = "invalid_amount"
+
+
+class AmountLimitError(InvalidAmountError):
+    """An amount below the asset's minimum or above its maximum (the policy's per-asset terms)."""
+
+    code = "amount_limit"
 
 
 class InvalidAddressError(InvalidRequestError):
@@ -156,6 +169,37 @@ class ForbiddenError(SluiceError):
     """Valid credentials without the scope the operation needs."""
 
     code = "forbidden"
+
+
+class OperatorRequiredError(ForbiddenError):
+    """Operator work (approvals, policy, pauses, operators) asked with a service key, or with
+    the key of an operator who is disabled or whose role does not cover it."""
+
+    code = "operator_required"
+
+
+class SelfApprovalError(ForbiddenError):
+    """An operator approving a withdrawal asked for with their own key."""
+
+    code = "self_approval"
+
+
+class StaleRevisionError(InvalidStateError):
+    """An approval of a revision of the withdrawal other than the one it is now."""
+
+    code = "stale_revision"
+
+
+class AlreadyDecidedError(InvalidStateError):
+    """An operator deciding twice on one withdrawal."""
+
+    code = "already_decided"
+
+
+class AlreadyExistsError(SluiceError):
+    """A name that must be unique is taken (an operator's)."""
+
+    code = "already_exists"
 
 
 class ConfigurationError(SluiceError):

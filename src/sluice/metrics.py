@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 JOBS = Counter(
     "sluice_jobs_total",
@@ -38,6 +38,31 @@ BULKHEAD_DEFERRALS = Counter(
     "network is down, misconfigured or not verified yet), busy (its share of the worker's "
     "consumers is taken), unavailable (its node stopped answering during the job).",
     ["network", "reason"],
+)
+CIRCUIT_BREAKER_TRIPS = Counter(
+    "sluice_circuit_breaker_trips_total",
+    "Times a network's circuit breaker paused its signing: an asset's outflow over the window "
+    "would have passed its limit (docs/circuit-breaker.md).",
+    ["network"],
+)
+NETWORK_PAUSED = Gauge(
+    "sluice_network_paused",
+    "1 while the network's automatic signing is paused (by an operator or its circuit "
+    'breaker), else 0; network "*" is the freeze of every network. Each process reports '
+    "what it last read or did: take the max over processes.",
+    ["network"],
+)
+POLICY_DECISIONS = Counter(
+    "sluice_policy_decisions_total",
+    "Withdrawals the policy decided, by network, verdict (allow, require_approval, deny) and the "
+    "rule that decided (its name in the policy file; default; blocklist).",
+    ["network", "verdict", "rule"],
+)
+APPROVAL_OUTCOMES = Counter(
+    "sluice_approval_outcomes_total",
+    "Withdrawals that waited for approval and moved on, by outcome: approved, rejected, "
+    "expired, denied (the policy asked again at the last approval refused it).",
+    ["outcome"],
 )
 WEBHOOK_ATTEMPTS = Counter(
     "sluice_webhook_attempts_total",

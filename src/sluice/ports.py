@@ -8,15 +8,21 @@ only after that commit.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol, Self
+from typing import Any, Literal, Protocol, Self
 
 from sluice.domain.access import ApiKey
+from sluice.domain.address_lists import Blocked, BookEntry
 from sluice.domain.addresses import Address
+from sluice.domain.approvals import Approval
+from sluice.domain.audit import AuditEntry, AuditFilter, AuditRecord
 from sluice.domain.fees import FeeMarket
 from sluice.domain.ledger import Balance, EntryKind
+from sluice.domain.operators import Operator
+from sluice.domain.pauses import NetworkControl
+from sluice.domain.policy import Scope, StoredPolicy, WindowTotals
 from sluice.domain.receipts import Log
 from sluice.domain.transaction import (
     Attempt,
@@ -123,6 +129,10 @@ class WithdrawalRepository(Protocol):
         updated_before: datetime | None = None,
     ) -> list[str]:
         """Ids of withdrawals in a status (untouched since ``updated_before``), oldest first."""
+        ...
+
+    async def approvals_expired(self, now: datetime, *, limit: int) -> list[str]:
+        """Ids of withdrawals whose wait for approval ended before ``now``, oldest first."""
         ...
 
     async def add_event(self, change: StatusChange) -> None:
@@ -306,6 +316,159 @@ class ApiKeyRepository(Protocol):
         ...
 
 
+class OperatorRepository(Protocol):
+    """Stored operators."""
+
+    async def add(self, operator: Operator) -> bool:
+        """Store a new operator; False if the name is taken."""
+        ...
+
+    async def get(self, operator_id: str, *, lock: bool = False) -> Operator | None:
+        """An operator by id."""
+        ...
+
+    async def by_name(self, name: str) -> Operator | None:
+        """An operator by name."""
+        ...
+
+    async def all(self) -> list[Operator]:
+        """Every operator, by name."""
+        ...
+
+    async def save(self, operator: Operator, at: datetime) -> None:
+        """Write an operator's role and disabled flag."""
+        ...
+
+
+class AuditLog(Protocol):
+    """The append-only, hash-chained audit log (`sluice.domain.audit`)."""
+
+    async def append(self, record: AuditRecord) -> AuditEntry:
+        """Append an entry in the caller's transaction."""
+        ...
+
+    async def head(self) -> tuple[int, str]:
+        """The seq and hash of the last entry appended."""
+        ...
+
+    async def page(
+        self, where: AuditFilter, *, limit: int, before_seq: int | None = None
+    ) -> list[AuditEntry]:
+        """Entries matching ``where``, newest first."""
+        ...
+
+    def walk(self) -> AsyncIterator[AuditEntry]:
+        """Every entry, oldest first."""
+        ...
+
+
+class PolicyRepository(Protocol):
+    """Policy versions, address books, the blocklist and velocity windows
+    (`sluice.db.policy`)."""
+
+    async def current(self) -> StoredPolicy | None:
+        """The policy loaded last."""
+        ...
+
+    async def add_version(
+        self, *, version: str, label: str, body: str, at: datetime, by: str
+    ) -> StoredPolicy:
+        """Record a policy file as the one in force."""
+        ...
+
+    async def history(self, *, limit: int) -> list[StoredPolicy]:
+        """Loaded policies, newest first."""
+        ...
+
+    async def by_version(self, version: str) -> StoredPolicy | None:
+        """The last load of a version."""
+        ...
+
+    async def add_approval(self, approval: Approval) -> bool:
+        """Record an operator's decision; False if they decided on it before."""
+        ...
+
+    async def approvals(self, withdrawal_ids: Sequence[str]) -> dict[str, list[Approval]]:
+        """The decisions on each withdrawal, oldest first."""
+        ...
+
+    async def book_entries(
+        self, keys: Iterable[tuple[str, str, Address]]
+    ) -> dict[tuple[str, str, Address], datetime]:
+        """When each (user, network, address) entered the user's address book."""
+        ...
+
+    async def add_to_book(self, entry: BookEntry) -> bool:
+        """Add an address to a user's book; False if there already."""
+        ...
+
+    async def remove_from_book(self, user_id: str, network: str, address: Address) -> bool:
+        """Remove an address from a user's book; False if not there."""
+        ...
+
+    async def book(self, user_id: str) -> list[BookEntry]:
+        """A user's address book."""
+        ...
+
+    async def blocked(self, addresses: Iterable[Address]) -> set[Address]:
+        """Which of ``addresses`` are blocklisted."""
+        ...
+
+    async def block(self, entries: Sequence[Blocked]) -> int:
+        """Add addresses to the blocklist; how many were new."""
+        ...
+
+    async def unblock(self, address: Address) -> bool:
+        """Take an address off the blocklist."""
+        ...
+
+    async def blocklist(self, *, limit: int, source: str | None = None) -> list[Blocked]:
+        """Blocklisted addresses, newest first."""
+        ...
+
+    async def lock_windows(self, keys: Iterable[str]) -> None:
+        """Lock velocity window owners until the transaction ends."""
+        ...
+
+    async def window_totals(
+        self, per: Scope, owner: str, *, network: str, since: datetime
+    ) -> WindowTotals:
+        """Per (network, asset key): sum and count of the window's withdrawals."""
+        ...
+
+
+class PauseRepository(Protocol):
+    """Network pauses (`sluice.domain.pauses`) and what the circuit breaker sums."""
+
+    async def get(
+        self, network: str, *, lock: Literal["share", "update"] | None = None, at: datetime
+    ) -> NetworkControl:
+        """The network's pause state (``*``: every network's); with ``lock``, its row is made
+        if missing and locked (shared or exclusive) until commit."""
+        ...
+
+    async def save(self, control: NetworkControl, at: datetime) -> None:
+        """Write a network's pause state (its row locked with ``lock="update"``)."""
+        ...
+
+    async def many(self, networks: Sequence[str]) -> list[NetworkControl]:
+        """The stored pause states of ``networks``, read without a lock, in one statement."""
+        ...
+
+    async def all(self) -> list[NetworkControl]:
+        """Every stored pause state."""
+        ...
+
+    async def outflow(self, network: str, asset_key: str, since: datetime) -> int:
+        """The base units of the network's payouts of the asset signed after ``since``,
+        withdrawals FAILED or CANCELLED left out."""
+        ...
+
+    async def held(self, networks: Sequence[str] | None, *, limit: int) -> list[str]:
+        """VALIDATING withdrawals waiting for a pause or a breaker, oldest first."""
+        ...
+
+
 class UnitOfWork(Protocol):
     """One database transaction and the repositories inside it."""
 
@@ -327,6 +490,26 @@ class UnitOfWork(Protocol):
     @property
     def api_keys(self) -> ApiKeyRepository:
         """API keys in this transaction."""
+        ...
+
+    @property
+    def operators(self) -> OperatorRepository:
+        """Operators in this transaction."""
+        ...
+
+    @property
+    def policy(self) -> PolicyRepository:
+        """Policy data in this transaction."""
+        ...
+
+    @property
+    def audit(self) -> AuditLog:
+        """The audit log, appended in this transaction."""
+        ...
+
+    @property
+    def pauses(self) -> PauseRepository:
+        """Network pauses in this transaction."""
         ...
 
     @property

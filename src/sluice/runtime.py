@@ -18,7 +18,8 @@ import uvicorn
 
 from sluice.api.app import create_app
 from sluice.bootstrap import Container
-from sluice.errors import ConfigurationError
+from sluice.domain.audit import SYSTEM
+from sluice.errors import ConfigurationError, SluiceError
 
 log = structlog.get_logger(__name__)
 
@@ -56,6 +57,20 @@ def run_loop(main: Coroutine[Any, Any, None]) -> None:
 #: How often published outbox rows are deleted, and orphaned ones relayed.
 OUTBOX_FLUSH_S = 1.0
 OUTBOX_RELAY_S = 10.0
+
+
+async def _reload_policy(container: Container) -> None:
+    """SIGHUP: load the policy file again; a file that cannot be loaded leaves the version in
+    force as it is, and says why."""
+    try:
+        loaded = await container.load_policy(SYSTEM)
+    except SluiceError as exc:
+        log.error("policy not reloaded; the version in force stays", error=exc.detail)
+        return
+    if loaded is None:
+        log.warning("SIGHUP: no policy file is configured (SLUICE_POLICY_FILE)")
+    elif not loaded.changed:
+        log.info("SIGHUP: the policy file is the version in force already")
 
 
 async def _outbox_loop(container: Container) -> None:
@@ -110,6 +125,37 @@ def _server_config(container: Container, host: str, port: int) -> uvicorn.Config
     )
 
 
+class _Signals:
+    """SIGINT and SIGTERM stop (a second one exits at once); SIGHUP reloads the policy."""
+
+    def __init__(self, container: Container, stop: asyncio.Event) -> None:
+        self._container = container
+        self._stop = stop
+        self._seen = 0
+        self._reloads: set[asyncio.Task[None]] = set()
+        self._loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._loop.add_signal_handler(sig, self._on_stop, sig)
+        self._loop.add_signal_handler(signal.SIGHUP, self._on_hangup)
+
+    def _on_stop(self, sig: signal.Signals) -> None:
+        self._seen += 1
+        if self._seen > 1:
+            log.warning("second signal: exiting now", signal=sig.name)
+            raise SystemExit(130)
+        log.info("stopping", signal=sig.name)
+        self._stop.set()
+
+    def _on_hangup(self) -> None:
+        task = asyncio.create_task(_reload_policy(self._container), name="sluice-policy-reload")
+        self._reloads.add(task)
+        task.add_done_callback(self._reloads.discard)
+
+    def remove(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+            self._loop.remove_signal_handler(sig)
+
+
 async def run(
     container: Container,
     *,
@@ -121,29 +167,17 @@ async def run(
     stop: asyncio.Event | None = None,
     handle_signals: bool = True,
 ) -> None:
-    """Serve until SIGINT or SIGTERM (or until ``stop`` is set), then shut down gracefully."""
-    loop = asyncio.get_running_loop()
+    """Serve until SIGINT or SIGTERM (or until ``stop`` is set), then shut down gracefully;
+    SIGHUP reloads the policy file."""
     stop = stop or asyncio.Event()
-    signals_seen = 0
-
-    def on_signal(sig: signal.Signals) -> None:
-        nonlocal signals_seen
-        signals_seen += 1
-        if signals_seen > 1:
-            log.warning("second signal: exiting now", signal=sig.name)
-            raise SystemExit(130)
-        log.info("stopping", signal=sig.name)
-        stop.set()
-
-    handled = (signal.SIGINT, signal.SIGTERM) if handle_signals else ()
-    for sig in handled:
-        loop.add_signal_handler(sig, on_signal, sig)
-
+    signals = _Signals(container, stop) if handle_signals else None
     worker = container.worker() if workers else None
     server: _Server | None = None
     server_task: asyncio.Task[None] | None = None
     background = [asyncio.create_task(_outbox_loop(container), name="sluice-outbox")]
     try:
+        # A policy file that cannot be loaded stops the start: what may leave is not guessed.
+        await container.load_policy(SYSTEM)
         # Each network verified (and its nonces reconciled) before its work starts; one whose
         # node is down opens later, from the health monitor's rounds.
         await container.check_networks(workers=workers)
@@ -179,6 +213,6 @@ async def run(
             task.cancel()
         await asyncio.gather(*background, return_exceptions=True)
         await container.uow.outbox.flush()
-        for sig in handled:
-            loop.remove_signal_handler(sig)
+        if signals is not None:
+            signals.remove()
         log.info("stopped")

@@ -10,10 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import subprocess
-import sys
 import uuid
-from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -28,9 +25,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from sluice.bootstrap import build
 from sluice.db.engine import create_engine
 from sluice.db.tables import chain_transactions, withdrawals
-from sluice.devnet.anvil import AnvilProcess, free_port
+from sluice.devnet.anvil import AnvilProcess
 from sluice.domain.access import ALL_SCOPES
-from sluice.testing.harness import PASSPHRASE, prepare
+from sluice.testing.cluster import Cluster, cluster_env
+from sluice.testing.harness import prepare
 from sluice.testing.moto import MotoServer
 
 # Several workers sign in parallel: Hardhat must queue nonces ahead of the next (e2e conftest).
@@ -41,49 +39,6 @@ USERS = 5
 AMOUNT = "0.001"
 AMOUNT_BASE = 10**15
 FINAL_TIMEOUT_S = 60 + N * 0.3
-
-
-@dataclass
-class Cluster:
-    """The processes of one run and how to reach them."""
-
-    env: dict[str, str]
-    logs: Path
-    api_urls: list[str] = field(default_factory=list)
-    apis: list[subprocess.Popen[bytes]] = field(default_factory=list)
-    workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
-
-    def spawn(self, *args: str) -> subprocess.Popen[bytes]:
-        name = f"{args[0]}-{uuid.uuid4().hex[:6]}.log"
-        with (self.logs / name).open("wb") as log:  # the child keeps its own copy
-            return subprocess.Popen(  # noqa: S603 - our own CLI, fixed arguments
-                [sys.executable, "-m", "sluice", *args],
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-            )
-
-    def start(self, apis: int, workers: int) -> None:
-        for _ in range(apis):
-            port = free_port()
-            self.apis.append(self.spawn("serve", "--no-workers", "--port", str(port)))
-            self.api_urls.append(f"http://127.0.0.1:{port}")
-        for _ in range(workers):
-            self.workers.append(self.spawn("worker"))
-
-    def stop(self) -> list[int | None]:
-        codes: list[int | None] = []
-        for process in [*self.apis, *self.workers]:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process in [*self.apis, *self.workers]:
-            try:
-                codes.append(process.wait(timeout=30))
-            except subprocess.TimeoutExpired:
-                process.kill()
-                codes.append(None)
-        return codes
 
 
 async def _rpc(
@@ -140,18 +95,7 @@ async def _run_scenario(
 
     logs = tmp_path / "logs"
     logs.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SLUICE_")}
-    env.update(
-        SLUICE_DATABASE_URL=database_url,
-        SLUICE_QUEUE_URL=queue_url,
-        SLUICE_NETWORKS_FILE=str(settings.networks_file),
-        SLUICE_KEYSTORE_PASSPHRASE=PASSPHRASE,
-        SLUICE_LOG_FORMAT="json",
-        SLUICE_LOG_LEVEL="warning",
-        SLUICE_RETRY_BASE_S="0.2",
-        SLUICE_RETRY_MAX_S="2",
-        **(extra_env or {}),
-    )
+    env = cluster_env(settings, **(extra_env or {}))
     cluster = Cluster(env=env, logs=logs)
     cluster.start(apis=2, workers=3)
     engine = create_engine(database_url)
@@ -159,14 +103,7 @@ async def _run_scenario(
     recipients = [Account.create().address for _ in range(N)]
     try:
         async with httpx.AsyncClient(headers=headers, timeout=30) as client:
-            for url in cluster.api_urls:
-                for _ in range(200):
-                    try:
-                        if (await client.get(f"{url}/health")).status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    await asyncio.sleep(0.1)
+            await cluster.healthy(client)
             gate = asyncio.Semaphore(32)
 
             async def submit(i: int) -> None:

@@ -105,6 +105,10 @@ async def test_a_new_withdrawal_is_one_insert_without_a_read_or_a_savepoint(
     queue: RecordingQueue,
     withdrawal_id: str | None,
 ) -> None:
+    # The first request of a process reads the policy in force; the others, for the next
+    # `REFRESH_S`, read nothing.
+    async with uow() as u:
+        await service.policy.in_force(u)
     with statements(engine) as sent:
         made_id, created = await _submit(uow, service, _request(withdrawal_id))
 

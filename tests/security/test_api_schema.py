@@ -24,7 +24,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from sluice.cli.common import cli_actor
 from sluice.devnet.anvil import AnvilProcess
+from sluice.domain.access import ALL_SCOPES
+from sluice.domain.operators import Role
+from sluice.testing import secret_scan
 from sluice.testing.databases import FreshDatabases
 from sluice.testing.harness import RunningSluice, running_sluice
 
@@ -72,6 +76,19 @@ class _ServerThread(threading.Thread):
             async with running_sluice(self._anvil, self._data_dir, database_url=url) as instance:
                 await instance.credit(FUNDED_USER, "1000")
                 await instance.credit(FUNDED_USER, "1000000", token=True)
+                # An admin operator's key that also carries every scope, so the operator routes
+                # are fuzzed as well as the platform's.
+                container = instance.container
+                async with container.uow() as uow:
+                    operator, _ = await container.operators.create(
+                        uow, name="fuzz", role=Role.ADMIN, actor=cli_actor()
+                    )
+                    token, _ = await container.api_keys.create(
+                        uow, name="fuzz", scopes=ALL_SCOPES, operator_id=operator.id
+                    )
+                    await uow.commit()
+                secret_scan.register_api_key(token)
+                instance.api_key = token
                 self.instance = instance
                 self._ready.set()
                 await self._stopping.wait()
@@ -145,7 +162,7 @@ def _config(instance: RunningSluice) -> str:
     lines += [
         "",
         "[[operations]]",
-        'include-path = "/v1/withdrawals/{withdrawal_id}/transaction"',
+        'include-path = "/v1/withdrawals/{withdrawalId}/transaction"',
         "checks.ensure_resource_availability.enabled = false",
     ]
     return "\n".join(lines) + "\n"

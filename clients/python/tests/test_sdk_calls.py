@@ -453,6 +453,31 @@ def test_a_network_that_is_not_what_sluice_sends_names_the_field(
         Network.from_json(network_json(**changes))
 
 
+def test_a_network_shows_its_circuit_breaker_and_the_pause_holding_it() -> None:
+    paused = Network.from_json(
+        network_json(
+            circuitBreaker={"windowSeconds": 3600, "maxOutflow": {"ETH": "50", "USDC": "0.5"}},
+            paused={
+                "network": "*",
+                "since": "2026-12-04T12:00:00Z",
+                "kind": "manual",
+                "reason": "incident 42",
+                "actor": "operator:op_1",
+            },
+        )
+    )
+    assert paused.circuit_breaker is not None
+    assert paused.circuit_breaker.window_seconds == 3600
+    assert paused.circuit_breaker.max_outflow == {"ETH": Decimal("50"), "USDC": Decimal("0.5")}
+    assert paused.paused is not None
+    assert (paused.paused.network, paused.paused.kind) == ("*", "manual")
+    assert paused.paused.since.tzinfo is not None
+    running = Network.from_json(network_json(circuitBreaker=None, paused=None))
+    assert (running.circuit_breaker, running.paused) == (None, None)
+    older = Network.from_json(network_json())  # a Sluice before pauses sends neither
+    assert older.paused is None
+
+
 def test_readiness_names_the_degraded_checks() -> None:
     degraded = Readiness.from_json(
         {

@@ -200,7 +200,8 @@ export interface paths {
          * Networks: assets, finality, fee model and levels now, RPC health, hot wallets
          * @description Every network this deployment pays on, by name. `feeLevels` is what a withdrawal's
          *     `priority` would pay now (null while the network is down); `rpc` is the health monitor's
-         *     last look at its node (never a URL). A down network is listed like the others.
+         *     last look at its node (never a URL). A down network is listed like the others. `paused`
+         *     is the pause that holds its new payouts, if any (docs/circuit-breaker.md).
          */
         get: operations["listNetworks"];
         put?: never;
@@ -330,6 +331,394 @@ export interface paths {
         get: operations["listHotWallets"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/operators": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List operators
+         * @description Every operator, by name.
+         */
+        get: operations["listOperators"];
+        put?: never;
+        /**
+         * Create an operator and their first API key
+         * @description The key is shown this once; Sluice keeps only its hash.
+         */
+        post: operations["createOperator"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/operators/{operatorId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        /**
+         * Change an operator's role, or disable them
+         * @description A changed role or a disabling revokes the operator's keys (a new key comes with a new
+         *     role; ask for one with `POST …/keys`).
+         */
+        patch: operations["changeOperator"];
+        trace?: never;
+    };
+    "/v1/admin/operators/{operatorId}/keys": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Make another API key for an operator
+         * @description The key is shown this once.
+         */
+        post: operations["createOperatorKey"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/audit": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the audit log
+         * @description Newest first; every filter given narrows the list. Each entry carries the hash of the
+         *     one before it (`sluice audit verify` checks the whole chain).
+         */
+        get: operations["listAuditEntries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/approvals": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Withdrawals waiting for approval
+         * @description Funds are held for each; each shows its quorum, the votes so far and when it expires.
+         */
+        get: operations["listApprovals"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/approvals/{withdrawalId}/approve": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Approve a withdrawal waiting for approval
+         * @description Distinct operators of at least the rule's role make the quorum; nobody approves twice
+         *     (409 `already_decided`) or approves a withdrawal asked for with their own key (403
+         *     `self_approval`). At the last approval the policy in force decides again: a blocklist
+         *     entry added meanwhile still wins.
+         */
+        post: operations["approveWithdrawal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/approvals/{withdrawalId}/reject": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Reject a withdrawal waiting for approval
+         * @description One rejection ends it: FAILED `rejected`, its hold released.
+         */
+        post: operations["rejectWithdrawal"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/policy": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The policy in force
+         * @description Its version (the SHA-256 of the file), label, who loaded it when, and its text.
+         */
+        get: operations["getPolicy"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/policy/versions": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every policy loaded, newest first
+         * @description The history: each load of a new version, with who loaded it.
+         */
+        get: operations["listPolicyVersions"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/policy/reload": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Load the policy file again
+         * @description Reads `SLUICE_POLICY_FILE` as this process sees it. A file that cannot be loaded is
+         *     refused (422 `invalid_policy`, the field at fault in `errors`) and the version in force
+         *     stays.
+         */
+        post: operations["reloadPolicy"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/blocklist": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Blocklisted addresses, newest first
+         * @description Addresses nothing is paid to.
+         */
+        get: operations["listBlocklist"];
+        put?: never;
+        /**
+         * Block addresses
+         * @description In effect at once, also for withdrawals validated but not yet signed (checked again
+         *     just before signing). Addresses already blocked keep their source and time.
+         */
+        post: operations["addToBlocklist"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/blocklist/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Take an address off the blocklist
+         * @description Withdrawals to it already failed stay failed.
+         */
+        delete: operations["removeFromBlocklist"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{userId}/addresses": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A user's address book
+         * @description The addresses the user saved, with when each was added (the policy's cool-down counts
+         *     from then).
+         */
+        get: operations["listAddressBook"];
+        put?: never;
+        /**
+         * Add an address to a user's address book
+         * @description An address added again keeps its first time, so re-adding never shortens a
+         *     cool-down nor restarts one.
+         */
+        post: operations["addToAddressBook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/users/{userId}/addresses/{network}/{address}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /**
+         * Remove an address from a user's address book
+         * @description Withdrawals already decided keep their decision.
+         */
+        delete: operations["removeFromAddressBook"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/networks/{network}/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Pause a network's automatic signing
+         * @description No new payout of the network takes a nonce until an admin resumes it; its withdrawals
+         *     wait in `VALIDATING` with a `waitingReason`. What is already signed is still sent, tracked,
+         *     replaced and cancelled as usual. Pausing a paused network changes nothing.
+         */
+        post: operations["pauseNetwork"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/networks/{network}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Resume a paused network (an operator's pause or a tripped circuit breaker)
+         * @description Lifts the network's own pause, manual or a tripped breaker, and wakes the withdrawals it
+         *     held. Its circuit breaker's window starts afresh now: the outflow that tripped it no longer
+         *     counts. A freeze of every network stays until it is lifted (`unfreezeNetworks`).
+         */
+        post: operations["resumeNetwork"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/pause": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Freeze every network: no new payout anywhere is signed
+         * @description The incident runbook's freeze (docs/operations.md): every network at once, networks
+         *     added later included, until an admin lifts it. What is already signed keeps going.
+         */
+        post: operations["freezeNetworks"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Lift the freeze of every network
+         * @description Lifts the freeze only: a network paused on its own (by hand, or by its circuit breaker)
+         *     stays paused until it is resumed by name (`resumeNetwork`).
+         */
+        post: operations["unfreezeNetworks"];
         delete?: never;
         options?: never;
         head?: never;
@@ -482,6 +871,81 @@ export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
         /**
+         * AddressBookRequest
+         * @description An address to add to a user's address book.
+         */
+        AddressBookRequest: {
+            /**
+             * Network
+             * @example anvil
+             */
+            network: string;
+            /**
+             * Address
+             * @example 0xabababababababababababababababababababab
+             */
+            address: string;
+            /** Label */
+            label?: string | null;
+        };
+        /**
+         * AddressBookEntry
+         * @description An address in a user's address book.
+         */
+        AddressBookEntry: {
+            /** Network */
+            network: string;
+            /** Address */
+            address: string;
+            /** Label */
+            label: string | null;
+            /**
+             * Addedat
+             * Format: date-time
+             * @description The cool-down of the policy counts from here
+             */
+            addedAt: string;
+        };
+        /**
+         * Approval
+         * @description A withdrawal waiting for approval: what it needs, what it has, the revision to name.
+         */
+        Approval: {
+            withdrawal: components["schemas"]["Withdrawal"];
+            /**
+             * Revision
+             * @description Name it when approving: a withdrawal changed since refuses
+             */
+            revision: string;
+            /** Approvalsrequired */
+            approvalsRequired: number;
+            approverRole: components["schemas"]["Role"];
+            /** Approvals */
+            approvals: number;
+            /** Votes */
+            votes: components["schemas"]["ApprovalVote"][];
+            /** Expiresat */
+            expiresAt: string | null;
+        };
+        /**
+         * ApprovalPage
+         * @description A page of withdrawals waiting for approval, newest first.
+         */
+        ApprovalPage: {
+            /** Items */
+            items: components["schemas"]["Approval"][];
+            /** Nextcursor */
+            nextCursor: string | null;
+        };
+        /**
+         * ApproveRequest
+         * @description An approval of the revision the operator saw.
+         */
+        ApproveRequest: {
+            /** Revision */
+            revision: string;
+        };
+        /**
          * NetworkAsset
          * @description Something a network pays out.
          */
@@ -545,6 +1009,58 @@ export interface components {
          */
         AttemptPurpose: "PAYLOAD" | "CANCEL";
         /**
+         * AuditEntry
+         * @description One audit log entry, with the hashes that chain it.
+         */
+        AuditEntry: {
+            /** Seq */
+            seq: number;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /**
+             * Actor
+             * @description `operator:<id>`, `service_key:<id>`, `cli:<user>`, `system:…`
+             */
+            actor: string;
+            /** Apikeyid */
+            apiKeyId: string | null;
+            /** Address */
+            address: string | null;
+            /** Action */
+            action: string;
+            /** Subject */
+            subject: string;
+            /** Before */
+            before: {
+                [key: string]: unknown;
+            } | null;
+            /** After */
+            after: {
+                [key: string]: unknown;
+            } | null;
+            /** Detail */
+            detail: {
+                [key: string]: unknown;
+            } | null;
+            /** Prevhash */
+            prevHash: string;
+            /** Hash */
+            hash: string;
+        };
+        /**
+         * AuditPage
+         * @description A page of audit entries, newest first.
+         */
+        AuditPage: {
+            /** Items */
+            items: components["schemas"]["AuditEntry"][];
+            /** Nextcursor */
+            nextCursor: string | null;
+        };
+        /**
          * Balance
          * @description One balance, in token units.
          */
@@ -604,6 +1120,48 @@ export interface components {
             windowSeconds: number;
         };
         /**
+         * BlockedAddress
+         * @description A blocklisted address.
+         */
+        BlockedAddress: {
+            /** Address */
+            address: string;
+            /** Source */
+            source: string;
+            /** Reason */
+            reason: string | null;
+            /**
+             * Addedat
+             * Format: date-time
+             */
+            addedAt: string;
+        };
+        /**
+         * BlocklistAdd
+         * @description Addresses to block.
+         */
+        BlocklistAdd: {
+            /** Addresses */
+            addresses: string[];
+            /**
+             * Source
+             * @default api
+             */
+            source: string;
+            /** Reason */
+            reason?: string | null;
+        };
+        /**
+         * BlocklistAdded
+         * @description How many of the addresses were new on the blocklist.
+         */
+        BlocklistAdded: {
+            /** Added */
+            added: number;
+            /** Received */
+            received: number;
+        };
+        /**
          * CancelRequest
          * @description Why an operator cancels.
          */
@@ -623,6 +1181,28 @@ export interface components {
             ok: boolean;
             /** Detail */
             detail: string;
+        };
+        /**
+         * CircuitBreaker
+         * @description The network's circuit breaker (docs/circuit-breaker.md).
+         */
+        CircuitBreaker: {
+            /**
+             * Windowseconds
+             * @description The rolling window's length
+             */
+            windowSeconds: number;
+            /**
+             * Maxoutflow
+             * @description Asset symbol → the most its payouts signed within the window may add up to, in token units
+             * @example {
+             *       "ETH": "50",
+             *       "USDC": "250000"
+             *     }
+             */
+            maxOutflow: {
+                [key: string]: string;
+            };
         };
         /**
          * CreditRequest
@@ -989,6 +1569,27 @@ export interface components {
             hotWallets: components["schemas"]["NetworkHotWallet"][];
             batching: components["schemas"]["NetworkBatching"];
             explorer: components["schemas"]["Explorer"] | null;
+            /** @description Its outflow limits over a rolling window; null: none */
+            circuitBreaker: components["schemas"]["CircuitBreaker"] | null;
+            /** @description The pause that holds its new payouts: a freeze of every network (network `"*"`), else its own (by an operator or its circuit breaker); null: it signs */
+            paused: components["schemas"]["Pause"] | null;
+        };
+        /**
+         * NetworkPause
+         * @description A network's own pause state (or the freeze's, network `"*"`).
+         */
+        NetworkPause: {
+            /** Network */
+            network: string;
+            /** @description The pause in force; null: it runs */
+            paused: components["schemas"]["Pause"] | null;
+            /**
+             * Resumedat
+             * @description When an operator last resumed it: its circuit breaker's window starts then
+             */
+            resumedAt: string | null;
+            /** Resumedby */
+            resumedBy: string | null;
         };
         /**
          * NetworkHotWallet
@@ -1014,6 +1615,182 @@ export interface components {
             batchContract: string | null;
         };
         /**
+         * OperatorChange
+         * @description What to change; fields left out stay.
+         */
+        OperatorChange: {
+            role?: components["schemas"]["Role"] | null;
+            /** Disabled */
+            disabled?: boolean | null;
+        };
+        /**
+         * OperatorRequest
+         * @description A new operator.
+         */
+        OperatorRequest: {
+            /**
+             * Name
+             * @example alice
+             */
+            name: string;
+            /** @example approver */
+            role: components["schemas"]["Role"];
+        };
+        /**
+         * OperatorKey
+         * @description A new API key of an operator, shown this once.
+         */
+        OperatorKey: {
+            /** Apikey */
+            apiKey: string;
+        };
+        /**
+         * Operator
+         * @description An operator.
+         */
+        Operator: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            role: components["schemas"]["Role"];
+            /** Disabled */
+            disabled: boolean;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+        };
+        /**
+         * OperatorWithKey
+         * @description A new operator and their first API key, shown this once.
+         */
+        OperatorWithKey: {
+            /** Id */
+            id: string;
+            /** Name */
+            name: string;
+            role: components["schemas"]["Role"];
+            /** Disabled */
+            disabled: boolean;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /** Apikey */
+            apiKey: string;
+        };
+        /**
+         * PauseKind
+         * @description Why a network is paused.
+         * @enum {string}
+         */
+        PauseKind: "manual" | "circuit_breaker";
+        /**
+         * Pause
+         * @description A pause in force.
+         */
+        Pause: {
+            /**
+             * Network
+             * @description The network it pauses; `"*"`: every network (a freeze)
+             */
+            network: string;
+            /**
+             * Since
+             * Format: date-time
+             */
+            since: string;
+            /** @description `manual` (an operator), or `circuit_breaker` (its outflow limit) */
+            kind: components["schemas"]["PauseKind"];
+            /** Reason */
+            reason: string;
+            /**
+             * Actor
+             * @description Who paused it: `operator:<id>`, `cli:<user>`, `system:sluice`
+             */
+            actor: string;
+        };
+        /**
+         * PauseRequest
+         * @description Why the network (or every network) is paused: kept with the pause and in the audit log.
+         */
+        PauseRequest: {
+            /**
+             * Reason
+             * @example incident 42
+             */
+            reason: string;
+        };
+        /**
+         * Policy
+         * @description The policy in force, with its text.
+         */
+        Policy: {
+            /**
+             * Version
+             * @description SHA-256 of the file's bytes
+             */
+            version: string;
+            /** Label */
+            label: string;
+            /**
+             * Loadedat
+             * Format: date-time
+             */
+            loadedAt: string;
+            /**
+             * Loadedby
+             * @description The actor: `operator:<id>`, `cli:<user>`, `system:sluice`
+             */
+            loadedBy: string;
+            /**
+             * Body
+             * @description The policy file as loaded (TOML)
+             */
+            body: string;
+        };
+        /**
+         * PolicyReload
+         * @description What a reload did.
+         */
+        PolicyReload: {
+            /** Version */
+            version: string;
+            /** Label */
+            label: string;
+            /**
+             * Changed
+             * @description False: that version was in force already
+             */
+            changed: boolean;
+        };
+        /**
+         * PolicyVersion
+         * @description A loaded policy file.
+         */
+        PolicyVersion: {
+            /**
+             * Version
+             * @description SHA-256 of the file's bytes
+             */
+            version: string;
+            /** Label */
+            label: string;
+            /**
+             * Loadedat
+             * Format: date-time
+             */
+            loadedAt: string;
+            /**
+             * Loadedby
+             * @description The actor: `operator:<id>`, `cli:<user>`, `system:sluice`
+             */
+            loadedBy: string;
+        };
+        /**
          * Readiness
          * @description Whether this process can do its work.
          */
@@ -1032,6 +1809,16 @@ export interface components {
              * @description The failing checks that leave the process ready, e.g. `chain:polygon`
              */
             degraded?: string[];
+        };
+        /**
+         * RejectRequest
+         * @description A rejection, with why.
+         */
+        RejectRequest: {
+            /** Reason */
+            reason: string;
+            /** Revision */
+            revision?: string | null;
         };
         /**
          * WebhookReplayResult
@@ -1054,6 +1841,20 @@ export interface components {
              */
             since: string;
         };
+        /**
+         * ResumeRequest
+         * @description Why it is resumed, for the audit log (optional).
+         */
+        ResumeRequest: {
+            /** Reason */
+            reason?: string | null;
+        };
+        /**
+         * Role
+         * @description What an operator may do; each role may do what the ones before it may.
+         * @enum {string}
+         */
+        Role: "viewer" | "approver" | "admin";
         /**
          * RpcHealth
          * @description A network's node, as the health monitor last saw it (never a URL).
@@ -1126,6 +1927,23 @@ export interface components {
          * @enum {string}
          */
         TransactionStatus: "SIGNED" | "BROADCAST" | "MINED" | "CONFIRMED" | "REVERTED" | "CANCELLED" | "SUPERSEDED";
+        /**
+         * ApprovalVote
+         * @description One operator's decision.
+         */
+        ApprovalVote: {
+            /** Operatorid */
+            operatorId: string;
+            /** Vote */
+            vote: string;
+            /**
+             * At
+             * Format: date-time
+             */
+            at: string;
+            /** Reason */
+            reason: string | null;
+        };
         /**
          * WebhookRequest
          * @description An endpoint to register.
@@ -1321,6 +2139,28 @@ export interface components {
              */
             feePaid?: string | null;
             /**
+             * Fee
+             * @description The withdrawal fee the policy charges, in the asset's units (decimal string): held with the amount, the fee account's once it completes
+             * @default 0
+             * @example 0.25
+             */
+            fee: string;
+            /**
+             * Policyversion
+             * @description The policy version (SHA-256) that decided it, once decided
+             */
+            policyVersion?: string | null;
+            /**
+             * Policyrule
+             * @description The rule of that policy that decided it (docs/policy.md)
+             */
+            policyRule?: string | null;
+            /**
+             * Approvalexpiresat
+             * @description While it waits for approval: when the wait ends (FAILED)
+             */
+            approvalExpiresAt?: string | null;
+            /**
              * Createdat
              * Format: date-time
              */
@@ -1504,6 +2344,7 @@ export interface operations {
                      *           "status": "COMPLETED",
                      *           "transactionHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
                      *           "blockNumber": 7312044,
+                     *           "fee": "0.25",
                      *           "createdAt": "2026-12-02T10:15:30.123456Z",
                      *           "updatedAt": "2026-12-02T10:16:02.654321Z"
                      *         }
@@ -1606,6 +2447,7 @@ export interface operations {
                      *       "status": "COMPLETED",
                      *       "transactionHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
                      *       "blockNumber": 7312044,
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:16:02.654321Z"
                      *     }
@@ -1631,6 +2473,7 @@ export interface operations {
                      *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
                      *       "network": "sepolia",
                      *       "status": "PENDING",
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:15:30.123456Z"
                      *     }
@@ -1766,6 +2609,7 @@ export interface operations {
                      *       "status": "COMPLETED",
                      *       "transactionHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
                      *       "blockNumber": 7312044,
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:16:02.654321Z"
                      *     }
@@ -1791,6 +2635,7 @@ export interface operations {
                      *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
                      *       "network": "sepolia",
                      *       "status": "PENDING",
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:15:30.123456Z"
                      *     }
@@ -1921,6 +2766,7 @@ export interface operations {
                      *       "status": "COMPLETED",
                      *       "transactionHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
                      *       "blockNumber": 7312044,
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:16:02.654321Z"
                      *     }
@@ -2022,6 +2868,7 @@ export interface operations {
                      *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
                      *       "network": "sepolia",
                      *       "status": "CANCELLED",
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:15:30.123456Z"
                      *     }
@@ -2436,6 +3283,13 @@ export interface operations {
                      *         "explorer": {
                      *           "transaction": "https://sepolia.etherscan.io/tx/{hash}",
                      *           "address": "https://sepolia.etherscan.io/address/{address}"
+                     *         },
+                     *         "circuitBreaker": {
+                     *           "windowSeconds": 3600,
+                     *           "maxOutflow": {
+                     *             "ETH": "50",
+                     *             "USDC": "250000"
+                     *           }
                      *         }
                      *       }
                      *     ]
@@ -2632,6 +3486,7 @@ export interface operations {
                 "X-Sluice-Signature"?: string;
             };
             path: {
+                /** @description A user id, or `_fees`: the fee account (docs/policy.md) */
                 userId: string;
             };
             cookie?: never;
@@ -2936,6 +3791,7 @@ export interface operations {
                      *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
                      *       "network": "sepolia",
                      *       "status": "CANCELLED",
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:15:30.123456Z"
                      *     }
@@ -2960,6 +3816,7 @@ export interface operations {
                      *       "network": "sepolia",
                      *       "status": "BROADCASTING",
                      *       "transactionHash": "0x3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f3f",
+                     *       "fee": "0.25",
                      *       "createdAt": "2026-12-02T10:15:30.123456Z",
                      *       "updatedAt": "2026-12-02T10:15:30.123456Z"
                      *     }
@@ -3111,6 +3968,2260 @@ export interface operations {
             };
             /** @description The key lacks the scope, or may not act for this user or from this address */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listOperators: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description By name */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": "op_5f1c2a9e0b7d4c3a",
+                     *         "name": "bob",
+                     *         "role": "approver",
+                     *         "disabled": false,
+                     *         "createdAt": "2026-12-04T12:00:00Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["Operator"][];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createOperator: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OperatorRequest"];
+            };
+        };
+        responses: {
+            /** @description Made; the key is shown once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "op_5f1c2a9e0b7d4c3a",
+                     *       "name": "bob",
+                     *       "role": "approver",
+                     *       "disabled": false,
+                     *       "createdAt": "2026-12-04T12:00:00Z",
+                     *       "apiKey": "sluice_3f9a1c2b7d4e5f60_Vb3…(shown once)"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperatorWithKey"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description An operator has that name */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    changeOperator: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                operatorId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["OperatorChange"];
+            };
+        };
+        responses: {
+            /** @description Changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "op_5f1c2a9e0b7d4c3a",
+                     *       "name": "bob",
+                     *       "role": "approver",
+                     *       "disabled": true,
+                     *       "createdAt": "2026-12-04T12:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Operator"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such operator */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description It would leave no enabled admin */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createOperatorKey: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                operatorId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Made; shown once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "apiKey": "sluice_3f9a1c2b7d4e5f60_Vb3…(shown once)"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["OperatorKey"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such operator */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAuditEntries: {
+        parameters: {
+            query?: {
+                /** @description `kind:id` */
+                actor?: string | null;
+                action?: string | null;
+                subject?: string | null;
+                /** @description At or after this time (RFC 3339 with a zone) */
+                since?: string | null;
+                /** @description Before this time (RFC 3339 with a zone) */
+                until?: string | null;
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "seq": 42,
+                     *           "at": "2026-12-04T12:00:00Z",
+                     *           "actor": "operator:op_7a0d3e1f9c2b4d5e",
+                     *           "apiKeyId": "9c2b4d5e7a0d3e1f",
+                     *           "address": "10.0.0.7",
+                     *           "action": "operator.created",
+                     *           "subject": "operator:op_5f1c2a9e0b7d4c3a",
+                     *           "after": {
+                     *             "id": "op_5f1c2a9e0b7d4c3a",
+                     *             "name": "bob",
+                     *             "role": "approver",
+                     *             "disabled": false
+                     *           },
+                     *           "prevHash": "5d1f0c9a00000000000000000000000000000000000000000000000000000000",
+                     *           "hash": "a9e3b1c700000000000000000000000000000000000000000000000000000000"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AuditPage"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listApprovals: {
+        parameters: {
+            query?: {
+                limit?: number;
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "withdrawal": {
+                     *             "id": "payout-20261202-0042",
+                     *             "userId": "user-42",
+                     *             "amount": "250.5",
+                     *             "symbol": "USDC",
+                     *             "toAddress": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                     *             "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
+                     *             "network": "sepolia",
+                     *             "status": "PENDING_APPROVAL",
+                     *             "fee": "0.25",
+                     *             "policyRule": "large",
+                     *             "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *             "updatedAt": "2026-12-02T10:15:30.123456Z"
+                     *           },
+                     *           "revision": "3f9a1c2b7d4e5f60",
+                     *           "approvalsRequired": 2,
+                     *           "approverRole": "approver",
+                     *           "approvals": 1,
+                     *           "votes": [
+                     *             {
+                     *               "operatorId": "op_5f1c2a9e0b7d4c3a",
+                     *               "vote": "approve",
+                     *               "at": "2026-12-02T10:15:30.123456Z"
+                     *             }
+                     *           ],
+                     *           "expiresAt": "2026-12-02T10:16:02.654321Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ApprovalPage"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    approveWithdrawal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The withdrawal's id (the client's `id`, or the server's `wd_…`) */
+                withdrawalId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["ApproveRequest"];
+            };
+        };
+        responses: {
+            /** @description At the quorum: on to signing */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "payout-20261202-0042",
+                     *       "userId": "user-42",
+                     *       "amount": "250.5",
+                     *       "symbol": "USDC",
+                     *       "toAddress": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                     *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
+                     *       "network": "sepolia",
+                     *       "status": "VALIDATING",
+                     *       "fee": "0.25",
+                     *       "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *       "updatedAt": "2026-12-02T10:15:30.123456Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Withdrawal"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such withdrawal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not waiting for approval, changed since (`stale_revision`), or decided before by this operator (`already_decided`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rejectWithdrawal: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The withdrawal's id (the client's `id`, or the server's `wd_…`) */
+                withdrawalId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["RejectRequest"];
+            };
+        };
+        responses: {
+            /** @description Ended; its hold released */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "payout-20261202-0042",
+                     *       "userId": "user-42",
+                     *       "amount": "250.5",
+                     *       "symbol": "USDC",
+                     *       "toAddress": "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed",
+                     *       "tokenAddress": "0x1c7D4B196Cb0C7B01d743Fbc6116a902379C7238",
+                     *       "network": "sepolia",
+                     *       "status": "FAILED",
+                     *       "errorCode": "rejected",
+                     *       "fee": "0.25",
+                     *       "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *       "updatedAt": "2026-12-02T10:15:30.123456Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Withdrawal"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such withdrawal */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not waiting for approval, changed since (`stale_revision`), or decided before by this operator (`already_decided`) */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getPolicy: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description In force */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "version": "9f2c000000000000000000000000000000000000000000000000000000000000",
+                     *       "label": "exchange 2026-12",
+                     *       "loadedAt": "2026-12-04T12:00:00Z",
+                     *       "loadedBy": "operator:op_7a0d3e1f9c2b4d5e",
+                     *       "body": "label = \"exchange 2026-12\"\n…"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Policy"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No policy was loaded: the built-in one allows everything */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listPolicyVersions: {
+        parameters: {
+            query?: {
+                limit?: number;
+            };
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "version": "9f2c000000000000000000000000000000000000000000000000000000000000",
+                     *         "label": "exchange 2026-12",
+                     *         "loadedAt": "2026-12-04T12:00:00Z",
+                     *         "loadedBy": "operator:op_7a0d3e1f9c2b4d5e"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["PolicyVersion"][];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    reloadPolicy: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Loaded; in force in every process within 2 s */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "version": "9f2c000000000000000000000000000000000000000000000000000000000000",
+                     *       "label": "exchange 2026-12",
+                     *       "changed": true
+                     *     }
+                     */
+                    "application/json": components["schemas"]["PolicyReload"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No policy file is configured */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listBlocklist: {
+        parameters: {
+            query?: {
+                source?: string | null;
+                limit?: number;
+            };
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "address": "0xabababababababababababababababababababab",
+                     *         "source": "ofac-sdn",
+                     *         "addedAt": "2026-12-04T12:00:00Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["BlockedAddress"][];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addToBlocklist: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["BlocklistAdd"];
+            };
+        };
+        responses: {
+            /** @description In effect at once */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "added": 1,
+                     *       "received": 1
+                     *     }
+                     */
+                    "application/json": components["schemas"]["BlocklistAdded"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeFromBlocklist: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not blocked */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listAddressBook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The platform's user id: 1-128 of A-Z a-z 0-9 _ . : @ -, starting with a letter or digit */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "network": "base",
+                     *         "address": "0xabababababababababababababababababababab",
+                     *         "label": "cold storage",
+                     *         "addedAt": "2026-12-04T12:00:00Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["AddressBookEntry"][];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    addToAddressBook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The platform's user id: 1-128 of A-Z a-z 0-9 _ . : @ -, starting with a letter or digit */
+                userId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddressBookRequest"];
+            };
+        };
+        responses: {
+            /** @description There already; its time is kept */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "base",
+                     *       "address": "0xabababababababababababababababababababab",
+                     *       "label": "cold storage",
+                     *       "addedAt": "2026-12-04T12:00:00Z"
+                     *     }
+                     */
+                    "application/json": unknown;
+                };
+            };
+            /** @description Added (or there already: 200, its time kept) */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "base",
+                     *       "address": "0xabababababababababababababababababababab",
+                     *       "label": "cold storage",
+                     *       "addedAt": "2026-12-04T12:00:00Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["AddressBookEntry"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    removeFromAddressBook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The platform's user id: 1-128 of A-Z a-z 0-9 _ . : @ -, starting with a letter or digit */
+                userId: string;
+                network: string;
+                address: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Removed */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Not there */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    pauseNetwork: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                network: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PauseRequest"];
+            };
+        };
+        responses: {
+            /** @description Paused (or already paused: unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "base",
+                     *       "paused": {
+                     *         "network": "base",
+                     *         "since": "2026-12-02T10:15:30.123456Z",
+                     *         "kind": "manual",
+                     *         "reason": "incident 42",
+                     *         "actor": "operator:op_7a0d3e1f9c2b4d5e"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetworkPause"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    resumeNetwork: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                network: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ResumeRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Resumed (or not paused: unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "base",
+                     *       "resumedAt": "2026-12-02T10:15:30.123456Z",
+                     *       "resumedBy": "operator:op_7a0d3e1f9c2b4d5e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetworkPause"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    freezeNetworks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["PauseRequest"];
+            };
+        };
+        responses: {
+            /** @description Frozen (or already frozen: unchanged) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "*",
+                     *       "paused": {
+                     *         "network": "*",
+                     *         "since": "2026-12-02T10:15:30.123456Z",
+                     *         "kind": "manual",
+                     *         "reason": "runbook: freeze",
+                     *         "actor": "operator:op_7a0d3e1f9c2b4d5e"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetworkPause"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    unfreezeNetworks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: {
+            content: {
+                "application/json": components["schemas"]["ResumeRequest"] | null;
+            };
+        };
+        responses: {
+            /** @description Lifted (or not frozen) */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "network": "*",
+                     *       "resumedAt": "2026-12-02T10:15:30.123456Z",
+                     *       "resumedBy": "operator:op_7a0d3e1f9c2b4d5e"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["NetworkPause"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -7,12 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Path, Request, Response
 
 from sluice.api import examples
-from sluice.api.auth import container_of, ensure_owner, require
+from sluice.api.auth import actor_of, container_of, ensure_owner, require
 from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
 from sluice.api.schemas import CancelRequest, DeadLetterOut, HotWalletOut, WithdrawalOut
 from sluice.api.withdrawals import WithdrawalId, render
 from sluice.domain.access import Scope
 from sluice.domain.amounts import format_amount
+from sluice.domain.audit import AuditRecord
 from sluice.errors import NotFoundError
 
 router = APIRouter(
@@ -61,8 +62,19 @@ async def requeue(
     message_id: Annotated[str, Path(alias="messageId", max_length=128)], request: Request
 ) -> Response:
     """Requeue with fresh attempts; the handler re-reads the row, so this is always safe."""
-    if not await container_of(request).queue.requeue(message_id):
+    container = container_of(request)
+    if not await container.queue.requeue(message_id):
         raise NotFoundError(f"dead letter {message_id!r} does not exist")
+    async with container.uow() as uow:
+        await uow.audit.append(
+            AuditRecord(
+                actor=actor_of(request),
+                action="dead_letter.requeued",
+                subject=f"message:{message_id}",
+                at=container.clock.now(),
+            )
+        )
+        await uow.commit()
     return Response(status_code=202)
 
 
@@ -108,8 +120,21 @@ async def cancel(
     container = container_of(request)
     reason = (body or CancelRequest()).reason
     async with container.uow() as uow:
-        ensure_owner(request, await container.withdrawals.get(uow, withdrawal_id))
+        before = await container.withdrawals.get(uow, withdrawal_id)
+        ensure_owner(request, before)
+        was = before.status.value
         withdrawal = await container.cancellation.cancel(uow, withdrawal_id, reason=reason)
+        await uow.audit.append(
+            AuditRecord(
+                actor=actor_of(request),
+                action="withdrawal.cancel_requested",
+                subject=f"withdrawal:{withdrawal_id}",
+                at=container.clock.now(),
+                before={"status": was},
+                after={"status": withdrawal.status.value},
+                detail={"reason": reason},
+            )
+        )
         await uow.commit()
     status = 200 if withdrawal.status.is_final else 202
     return Response(

@@ -10,11 +10,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sluice import __version__
 from sluice.api import (
     admin,
+    approvals,
     docs,
     health,
     ledger,
     networks,
     openapi,
+    operators,
+    pauses,
+    policy,
     problems,
     webhooks,
     withdrawals,
@@ -53,7 +57,19 @@ def create_app(container: Container) -> FastAPI:
     app.state.key_cache = KeyCache()
     problems.install(app)
     openapi.document(app)
-    for module in (health, withdrawals, networks, ledger, admin, webhooks):
+    routers = (
+        health,
+        withdrawals,
+        networks,
+        ledger,
+        admin,
+        operators,
+        approvals,
+        policy,
+        pauses,
+        webhooks,
+    )
+    for module in routers:
         app.include_router(module.router)
     docs.install(app)
 

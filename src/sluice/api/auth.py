@@ -11,11 +11,14 @@ from fastapi.security import HTTPBearer
 
 from sluice.bootstrap import Container
 from sluice.domain.access import ApiKey, Scope
+from sluice.domain.audit import Actor
+from sluice.domain.operators import Operator, Role
 from sluice.domain.withdrawal import Withdrawal
 from sluice.errors import (
     ForbiddenError,
     InvalidSignatureError,
     NotFoundError,
+    OperatorRequiredError,
     RateLimitedError,
     UnauthorizedError,
 )
@@ -206,3 +209,56 @@ def ensure_owner(request: Request, withdrawal: Withdrawal) -> None:
     key: ApiKey = request.state.api_key
     if not key.may_act_for(withdrawal.user_id):
         raise NotFoundError(f"withdrawal {withdrawal.id!r} does not exist")
+
+
+class _OperatorBearer(HTTPBearer):
+    """Admits only an operator's own key, of an enabled operator whose role covers ``role``.
+
+    The operator is read on every request (operator work is rare), so disabling one or
+    changing their role takes effect at once, whatever the key cache holds.
+    """
+
+    def __init__(self, role: Role) -> None:
+        super().__init__(auto_error=False, scheme_name="HTTPBearer", description=_DESCRIPTION)
+        self.role = role
+
+    async def __call__(self, request: Request) -> Operator:  # type: ignore[override]
+        key = await authenticate(request)
+        if not key.admits(request.client.host if request.client else None):
+            raise ForbiddenError("this API key may not be used from this address")
+        if key.operator_id is None:
+            raise OperatorRequiredError(
+                "this is operator work: use an operator's own API key (sluice operator create),"
+                " not a service key"
+            )
+        container = container_of(request)
+        async with container.uow() as uow:
+            operator = await uow.operators.get(key.operator_id)
+        if operator is None or operator.disabled:
+            raise OperatorRequiredError("this operator is disabled")
+        if not operator.may(self.role):
+            raise OperatorRequiredError(
+                f"this needs the {self.role.value!r} role; operator {operator.name!r} is"
+                f" {operator.role.value!r}"
+            )
+        request.state.api_key = key
+        request.state.operator = operator
+        return operator
+
+
+def require_operator(role: Role) -> Callable[[Request], Awaitable[Operator]]:
+    """A dependency that admits only an enabled operator's own key whose role covers ``role``."""
+    return _OperatorBearer(role)
+
+
+def actor_of(request: Request) -> Actor:
+    """Who makes this request, for the audit log: the operator (with the key and address they
+    used) or the service key."""
+    key: ApiKey = request.state.api_key
+    address = request.client.host if request.client else None
+    operator: Operator | None = getattr(request.state, "operator", None)
+    if operator is not None:
+        return Actor("operator", operator.id, api_key_id=key.id, address=address)
+    if key.operator_id is not None:
+        return Actor("operator", key.operator_id, api_key_id=key.id, address=address)
+    return Actor("service_key", key.id, api_key_id=key.id, address=address)

@@ -47,6 +47,10 @@ WITHDRAWAL: dict[str, Any] = {
     "error": None,
     "errorCode": None,
     "waitingReason": None,
+    "fee": "0.25",
+    "policyVersion": None,
+    "policyRule": None,
+    "approvalExpiresAt": None,
     "createdAt": AT,
     "updatedAt": AT,
 }
@@ -198,6 +202,8 @@ NETWORKS: list[dict[str, Any]] = [
             "transaction": "https://sepolia.etherscan.io/tx/{hash}",
             "address": "https://sepolia.etherscan.io/address/{address}",
         },
+        "circuitBreaker": {"windowSeconds": 3600, "maxOutflow": {"ETH": "50", "USDC": "250000"}},
+        "paused": None,
     }
 ]
 

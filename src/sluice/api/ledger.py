@@ -11,8 +11,12 @@ from sluice.api.auth import container_of, ensure_user, require
 from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
 from sluice.api.schemas import BalanceOut, CreditCreate, CreditOut
 from sluice.domain.access import USER_ID_PATTERN, Scope
+from sluice.domain.ledger import FEE_ACCOUNT
 
 router = APIRouter(tags=["ledger"])
+
+#: Whose balances may be read: a user, or the fee account withdrawal fees are credited to.
+BALANCE_OWNER_PATTERN = rf"^(?:{FEE_ACCOUNT}|{USER_ID_PATTERN[1:-1]})$"
 
 
 @router.post(
@@ -70,7 +74,15 @@ async def credit(
     operation_id="getUserBalances",
 )
 async def balances(
-    user_id: Annotated[str, Path(alias="userId", pattern=USER_ID_PATTERN, examples=["user-42"])],
+    user_id: Annotated[
+        str,
+        Path(
+            alias="userId",
+            pattern=BALANCE_OWNER_PATTERN,
+            examples=["user-42"],
+            description="A user id, or `_fees`: the fee account (docs/policy.md)",
+        ),
+    ],
     request: Request,
 ) -> list[BalanceOut]:
     """Available and held, per network and asset, as decimal strings."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pydantic import Field
 
+from sluice.api.pause_schemas import CircuitBreakerOut, PauseOut
 from sluice.api.schemas import _Out
 from sluice.domain.amounts import format_amount
 from sluice.domain.fees import FeeLevel, FeeModel, Fees, Finality
+from sluice.domain.pauses import Pause
 from sluice.services.networks import NetworkOverview
 
 
@@ -112,10 +114,17 @@ class NetworkOut(_Out):
     hot_wallets: list[NetworkWalletOut]
     batching: BatchingOut
     explorer: ExplorerOut | None
+    circuit_breaker: CircuitBreakerOut | None = Field(
+        description="Its outflow limits over a rolling window; null: none"
+    )
+    paused: PauseOut | None = Field(
+        description="The pause that holds its new payouts: a freeze of every network (network "
+        '`"*"`), else its own (by an operator or its circuit breaker); null: it signs'
+    )
 
     @classmethod
-    def of(cls, overview: NetworkOverview) -> NetworkOut:
-        """Render a network overview."""
+    def of(cls, overview: NetworkOverview, paused: Pause | None = None) -> NetworkOut:
+        """Render a network overview and the pause in force on it, if any."""
         network, state, policy = overview.network, overview.state, overview.network.fees
         native = network.native
         return cls(
@@ -170,4 +179,6 @@ class NetworkOut(_Out):
             else ExplorerOut(
                 transaction=network.explorer.transaction, address=network.explorer.address
             ),
+            circuit_breaker=CircuitBreakerOut.of(network),
+            paused=None if paused is None else PauseOut.of(paused),
         )

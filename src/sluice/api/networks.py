@@ -9,6 +9,7 @@ from sluice.api.auth import container_of, require
 from sluice.api.network_schemas import NetworkOut
 from sluice.api.problems import AUTHENTICATED, problem_responses
 from sluice.domain.access import Scope
+from sluice.domain.pauses import EVERY_NETWORK
 
 router = APIRouter(
     tags=["networks"],
@@ -27,5 +28,13 @@ router = APIRouter(
 async def list_networks(request: Request) -> list[NetworkOut]:
     """Every network this deployment pays on, by name. `feeLevels` is what a withdrawal's
     `priority` would pay now (null while the network is down); `rpc` is the health monitor's
-    last look at its node (never a URL). A down network is listed like the others."""
-    return [NetworkOut.of(o) for o in await container_of(request).networks.overview()]
+    last look at its node (never a URL). A down network is listed like the others. `paused`
+    is the pause that holds its new payouts, if any (docs/circuit-breaker.md)."""
+    container = container_of(request)
+    async with container.uow() as uow:
+        states = await container.pauses.states(uow)
+    freeze = states[EVERY_NETWORK].pause
+    return [
+        NetworkOut.of(o, freeze or states[o.network.name].pause)
+        for o in await container.networks.overview()
+    ]

@@ -23,7 +23,9 @@ MEDIA_TYPE = "application/problem+json"
 #: HTTP status for each error code; anything unlisted is a 500.
 STATUS_BY_CODE: dict[str, int] = {
     "invalid_request": 422,
+    "invalid_policy": 422,
     "invalid_amount": 422,
+    "amount_limit": 422,
     "invalid_address": 422,
     "unknown_network": 422,
     "unknown_token": 422,
@@ -33,6 +35,11 @@ STATUS_BY_CODE: dict[str, int] = {
     "invalid_signature": 401,
     "rate_limited": 429,
     "forbidden": 403,
+    "operator_required": 403,
+    "self_approval": 403,
+    "stale_revision": 409,
+    "already_decided": 409,
+    "already_exists": 409,
     "not_found": 404,
     "method_not_allowed": 405,
     "idempotency_conflict": 409,

@@ -117,6 +117,21 @@ class WithdrawalOut(_Out):
         "mined",
         examples=["0.000021"],
     )
+    fee: str = Field(
+        default="0",
+        description="The withdrawal fee the policy charges, in the asset's units (decimal "
+        "string): held with the amount, the fee account's once it completes",
+        examples=["0.25"],
+    )
+    policy_version: str | None = Field(
+        default=None, description="The policy version (SHA-256) that decided it, once decided"
+    )
+    policy_rule: str | None = Field(
+        default=None, description="The rule of that policy that decided it (docs/policy.md)"
+    )
+    approval_expires_at: datetime | None = Field(
+        default=None, description="While it waits for approval: when the wait ends (FAILED)"
+    )
     created_at: datetime
     updated_at: datetime
 
@@ -157,6 +172,12 @@ class WithdrawalOut(_Out):
             waiting_reason=withdrawal.waiting_reason,
             priority=priority,
             fee_paid=fee_paid,
+            fee=format_amount(withdrawal.fee, asset.decimals)
+            if asset is not None
+            else str(withdrawal.fee),
+            policy_version=withdrawal.policy_version,
+            policy_rule=withdrawal.policy_rule,
+            approval_expires_at=withdrawal.approval_expires_at,
             created_at=withdrawal.created_at,
             updated_at=withdrawal.updated_at,
         )

@@ -138,7 +138,10 @@ async def create_withdrawal(
     )
     async with container.uow() as uow:
         withdrawal, created = await container.withdrawals.submit(
-            uow, withdrawal_request, request_id=request_id_of(request.state)
+            uow,
+            withdrawal_request,
+            request_id=request_id_of(request.state),
+            api_key_id=request.state.api_key.id,
         )
         await uow.commit()
     if created:

@@ -16,7 +16,19 @@ from typing import Annotated, Any
 import typer
 
 from sluice import __version__
-from sluice.cli import apikey, check, contracts, keystore, run, withdrawals
+from sluice.cli import (
+    apikey,
+    audit,
+    blocklist,
+    check,
+    contracts,
+    keystore,
+    network,
+    operator,
+    policy,
+    run,
+    withdrawals,
+)
 
 __all__ = ["app"]
 
@@ -52,6 +64,11 @@ app.add_typer(check.app, name="config")
 app.add_typer(apikey.app, name="apikey")
 app.add_typer(withdrawals.app, name="withdrawals")
 app.add_typer(contracts.app, name="contracts")
+app.add_typer(operator.app, name="operator")
+app.add_typer(audit.app, name="audit")
+app.add_typer(policy.app, name="policy")
+app.add_typer(blocklist.app, name="blocklist")
+app.add_typer(network.app, name="network")
 
 
 def _reflowed(doc: str | None) -> str | None:

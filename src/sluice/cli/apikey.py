@@ -10,9 +10,21 @@ from typing import Annotated
 import typer
 from rich.table import Column, Table
 
-from sluice.cli.common import console, fail, line, plain, print_json, records, run, settings, stderr
+from sluice.cli.common import (
+    cli_actor,
+    console,
+    fail,
+    line,
+    plain,
+    print_json,
+    records,
+    run,
+    settings,
+    stderr,
+)
 from sluice.clock import SystemClock
 from sluice.domain.access import ApiKey, Scope
+from sluice.domain.audit import AuditRecord
 from sluice.services.api_keys import ApiKeyService
 
 app = typer.Typer(help="Create, list and revoke API keys.", no_args_is_help=True)
@@ -75,6 +87,15 @@ def create(  # noqa: PLR0917 - typer maps each option to a parameter
                 ip_ranges=ip or (),
                 signing_public_key=_public_key_text(public_key),
                 rate_limit_per_s=rate_limit,
+            )
+            await uow.audit.append(
+                AuditRecord(
+                    actor=cli_actor(),
+                    action="api_key.created",
+                    subject=f"api_key:{key.id}",
+                    at=key.created_at,
+                    after={"name": key.name, "scopes": sorted(key.scopes)},
+                )
             )
             await uow.commit()
         return token, key
@@ -202,6 +223,15 @@ def revoke(key_id: Annotated[str, typer.Argument(help="The key's id (see list)."
     async def main() -> bool:
         async with records(loaded) as uow:
             revoked = await ApiKeyService(SystemClock()).revoke(uow, key_id)
+            if revoked:
+                await uow.audit.append(
+                    AuditRecord(
+                        actor=cli_actor(),
+                        action="api_key.revoked",
+                        subject=f"api_key:{key_id}",
+                        at=SystemClock().now(),
+                    )
+                )
             await uow.commit()
         return revoked
 

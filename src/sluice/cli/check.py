@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from sluice.cli.common import console, fail, line, plain, print_json, run, settings
-from sluice.errors import ConfigurationError
+from sluice.errors import ConfigurationError, PolicyError
+
+if TYPE_CHECKING:
+    from sluice.config import NetworkConfig
+    from sluice.services.config_check import Row
 
 app = typer.Typer(help="Check the configuration.", no_args_is_help=True)
 
@@ -40,6 +46,8 @@ def check(
     except ConfigurationError as exc:
         fail(exc.detail, PROBLEM)
     rows = run(checker.run(networks), exit_code=PROBLEM)
+    if loaded.policy_file is not None:
+        rows.append(policy_row(loaded.policy_file, networks))
     problems = sum(not row.ok for row in rows)
     if as_json:
         print_json([row.as_dict() for row in rows])
@@ -56,3 +64,29 @@ def check(
         else:
             console.print(line(("all good", "green"), where), highlight=False)
     raise typer.Exit(PROBLEM if problems else 0)
+
+
+def policy_row(path: Path, networks: Mapping[str, NetworkConfig]) -> Row:
+    """Whether the policy file loads against these networks (docs/policy.md)."""
+    from sluice.domain.policy_file import load, unpriced  # noqa: PLC0415 - as above
+    from sluice.services.config_check import Outcome, Row  # noqa: PLC0415 - as above
+
+    try:
+        policy = load(path.read_bytes(), source=str(path))
+    except OSError as exc:
+        return Row("policy", str(path), Outcome.PROBLEM, f"cannot read it: {exc.strerror}")
+    except PolicyError as exc:
+        return Row("policy", str(path), Outcome.PROBLEM, exc.detail)
+    served = {
+        name: [a.symbol for a in (n.native, *n.tokens)]
+        for name, n in ((name, c.to_domain(name, hot_wallets=())) for name, c in networks.items())
+    }
+    if missing := unpriced(policy, served):
+        field, asset = missing[0]
+        return Row("policy", str(path), Outcome.PROBLEM, f"{field} values {asset} in USD: no price")
+    return Row(
+        "policy",
+        str(path),
+        Outcome.OK,
+        f"{policy.label!r}, version {policy.version[:12]}, {len(policy.rules)} rules",
+    )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import getpass
 import json
 from collections.abc import AsyncIterator, Coroutine
 from typing import Any, NoReturn, TypeVar
@@ -14,6 +15,7 @@ from rich.console import Console
 from rich.text import Text
 
 from sluice.config import Settings
+from sluice.domain.audit import Actor
 from sluice.errors import SluiceError
 from sluice.observability import configure_logging
 from sluice.ports import UnitOfWork
@@ -40,6 +42,15 @@ def line(*parts: str | tuple[str, str] | Text) -> Text:
     """One line from parts: a plain string is printed as it is (no markup), a ``(text, style)``
     pair or a `Text` is styled. Our styling, anyone's values."""
     return Text.assemble(*parts)
+
+
+def cli_actor() -> Actor:
+    """The audit log's name for whoever runs a command: the local user."""
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (a container's arbitrary user)
+        user = "unknown"
+    return Actor("cli", user)
 
 
 def fail(detail: str, code: int = CANNOT_RUN) -> NoReturn:

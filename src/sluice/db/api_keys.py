@@ -27,6 +27,7 @@ def _to_key(row: Any) -> ApiKey:
         signing_public_key=(
             None if row.signing_public_key is None else bytes.fromhex(row.signing_public_key)
         ),
+        operator_id=row.operator_id,
     )
 
 
@@ -52,6 +53,7 @@ class SqlApiKeyRepository:
                 signing_public_key=(
                     None if key.signing_public_key is None else key.signing_public_key.hex()
                 ),
+                operator_id=key.operator_id,
             )
         )
 

@@ -123,7 +123,18 @@ withdrawals = Table(
     Column("priority", String(8)),
     Column("fee_paid", BaseUnits),
     Column("unbatched", Boolean, nullable=False, server_default=false()),
+    # The policy (0017): the fee held with the amount, the key that asked, what decided it,
+    # and when a wait for approval expires.
+    Column("fee", BaseUnits),
+    Column("api_key_id", String(32)),
+    Column("policy_version", String(64)),
+    Column("policy_rule", String(64)),
+    Column("approval_expires_at", UTCDateTime),
     Index(None, "user_id", "seq"),
+    # Velocity windows: a user's, a destination's, a network's withdrawals since a time.
+    Index(None, "user_id", "created_at"),
+    Index(None, "to_address", "created_at"),
+    Index(None, "network", "created_at"),
     Index(None, "status", "seq"),
     Index(None, "transaction_id"),
     # `GET /v1/withdrawals?updatedSince=`: a platform catching up, oldest change first.
@@ -206,6 +217,9 @@ api_keys = Table(
     Column("rate_limit_per_s", Integer),
     # The caller's Ed25519 public key, hex of its 32 bytes (NULL: not a signing key).
     Column("signing_public_key", String(64)),
+    # The operator whose own key this is (NULL: a platform's service key) (0014).
+    Column("operator_id", ForeignKey("operators.id")),
+    Index(None, "operator_id"),
 )
 
 #: Payload signatures granted by `sluice signer` (written by the signer only; give it its own
@@ -223,6 +237,135 @@ signer_grants = Table(
     Column("at", UTCDateTime, nullable=False),
     Index("ix_signer_grants_withdrawal_id", "withdrawal_id"),
 )
+
+# --- Operators and the audit log (0014) ---
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("role", String(16), nullable=False),
+    Column("disabled", Boolean, nullable=False, server_default=false()),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: Append-only (triggers refuse UPDATE and DELETE); each row carries the hash of the one before
+#: (`sluice.domain.audit`). ``seq`` is dense: assigned under the lock of `audit_head`.
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("actor", String(160), nullable=False),
+    Column("api_key_id", String(32)),
+    Column("address", String(64)),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(160), nullable=False),
+    Column("before", JSON),
+    Column("after", JSON),
+    Column("detail", JSON),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Index(None, "action", "seq"),
+    Index(None, "subject", "seq"),
+    Index(None, "actor", "seq"),
+    Index(None, "at"),
+)
+
+#: One row: the last entry's seq and hash. Appending locks it, so appends are serialized and
+#: the chain has one line; `sluice audit verify` also checks the log still reaches it.
+audit_head = Table(
+    "audit_head",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+# --- The policy engine (0017) ---
+
+#: Every policy file loaded, in order; the last is the one in force (`sluice.services.policy`).
+policy_versions = Table(
+    "policy_versions",
+    metadata,
+    Column("seq", SurrogateKey, primary_key=True, autoincrement=True),
+    Column("version", String(64), nullable=False),
+    Column("label", String(128), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("loaded_at", UTCDateTime, nullable=False),
+    Column("loaded_by", String(160), nullable=False),
+    Index(None, "version"),
+)
+
+address_book = Table(
+    "address_book",
+    metadata,
+    Column("user_id", String(128), primary_key=True),
+    Column("network", String(64), primary_key=True),
+    Column("address", String(42), primary_key=True),
+    Column("label", String(128)),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+#: Addresses nothing is ever paid to, checked at validation and again just before signing.
+blocklist = Table(
+    "blocklist",
+    metadata,
+    Column("address", String(42), primary_key=True),
+    Column("source", String(64), nullable=False),
+    Column("reason", Text),
+    Column("added_at", UTCDateTime, nullable=False),
+)
+
+#: Operators' decisions on withdrawals waiting for approval; one per operator and withdrawal.
+approvals = Table(
+    "approvals",
+    metadata,
+    Column("withdrawal_id", String(64), primary_key=True),
+    Column("operator_id", ForeignKey("operators.id"), primary_key=True),
+    Column("vote", String(8), nullable=False),
+    Column("revision", String(16), nullable=False),
+    Column("reason", Text),
+    Column("api_key_id", String(32)),
+    Column("address", String(64)),
+    Column("at", UTCDateTime, nullable=False),
+)
+
+#: One row per velocity window owner (``user:…``, ``destination:…``, ``hot_wallet:…``), locked
+#: while a decision totals its window, so racing decisions see each other's withdrawals.
+velocity_locks = Table(
+    "velocity_locks",
+    metadata,
+    Column("key", String(200), primary_key=True),
+)
+
+# --- Network pauses and the circuit breaker (0016) ---
+
+#: One row per network that was ever paused, resumed or checked by a breaker, and one for every
+#: network at once (``network = "*"``, the freeze). ``paused_at`` NULL: the network runs. Signing
+#: a new payout locks its network's row (and the freeze row), so a pause, a resume and a
+#: breaker's sum of the outflow are serialized with the signatures they govern
+#: (`sluice.services.pauses`).
+network_pauses = Table(
+    "network_pauses",
+    metadata,
+    Column("network", String(64), primary_key=True),
+    Column("paused_at", UTCDateTime),
+    # `manual` or `circuit_breaker` (`sluice.domain.pauses.PauseKind`).
+    Column("kind", String(16)),
+    Column("reason", Text),
+    # Who paused it (`Actor.label`).
+    Column("actor", String(160)),
+    # The breaker's window starts no earlier than the last resume.
+    Column("resumed_at", UTCDateTime),
+    Column("resumed_by", String(160)),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: The breaker sums a network's payouts signed within its window (0016).
+Index(None, chain_transactions.c.network, chain_transactions.c.created_at)
 
 # ── Webhooks (docs/webhooks.md) ──────────────────────────────────────────────────────────────
 

@@ -11,8 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from sluice.clock import SystemClock
 from sluice.db.api_keys import SqlApiKeyRepository
+from sluice.db.audit import SqlAuditLog
 from sluice.db.ledger import SqlLedgerRepository
+from sluice.db.operators import SqlOperatorRepository
 from sluice.db.outbox import INSERT_MESSAGES, Outbox
+from sluice.db.pauses import SqlPauseRepository
+from sluice.db.policy import SqlPolicyRepository
 from sluice.db.tables import outbox, webhook_events, withdrawal_events
 from sluice.db.transactions import SqlTransactionRepository
 from sluice.db.webhooks import INSERT_WEBHOOK_EVENTS, SqlWebhookRepository, event_rows
@@ -103,6 +107,10 @@ class SqlUnitOfWork:
         self.ledger = SqlLedgerRepository(connection)
         self.transactions = SqlTransactionRepository(connection)
         self.api_keys = SqlApiKeyRepository(connection)
+        self.operators = SqlOperatorRepository(connection)
+        self.audit = SqlAuditLog(connection)
+        self.policy = SqlPolicyRepository(connection)
+        self.pauses = SqlPauseRepository(connection)
         self.webhooks = SqlWebhookRepository(connection)
         return self
 

@@ -28,6 +28,9 @@ _MUTABLE = (
     "waiting_reason",
     "fee_paid",
     "unbatched",
+    "policy_version",
+    "policy_rule",
+    "approval_expires_at",
 )
 
 #: A withdrawal's mutable fields, written for many rows at once (`save_many`).
@@ -80,6 +83,11 @@ def to_withdrawal(row: Any) -> Withdrawal:
         priority=FeeLevel(row.priority) if row.priority else None,
         fee_paid=row.fee_paid,
         unbatched=bool(row.unbatched),
+        fee=row.fee or 0,
+        api_key_id=row.api_key_id,
+        policy_version=row.policy_version,
+        policy_rule=row.policy_rule,
+        approval_expires_at=row.approval_expires_at,
     )
 
 
@@ -134,6 +142,11 @@ class SqlWithdrawalRepository:
             "updated_at": withdrawal.updated_at,
             "priority": withdrawal.priority,
             "unbatched": withdrawal.unbatched,
+            "fee": withdrawal.fee or None,
+            "api_key_id": withdrawal.api_key_id,
+            "policy_version": withdrawal.policy_version,
+            "policy_rule": withdrawal.policy_rule,
+            "approval_expires_at": withdrawal.approval_expires_at,
         }
         # ON CONFLICT (id) DO NOTHING: a taken id returns no row and leaves the transaction
         # usable, without a savepoint around the insert.
@@ -303,6 +316,17 @@ class SqlWithdrawalRepository:
         if updated_before is not None:
             query = query.where(withdrawals.c.updated_at < updated_before)
         query = query.order_by(withdrawals.c.seq).limit(limit)
+        return list((await self._c.execute(query)).scalars())
+
+    async def approvals_expired(self, now: datetime, *, limit: int) -> list[str]:
+        """Ids of withdrawals whose wait for approval ended before ``now``, oldest first."""
+        c = withdrawals.c
+        query = (
+            select(c.id)
+            .where(c.status == WithdrawalStatus.PENDING_APPROVAL.value, c.approval_expires_at < now)
+            .order_by(c.seq)
+            .limit(limit)
+        )
         return list((await self._c.execute(query)).scalars())
 
     async def add_event(self, change: StatusChange) -> None:

@@ -55,6 +55,9 @@ class ApiKey:
     HMAC) is refused until replaced (docs/api.md, "Signed requests")."""
     rate_limit_per_s: int | None = None
     """Requests a second this key may make; None: the deployment's default; 0: unlimited."""
+    operator_id: str | None = None
+    """The operator whose own key this is; None: a platform's service key, which never
+    approves a withdrawal nor does an operator's work (docs/policy.md, "Operators")."""
 
     def allows(self, scope: Scope) -> bool:
         """Whether the key is live and carries ``scope``.

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from sluice.domain.addresses import Address
 from sluice.domain.fees import FeePolicy, Finality
+from sluice.domain.pauses import CircuitBreaker
 from sluice.errors import UnknownTokenError
 
 #: The asset key of a network's native coin; tokens use their lowercase contract address.
@@ -111,6 +112,9 @@ class Network:
     whose gas also pays for the L1 calldata: such a transfer is estimated like a call."""
     batching: Batching = field(default_factory=Batching)
     """How payouts share transactions (`sluice.domain.batches`); off without contracts."""
+    circuit_breaker: CircuitBreaker | None = None
+    """The most each asset may pay out over a rolling window before signing pauses
+    (`sluice.domain.pauses`); None: no breaker."""
 
     def asset(self, token_address: Address | None) -> Asset:
         """The asset for a token address, or the native coin for None.

@@ -12,6 +12,10 @@ from dataclasses import dataclass
 
 from sluice.errors import InsufficientFundsError
 
+#: The ledger account withdrawal fees are credited to, per network and asset. No platform user
+#: can be it: user ids start with a letter or a digit (`sluice.domain.access.USER_ID_PATTERN`).
+FEE_ACCOUNT = "_fees"
+
 
 class EntryKind(enum.StrEnum):
     """What a ledger journal entry did to a balance."""

@@ -699,7 +699,7 @@ class ChainTransaction:
                 LedgerMove(
                     withdrawal,
                     EntryKind.SETTLE if paid else EntryKind.RELEASE,
-                    withdrawal.amount,
+                    withdrawal.held,
                 )
             )
             effects.changes.append(

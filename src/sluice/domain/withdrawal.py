@@ -7,7 +7,8 @@
      ▼   ▼        ▼                          (rejected)                          replacement mined)
   FAILED  CANCELLED ◄── (also from VALIDATING)
 
-PENDING → FAILED: refused at validation (insufficient funds, a refused address).
+PENDING → FAILED: refused at validation (insufficient funds, a refused address, a policy
+denial). VALIDATING → PENDING_APPROVAL: the policy wants operators' approval (funds held).
 VALIDATING → FAILED: paying the destination reverts (``destination_reverts``); the hold is
 released.
 
@@ -46,7 +47,8 @@ class WithdrawalStatus(enum.StrEnum):
     VALIDATING = "VALIDATING"
     """Validated and funds held; waiting for the signer."""
     PENDING_APPROVAL = "PENDING_APPROVAL"
-    """Funds held; waiting for operators to approve (reserved for the policy engine)."""
+    """Funds held; waiting for operators to approve (the policy asked for it, docs/policy.md):
+    on to VALIDATING at the quorum, FAILED when rejected or expired."""
     SIGNED = "SIGNED"
     """Carried by a signed, stored transaction with its nonce; not yet known to be sent."""
     BROADCASTING = "BROADCASTING"
@@ -128,6 +130,9 @@ class ErrorCode(enum.StrEnum):
     TOKEN_TRANSFER_FAILED = "token_transfer_failed"  # noqa: S105 - an error code, not a secret
     """The transaction succeeded but the token recorded no transfer to the destination (its
     ``transfer`` returned false): nothing was paid."""
+    APPROVAL_EXPIRED = "approval_expired"
+    """Not approved by enough operators before the policy's ``expire_after``; the hold is
+    released. (An operator's rejection ends a withdrawal FAILED ``rejected``.)"""
     PAYMENT_NOT_FOUND = "payment_not_found"
     """The batch transaction carrying it succeeded, but its receipt holds no ``Paid`` event of
     the batch contract for this withdrawal's position: nothing was paid to it."""
@@ -166,6 +171,23 @@ class Withdrawal:
     unbatched: bool = False
     """Paid by a transaction of its own from now on, never in a batch: its destination costs
     more in a batch, or a batch carrying it reverted."""
+    fee: int = 0
+    """The withdrawal fee in base units of its asset, set at intake by the policy: held with
+    the amount, credited to the fee account when the withdrawal completes, released with the
+    amount when it fails or is cancelled."""
+    api_key_id: str | None = None
+    """The API key that asked for it (policy rules may name keys)."""
+    policy_version: str | None = None
+    """The version (SHA-256) of the policy that decided it, once decided."""
+    policy_rule: str | None = None
+    """The rule of that policy that decided it (``default``, ``blocklist``)."""
+    approval_expires_at: datetime | None = None
+    """When its wait for approval ends in FAILED ``approval_expired``, while it waits."""
+
+    @property
+    def held(self) -> int:
+        """What its hold is, in base units: the amount and the fee."""
+        return self.amount + self.fee
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ class ApiKeyService:
         ip_ranges: Iterable[str] = (),
         signing_public_key: str | None = None,
         rate_limit_per_s: int | None = None,
+        operator_id: str | None = None,
     ) -> tuple[str, ApiKey]:
         """Make a key. The returned token is the only copy of its secret.
 
@@ -50,6 +51,7 @@ class ApiKeyService:
                 or hex): every request must then be signed with the private key, which Sluice
                 never sees (`sluice.request_signing`).
             rate_limit_per_s: Requests a second (None: the deployment's default; 0: none).
+            operator_id: The operator whose own key this is (None: a service key).
 
         Returns:
             The token to hand to the caller (``sluice_<id>_<secret>``) and the stored key.
@@ -95,6 +97,7 @@ class ApiKeyService:
             require_signature=public_key is not None,
             rate_limit_per_s=rate_limit_per_s,
             signing_public_key=public_key,
+            operator_id=operator_id,
         )
         await uow.api_keys.add(key)
         return f"{PREFIX}_{key_id}_{secret}", key

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sluice import metrics
 from sluice.domain.effects import Effects
+from sluice.domain.ledger import FEE_ACCOUNT, EntryKind
 from sluice.domain.transaction import ChainTransaction
 from sluice.ports import Clock, UnitOfWork
 from sluice.services import jobs
@@ -46,20 +47,23 @@ async def record(
         # One statement each for a batch's balances and journal entries; balance rows are locked
         # in one global order (user, network, asset), whatever the order of the withdrawals: two
         # batches settling users A and B, and B and A, never deadlock.
-        await move_many(
-            uow,
-            [
-                Move(
-                    user_id=move.withdrawal.user_id,
-                    asset=network.asset_by_key(move.withdrawal.asset_key),
-                    kind=move.kind,
-                    amount=move.amount,
-                    withdrawal_id=move.withdrawal.id,
-                )
-                for move in effects.moves
-            ],
-            clock=clock,
-        )
+        moves = [
+            Move(
+                user_id=move.withdrawal.user_id,
+                asset=network.asset_by_key(move.withdrawal.asset_key),
+                kind=move.kind,
+                amount=move.amount,
+                withdrawal_id=move.withdrawal.id,
+            )
+            for move in effects.moves
+        ]
+        # A paid withdrawal's fee, settled with its amount, is the fee account's now.
+        moves += [
+            Move(FEE_ACCOUNT, m.asset, EntryKind.CREDIT, move.withdrawal.fee, m.withdrawal_id)
+            for m, move in zip(moves, effects.moves, strict=True)
+            if move.kind is EntryKind.SETTLE and move.withdrawal.fee
+        ]
+        await move_many(uow, moves, clock=clock)
     for withdrawal_id in effects.resign:
         uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal_id})
     if transaction.status.is_final and effects.changes:

@@ -14,6 +14,13 @@ the token reverts), so a shortfall waits as ``underfunded`` like the native coin
 A gas estimate that reverts from a wallet that could pay is the destination's answer (a
 contract that refuses the coin, a token that refuses the recipient): the withdrawal FAILS with
 ``destination_reverts`` and its hold is released; nothing was signed.
+
+A paused network (an operator's pause, a freeze of every network, a tripped circuit breaker:
+`sluice.services.pauses`) signs no new payout: `PauseService.admit` is asked under the
+withdrawals' locks right before a nonce is taken, by single payouts and batches alike, and the
+withdrawals wait in VALIDATING with a ``paused: …`` or ``circuit_breaker: …`` reason. Only new
+payouts stop: replacements, gap fillers and cancels of what is signed are the confirmation
+stage's and keep running.
 """
 
 from __future__ import annotations
@@ -28,7 +35,6 @@ from sluice.domain.addresses import Address
 from sluice.domain.assets import Asset, Network
 from sluice.domain.batches import batch_payload
 from sluice.domain.fees import FeeLevel
-from sluice.domain.ledger import EntryKind
 from sluice.domain.transaction import (
     NATIVE_TRANSFER_GAS,
     ChainTransaction,
@@ -36,7 +42,7 @@ from sluice.domain.transaction import (
     Payload,
     transfer_payload,
 )
-from sluice.domain.withdrawal import ErrorCode, Withdrawal, WithdrawalStatus, move, note
+from sluice.domain.withdrawal import Withdrawal, WithdrawalStatus
 from sluice.errors import CallRevertedError
 from sluice.ports import Clock, InFlight, Signer, UnitOfWork
 from sluice.services import jobs
@@ -45,9 +51,10 @@ from sluice.services.engine import record
 from sluice.services.fee_markets import FeeMarkets
 from sluice.services.holdings import cannot_hold, underfunded
 from sluice.services.holdings import l1_fee as l1_fee_of
-from sluice.services.ledger import Move, move_many
+from sluice.services.pauses import PAUSE_RETRY_S, PauseService
 from sluice.services.registry import NetworkRegistry
 from sluice.services.signatures import sign_new
+from sluice.services.unsigned import Unsigned
 
 log = structlog.get_logger(__name__)
 
@@ -72,6 +79,9 @@ class Ready:
     nothing is planned now; the job runs again after this long."""
     planning: tuple[str, str] | None = None
     """The group this job plans (released by `SigningService.done`)."""
+    paused: str | None = None
+    """Set when the network is paused (the waiting reason): nothing is planned or quoted; the
+    job records why it waits (`SigningService.held`) and runs again later."""
 
     @property
     def network(self) -> str:
@@ -145,17 +155,29 @@ class Signed:
 class SigningService:
     """VALIDATING → SIGNED: the transaction is planned, signed and stored with its nonce."""
 
-    def __init__(self, registry: NetworkRegistry, clock: Clock, fees: FeeMarkets) -> None:
+    def __init__(
+        self,
+        registry: NetworkRegistry,
+        clock: Clock,
+        fees: FeeMarkets,
+        pauses: PauseService | None = None,
+    ) -> None:
         self._registry = registry
         self._clock = clock
         self._fees = fees
+        self._pauses = pauses or PauseService(registry, clock)
         self._batcher = Batcher()
+        self._unsigned = Unsigned(registry, clock)
 
     async def ready(self, uow: UnitOfWork, withdrawal_id: str) -> Ready | None:
         """The withdrawal, if it waits to be signed, and the hot wallets' load."""
         withdrawal = await uow.withdrawals.get(withdrawal_id)
         if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
             return None
+        pause = await self._pauses.holding(uow, withdrawal.network)
+        if pause is not None:  # no chain reads for a paused network (`record` decides)
+            reason = pause.waiting_reason(withdrawal.network)
+            return Ready(withdrawals=(withdrawal,), in_flight={}, own=withdrawal.id, paused=reason)
         entry = self._registry.get(withdrawal.network)
         members: tuple[Withdrawal, ...] = (withdrawal,)
         planning = None
@@ -255,8 +277,21 @@ class SigningService:
             if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
                 return False
             withdrawals.append(withdrawal)
-        await self._wait(uow, withdrawals, f"{NETWORK_CLOSED}: network {ready.network} is {why}")
+        await self._unsigned.wait(
+            uow, withdrawals, f"{NETWORK_CLOSED}: network {ready.network} is {why}"
+        )
         return True
+
+    async def held(self, uow: UnitOfWork, ready: Ready) -> float:
+        """Record that the withdrawal waits for its network's pause (``ready.paused``).
+
+        Returns:
+            When its job looks again.
+        """
+        withdrawal = await uow.withdrawals.get(ready.own, lock=True)
+        if withdrawal is not None and withdrawal.status is WithdrawalStatus.VALIDATING:
+            await self._unsigned.wait(uow, [withdrawal], ready.paused or "paused", exact=True)
+        return PAUSE_RETRY_S
 
     def done(self, ready: Ready) -> None:
         """The job that read ``ready`` is done with it: another may plan its group."""
@@ -283,25 +318,49 @@ class SigningService:
             if withdrawal is None or withdrawal.status is not WithdrawalStatus.VALIDATING:
                 return Signed(commit=False)  # moved on meanwhile: nothing to do
             withdrawals.append(withdrawal)
-        retry = self.retry_after(quote.ready.network)
-        if quote.reverts is not None:
-            await self._destination_reverts(uow, [(w, quote.reverts) for w in withdrawals])
+        blocked = await self._unsigned.blocklisted(uow, withdrawals)
+        if blocked or quote.reverts is not None:
+            if not blocked and quote.reverts is not None:
+                await self._unsigned.destination_reverts(
+                    uow, [(w, quote.reverts) for w in withdrawals]
+                )
             return Signed(commit=True)
+        retry = self.retry_after(quote.ready.network)
         if quote.wallet is None:
-            await self._wait(uow, withdrawals, quote.waiting_reason or "waiting")
+            await self._unsigned.wait(uow, withdrawals, quote.waiting_reason or "waiting")
             return Signed(commit=True, retry_after=self._waiting_retry(quote.ready, retry))
         network = self._registry.get(quote.ready.network).network
-        stored = await self._store(
-            uow,
-            network=network,
-            quote=quote,
-            signer=quote.wallet,
-            payload=quote.payload,
-            withdrawals=withdrawals,
-        )
-        if stored is None:
-            return Signed(commit=False, retry_after=retry)  # the nonce is not taken
-        return Signed(commit=True, signed=True)
+        outcome = await self._admit(uow, network, withdrawals, withdrawals)
+        if outcome is None:  # neither paused nor over the breaker's limit: sign
+            stored = await self._store(
+                uow,
+                network=network,
+                quote=quote,
+                signer=quote.wallet,
+                payload=quote.payload,
+                withdrawals=withdrawals,
+            )
+            if stored is None:
+                return Signed(commit=False, retry_after=retry)  # the nonce is not taken
+            outcome = Signed(commit=True, signed=True)
+        return outcome
+
+    async def _admit(
+        self,
+        uow: UnitOfWork,
+        network: Network,
+        paying: list[Withdrawal],
+        waiting: list[Withdrawal],
+    ) -> Signed | None:
+        """Ask the network's pause and breaker whether ``paying`` (one asset) may be signed now,
+        the withdrawals locked; if not, ``waiting`` (the locked ones still VALIDATING) record
+        why, and the outcome says when to look again. None: sign."""
+        amount = sum(w.amount for w in paying)
+        pause = await self._pauses.admit(uow, network.name, paying[0].asset_key, amount)
+        if pause is None:
+            return None
+        await self._unsigned.wait(uow, waiting, pause.waiting_reason(network.name), exact=True)
+        return Signed(commit=True, retry_after=PAUSE_RETRY_S)
 
     async def _store(
         self,
@@ -348,7 +407,7 @@ class SigningService:
         retry = self.retry_after(ready.network)
         if not carried or quote.wallet is None:
             if plan.waiting_reason is not None and locked:
-                await self._wait(uow, list(locked.values()), plan.waiting_reason)
+                await self._unsigned.wait(uow, list(locked.values()), plan.waiting_reason)
                 return Signed(commit=True, retry_after=self._waiting_retry(ready, retry))
             return Signed(commit=changed, retry_after=self._again(ready, locked))
         entry = self._registry.get(ready.network)
@@ -358,6 +417,9 @@ class SigningService:
         if len(carried) < len(plan.carried):
             contract = network.batching.contract_of(quote.wallet.address)
             payload = plan_payload(asset, tuple(carried), contract)
+        held = await self._admit(uow, network, carried, list(locked.values()))
+        if held is not None:
+            return held
         transaction = await self._store(
             uow,
             network=network,
@@ -391,17 +453,20 @@ class SigningService:
             if w.status is WithdrawalStatus.VALIDATING and w.transaction_id is None
         }
         changed = False
+        for withdrawal_id in await self._unsigned.blocklisted(uow, list(locked.values())):
+            locked.pop(withdrawal_id)
+            changed = True
         reverting = [(locked.pop(i), why) for i, why in plan.reverting if i in locked]
         if reverting:
-            await self._destination_reverts(uow, reverting)
+            await self._unsigned.destination_reverts(uow, reverting)
             changed = True
         for withdrawal_id, why in plan.unbatch:
             if withdrawal_id in locked:
-                await self._unbatch(uow, locked.pop(withdrawal_id), why)
+                await self._unsigned.unbatch(uow, locked.pop(withdrawal_id), why)
                 changed = True
         carried = [locked[w.id] for w in plan.carried if w.id in locked]
         if len(carried) == 1:  # the others moved on meanwhile: no batch of one
-            await self._unbatch(uow, locked.pop(carried[0].id), "paid on its own")
+            await self._unsigned.unbatch(uow, locked.pop(carried[0].id), "paid on its own")
             carried, changed = [], True
         return locked, carried, changed
 
@@ -421,57 +486,3 @@ class SigningService:
         batch left it out, or it planned a full group it was not in), else never."""
         planned = any(w.id == ready.own for w in ready.withdrawals)
         return 0.1 if ready.own in left or not planned else None
-
-    async def _unbatch(self, uow: UnitOfWork, withdrawal: Withdrawal, why: str) -> None:
-        """From now on ``withdrawal`` is paid by a transaction of its own; its job starts."""
-        withdrawal.unbatched = True
-        change = note(withdrawal, at=self._clock.now(), reason=why)
-        await uow.withdrawals.save(withdrawal)
-        await uow.withdrawals.add_event(change)
-        uow.enqueue(jobs.SIGN, {"withdrawalId": withdrawal.id})
-
-    async def _destination_reverts(
-        self, uow: UnitOfWork, failing: list[tuple[Withdrawal, str]]
-    ) -> None:
-        """Fail each withdrawal whose payment reverts (with why) and release its hold; the
-        holds are released at once, balances locked in the global order (`move_many`)."""
-        now = self._clock.now()
-        moves = []
-        for withdrawal, _ in failing:
-            network = self._registry.get(withdrawal.network).network
-            asset = network.asset_by_key(withdrawal.asset_key)
-            moves.append(
-                Move(withdrawal.user_id, asset, EntryKind.RELEASE, withdrawal.amount, withdrawal.id)
-            )
-        await move_many(uow, moves, clock=self._clock)
-        for withdrawal, why in failing:
-            withdrawal.waiting_reason = None
-            change = move(
-                withdrawal,
-                WithdrawalStatus.FAILED,
-                at=now,
-                reason=f"paying the destination reverts: {why}",
-                error_code=ErrorCode.DESTINATION_REVERTS,
-            )
-            await uow.withdrawals.add_event(change)
-            log.warning(
-                "withdrawal failed: paying its destination reverts",
-                withdrawal_id=withdrawal.id,
-                detail=why,
-            )
-        await uow.withdrawals.save_many([withdrawal for withdrawal, _ in failing])
-
-    async def _wait(self, uow: UnitOfWork, withdrawals: list[Withdrawal], reason: str) -> None:
-        """Record why VALIDATING withdrawals cannot be signed yet (once per kind of reason)."""
-        kind = reason.split(":", 1)[0]
-        for withdrawal in withdrawals:
-            if withdrawal.waiting_reason is not None and withdrawal.waiting_reason.startswith(kind):
-                # Still waiting: only touch it, so the sweep sees its job chain is alive.
-                withdrawal.updated_at = self._clock.now()
-                await uow.withdrawals.save(withdrawal)
-                continue
-            withdrawal.waiting_reason = reason
-            change = note(withdrawal, at=self._clock.now(), reason=f"waiting: {reason}")
-            await uow.withdrawals.save(withdrawal)
-            await uow.withdrawals.add_event(change)
-            log.warning("withdrawal waits to be signed", reason=reason)

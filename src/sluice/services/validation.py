@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from sluice import metrics
 from sluice.domain.addresses import ensure_payable_destination
 from sluice.domain.ledger import EntryKind
+from sluice.domain.policy import Decision, Policy, Verdict
 from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus, move
 from sluice.errors import InsufficientFundsError, InvalidRequestError
 from sluice.ports import Clock, UnitOfWork
 from sluice.services import jobs
 from sluice.services.batcher import batchable
 from sluice.services.ledger import Move, hold_many
+from sluice.services.policy import PolicyService
 from sluice.services.registry import NetworkRegistry
 
 #: Withdrawals one validation job takes at once on a network that batches: its own and the
@@ -21,11 +24,17 @@ class ValidationService:
     """PENDING → VALIDATING with the funds held, or → FAILED with a reason."""
 
     def __init__(
-        self, registry: NetworkRegistry, clock: Clock, *, at_once: int = VALIDATE_AT_ONCE
+        self,
+        registry: NetworkRegistry,
+        clock: Clock,
+        *,
+        at_once: int = VALIDATE_AT_ONCE,
+        policy: PolicyService | None = None,
     ) -> None:
         self._registry = registry
         self._clock = clock
         self._at_once = at_once
+        self._policy = policy or PolicyService(registry, clock)
 
     async def validate(self, uow: UnitOfWork, withdrawal_id: str) -> WithdrawalStatus | None:
         """Validate one withdrawal, and with it, on a network that batches, the oldest other
@@ -51,14 +60,27 @@ class ValidationService:
         group = sorted([withdrawal, *others], key=lambda w: w.seq or 0)
         changes: list[StatusChange] = []
         holds: list[Move] = []
+        payable: list[Withdrawal] = []
         for each in group:
             refusal = self._refusal(each)
             if refusal is not None:
                 changes.append(self._failed(each, refusal))
+            else:
+                payable.append(each)
+        policy = await self._policy.in_force(uow)
+        decisions = await self._policy.decide(uow, policy, payable)
+        for each in payable:
+            decision = decisions[each.id]
+            each.policy_version, each.policy_rule = decision.version, decision.rule
+            metrics.POLICY_DECISIONS.labels(
+                each.network, decision.verdict.value, decision.rule
+            ).inc()
+            if decision.verdict is Verdict.DENY:
+                changes.append(self._denied(each, decision))
                 continue
             network = self._registry.get(each.network).network
             asset = network.asset_by_key(each.asset_key)
-            holds.append(Move(each.user_id, asset, EntryKind.HOLD, each.amount, each.id))
+            holds.append(Move(each.user_id, asset, EntryKind.HOLD, each.held, each.id))
         refused = await hold_many(uow, holds, clock=self._clock)
         now = self._clock.now()
         by_id = {w.id: w for w in group}
@@ -66,10 +88,21 @@ class ValidationService:
         for hold in holds:
             each = by_id[hold.withdrawal_id]
             if hold.withdrawal_id in refused:
-                short = InsufficientFundsError("available balance does not cover the amount")
+                short = InsufficientFundsError(
+                    "available balance does not cover the amount"
+                    + (" and its fee" if each.fee else "")
+                )
                 changes.append(self._failed(each, short))
                 continue
-            changes.append(move(each, WithdrawalStatus.VALIDATING, at=now, reason="funds held"))
+            decision = decisions[each.id]
+            data = {"policyVersion": decision.version, "policyRule": decision.rule}
+            reason = f"funds held; policy rule {decision.rule!r}: {decision.why}"
+            changes.append(
+                move(each, WithdrawalStatus.VALIDATING, at=now, reason=reason, data=data)
+            )
+            if decision.verdict is Verdict.REQUIRE_APPROVAL:
+                changes.append(self._await_approval(each, decision, policy))
+                continue
             uow.enqueue(
                 jobs.SIGN, {"withdrawalId": each.id}, delay_s=self._sign_delay(each, opened)
             )
@@ -118,6 +151,36 @@ class ValidationService:
         except InvalidRequestError as exc:
             return exc
         return None
+
+    def _denied(self, withdrawal: Withdrawal, decision: Decision) -> StatusChange:
+        message = decision.action.message or "refused by the withdrawal policy"
+        return move(
+            withdrawal,
+            WithdrawalStatus.FAILED,
+            at=self._clock.now(),
+            reason=f"{message}: policy rule {decision.rule!r} ({decision.why})",
+            error_code=decision.action.code,
+            data={"policyVersion": decision.version, "policyRule": decision.rule},
+        )
+
+    def _await_approval(
+        self, withdrawal: Withdrawal, decision: Decision, policy: Policy
+    ) -> StatusChange:
+        """Funds held, the withdrawal waits for its approvers until the policy's expiry."""
+        now = self._clock.now()
+        withdrawal.approval_expires_at = now + policy.approval_expiry
+        action = decision.action
+        return move(
+            withdrawal,
+            WithdrawalStatus.PENDING_APPROVAL,
+            at=now,
+            reason=(
+                f"waiting for {action.approvals} approval(s) by operators with the"
+                f" {action.role.value!r} role or above, until"
+                f" {withdrawal.approval_expires_at.isoformat(timespec='seconds')}"
+            ),
+            data={"approvalsRequired": action.approvals, "approverRole": action.role.value},
+        )
 
     def _failed(
         self, withdrawal: Withdrawal, exc: InvalidRequestError | InsufficientFundsError

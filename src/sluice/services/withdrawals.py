@@ -30,6 +30,7 @@ from sluice.ports import Clock, UnitOfWork
 from sluice.services import jobs
 from sluice.services.ids import new_id
 from sluice.services.ledger import move_funds
+from sluice.services.policy import PolicyService
 from sluice.services.registry import NetworkRegistry
 
 
@@ -66,12 +67,25 @@ class WithdrawalRequest:
 class WithdrawalService:
     """Intake, reads and cancellation."""
 
-    def __init__(self, registry: NetworkRegistry, clock: Clock) -> None:
+    def __init__(
+        self, registry: NetworkRegistry, clock: Clock, policy: PolicyService | None = None
+    ) -> None:
         self._registry = registry
         self._clock = clock
+        self._policy = policy or PolicyService(registry, clock)
+
+    @property
+    def policy(self) -> PolicyService:
+        """The policy intake asks for fees and limits."""
+        return self._policy
 
     async def submit(
-        self, uow: UnitOfWork, request: WithdrawalRequest, *, request_id: str | None = None
+        self,
+        uow: UnitOfWork,
+        request: WithdrawalRequest,
+        *,
+        request_id: str | None = None,
+        api_key_id: str | None = None,
     ) -> tuple[Withdrawal, bool]:
         """Accept a withdrawal, or return the one already accepted under the same id.
 
@@ -80,6 +94,9 @@ class WithdrawalService:
 
         Returns:
             The withdrawal, and True if it was created now (False: an idempotent repeat).
+
+        The policy in force sets the fee (held with the amount) and refuses an amount outside
+        the asset's minimum and maximum (`AmountLimitError`).
 
         Raises:
             InvalidRequestError: Bad amount, address, network or token.
@@ -95,6 +112,7 @@ class WithdrawalService:
             asset = network.asset(token)
         with about("amount"):
             amount = parse_amount(request.amount, asset.decimals)
+            fee = self._policy.fee(await self._policy.in_force(uow), asset, amount)
         with about("toAddress"):
             destination = parse_address(request.to_address)
             ensure_payable_destination(
@@ -126,6 +144,8 @@ class WithdrawalService:
             fingerprint=fingerprint,
             request_id=request_id,
             priority=request.priority,
+            fee=fee,
+            api_key_id=api_key_id,
         )
         if not await uow.withdrawals.add(withdrawal):
             existing = await uow.withdrawals.get(withdrawal_id)
@@ -261,7 +281,7 @@ class WithdrawalService:
                 user_id=withdrawal.user_id,
                 asset=asset,
                 kind=EntryKind.RELEASE,
-                amount=withdrawal.amount,
+                amount=withdrawal.held,
                 clock=self._clock,
                 withdrawal_id=withdrawal.id,
             )

@@ -83,12 +83,15 @@ class ChainSpec:
     """One chain of a run: its network name, chain id and kind.
 
     ``unreachable``: no node at all; its network's RPC URL is a closed port on 127.0.0.1.
+    ``extra_toml``: more of the network's networks-file tables, written after its own
+    (``[networks.<name>.circuit_breaker]`` …).
     """
 
     name: str
     chain_id: int
     legacy: bool = False
     unreachable: bool = False
+    extra_toml: str = ""
 
 
 #: Three chains: the dev chain's id first (`harness.prepare` sets that one up), a second EIP-1559
@@ -334,7 +337,7 @@ hot_wallet_keystore = "{chain.keystore.resolve()}"
 symbol = "{setup.TOKEN_SYMBOL}"
 address = "{chain.token}"
 decimals = {setup.TOKEN_DECIMALS}
-"""
+{chain.spec.extra_toml}"""
         )
     path.write_text("".join(parts), encoding="utf-8")
 

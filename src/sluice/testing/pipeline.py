@@ -156,6 +156,7 @@ class Pipeline:
         withdrawal_id: str | None = None,
         to: Address = DEST,
         priority: FeeLevel | None = None,
+        api_key_id: str | None = None,
     ) -> str:
         async with self.uow() as uow:
             withdrawal, _created = await self.withdrawals.submit(
@@ -169,6 +170,7 @@ class Pipeline:
                     id=withdrawal_id,
                     priority=priority,
                 ),
+                api_key_id=api_key_id,
             )
             await uow.commit()
         return withdrawal.id

@@ -65,14 +65,19 @@ class StageHandlers:
     async def sign(self, payload: dict[str, Any]) -> float | None:
         """VALIDATING → SIGNED: plan and quote (chain reads, no lock), then nonce, sign, store.
 
-        When no hot wallet can pay now (or all have too much in flight), the withdrawal waits
-        with its reason recorded, and this job runs again later; so it does while its batch
-        fills (`sluice.services.batcher`).
+        When no hot wallet can pay now (or all have too much in flight), or its network is
+        paused (`sluice.services.pauses`), the withdrawal waits with its reason recorded, and
+        this job runs again later; so it does while its batch fills (`sluice.services.batcher`).
         """
         async with self._uow() as uow:
             ready = await self._signing.ready(uow, payload["withdrawalId"])
         if ready is None:
             return None
+        if ready.paused is not None:  # its network is paused: say so, look again later
+            async with self._uow() as uow:
+                retry = await self._signing.held(uow, ready)
+                await uow.commit()
+            return retry
         if ready.wait_s is not None:
             return ready.wait_s  # waiting for its batch to fill
         try:

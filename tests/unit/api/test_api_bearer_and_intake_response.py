@@ -63,7 +63,12 @@ class StubWithdrawals:
         self.seen: set[str] = set()
 
     async def submit(
-        self, _uow: object, request: WithdrawalRequest, *, request_id: str | None = None
+        self,
+        _uow: object,
+        request: WithdrawalRequest,
+        *,
+        request_id: str | None = None,
+        api_key_id: str | None = None,
     ) -> tuple[Withdrawal, bool]:
         withdrawal_id = request.id or "wd_server"
         created = withdrawal_id not in self.seen

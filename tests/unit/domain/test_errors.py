@@ -8,6 +8,9 @@ import pytest
 
 from sluice import errors
 from sluice.errors import (
+    AlreadyDecidedError,
+    AlreadyExistsError,
+    AmountLimitError,
     CallRevertedError,
     ChainUnavailableError,
     ConfigurationError,
@@ -21,9 +24,13 @@ from sluice.errors import (
     InvalidSignatureError,
     InvalidStateError,
     NotFoundError,
+    OperatorRequiredError,
+    PolicyError,
     RateLimitedError,
+    SelfApprovalError,
     SigningRefusedError,
     SluiceError,
+    StaleRevisionError,
     TransactionRefusedError,
     TransientError,
     UnauthorizedError,
@@ -48,6 +55,13 @@ DOCUMENTED: list[tuple[type[SluiceError], str, tuple[type[Exception], ...]]] = [
     (InvalidSignatureError, "invalid_signature", (UnauthorizedError,)),
     (RateLimitedError, "rate_limited", (SluiceError,)),
     (ForbiddenError, "forbidden", (SluiceError,)),
+    (OperatorRequiredError, "operator_required", (ForbiddenError,)),
+    (PolicyError, "invalid_policy", (InvalidRequestError,)),
+    (AmountLimitError, "amount_limit", (InvalidAmountError,)),
+    (AlreadyExistsError, "already_exists", (SluiceError,)),
+    (SelfApprovalError, "self_approval", (ForbiddenError,)),
+    (StaleRevisionError, "stale_revision", (InvalidStateError,)),
+    (AlreadyDecidedError, "already_decided", (InvalidStateError,)),
     (ConfigurationError, "configuration_error", (SluiceError,)),
     (CallRevertedError, "call_reverted", (SluiceError,)),
     (TransientError, "transient", (SluiceError,)),
@@ -56,7 +70,14 @@ DOCUMENTED: list[tuple[type[SluiceError], str, tuple[type[Exception], ...]]] = [
     (SigningRefusedError, "signing_refused", (TransientError,)),
 ]
 CASES = [pytest.param(cls, code, bases, id=cls.__name__) for cls, code, bases in DOCUMENTED]
-INVALID_REQUESTS = {InvalidAmountError, InvalidAddressError, UnknownNetworkError, UnknownTokenError}
+INVALID_REQUESTS = {
+    InvalidAmountError,
+    InvalidAddressError,
+    UnknownNetworkError,
+    UnknownTokenError,
+    PolicyError,
+    AmountLimitError,
+}
 
 
 def test_the_table_lists_every_error_the_module_defines() -> None:

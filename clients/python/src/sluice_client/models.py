@@ -544,6 +544,51 @@ class NetworkBatching:
 
 
 @dataclass(frozen=True, slots=True)
+class CircuitBreaker:
+    """A network's circuit breaker: for each asset symbol, the most its payouts signed within
+    ``window_seconds`` may add up to, in token units (``max_outflow``); past it the network's
+    signing pauses until an operator resumes it."""
+
+    window_seconds: int
+    max_outflow: dict[str, Decimal]
+
+    @classmethod
+    def from_json(cls, value: object) -> CircuitBreaker:
+        """Read a network's circuit breaker."""
+        r = Reader(value, "CircuitBreaker")
+        limits = Reader(r.mapping("maxOutflow"), "CircuitBreaker.maxOutflow")
+        return cls(
+            window_seconds=r.integer("windowSeconds"),
+            max_outflow={symbol: limits.amount(symbol) for symbol in limits.data},
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkPause:
+    """The pause holding a network's new payouts: ``kind`` ``manual`` (an operator) or
+    ``circuit_breaker``; ``network`` ``"*"`` when every network is frozen. Its withdrawals wait
+    in VALIDATING with a ``waiting_reason``."""
+
+    network: str
+    since: datetime
+    kind: str
+    reason: str
+    actor: str
+
+    @classmethod
+    def from_json(cls, value: object) -> NetworkPause:
+        """Read a pause."""
+        r = Reader(value, "Pause")
+        return cls(
+            network=r.text("network"),
+            since=r.moment("since"),
+            kind=r.text("kind"),
+            reason=r.text("reason"),
+            actor=r.text("actor"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class Explorer:
     """A block explorer's URL templates: ``transaction`` with ``{hash}``, ``address`` with
     ``{address}``."""
@@ -591,6 +636,9 @@ class Network:
     hot_wallets: list[NetworkHotWallet]
     explorer: Explorer | None
     batching: NetworkBatching | None = None
+    circuit_breaker: CircuitBreaker | None = None
+    paused: NetworkPause | None = None
+    """None while the network signs (and from a Sluice without pauses)."""
     raw: Mapping[str, Any] = _raw()
 
     @classmethod
@@ -600,6 +648,8 @@ class Network:
         levels = r.opt_per_level("feeLevels")
         explorer = r.opt_mapping("explorer")
         batching = r.opt_mapping("batching")
+        breaker = r.opt_mapping("circuitBreaker")
+        paused = r.opt_mapping("paused")
         return cls(
             name=r.text("name"),
             display_name=r.text("displayName"),
@@ -618,6 +668,8 @@ class Network:
             hot_wallets=[NetworkHotWallet.from_json(item) for item in r.items("hotWallets")],
             explorer=None if explorer is None else Explorer.from_json(explorer),
             batching=None if batching is None else NetworkBatching.from_json(batching),
+            circuit_breaker=None if breaker is None else CircuitBreaker.from_json(breaker),
+            paused=None if paused is None else NetworkPause.from_json(paused),
             raw=r.data,
         )
 
