@@ -25,6 +25,7 @@ from eth_account import Account
 from sluice.bootstrap import Container, build
 from sluice.devnet.anvil import LocalNode
 from sluice.domain.access import Scope
+from sluice.domain.audit import SYSTEM
 from sluice.services.withdrawals import WithdrawalRequest
 from sluice.testing.harness import PASSPHRASE, RunningSluice, prepare, running_sluice
 from sluice.testing.webhooks import WebhookReceiver
@@ -317,7 +318,7 @@ async def test_killing_the_worker_mid_delivery_loses_nothing(
     try:
         async with container.uow() as uow:
             endpoint = await container.webhooks.create(
-                uow, url=receiver.url, event_types=(), description="kill -9"
+                uow, url=receiver.url, event_types=(), description="kill -9", actor=SYSTEM
             )
             await uow.commit()
         receiver.secrets = [endpoint.secret]

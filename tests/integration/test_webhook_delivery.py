@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from standardwebhooks.webhooks import Webhook
 
 from sluice.db.tables import webhook_events
+from sluice.domain.audit import Actor, AuditFilter
 from sluice.domain.webhooks import DeliveryStatus, Schedule, WebhookEndpoint
 from sluice.domain.withdrawal import WithdrawalStatus, move
 from sluice.errors import InvalidRequestError, NotFoundError
@@ -28,6 +29,8 @@ from sluice.testing.webhooks import FakeWebhookSender
 from sluice.worker.webhooks import WebhookWorker
 
 pytestmark = pytest.mark.database
+
+ACTOR = Actor("service_key", "test-key", api_key_id="test-key", address="127.0.0.1")
 
 POLICY = WebhookPolicy(
     schedule=Schedule(scale=0.001, jitter=0),
@@ -49,7 +52,11 @@ class Hooks:
     async def endpoint(self, *types: str) -> WebhookEndpoint:
         async with self.pipeline.uow() as uow:
             endpoint = await self.service.create(
-                uow, url="https://platform.example/hooks", event_types=types, description="t"
+                uow,
+                url="https://platform.example/hooks",
+                event_types=types,
+                description="t",
+                actor=ACTOR,
             )
             await uow.commit()
         return endpoint
@@ -206,12 +213,18 @@ async def test_410_disables_the_endpoint_and_nothing_more_is_sent(hooks: Hooks) 
         disabled = await hooks.service.get(uow, endpoint.id)
     assert disabled.disabled
     assert "410" in str(disabled.disabled_reason)
+    async with p.uow() as uow:
+        [entry] = await uow.audit.page(AuditFilter(action="webhook.disabled"), limit=10)
+    assert entry.record.actor.label == "system:sluice"
+    assert entry.record.subject == f"webhook:{endpoint.id}"
+    assert entry.record.after is not None
+    assert entry.record.after["disabled"] is True
     await p.submit("alice", "1")
     p.clock.advance(3600)
     await hooks.drain()
     assert len(hooks.sender.sent) == 1
     async with p.uow() as uow:
-        await hooks.service.update(uow, endpoint.id, disabled=False)
+        await hooks.service.update(uow, endpoint.id, disabled=False, actor=ACTOR)
         await uow.commit()
     await hooks.drain()
     assert len(hooks.sender.sent) == 2  # the first again (its schedule resumed)
@@ -271,11 +284,11 @@ async def test_a_private_destination_is_refused_at_registration_and_at_delivery(
     async with hooks.pipeline.uow() as uow:
         with pytest.raises(InvalidRequestError, match="private") as raised:
             await hooks.service.create(
-                uow, url="https://internal.example/h", event_types=(), description=""
+                uow, url="https://internal.example/h", event_types=(), description="", actor=ACTOR
             )
         with pytest.raises(InvalidRequestError, match="loopback"):
             await hooks.service.create(
-                uow, url="http://127.0.0.1:9/h", event_types=(), description=""
+                uow, url="http://127.0.0.1:9/h", event_types=(), description="", actor=ACTOR
             )
     assert raised.value.field == "url"
     endpoint = await hooks.endpoint("withdrawal.pending")
@@ -297,7 +310,7 @@ async def test_replays_resend_one_delivery_or_everything_since_a_time(hooks: Hoo
     sent = len(hooks.sender.sent)
     async with p.uow() as uow:
         log = await hooks.service.deliveries(uow, endpoint.id, limit=100, before_seq=None)
-        replayed = await hooks.service.replay(uow, endpoint.id, log[0].id)
+        replayed = await hooks.service.replay(uow, endpoint.id, log[0].id, actor=ACTOR)
         await uow.commit()
     assert replayed.replay_of == log[0].id
     assert replayed.event.id == log[0].event.id
@@ -305,14 +318,16 @@ async def test_replays_resend_one_delivery_or_everything_since_a_time(hooks: Hoo
     assert len(hooks.sender.sent) == sent + 1
     assert hooks.sender.sent[-1].headers["webhook-id"] == log[0].event.id
     async with p.uow() as uow:
-        count = await hooks.service.replay_since(uow, endpoint.id, p.clock.now() - timedelta(1))
+        count = await hooks.service.replay_since(
+            uow, endpoint.id, p.clock.now() - timedelta(1), actor=ACTOR
+        )
         await uow.commit()
     assert count == sent
     await hooks.drain()
     assert len(hooks.sender.sent) == 2 * sent + 1
     async with p.uow() as uow:
         with pytest.raises(NotFoundError):
-            await hooks.service.replay(uow, endpoint.id, "dlv_missing")
+            await hooks.service.replay(uow, endpoint.id, "dlv_missing", actor=ACTOR)
 
 
 async def test_a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(
@@ -321,7 +336,7 @@ async def test_a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(
     endpoint = await hooks.endpoint("withdrawal.pending")
     p = hooks.pipeline
     async with p.uow() as uow:
-        rotated = await hooks.service.rotate_secret(uow, endpoint.id)
+        rotated = await hooks.service.rotate_secret(uow, endpoint.id, actor=ACTOR)
         await uow.commit()
     assert rotated.secret != endpoint.secret
     await p.submit("alice", "1", withdrawal_id="during")
@@ -335,6 +350,13 @@ async def test_a_rotated_secret_signs_beside_the_new_one_until_the_overlap_ends(
     after = hooks.sender.sent[-1]
     assert len(after.headers["webhook-signature"].split(" ")) == 1
     _verify_at_its_time(Webhook(rotated.secret), after.body, after.headers)
+    async with p.uow() as uow:
+        entries = await uow.audit.page(AuditFilter(subject=f"webhook:{endpoint.id}"), limit=10)
+    assert [e.record.action for e in entries] == ["webhook.secret_rotated", "webhook.created"]
+    assert {e.record.actor.label for e in entries} == {"service_key:test-key"}
+    logged = json.dumps([[e.record.before, e.record.after, e.record.detail] for e in entries])
+    assert endpoint.secret not in logged
+    assert rotated.secret not in logged
 
 
 async def test_deleting_an_endpoint_deletes_its_log_and_stops_its_deliveries(
@@ -344,7 +366,7 @@ async def test_deleting_an_endpoint_deletes_its_log_and_stops_its_deliveries(
     await hooks.pipeline.submit("alice", "1")
     async with hooks.pipeline.uow() as uow:
         await hooks.delivery.dispatch(uow)
-        await hooks.service.delete(uow, endpoint.id)
+        await hooks.service.delete(uow, endpoint.id, actor=ACTOR)
         await uow.commit()
     await hooks.drain()
     assert hooks.sender.sent == []

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import APIRouter, Body, Depends, Query, Request, Response
 
 from sluice.api import cursors
-from sluice.api.auth import container_of, require
+from sluice.api.auth import actor_of, container_of, require
 from sluice.api.problems import AUTHENTICATED, WITH_BODY, problem_responses
 from sluice.api.times import parse_rfc3339
 from sluice.api.webhook_schemas import (
@@ -69,7 +69,11 @@ async def create_webhook(
     container = container_of(request)
     async with container.uow() as uow:
         endpoint = await container.webhooks.create(
-            uow, url=body.url, event_types=body.event_types, description=body.description
+            uow,
+            url=body.url,
+            event_types=body.event_types,
+            description=body.description,
+            actor=actor_of(request),
         )
         await uow.commit()
     return WebhookCreated(**WebhookOut.of(endpoint).model_dump(), secret=endpoint.secret)
@@ -131,6 +135,7 @@ async def update_webhook(
             event_types=body.event_types,
             description=body.description,
             disabled=body.disabled,
+            actor=actor_of(request),
         )
         await uow.commit()
     return WebhookOut.of(endpoint)
@@ -148,7 +153,7 @@ async def delete_webhook(endpoint_id: EndpointId, request: Request) -> Response:
     """Delete it and its delivery log; nothing more is sent to it."""
     container = container_of(request)
     async with container.uow() as uow:
-        await container.webhooks.delete(uow, endpoint_id)
+        await container.webhooks.delete(uow, endpoint_id, actor=actor_of(request))
         await uow.commit()
     return Response(status_code=204)
 
@@ -173,7 +178,7 @@ async def rotate_secret(endpoint_id: EndpointId, request: Request) -> WebhookCre
     platform can switch its verifier at any time in between."""
     container = container_of(request)
     async with container.uow() as uow:
-        endpoint = await container.webhooks.rotate_secret(uow, endpoint_id)
+        endpoint = await container.webhooks.rotate_secret(uow, endpoint_id, actor=actor_of(request))
         await uow.commit()
     return WebhookCreated(**WebhookOut.of(endpoint).model_dump(), secret=endpoint.secret)
 
@@ -235,7 +240,9 @@ async def replay_delivery(
     deduplicates by it sees it once)."""
     container = container_of(request)
     async with container.uow() as uow:
-        delivery = await container.webhooks.replay(uow, endpoint_id, delivery_id)
+        delivery = await container.webhooks.replay(
+            uow, endpoint_id, delivery_id, actor=actor_of(request)
+        )
         await uow.commit()
     return DeliveryOut.of(delivery)
 
@@ -264,6 +271,8 @@ async def replay_since(
     since = parse_rfc3339(body.since, field="since", location="body")
     container = container_of(request)
     async with container.uow() as uow:
-        count = await container.webhooks.replay_since(uow, endpoint_id, since)
+        count = await container.webhooks.replay_since(
+            uow, endpoint_id, since, actor=actor_of(request)
+        )
         await uow.commit()
     return ReplayOut(replayed=count)

@@ -14,11 +14,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 
 from sluice import metrics
 from sluice.domain.assets import Asset
+from sluice.domain.audit import SYSTEM, Actor, AuditRecord
 from sluice.domain.webhooks import (
     Delivery,
     Outcome,
@@ -94,9 +96,15 @@ class WebhookService:
         await check_destination(self._sender, url, allow_private=self._policy.allow_private)
 
     async def create(
-        self, uow: UnitOfWork, *, url: str, event_types: Sequence[str], description: str
+        self,
+        uow: UnitOfWork,
+        *,
+        url: str,
+        event_types: Sequence[str],
+        description: str,
+        actor: Actor,
     ) -> WebhookEndpoint:
-        """Register an endpoint with a fresh secret (shown to the caller once)."""
+        """Register an endpoint with a fresh secret (shown to the caller once); audited."""
         types = check_event_types(event_types)
         await self.check_destination(url)
         now = self._clock.now()
@@ -110,6 +118,7 @@ class WebhookService:
             updated_at=now,
         )
         await uow.webhooks.add_endpoint(endpoint)
+        await _audit(uow, actor, "webhook.created", endpoint, now, after=snapshot(endpoint))
         return endpoint
 
     async def get(
@@ -138,10 +147,12 @@ class WebhookService:
         event_types: Sequence[str] | None = None,
         description: str | None = None,
         disabled: bool | None = None,
+        actor: Actor,
     ) -> WebhookEndpoint:
-        """Change what is given. Enabling a disabled endpoint resumes its pending deliveries
-        where their schedule left them, and starts its failing run afresh."""
+        """Change what is given (audited). Enabling a disabled endpoint resumes its pending
+        deliveries where their schedule left them, and starts its failing run afresh."""
         endpoint = await self.get(uow, endpoint_id, lock=True)
+        before = snapshot(endpoint)
         now = self._clock.now()
         if url is not None:
             await self.check_destination(url)
@@ -156,21 +167,30 @@ class WebhookService:
             endpoint.disabled_at = endpoint.disabled_reason = endpoint.failing_since = None
         endpoint.updated_at = now
         await uow.webhooks.save_endpoint(endpoint)
+        after = snapshot(endpoint)
+        if after != before:
+            await _audit(uow, actor, "webhook.changed", endpoint, now, before=before, after=after)
         return endpoint
 
-    async def delete(self, uow: UnitOfWork, endpoint_id: str) -> None:
-        """Delete an endpoint and its delivery log.
+    async def delete(self, uow: UnitOfWork, endpoint_id: str, *, actor: Actor) -> None:
+        """Delete an endpoint and its delivery log (audited).
 
         Raises:
             NotFoundError: There is none with this id.
         """
         # The endpoint's row first, then its deliveries: the order `WebhookDelivery.record`
         # locks them in, so a delete and a recorded attempt cannot deadlock.
-        await self.get(uow, endpoint_id, lock=True)
+        endpoint = await self.get(uow, endpoint_id, lock=True)
         await uow.webhooks.delete_endpoint(endpoint_id)
+        await _audit(
+            uow, actor, "webhook.deleted", endpoint, self._clock.now(), before=snapshot(endpoint)
+        )
 
-    async def rotate_secret(self, uow: UnitOfWork, endpoint_id: str) -> WebhookEndpoint:
-        """A new secret; the one it replaces keeps signing beside it for the overlap."""
+    async def rotate_secret(
+        self, uow: UnitOfWork, endpoint_id: str, *, actor: Actor
+    ) -> WebhookEndpoint:
+        """A new secret; the one it replaces keeps signing beside it for the overlap (audited,
+        without either secret)."""
         endpoint = await self.get(uow, endpoint_id, lock=True)
         now = self._clock.now()
         endpoint.previous_secret = endpoint.secret
@@ -178,6 +198,14 @@ class WebhookService:
         endpoint.secret = new_secret(secrets.token_bytes(32))
         endpoint.updated_at = now
         await uow.webhooks.save_endpoint(endpoint)
+        await _audit(
+            uow,
+            actor,
+            "webhook.secret_rotated",
+            endpoint,
+            now,
+            detail={"previousSecretUntil": now + self._policy.secret_overlap},
+        )
         return endpoint
 
     async def deliveries(
@@ -187,28 +215,43 @@ class WebhookService:
         await self.get(uow, endpoint_id)
         return await uow.webhooks.deliveries(endpoint_id, limit=limit, before_seq=before_seq)
 
-    async def replay(self, uow: UnitOfWork, endpoint_id: str, delivery_id: str) -> Delivery:
+    async def replay(
+        self, uow: UnitOfWork, endpoint_id: str, delivery_id: str, *, actor: Actor
+    ) -> Delivery:
         """Send a delivery's event again (a new delivery, same ``webhook-id``), now.
 
         Raises:
             NotFoundError: No such endpoint, or no such delivery of it.
         """
-        await self.get(uow, endpoint_id)
         delivery = await uow.webhooks.get_delivery(endpoint_id, delivery_id)
         if delivery is None:
             raise NotFoundError(f"delivery {delivery_id!r} of {endpoint_id!r} does not exist")
+        endpoint = await self.get(uow, endpoint_id)
         new = await uow.webhooks.replay(delivery, self._clock.now())
+        await _audit(
+            uow,
+            actor,
+            "webhook.replayed",
+            endpoint,
+            self._clock.now(),
+            detail={"delivery": delivery_id, "replay": new, "webhookId": delivery.event.id},
+        )
         replayed = await uow.webhooks.get_delivery(endpoint_id, new)
         if replayed is None:  # pragma: no cover - written just now, in this transaction
             raise NotFoundError(f"delivery {new!r} does not exist")
         return replayed
 
-    async def replay_since(self, uow: UnitOfWork, endpoint_id: str, since: datetime) -> int:
-        """Send again every event since a time the endpoint subscribes to; how many."""
+    async def replay_since(
+        self, uow: UnitOfWork, endpoint_id: str, since: datetime, *, actor: Actor
+    ) -> int:
+        """Send again every event since a time the endpoint subscribes to; how many (audited)."""
         endpoint = await self.get(uow, endpoint_id)
-        return await uow.webhooks.replay_since(
-            endpoint_id, since, endpoint.event_types, self._clock.now()
+        now = self._clock.now()
+        count = await uow.webhooks.replay_since(endpoint_id, since, endpoint.event_types, now)
+        await _audit(
+            uow, actor, "webhook.replayed", endpoint, now, detail={"since": since, "count": count}
         )
+        return count
 
 
 @dataclass(frozen=True, slots=True)
@@ -321,18 +364,70 @@ class WebhookDelivery:
         changed = replace(endpoint, failing_since=result.failing_since)
         if result.disable_reason is not None and endpoint.disabled_at is None:
             changed.disabled_at, changed.disabled_reason = now, result.disable_reason
-            await self._audit_disabled(uow, changed)
+            await self._audit_disabled(uow, endpoint, changed)
         if changed != endpoint:
             changed.updated_at = now
             await uow.webhooks.save_endpoint(changed)
         return True
 
-    async def _audit_disabled(self, uow: UnitOfWork, endpoint: WebhookEndpoint) -> None:
-        # The audit log (issue 13's operators and audit part) is not on this branch yet: the
-        # automatic disabling is logged as a warning until it lands.
+    async def _audit_disabled(
+        self, uow: UnitOfWork, before: WebhookEndpoint, after: WebhookEndpoint
+    ) -> None:
         log.warning(
             "webhook endpoint disabled",
-            endpoint_id=endpoint.id,
-            url=endpoint.url,
-            reason=endpoint.disabled_reason,
+            endpoint_id=after.id,
+            url=after.url,
+            reason=after.disabled_reason,
         )
+        at = after.disabled_at or self._clock.now()
+        await _audit(
+            uow,
+            SYSTEM,
+            "webhook.disabled",
+            after,
+            at,
+            before=snapshot(before),
+            after=snapshot(after),
+            detail={"reason": after.disabled_reason, "failingSince": after.failing_since},
+        )
+
+
+def snapshot(endpoint: WebhookEndpoint) -> dict[str, Any]:
+    """An endpoint as the audit log keeps it: never its secrets."""
+    return {
+        "url": endpoint.url,
+        "eventTypes": list(endpoint.event_types),
+        "description": endpoint.description,
+        "disabled": endpoint.disabled,
+        "disabledReason": endpoint.disabled_reason,
+    }
+
+
+async def _audit(
+    uow: UnitOfWork,
+    actor: Actor,
+    action: str,
+    endpoint: WebhookEndpoint,
+    at: datetime,
+    *,
+    before: dict[str, Any] | None = None,
+    after: dict[str, Any] | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """Append an entry about an endpoint to the audit log, in the caller's transaction."""
+    await uow.audit.append(
+        AuditRecord(
+            actor=actor,
+            action=action,
+            subject=f"webhook:{endpoint.id}",
+            at=at,
+            before=before,
+            after=after,
+            detail=None if detail is None else _jsonable(detail),
+        )
+    )
+
+
+def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
+    """Times as RFC 3339 strings (the audit log stores JSON)."""
+    return {k: v.isoformat() if isinstance(v, datetime) else v for k, v in values.items()}
