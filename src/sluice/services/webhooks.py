@@ -22,6 +22,7 @@ from sluice import metrics
 from sluice.domain.assets import Asset
 from sluice.domain.audit import SYSTEM, Actor, AuditRecord
 from sluice.domain.webhooks import (
+    SECRET_BYTES,
     Delivery,
     Outcome,
     Schedule,
@@ -113,7 +114,7 @@ class WebhookService:
             url=url,
             event_types=types,
             description=description,
-            secret=new_secret(secrets.token_bytes(32)),
+            secret=new_secret(secrets.token_bytes(SECRET_BYTES)),
             created_at=now,
             updated_at=now,
         )
@@ -195,7 +196,7 @@ class WebhookService:
         now = self._clock.now()
         endpoint.previous_secret = endpoint.secret
         endpoint.previous_secret_until = now + self._policy.secret_overlap
-        endpoint.secret = new_secret(secrets.token_bytes(32))
+        endpoint.secret = new_secret(secrets.token_bytes(SECRET_BYTES))
         endpoint.updated_at = now
         await uow.webhooks.save_endpoint(endpoint)
         await _audit(
