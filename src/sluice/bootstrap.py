@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 
 import structlog
@@ -22,6 +23,7 @@ from sluice.db.unit_of_work import SqlUnitOfWorkFactory
 from sluice.domain.addresses import Address
 from sluice.domain.assets import Network
 from sluice.domain.audit import Actor
+from sluice.domain.webhooks import Schedule
 from sluice.errors import ConfigurationError, PolicyError
 from sluice.ports import (
     BalanceCache,
@@ -31,6 +33,7 @@ from sluice.ports import (
     RequestGuard,
     Signer,
     UnitOfWorkFactory,
+    WebhookSender,
 )
 from sluice.queue.lanes import DEFAULT_POLL_S, Lane, LaneQueue, lane_url
 from sluice.queue.memory import MemoryQueue
@@ -57,15 +60,18 @@ from sluice.services.recovery import recover, sweep
 from sluice.services.registry import NetworkEntry, NetworkRegistry
 from sluice.services.signing import SigningService
 from sluice.services.validation import ValidationService
+from sluice.services.webhooks import WebhookDelivery, WebhookPolicy, WebhookService
 from sluice.services.withdrawals import WithdrawalService
 from sluice.signers.keystore import KeystoreSigner, keystore_address
 from sluice.signers.kms import KmsSigner
 from sluice.signers.loading import draining_wallets, load_signers
 from sluice.signers.remote import RemoteSigner, SignerClient
 from sluice.signers.secrets_manager import SecretsManagerSigner
+from sluice.webhook_sender import HttpWebhookSender
 from sluice.worker.bulkheads import Bulkheads, share_of
 from sluice.worker.handlers import StageHandlers
 from sluice.worker.runner import Worker
+from sluice.worker.webhooks import WebhookWorker
 
 log = structlog.get_logger(__name__)
 
@@ -85,6 +91,8 @@ class Services:
     nonces: NonceReconciliation
     handlers: StageHandlers
     fees: FeeMarkets
+    webhooks: WebhookService
+    webhook_delivery: WebhookDelivery
     pauses: PauseService
 
 
@@ -97,6 +105,8 @@ def build_services(
     fee_cache: bool = False,
     health: NetworkHealth | None = None,
     worker_concurrency: int = 8,
+    webhook_sender: WebhookSender | None = None,
+    webhook_policy: WebhookPolicy | None = None,
 ) -> Services:
     """Every service and the worker's stage handlers, over a unit-of-work factory, the served
     networks (their chain clients and signers) and a clock.
@@ -106,11 +116,15 @@ def build_services(
     ``fee_cache``: read each fee market at most about once a block (`FeeMarkets`); off, every
     pricing asks the node (tests that move the market between two steps). ``health``: each
     network's state, which gates the worker's chain work per network (`Bulkheads`, each
-    network a share of ``worker_concurrency`` consumers); None: ungated.
+    network a share of ``worker_concurrency`` consumers); None: ungated. ``webhook_sender``:
+    how webhooks are sent (default: over HTTP), ``webhook_policy`` how (default: the spec's
+    schedule, public destinations only).
     """
     policy = PolicyService(registry, clock)
     withdrawals = WithdrawalService(registry, clock, policy)
     api_keys = ApiKeyService(clock)
+    sender = webhook_sender or HttpWebhookSender()
+    hooks = webhook_policy or WebhookPolicy()
     fees = FeeMarkets(registry, cache=fee_cache)
     confirmation = ConfirmationService(registry, clock, fees)
     pauses = PauseService(registry, clock)
@@ -140,6 +154,20 @@ def build_services(
         ),
         fees=fees,
         pauses=pauses,
+        webhooks=WebhookService(clock, sender, hooks),
+        webhook_delivery=WebhookDelivery(clock, sender, registry, hooks),
+    )
+
+
+def webhook_policy(settings: Settings) -> WebhookPolicy:
+    """How webhooks are delivered, from ``SLUICE_WEBHOOK_*``."""
+    return WebhookPolicy(
+        allow_private=settings.webhook_allow_private,
+        schedule=Schedule(scale=settings.webhook_retry_scale),
+        timeout_s=settings.webhook_timeout_s,
+        secret_overlap=timedelta(seconds=settings.webhook_secret_overlap_s),
+        disable_after=timedelta(seconds=settings.webhook_disable_after_s),
+        lease=timedelta(seconds=settings.webhook_lease_s),
     )
 
 
@@ -161,6 +189,7 @@ class Container:
     cache: RedisBalanceCache | None = None
     request_guard: RequestGuard = field(default_factory=MemoryRequestGuard)
     signer_client: SignerClient | None = None
+    webhook_sender: HttpWebhookSender | None = None
     _closables: list[ChainClient] = field(default_factory=list)
 
     @property
@@ -236,6 +265,22 @@ class Container:
     def handlers(self) -> StageHandlers:
         """The worker's stage handlers."""
         return self.services.handlers
+
+    @property
+    def webhooks(self) -> WebhookService:
+        """Webhook endpoints and their delivery logs."""
+        return self.services.webhooks
+
+    def webhook_worker(self) -> WebhookWorker:
+        """The loop that fans webhook events out and delivers them (`sluice.runtime.run` runs
+        it in every process with workers)."""
+        s = self.settings
+        return WebhookWorker(
+            self.uow,
+            self.services.webhook_delivery,
+            poll_s=s.webhook_poll_s,
+            concurrency=s.webhook_concurrency,
+        )
 
     def worker(self) -> Worker:
         """A worker over this container's queue and stage handlers. Its chain work on a
@@ -316,6 +361,8 @@ class Container:
                 await signer.close()
         if self.signer_client is not None:
             await self.signer_client.close()
+        if self.webhook_sender is not None:
+            await self.webhook_sender.close()
         for chain in self._closables:
             await chain.close()
         await self.engine.dispose()
@@ -405,6 +452,7 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
     health = NetworkHealth(registry, verify=verify)
     cache = RedisBalanceCache(settings.redis_url) if settings.redis_url else None
     uow = SqlUnitOfWorkFactory(engine, queue, Outbox(engine, queue, clock), cache)
+    sender = HttpWebhookSender()
     services = build_services(
         uow,
         registry,
@@ -413,6 +461,8 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
         fee_cache=True,
         health=health,
         worker_concurrency=settings.worker_concurrency,
+        webhook_sender=sender,
+        webhook_policy=webhook_policy(settings),
     )
     return Container(
         settings=settings,
@@ -436,6 +486,7 @@ async def build(settings: Settings, *, run_migrations: bool = True) -> Container
             RedisRequestGuard(settings.redis_url) if settings.redis_url else MemoryRequestGuard()
         ),
         signer_client=remote,
+        webhook_sender=sender,
         _closables=chains,
     )
 

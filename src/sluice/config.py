@@ -575,6 +575,25 @@ class Settings(BaseSettings):
     data_dir: Path = DEFAULT_DATA_DIR
     """Where everything local lives: the SQLite database and networks file unless set on their
     own, `sluice dev`'s chain state, keys and dev.json, `sluice signer`'s database."""
+    # Webhooks (docs/webhooks.md).
+    webhook_allow_private: bool = False
+    """Allow webhook URLs whose host resolves to a private, loopback, link-local, multicast,
+    reserved or unspecified address (off: refused at registration and at every attempt)."""
+    webhook_retry_scale: Annotated[float, Field(gt=0, le=100)] = 1.0
+    """Multiplies every delay of the retry schedule (about 75 hours at 1; tests use 0.001)."""
+    webhook_timeout_s: Annotated[float, Field(gt=0, le=60)] = 15.0
+    """How long one attempt waits for the endpoint's answer."""
+    webhook_secret_overlap_s: Annotated[float, Field(ge=0, le=30 * 86_400)] = 86_400.0
+    """How long the secret before a rotation keeps signing beside the new one."""
+    webhook_disable_after_s: Annotated[float, Field(gt=0)] = 5 * 86_400.0
+    """An endpoint failing this long without a single success is disabled."""
+    webhook_lease_s: Annotated[float, Field(gt=0, le=3600)] = 60.0
+    """How long a worker holds a claimed delivery; one killed mid-attempt leaves it to another
+    after this (keep it above ``webhook_timeout_s``, or a slow attempt may be sent twice)."""
+    webhook_poll_s: Annotated[float, Field(gt=0, le=60)] = 1.0
+    """How often an idle worker looks for due deliveries."""
+    webhook_concurrency: Annotated[int, Field(ge=1, le=256)] = 16
+    """Deliveries one worker process attempts at once."""
 
     @model_validator(mode="before")
     @classmethod

@@ -64,3 +64,8 @@ APPROVAL_OUTCOMES = Counter(
     "expired, denied (the policy asked again at the last approval refused it).",
     ["outcome"],
 )
+WEBHOOK_ATTEMPTS = Counter(
+    "sluice_webhook_attempts_total",
+    "Webhook delivery attempts by outcome: ok (a 2xx answer) or failed (anything else).",
+    ["outcome"],
+)

@@ -32,6 +32,7 @@ from sluice.domain.transaction import (
     TransactionKind,
     UnsignedTransaction,
 )
+from sluice.domain.webhooks import Delivery, DeliveryStatus, Outcome, WebhookEndpoint, WebhookEvent
 from sluice.domain.withdrawal import StatusChange, Withdrawal, WithdrawalStatus
 
 
@@ -513,6 +514,11 @@ class UnitOfWork(Protocol):
         """Network pauses in this transaction."""
         ...
 
+    @property
+    def webhooks(self) -> WebhookRepository:
+        """Webhook endpoints, events and deliveries in this transaction."""
+        ...
+
     async def __aenter__(self) -> Self: ...
 
     async def __aexit__(self, *exc: object) -> None: ...
@@ -853,4 +859,112 @@ class Signer(Protocol):
 
     async def close(self) -> None:
         """Release what signing holds open (a KMS client's connections); a no-op for most."""
+        ...
+
+
+# ── Webhooks (docs/webhooks.md) ──────────────────────────────────────────────────────────────
+
+
+class WebhookRepository(Protocol):
+    """Webhook endpoints, the events of withdrawals' status changes, and their deliveries.
+
+    Events are written by the unit of work's commit itself (with the changes they tell of);
+    this port is what services do with them afterwards.
+    """
+
+    async def add_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        """Store a new endpoint."""
+        ...
+
+    async def get_endpoint(self, endpoint_id: str, *, lock: bool = False) -> WebhookEndpoint | None:
+        """One endpoint, its row locked for this transaction if ``lock``."""
+        ...
+
+    async def endpoints(self) -> list[WebhookEndpoint]:
+        """Every endpoint, oldest first."""
+        ...
+
+    async def save_endpoint(self, endpoint: WebhookEndpoint) -> None:
+        """Write back an endpoint's fields."""
+        ...
+
+    async def delete_endpoint(self, endpoint_id: str) -> bool:
+        """Delete an endpoint and its delivery log; False if there is none."""
+        ...
+
+    async def undispatched(self, *, limit: int) -> list[WebhookEvent]:
+        """Events not fanned out to endpoints yet, oldest first, locked for this transaction
+        (on PostgreSQL those another transaction holds are skipped)."""
+        ...
+
+    async def fan_out(
+        self, events: Sequence[WebhookEvent], targets: Mapping[int, Sequence[str]], now: datetime
+    ) -> int:
+        """Make a pending delivery, due ``now``, of each event (by its seq) to each endpoint id
+        ``targets`` names, and mark every one of ``events`` fanned out; the deliveries made."""
+        ...
+
+    async def claim_due(
+        self, now: datetime, *, until: datetime, claim: str, limit: int
+    ) -> list[tuple[Delivery, WebhookEndpoint]]:
+        """Claim up to ``limit`` pending deliveries due by ``now`` whose endpoint is enabled and
+        that no live claim holds, soonest due first: each gets ``claim`` until ``until`` (a
+        lease), with its endpoint as it is now. On PostgreSQL rows another transaction is
+        claiming are skipped (``SKIP LOCKED``)."""
+        ...
+
+    async def record_attempt(
+        self,
+        delivery_id: str,
+        claim: str,
+        *,
+        status: DeliveryStatus,
+        at: datetime,
+        next_attempt_at: datetime | None,
+        status_code: int | None,
+        error: str | None,
+    ) -> bool:
+        """Write an attempt's outcome and release the claim; False (nothing written) if the
+        claim is no longer this one (its lease lapsed and another worker took it)."""
+        ...
+
+    async def deliveries(
+        self, endpoint_id: str, *, limit: int, before_seq: int | None
+    ) -> list[Delivery]:
+        """An endpoint's delivery log, newest first; ``before_seq`` is the keyset cursor."""
+        ...
+
+    async def get_delivery(self, endpoint_id: str, delivery_id: str) -> Delivery | None:
+        """One delivery of an endpoint."""
+        ...
+
+    async def replay(self, delivery: Delivery, now: datetime) -> str:
+        """A new pending delivery of the same event to the same endpoint, due now; its id."""
+        ...
+
+    async def replay_since(
+        self, endpoint_id: str, since: datetime, event_types: Sequence[str], now: datetime
+    ) -> int:
+        """A new pending delivery to the endpoint of every event at or after ``since`` of these
+        types (empty: all), due now, at most `sluice.db.webhooks.REPLAY_LIMIT`; how many."""
+        ...
+
+
+class WebhookSender(Protocol):
+    """Sends one signed webhook request, and resolves hosts for the SSRF check."""
+
+    async def resolve(self, host: str) -> list[str]:
+        """The IP addresses a host name resolves to (an IP literal: itself).
+
+        Raises:
+            InvalidRequestError: The host does not resolve (field ``url``).
+        """
+        ...
+
+    async def send(
+        self, url: str, headers: Mapping[str, str], body: bytes, *, timeout_s: float
+    ) -> Outcome:
+        """POST ``body`` to ``url`` once, without following redirects; never raises for the
+        endpoint's failures (an error status, a timeout, a refused connection): the outcome
+        says what happened."""
         ...

@@ -187,6 +187,9 @@ async def run(
         if worker is not None:
             await container.recover()
             worker.start()
+            background.append(
+                asyncio.create_task(container.webhook_worker().run(), name="sluice-webhooks")
+            )
         if api:
             server = _Server(_server_config(container, host, port))
             server_task = asyncio.create_task(server.serve())

@@ -117,11 +117,13 @@ async def test_a_new_withdrawal_is_one_insert_without_a_read_or_a_savepoint(
     assert not [s for s in sent if s.startswith(("SELECT", "SAVEPOINT", "RELEASE"))], sent
     assert "ON CONFLICT (id) DO NOTHING RETURNING" in sent[0], sent
     if engine.dialect.name == "postgresql":
-        # The event and the outbox row share one statement (a data-modifying CTE).
+        # The event, its webhook event and the outbox row share one statement (data-modifying
+        # CTEs).
         assert len(sent) == 2, sent
         assert sent[1].startswith("WITH new_event AS (INSERT INTO withdrawal_events"), sent
+        assert "INSERT INTO webhook_events" in sent[1], sent
     else:
-        assert len(sent) == 3, sent
+        assert len(sent) == 4, sent
     assert await _counts(engine) == (1, 1, 1)
     assert [(job, payload) for job, payload, _delay, _rid in queue.published] == [
         (jobs.VALIDATE, {"withdrawalId": made_id})

@@ -725,6 +725,147 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List webhook endpoints
+         * @description Every endpoint, oldest first (secrets are never listed).
+         */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description Every withdrawal status change of the subscribed types is sent to the URL, signed with
+         *     the returned secret (Standard Webhooks). A URL whose host resolves to a private, loopback,
+         *     link-local, multicast or reserved address is refused (422) unless the deployment allows it.
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{endpointId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a webhook endpoint
+         * @description One endpoint, with why it is disabled if it is.
+         */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description Delete it and its delivery log; nothing more is sent to it.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint
+         * @description Change the URL, event types or description, or disable and enable it. Enabling resumes
+         *     its pending deliveries where their schedule left them.
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/v1/webhooks/{endpointId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook endpoint's secret
+         * @description A new secret. Until `previousSecretExpiresAt` (SLUICE_WEBHOOK_SECRET_OVERLAP_S, 24 h by
+         *     default) every attempt carries two signatures, the new secret's and the old one's, so the
+         *     platform can switch its verifier at any time in between.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{endpointId}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * An endpoint's delivery log
+         * @description Each delivery with its attempts so far and the last outcome, newest first; pass
+         *     `nextCursor` back as `cursor` for the next page (`null`: none left).
+         */
+        get: operations["listWebhookDeliveries"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{endpointId}/deliveries/{deliveryId}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send one delivery's event again
+         * @description A new delivery of the same event, due now, with the same `webhook-id` (a consumer that
+         *     deduplicates by it sees it once).
+         */
+        post: operations["replayWebhookDelivery"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhooks/{endpointId}/replay": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send every event since a time again
+         * @description Every event at or after `since` of the endpoint's types, delivered again (new deliveries
+         *     with their original `webhook-id`s), at most 10,000 per call: call again with a later
+         *     `since` for more.
+         */
+        post: operations["replayWebhookEvents"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -1138,6 +1279,59 @@ export interface components {
              */
             deadAt: string;
         };
+        /**
+         * WebhookDelivery
+         * @description One event sent (or to be sent) to one endpoint.
+         */
+        WebhookDelivery: {
+            /** Id */
+            id: string;
+            /**
+             * Webhookid
+             * @description The `webhook-id` header: the same on every attempt
+             */
+            webhookId: string;
+            /** Eventtype */
+            eventType: string;
+            /** Withdrawalid */
+            withdrawalId: string;
+            status: components["schemas"]["DeliveryStatus"];
+            /** Attempts */
+            attempts: number;
+            /** Nextattemptat */
+            nextAttemptAt: string | null;
+            /** Lastattemptat */
+            lastAttemptAt: string | null;
+            /** Laststatuscode */
+            lastStatusCode: number | null;
+            /** Lasterror */
+            lastError: string | null;
+            /** Deliveredat */
+            deliveredAt: string | null;
+            /** Replayof */
+            replayOf: string | null;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+        };
+        /**
+         * WebhookDeliveryPage
+         * @description A page of an endpoint's delivery log, newest first.
+         */
+        WebhookDeliveryPage: {
+            /** Items */
+            items: components["schemas"]["WebhookDelivery"][];
+            /** Nextcursor */
+            nextCursor: string | null;
+        };
+        /**
+         * DeliveryStatus
+         * @description Where a delivery of one event to one endpoint is.
+         * @enum {string}
+         */
+        DeliveryStatus: "PENDING" | "DELIVERED" | "FAILED";
         /**
          * EventData
          * @description What an event records beside the change of status; each key only where it applies.
@@ -1662,6 +1856,27 @@ export interface components {
             revision?: string | null;
         };
         /**
+         * WebhookReplayResult
+         * @description How many events were queued again.
+         */
+        WebhookReplayResult: {
+            /** Replayed */
+            replayed: number;
+        };
+        /**
+         * WebhookReplayRequest
+         * @description Replay every event since a time.
+         */
+        WebhookReplayRequest: {
+            /**
+             * Since
+             * Format: date-time
+             * @description RFC 3339 with a zone: events at or after it are sent again
+             * @example 2026-12-02T10:00:00Z
+             */
+            since: string;
+        };
+        /**
          * ResumeRequest
          * @description Why it is resumed, for the audit log (optional).
          */
@@ -1763,6 +1978,125 @@ export interface components {
             at: string;
             /** Reason */
             reason: string | null;
+        };
+        /**
+         * WebhookRequest
+         * @description An endpoint to register.
+         */
+        WebhookRequest: {
+            /**
+             * Url
+             * @description http(s) URL; its host must resolve to public addresses only
+             * @example https://platform.example/hooks/sluice
+             */
+            url: string;
+            /**
+             * Eventtypes
+             * @description Event types to receive (empty: all): withdrawal.pending, withdrawal.validating, withdrawal.pending_approval, withdrawal.signed, withdrawal.broadcasting, withdrawal.confirming, withdrawal.completed, withdrawal.failed, withdrawal.cancelled
+             */
+            eventTypes?: string[];
+            /**
+             * Description
+             * @default
+             * @example Ledger service
+             */
+            description: string;
+        };
+        /**
+         * WebhookWithSecret
+         * @description A new endpoint, with its signing secret: store it now, it is not shown again.
+         */
+        WebhookWithSecret: {
+            /** Id */
+            id: string;
+            /** Url */
+            url: string;
+            /** Eventtypes */
+            eventTypes: string[];
+            /** Description */
+            description: string;
+            /** Disabled */
+            disabled: boolean;
+            /** Disabledat */
+            disabledAt: string | null;
+            /** Disabledreason */
+            disabledReason: string | null;
+            /** Failingsince */
+            failingSince: string | null;
+            /**
+             * Previoussecretexpiresat
+             * @description Until when the secret before the last rotation still signs
+             */
+            previousSecretExpiresAt: string | null;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /**
+             * Updatedat
+             * Format: date-time
+             */
+            updatedAt: string;
+            /**
+             * Secret
+             * @description `whsec_` + base64: the key of every signature
+             */
+            secret: string;
+        };
+        /**
+         * Webhook
+         * @description A registered endpoint (its secret is shown once, when made or rotated).
+         */
+        Webhook: {
+            /** Id */
+            id: string;
+            /** Url */
+            url: string;
+            /** Eventtypes */
+            eventTypes: string[];
+            /** Description */
+            description: string;
+            /** Disabled */
+            disabled: boolean;
+            /** Disabledat */
+            disabledAt: string | null;
+            /** Disabledreason */
+            disabledReason: string | null;
+            /** Failingsince */
+            failingSince: string | null;
+            /**
+             * Previoussecretexpiresat
+             * @description Until when the secret before the last rotation still signs
+             */
+            previousSecretExpiresAt: string | null;
+            /**
+             * Createdat
+             * Format: date-time
+             */
+            createdAt: string;
+            /**
+             * Updatedat
+             * Format: date-time
+             */
+            updatedAt: string;
+        };
+        /**
+         * WebhookChange
+         * @description What to change of an endpoint (every field optional).
+         */
+        WebhookChange: {
+            /** Url */
+            url?: string | null;
+            /** Eventtypes */
+            eventTypes?: string[] | null;
+            /** Description */
+            description?: string | null;
+            /**
+             * Disabled
+             * @description true stops deliveries; false resumes them where they were
+             */
+            disabled?: boolean | null;
         };
         /**
          * WithdrawalRequest
@@ -5903,6 +6237,1010 @@ export interface operations {
             };
             /** @description The key lacks the scope, or may not act for this user or from this address */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Oldest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example [
+                     *       {
+                     *         "id": "we_0f8fad5bd9cb469fa16570867728950e",
+                     *         "url": "https://platform.example/hooks/sluice",
+                     *         "eventTypes": [
+                     *           "withdrawal.completed",
+                     *           "withdrawal.failed"
+                     *         ],
+                     *         "description": "Ledger service",
+                     *         "disabled": false,
+                     *         "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *         "updatedAt": "2026-12-02T10:15:30.123456Z"
+                     *       }
+                     *     ]
+                     */
+                    "application/json": components["schemas"]["Webhook"][];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookRequest"];
+            };
+        };
+        responses: {
+            /** @description Registered; the secret is shown once */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "we_0f8fad5bd9cb469fa16570867728950e",
+                     *       "url": "https://platform.example/hooks/sluice",
+                     *       "eventTypes": [
+                     *         "withdrawal.completed",
+                     *         "withdrawal.failed"
+                     *       ],
+                     *       "description": "Ledger service",
+                     *       "disabled": false,
+                     *       "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *       "updatedAt": "2026-12-02T10:15:30.123456Z",
+                     *       "secret": "whsec_ZXhhbXBsZS1zZWNyZXQtbm90LWEtcmVhbC1vbmUhISE="
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The endpoint's id (`we_…`) */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "we_0f8fad5bd9cb469fa16570867728950e",
+                     *       "url": "https://platform.example/hooks/sluice",
+                     *       "eventTypes": [
+                     *         "withdrawal.completed",
+                     *         "withdrawal.failed"
+                     *       ],
+                     *       "description": "Ledger service",
+                     *       "disabled": false,
+                     *       "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *       "updatedAt": "2026-12-02T10:15:30.123456Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such webhook endpoint */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The endpoint's id (`we_…`) */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted, with its delivery log */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such webhook endpoint */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The endpoint's id (`we_…`) */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookChange"];
+            };
+        };
+        responses: {
+            /** @description Changed */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "we_0f8fad5bd9cb469fa16570867728950e",
+                     *       "url": "https://platform.example/hooks/sluice",
+                     *       "eventTypes": [
+                     *         "withdrawal.completed",
+                     *         "withdrawal.failed"
+                     *       ],
+                     *       "description": "Ledger service",
+                     *       "disabled": false,
+                     *       "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *       "updatedAt": "2026-12-02T10:15:30.123456Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Webhook"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such webhook endpoint */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The endpoint's id (`we_…`) */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret, shown once; the old one signs too until previousSecretExpiresAt */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "we_0f8fad5bd9cb469fa16570867728950e",
+                     *       "url": "https://platform.example/hooks/sluice",
+                     *       "eventTypes": [
+                     *         "withdrawal.completed",
+                     *         "withdrawal.failed"
+                     *       ],
+                     *       "description": "Ledger service",
+                     *       "disabled": false,
+                     *       "previousSecretExpiresAt": "2026-12-03T10:15:30Z",
+                     *       "createdAt": "2026-12-02T10:15:30.123456Z",
+                     *       "updatedAt": "2026-12-02T10:15:30.123456Z",
+                     *       "secret": "whsec_ZXhhbXBsZS1zZWNyZXQtbm90LWEtcmVhbC1vbmUhISE="
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookWithSecret"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such webhook endpoint */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listWebhookDeliveries: {
+        parameters: {
+            query?: {
+                /** @description Page size */
+                limit?: number;
+                /** @description `nextCursor` of the previous page, as it came */
+                cursor?: string | null;
+            };
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The endpoint's id (`we_…`) */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Newest first */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "items": [
+                     *         {
+                     *           "id": "dlv_7c9e6679742540de944be07fc1f90ae7",
+                     *           "webhookId": "msg_2b1e0c1d6f8a4c3e9d7b5a3f1e0d9c8b",
+                     *           "eventType": "withdrawal.completed",
+                     *           "withdrawalId": "payout-20261202-0042",
+                     *           "status": "DELIVERED",
+                     *           "attempts": 1,
+                     *           "lastAttemptAt": "2026-12-02T10:15:30.123456Z",
+                     *           "lastStatusCode": 200,
+                     *           "deliveredAt": "2026-12-02T10:15:30.123456Z",
+                     *           "createdAt": "2026-12-02T10:15:30.123456Z"
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookDeliveryPage"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such webhook endpoint */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replayWebhookDelivery: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The endpoint's id (`we_…`) */
+                endpointId: string;
+                /** @description The delivery's id (`dlv_…`) */
+                deliveryId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A new delivery of the same event (same webhook-id), due now */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "id": "dlv_7c9e6679742540de944be07fc1f90ae7",
+                     *       "webhookId": "msg_2b1e0c1d6f8a4c3e9d7b5a3f1e0d9c8b",
+                     *       "eventType": "withdrawal.completed",
+                     *       "withdrawalId": "payout-20261202-0042",
+                     *       "status": "PENDING",
+                     *       "attempts": 0,
+                     *       "lastAttemptAt": "2026-12-02T10:15:30.123456Z",
+                     *       "lastStatusCode": 200,
+                     *       "createdAt": "2026-12-02T10:15:30.123456Z"
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookDelivery"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such endpoint or delivery */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is larger than the configured limit */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The body is not JSON */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The request breaks the schema or a business rule; `errors` lists the fields */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key's rate limit is spent; retry after `Retry-After` seconds */
+            429: {
+                headers: {
+                    /** @description Seconds to wait */
+                    "Retry-After": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description A dependency (database, node) is unavailable; retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    replayWebhookEvents: {
+        parameters: {
+            query?: never;
+            header?: {
+                /** @description Signing keys only: Unix time in seconds (decimal digits) */
+                "X-Sluice-Timestamp"?: string;
+                /** @description Signing keys only: 16-64 random characters of A-Z a-z 0-9 _ -, new per request */
+                "X-Sluice-Nonce"?: string;
+                /** @description Signing keys only: base64 Ed25519 signature of timestamp, nonce, method, target and body, each but the body followed by a newline */
+                "X-Sluice-Signature"?: string;
+            };
+            path: {
+                /** @description The endpoint's id (`we_…`) */
+                endpointId: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookReplayRequest"];
+            };
+        };
+        responses: {
+            /** @description Queued again */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "replayed": 42
+                     *     }
+                     */
+                    "application/json": components["schemas"]["WebhookReplayResult"];
+                };
+            };
+            /** @description The body is not valid JSON (`malformed_json`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No API key, not a live one, or a missing or bad request signature */
+            401: {
+                headers: {
+                    "WWW-Authenticate": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description The key lacks the scope, or may not act for this user or from this address */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description No such webhook endpoint */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

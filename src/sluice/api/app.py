@@ -20,6 +20,7 @@ from sluice.api import (
     pauses,
     policy,
     problems,
+    webhooks,
     withdrawals,
 )
 from sluice.api.auth import KeyCache
@@ -56,7 +57,18 @@ def create_app(container: Container) -> FastAPI:
     app.state.key_cache = KeyCache()
     problems.install(app)
     openapi.document(app)
-    routers = (health, withdrawals, networks, ledger, admin, operators, approvals, policy, pauses)
+    routers = (
+        health,
+        withdrawals,
+        networks,
+        ledger,
+        admin,
+        operators,
+        approvals,
+        policy,
+        pauses,
+        webhooks,
+    )
     for module in routers:
         app.include_router(module.router)
     docs.install(app)

@@ -54,6 +54,14 @@ PUBLIC_NAMES = {
     "PauseOut": "Pause",
     "NetworkPauseOut": "NetworkPause",
     "CircuitBreakerOut": "CircuitBreaker",
+    "WebhookCreate": "WebhookRequest",
+    "WebhookUpdate": "WebhookChange",
+    "WebhookOut": "Webhook",
+    "WebhookCreated": "WebhookWithSecret",
+    "DeliveryOut": "WebhookDelivery",
+    "DeliveryPage": "WebhookDeliveryPage",
+    "ReplaySince": "WebhookReplayRequest",
+    "ReplayOut": "WebhookReplayResult",
 }
 
 TAGS = [
@@ -74,6 +82,10 @@ TAGS = [
     {
         "name": "policy",
         "description": "The withdrawal policy, the blocklist, users' address books.",
+    },
+    {
+        "name": "webhooks",
+        "description": "Endpoints that receive every status change, signed (docs/webhooks.md).",
     },
     {"name": "health", "description": "Liveness and readiness, without an API key."},
 ]

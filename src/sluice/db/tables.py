@@ -366,3 +366,66 @@ network_pauses = Table(
 
 #: The breaker sums a network's payouts signed within its window (0016).
 Index(None, chain_transactions.c.network, chain_transactions.c.created_at)
+
+# ── Webhooks (docs/webhooks.md) ──────────────────────────────────────────────────────────────
+
+#: A platform's URLs that receive events. The secret is stored as is: Sluice signs with it (it
+#: is a shared signing key, not a password to compare).
+webhook_endpoints = Table(
+    "webhook_endpoints",
+    metadata,
+    Column("id", String(40), primary_key=True),
+    Column("url", Text, nullable=False),
+    # A JSON list of event types; empty: every type.
+    Column("event_types", JSON, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("previous_secret", String(128)),
+    Column("previous_secret_until", UTCDateTime),
+    Column("disabled_at", UTCDateTime),
+    Column("disabled_reason", Text),
+    Column("failing_since", UTCDateTime),
+    Column("created_at", UTCDateTime, nullable=False),
+    Column("updated_at", UTCDateTime, nullable=False),
+)
+
+#: Every status change of a withdrawal, written in the transaction that made it (the unit of
+#: work's commit); fanned out to the subscribed endpoints by the workers (``dispatched``).
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("seq", SurrogateKey, primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("type", String(64), nullable=False),
+    Column("withdrawal_id", String(64), nullable=False),
+    Column("data", JSON, nullable=False),
+    Column("at", UTCDateTime, nullable=False),
+    Column("dispatched", Boolean, nullable=False, server_default=false()),
+    Index(None, "dispatched", "seq"),
+    Index(None, "at"),
+)
+
+#: One event to one endpoint. A worker claims a due row (``claim``, ``claimed_until``: a lease),
+#: sends outside any transaction, and writes the outcome only if its claim still holds; a worker
+#: killed mid-delivery leaves the row to be claimed again once the lease lapses.
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("seq", SurrogateKey, primary_key=True, autoincrement=True),
+    Column("id", String(40), nullable=False, unique=True),
+    Column("endpoint_id", ForeignKey("webhook_endpoints.id"), nullable=False),
+    Column("event_seq", ForeignKey("webhook_events.seq"), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", UTCDateTime),
+    Column("claim", String(32)),
+    Column("claimed_until", UTCDateTime),
+    Column("last_attempt_at", UTCDateTime),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", UTCDateTime),
+    Column("replay_of", String(40)),
+    Column("created_at", UTCDateTime, nullable=False),
+    Index(None, "status", "next_attempt_at"),
+    Index(None, "endpoint_id", "seq"),
+)

@@ -17,38 +17,61 @@ from sluice.db.operators import SqlOperatorRepository
 from sluice.db.outbox import INSERT_MESSAGES, Outbox
 from sluice.db.pauses import SqlPauseRepository
 from sluice.db.policy import SqlPolicyRepository
-from sluice.db.tables import outbox, withdrawal_events
+from sluice.db.tables import outbox, webhook_events, withdrawal_events
 from sluice.db.transactions import SqlTransactionRepository
+from sluice.db.webhooks import INSERT_WEBHOOK_EVENTS, SqlWebhookRepository, event_rows
 from sluice.db.withdrawals import INSERT_EVENT, SqlWithdrawalRepository
 from sluice.ports import BalanceCache, Queue
 
 log = structlog.get_logger(__name__)
 
 _EVENT_COLUMNS = [column for column in withdrawal_events.c if column.name != "id"]
+_HOOK_COLUMNS = [column for column in webhook_events.c if column.name != "seq"]
+_EVENT_CTE = (
+    insert(withdrawal_events)
+    .values({c.name: bindparam(f"event_{c.name}", type_=c.type) for c in _EVENT_COLUMNS})
+    .cte("new_event")
+)
+_OUTBOX_ROW = insert(outbox).values(
+    {c.name: bindparam(f"message_{c.name}", type_=c.type) for c in outbox.c}
+)
 #: One status change and one outbox message in one statement (PostgreSQL: a data-modifying CTE),
 #: the commonest shape of a unit of work (intake, and most stages): a round trip fewer.
-_INSERT_EVENT_AND_MESSAGE = (
-    insert(outbox)
-    .values({c.name: bindparam(f"message_{c.name}", type_=c.type) for c in outbox.c})
-    .add_cte(
-        insert(withdrawal_events)
-        .values({c.name: bindparam(f"event_{c.name}", type_=c.type) for c in _EVENT_COLUMNS})
-        .cte("new_event")
-    )
+_INSERT_EVENT_AND_MESSAGE = _OUTBOX_ROW.add_cte(_EVENT_CTE)
+#: The same with the change's webhook event (docs/webhooks.md) in the statement too.
+_INSERT_EVENT_HOOK_AND_MESSAGE = _OUTBOX_ROW.add_cte(_EVENT_CTE).add_cte(
+    insert(webhook_events)
+    .values({c.name: bindparam(f"hook_{c.name}", type_=c.type) for c in _HOOK_COLUMNS})
+    .cte("new_webhook_event")
 )
 
 
 async def _write_events_and_messages(
-    connection: AsyncConnection, events: list[dict[str, Any]], messages: list[dict[str, Any]]
+    connection: AsyncConnection,
+    events: list[dict[str, Any]],
+    messages: list[dict[str, Any]],
+    hooks: list[dict[str, Any]],
 ) -> None:
-    """Insert status changes and outbox rows in as few statements as the database allows."""
-    if len(events) == 1 and len(messages) == 1 and connection.dialect.name == "postgresql":
+    """Insert status changes, their webhook events and outbox rows in as few statements as the
+    database allows."""
+    if (
+        len(events) == 1
+        and len(messages) == 1
+        and len(hooks) <= 1
+        and connection.dialect.name == "postgresql"
+    ):
         params = {f"event_{name}": value for name, value in events[0].items()}
         params.update({f"message_{name}": value for name, value in messages[0].items()})
-        await connection.execute(_INSERT_EVENT_AND_MESSAGE, params)
+        statement = _INSERT_EVENT_AND_MESSAGE
+        if hooks:
+            params.update({f"hook_{name}": value for name, value in hooks[0].items()})
+            statement = _INSERT_EVENT_HOOK_AND_MESSAGE
+        await connection.execute(statement, params)
         return
     if events:
         await connection.execute(INSERT_EVENT, events)
+    if hooks:
+        await connection.execute(INSERT_WEBHOOK_EVENTS, hooks)
     if messages:
         await connection.execute(INSERT_MESSAGES, messages)
 
@@ -88,6 +111,7 @@ class SqlUnitOfWork:
         self.audit = SqlAuditLog(connection)
         self.policy = SqlPolicyRepository(connection)
         self.pauses = SqlPauseRepository(connection)
+        self.webhooks = SqlWebhookRepository(connection)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -110,7 +134,10 @@ class SqlUnitOfWork:
         pending, self._pending = self._pending, []
         request_id = structlog.contextvars.get_contextvars().get("request_id")
         rows = self._outbox.rows(pending, request_id)
-        await _write_events_and_messages(self._connection, self.withdrawals.take_events(), rows)
+        hooks = await self._webhook_events(self.withdrawals.take_changes())
+        await _write_events_and_messages(
+            self._connection, self.withdrawals.take_events(), rows, hooks
+        )
         await self._connection.commit()
         if self._cache is not None and self.ledger.touched:
             await self._cache.invalidate(self.ledger.touched)
@@ -127,6 +154,23 @@ class SqlUnitOfWork:
                 continue
             published.append(row["id"])
         self._outbox.published(published)
+
+    async def _webhook_events(self, changes: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The webhook event rows of this unit of work's status changes, written with them in
+        this same transaction: an event exists if and only if its change was committed
+        (docs/webhooks.md).
+
+        The payload is made from the withdrawal as this unit of work last wrote it (the
+        repository remembers it); one changed without being saved here is read back.
+        """
+        if not changes:
+            return []
+        known = self.withdrawals.written
+        missing = {c["withdrawal_id"] for c in changes} - known.keys()
+        if missing:
+            for withdrawal in await self.withdrawals.get_many(sorted(missing)):
+                known[withdrawal.id] = withdrawal
+        return event_rows(changes, known)
 
     async def rollback(self) -> None:
         if self._connection is not None:

@@ -115,6 +115,11 @@ class SqlWithdrawalRepository:
                 f"withdrawals need PostgreSQL or SQLite, not {connection.dialect.name}"
             ) from None
         self._pending_events: list[dict[str, Any]] = []
+        #: Each withdrawal this unit of work added or saved, as last written: the webhook events
+        #: of its status changes are made from it at commit, without reading it back.
+        self.written: dict[str, Withdrawal] = {}
+        #: Every status history row added in this unit of work, flushed or not (`take_changes`).
+        self._changes: list[dict[str, Any]] = []
 
     async def add(self, withdrawal: Withdrawal) -> bool:
         values = {
@@ -149,6 +154,7 @@ class SqlWithdrawalRepository:
         if seq is None:
             return False
         withdrawal.seq = seq
+        self.written[withdrawal.id] = withdrawal
         return True
 
     async def get(self, withdrawal_id: str, *, lock: bool = False) -> Withdrawal | None:
@@ -159,6 +165,7 @@ class SqlWithdrawalRepository:
     async def save(self, withdrawal: Withdrawal) -> None:
         values = {name: getattr(withdrawal, name) for name in _MUTABLE}
         values["status"] = withdrawal.status.value
+        self.written[withdrawal.id] = withdrawal
         await self._c.execute(
             update(withdrawals).where(withdrawals.c.id == withdrawal.id).values(values)
         )
@@ -174,6 +181,7 @@ class SqlWithdrawalRepository:
             values["status"] = withdrawal.status.value
             values["_id"] = withdrawal.id
             rows.append(values)
+            self.written[withdrawal.id] = withdrawal
         # One executemany: asyncpg sends every row's parameters in one pipelined round trip.
         await self._c.execute(_UPDATE_MANY, rows)
 
@@ -329,18 +337,18 @@ class SqlWithdrawalRepository:
         History is append-only and read back only through `events` (which flushes first), so
         nothing in the transaction can tell the difference.
         """
-        self._pending_events.append(
-            {
-                "withdrawal_id": change.withdrawal_id,
-                "from_status": change.from_status.value if change.from_status else None,
-                "to_status": change.to_status.value,
-                "reason": change.reason,
-                "error_code": change.error_code,
-                "request_id": change.request_id,
-                "data": change.data,
-                "at": change.at,
-            }
-        )
+        row = {
+            "withdrawal_id": change.withdrawal_id,
+            "from_status": change.from_status.value if change.from_status else None,
+            "to_status": change.to_status.value,
+            "reason": change.reason,
+            "error_code": change.error_code,
+            "request_id": change.request_id,
+            "data": change.data,
+            "at": change.at,
+        }
+        self._pending_events.append(row)
+        self._changes.append(row)
 
     def take_events(self) -> list[dict[str, Any]]:
         """The rows of events added but not written yet, which the caller now must write."""
@@ -350,6 +358,13 @@ class SqlWithdrawalRepository:
     def drop_events(self) -> None:
         """Forget unwritten events (the transaction is rolled back)."""
         self._pending_events.clear()
+        self._changes.clear()
+
+    def take_changes(self) -> list[dict[str, Any]]:
+        """Every history row added since the last call, written already or not (the unit of
+        work makes its webhook events of them at commit)."""
+        changes, self._changes = self._changes, []
+        return changes
 
     async def flush_events(self) -> None:
         """Write the events added so far."""
