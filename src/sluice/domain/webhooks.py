@@ -110,6 +110,9 @@ def event_data(withdrawal: Withdrawal, change: StatusChange) -> dict[str, Any]:
         "reason": change.reason,
         "errorCode": change.error_code,
         "transactionHash": withdrawal.transaction_hash,
+        "feeBaseUnits": str(withdrawal.fee),
+        "policyVersion": withdrawal.policy_version,
+        "policyRule": withdrawal.policy_rule,
         "at": _iso(change.at),
     }
 
@@ -122,7 +125,8 @@ def is_event(change: StatusChange) -> bool:
 def payload(event: WebhookEvent, asset: Asset | None) -> dict[str, Any]:
     """The body of a delivery, Standard Webhooks' shape: ``{"type", "timestamp", "data"}``.
 
-    ``data.amount`` is a decimal string in token units and ``data.asset`` the asset's symbol,
+    ``data.amount`` and ``data.fee`` are decimal strings in token units and ``data.asset`` the
+    asset's symbol,
     from ``asset`` (None when the asset is no longer configured: both are null, and
     ``amountBaseUnits`` still says the amount exactly).
     """
@@ -130,6 +134,8 @@ def payload(event: WebhookEvent, asset: Asset | None) -> dict[str, Any]:
     base_units = int(data["amountBaseUnits"])
     data["asset"] = None if asset is None else asset.symbol
     data["amount"] = None if asset is None else format_amount(base_units, asset.decimals)
+    fee = int(data.get("feeBaseUnits", "0"))
+    data["fee"] = None if asset is None else format_amount(fee, asset.decimals)
     return {"type": event.type, "timestamp": _iso(event.at), "data": data}
 
 

@@ -264,7 +264,27 @@ def test_the_payload_has_the_standard_shape_and_decimal_amounts() -> None:
     assert data["previousStatus"] == "CONFIRMING"
     assert data["userId"] == "alice"
     assert data["transactionHash"] == "0x" + "ab" * 32
+    assert (data["fee"], data["feeBaseUnits"]) == ("0", "0")
+    assert (data["policyVersion"], data["policyRule"]) == (None, None)
     assert not any(isinstance(v, float) for v in data.values())
     unknown = payload(_event(), None)
     assert unknown["data"]["amount"] is None
     assert unknown["data"]["amountBaseUnits"] == "1250000"
+
+
+def test_the_payload_shows_the_fee_and_the_policy_decision() -> None:
+    change = StatusChange(
+        "wd-1", WithdrawalStatus.VALIDATING, WithdrawalStatus.PENDING_APPROVAL, NOW, "waiting"
+    )
+    withdrawal = _withdrawal()
+    withdrawal.fee, withdrawal.policy_version, withdrawal.policy_rule = 250_000, "ab" * 32, "large"
+    event = WebhookEvent(
+        id="msg_2",
+        type="withdrawal.pending_approval",
+        withdrawal_id="wd-1",
+        data=event_data(withdrawal, change),
+        at=NOW,
+    )
+    data = payload(event, Asset("anvil", "TKN", 6, TOKEN))["data"]
+    assert (data["fee"], data["feeBaseUnits"]) == ("0.25", "250000")
+    assert (data["policyVersion"], data["policyRule"]) == ("ab" * 32, "large")
