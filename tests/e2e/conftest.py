@@ -46,6 +46,15 @@ def anvil(request: pytest.FixtureRequest) -> Iterator[LocalNode]:
 
 
 @pytest.fixture
+def anvil_only(anvil: LocalNode) -> None:
+    """Skip the test on the other kinds of node: it checks Sluice's own rules (policy,
+    operators, webhooks), which no node's behaviour changes; the suite that checks what a node
+    does (payouts, fees, batches, re-orgs) runs on every kind."""
+    if anvil.kind != "anvil":
+        pytest.skip(f"node-independent: runs on the Anvil node only, not on {anvil.kind}")
+
+
+@pytest.fixture
 async def mines_on_an_interval(anvil: LocalNode) -> AsyncIterator[None]:
     """On Hardhat, the session's node mines a block every 0.1 s for this test, not one per
     transaction; automine again after. For tests whose workers sign in parallel: with automine,

@@ -27,7 +27,7 @@ from sluice.testing import nodes as node_kinds
 from sluice.testing.harness import RunningSluice
 from sluice.testing.multichain import ChainSpec, anvil_nodes, native_balance, running_multichain
 
-pytestmark = pytest.mark.anvil
+pytestmark = [pytest.mark.anvil, pytest.mark.usefixtures("anvil_only")]
 
 BREAKER = """
 [networks.anvil.circuit_breaker]

@@ -8,11 +8,14 @@ import asyncio
 import os
 import sys
 
+import pytest
 from sqlalchemy import text
 
 from sluice.cli.common import cli_actor
 from sluice.domain.operators import Role
 from sluice.testing.harness import RunningSluice
+
+pytestmark = pytest.mark.usefixtures("anvil_only")
 
 
 async def _verify(database_url: str) -> tuple[int, str]:

@@ -47,6 +47,8 @@ action = "require_approval"
 approvals = 2
 """
 
+pytestmark = pytest.mark.usefixtures("anvil_only")
+
 
 @pytest.fixture
 async def instance(

@@ -31,7 +31,10 @@ from sluice.testing.harness import PASSPHRASE, RunningSluice, prepare, running_s
 from sluice.testing.webhooks import WebhookReceiver
 
 # Withdrawals are signed in parallel: Hardhat must queue nonces ahead of the next (conftest).
-pytestmark = [pytest.mark.anvil, pytest.mark.usefixtures("mines_on_an_interval")]
+pytestmark = [
+    pytest.mark.anvil,
+    pytest.mark.usefixtures("anvil_only", "mines_on_an_interval"),
+]
 
 #: Webhook settings for a test: 127.0.0.1 allowed, the schedule a thousand times faster
 #: (5 ms, 0.3 s, 1.8 s, 7.2 s …), quick polling.

@@ -27,7 +27,10 @@ from sluice.domain.operators import Role
 from sluice.testing.cluster import Cluster, cluster_env
 from sluice.testing.harness import prepare
 
-pytestmark = [pytest.mark.anvil, pytest.mark.usefixtures("mines_on_an_interval")]
+pytestmark = [
+    pytest.mark.anvil,
+    pytest.mark.usefixtures("anvil_only", "mines_on_an_interval"),
+]
 
 DESTINATION = Account.create().address
 POLICY = f"""

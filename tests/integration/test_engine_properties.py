@@ -144,7 +144,7 @@ MAX_OUTSIDE = 2
 LIMIT = 1000
 #: Examples per run in `make test`: fewer on PostgreSQL, where it runs this test a second time.
 #: ``SLUICE_PROPERTY_EXAMPLES`` sets both (`make chaos` runs a deep search with it).
-EXAMPLES = {"sqlite": 100, "postgresql": 30}
+EXAMPLES = {"sqlite": 70, "postgresql": 30}
 EXAMPLES_ENV = "SLUICE_PROPERTY_EXAMPLES"
 STEPS = 30
 
