@@ -196,6 +196,13 @@ class Policy:
         return frozenset(name for name, users in self.groups.items() if user_id in users)
 
     @property
+    def reads_address_book(self) -> bool:
+        """Whether a rule matches on the address book or its cool-down."""
+        return any(
+            r.when.in_address_book is not None or r.when.cooling is not None for r in self.rules
+        )
+
+    @property
     def windows(self) -> frozenset[tuple[Scope, int]]:
         """Every velocity window a rule reads (what the service must total)."""
         return frozenset(v.key for r in self.rules for v in r.when.velocity)

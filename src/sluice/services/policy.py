@@ -129,7 +129,12 @@ class PolicyService:
                     totals[key] = dict(
                         await uow.policy.window_totals(per, owner, network=w.network, since=since)
                     )
-        book = await uow.policy.book_entries((w.user_id, w.network, w.to_address) for w in group)
+        # The address book is read only when a rule asks about it (most validations: never).
+        book = (
+            await uow.policy.book_entries((w.user_id, w.network, w.to_address) for w in group)
+            if policy.reads_address_book
+            else {}
+        )
         blocked = await uow.policy.blocked(w.to_address for w in group)
         decisions: dict[str, Decision] = {}
         for w in group:

@@ -161,3 +161,10 @@ def test_a_blocklisted_destination_is_denied_before_any_rule() -> None:
         "blocklist",
         "blocklisted",
     )
+
+
+def test_a_policy_reads_the_address_book_only_if_a_rule_asks() -> None:
+    assert not BUILT_IN.reads_address_book
+    assert not load(_rule('users = ["u1"]').encode()).reads_address_book
+    assert load(_rule("in_address_book = false").encode()).reads_address_book
+    assert load(_rule("cooling = true").encode()).reads_address_book
